@@ -1,0 +1,71 @@
+"""error-path: malformed requests get a 4xx with a parseable structured error, quickly; never a 200 or a 5xx."""
+
+from __future__ import annotations
+
+from approval.checks.base import Evidence, duration_of, not_finished, result, worst
+from approval.classify import describe_failure
+from approval.contract import parse_error_body
+from approval.gateway import Exchange
+from approval.results import Category, CheckResult, Status
+
+NAME = "error-path"
+PROBES = (
+    ("err-missing-model", "missing-model", "no model", True),
+    ("err-unknown-model", "unknown-model", "unknown model", True),
+    ("err-empty-messages", "empty-messages", "empty messages", False),  # LiteLLM's mock and others accept it: a warning
+)
+ACCESS_STATUSES = (401, 403, 407, 408, 429)
+
+
+def judge_probe(ex: Exchange) -> tuple[bool, Category, str]:
+    """(ok, category if not ok, short finding) for one malformed-request probe."""
+    if ex.transport_error is not None and ex.status is None or ex.transport_error in ("timeout", "deadline"):
+        failure = describe_failure(ex)
+        return False, Category.INFRASTRUCTURE, failure[1] if failure else "no answer"
+    status = ex.status or 0
+    if status in ACCESS_STATUSES or status >= 500:
+        parsed = parse_error_body(ex.json())
+        if status >= 500:
+            return False, Category.GATEWAY, f"HTTP {status} (a malformed request must get a 4xx, not a server error)"
+        failure = describe_failure(ex)
+        return False, Category.INFRASTRUCTURE, failure[1] if failure else f"HTTP {status}{': ' + parsed.message if parsed else ''}"
+    if 200 <= status < 300:
+        return False, Category.GATEWAY, f"HTTP {status}: the gateway accepted it"
+    if not 400 <= status < 500:
+        return False, Category.GATEWAY, f"HTTP {status} (expected a 4xx)"
+    parsed = parse_error_body(ex.json())
+    if parsed is None:
+        shown = ex.body_excerpt(60) if ex.body else "empty body"
+        return False, Category.GATEWAY, f"HTTP {status} without a parseable error ({shown})"
+    return True, Category.NONE, f"HTTP {status} {parsed.shape} error"
+
+
+def evaluate(ev: Evidence) -> CheckResult:
+    labels = [label for label, *_ in PROBES]
+    present = [ev.get(label) for label in labels]
+    if all(ex is None for ex in present):
+        return not_finished(NAME, ["the error-path probes"])
+    statuses: list[Status] = []
+    parts: list[str] = []
+    categories: list[tuple[Status, Category]] = []
+    metrics: dict[str, object] = {}
+    for (label, short, title, required_by_default), ex in zip(PROBES, present, strict=True):
+        if ex is None:
+            statuses.append(Status.ERROR)
+            categories.append((Status.ERROR, Category.INFRASTRUCTURE))
+            parts.append(f"{title}: not finished before the deadline")
+            continue
+        metrics[short] = ex.status
+        ok, category, finding = judge_probe(ex)
+        if ok:
+            statuses.append(Status.PASS)
+            parts.append(f"{title}: {finding}")
+            continue
+        required = required_by_default or f"{NAME}.{short}" in ev.settings.required or NAME in ev.settings.required
+        status = Status.FAIL if required else Status.WARN
+        statuses.append(status)
+        categories.append((status, category))
+        parts.append(f"{title}: {finding}{'' if required else ' (warning)'}")
+    overall = worst(statuses)
+    category = next((c for s, c in categories if s == overall), Category.NONE)
+    return result(NAME, overall, category, "; ".join(parts), duration_ms=duration_of(*present), metrics=metrics)

@@ -1,0 +1,104 @@
+"""streaming: SSE for chat (chunks, deltas, [DONE]) or Responses (named events, response.completed); errors inside a
+200 stream are detected; time to first token and total time are reported."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from approval.checks.base import Evidence, not_finished, result
+from approval.classify import describe_failure
+from approval.contract import ERROR_TEXT, parse_error_body
+from approval.gateway import Exchange, SSEEvent, sse_json
+from approval.redact import excerpt
+from approval.results import Category, CheckResult, Status
+
+NAME = "streaming"
+
+
+def judge_chat_stream(events: list[SSEEvent], complete: bool) -> tuple[bool, Category, str, str]:
+    """(ok, category, reason, joined text) for a chat completions stream."""
+    text: list[str] = []
+    chunks = 0
+    tool_deltas = 0
+    for event in events:
+        if event.data.strip() == "[DONE]":
+            break
+        payload: Any = sse_json(event)
+        if payload is None:
+            return False, Category.GATEWAY, f"a stream event is not JSON: {excerpt(event.data, 60)}", ""
+        if not isinstance(payload, dict):
+            return False, Category.GATEWAY, "a stream event is not a JSON object", ""
+        if payload.get("error") or event.event == "error":
+            parsed = parse_error_body(payload)
+            return False, Category.GATEWAY, f"an error event inside the 200 stream: {parsed.message if parsed else 'error'}", ""
+        if payload.get("object") not in (None, "chat.completion.chunk"):
+            return False, Category.GATEWAY, f"a chunk has object {payload.get('object')!r}, not 'chat.completion.chunk'", ""
+        chunks += 1
+        for choice in payload.get("choices") or []:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if isinstance(delta, dict):
+                if isinstance(delta.get("content"), str):
+                    text.append(delta["content"])
+                if delta.get("tool_calls"):
+                    tool_deltas += 1
+    joined = "".join(text)
+    if not complete:
+        return False, Category.GATEWAY, f"the stream ended before `data: [DONE]` after {chunks} chunk(s)", joined
+    if not joined.strip() and not tool_deltas:
+        return False, Category.MODEL, f"the stream carried no text in {chunks} chunk(s)", joined
+    if ERROR_TEXT.match(joined):
+        return False, Category.GATEWAY, f"the streamed text is an error text: {excerpt(joined, 80)}", joined
+    return True, Category.NONE, f"{chunks} chunk(s), ended with [DONE]", joined
+
+
+def judge_responses_stream(events: list[SSEEvent], complete: bool) -> tuple[bool, Category, str, str]:
+    text: list[str] = []
+    final: str | None = None
+    for event in events:
+        if event.data.strip() == "[DONE]":
+            continue
+        payload: Any = sse_json(event)
+        if not isinstance(payload, dict):
+            return False, Category.GATEWAY, f"a stream event is not a JSON object: {excerpt(event.data, 60)}", ""
+        kind = event.event or payload.get("type")
+        if kind == "error" or (payload.get("error") and kind not in ("response.completed",)):
+            parsed = parse_error_body(payload) or parse_error_body({"error": payload.get("error")})
+            return False, Category.GATEWAY, f"an error event inside the 200 stream: {parsed.message if parsed else 'error'}", ""
+        if kind == "response.output_text.delta" and isinstance(payload.get("delta"), str):
+            text.append(payload["delta"])
+        if kind in ("response.completed", "response.failed", "response.incomplete"):
+            final = kind
+    joined = "".join(text)
+    if final is None:
+        return False, Category.GATEWAY, "the stream ended without response.completed / failed / incomplete", joined
+    if final != "response.completed":
+        return False, Category.MODEL if final == "response.incomplete" else Category.GATEWAY, f"the stream ended with {final}", joined
+    if not joined.strip():
+        return False, Category.MODEL, "the stream carried no output text", joined
+    return True, Category.NONE, "named events ending in response.completed", joined
+
+
+def evaluate(ev: Evidence) -> CheckResult:
+    ex: Exchange | None = ev.get("stream")
+    if ex is None:
+        return not_finished(NAME, ["the streaming call"])
+    metrics: dict[str, Any] = {"total_ms": round(ex.elapsed_ms, 1)}
+    if ex.ttft_ms is not None:
+        metrics["ttft_ms"] = round(ex.ttft_ms, 1)
+    if ex.events is None or (ex.transport_error and not ex.events):
+        failure = describe_failure(ex)
+        category, reason = failure if failure else (Category.GATEWAY, "no stream")
+        return result(NAME, Status.FAIL, category, reason, duration_ms=ex.elapsed_ms, metrics=metrics)
+    judge = judge_responses_stream if ev.settings.endpoint == "responses" else judge_chat_stream
+    ok, category, reason, _ = judge(ex.events, ex.stream_complete)
+    if not ok and ex.transport_error:
+        reason += f" ({ex.transport_detail or ex.transport_error})"
+        category = Category.INFRASTRUCTURE if category is Category.GATEWAY and ex.transport_error != "invalid-response" else category
+    timing = f"time to first token {ex.ttft_ms:.0f} ms, total {ex.elapsed_ms:.0f} ms" if ex.ttft_ms is not None else f"total {ex.elapsed_ms:.0f} ms"
+    if not ok:
+        return result(NAME, Status.FAIL, category, reason, duration_ms=ex.elapsed_ms, metrics=metrics)
+    bound = ev.settings.max_ttft_ms
+    if bound is not None and ex.ttft_ms is not None and ex.ttft_ms > bound:
+        return result(NAME, Status.FAIL, Category.MODEL, f"{timing}; over the time-to-first-token bound {bound:.0f} ms",
+                      duration_ms=ex.elapsed_ms, metrics=metrics)
+    return result(NAME, Status.PASS, Category.NONE, f"{reason}; {timing}", duration_ms=ex.elapsed_ms, metrics=metrics)

@@ -1,0 +1,73 @@
+"""Turn one gateway exchange into a finding: what went wrong, and whose fault it is."""
+
+from __future__ import annotations
+
+from approval.contract import Generation, parse_chat_completion, parse_error_body, parse_responses_object
+from approval.gateway import Exchange
+from approval.redact import excerpt
+from approval.results import Category
+
+TRANSPORT_WORDS = {
+    "timeout": "timed out",
+    "deadline": "was cut off by the run's deadline",
+    "connect": "could not connect",
+    "dns": "could not resolve the host",
+    "tls": "failed TLS",
+    "reset": "lost the connection",
+    "invalid-response": "got an invalid response",
+}
+
+
+def describe_failure(exchange: Exchange) -> tuple[Category, str] | None:
+    """Category and one-line reason when the exchange did not yield a usable 2xx JSON body; None otherwise."""
+    if exchange.transport_error is not None and (exchange.status is None or exchange.transport_error in ("timeout", "deadline")):
+        detail = exchange.transport_detail or TRANSPORT_WORDS.get(exchange.transport_error, exchange.transport_error)
+        retries = f" after {exchange.attempts} attempts" if exchange.attempts > 1 else ""
+        return Category.INFRASTRUCTURE, f"{detail}{retries}"
+    if exchange.transport_error is not None:  # got headers, then the body broke
+        return Category.INFRASTRUCTURE, f"HTTP {exchange.status}, then {exchange.transport_detail or exchange.transport_error}"
+    status = exchange.status or 0
+    parsed = parse_error_body(exchange.json())
+    said = f": {excerpt(parsed.message, 140)}" if parsed else (f": {exchange.body_excerpt(100)}" if exchange.body else "")
+    retried = f" (after {exchange.attempts} attempts)" if exchange.attempts > 1 else ""
+    if 300 <= status < 400:
+        return Category.GATEWAY, f"HTTP {status} redirect (not followed: credentials are never sent to another location)"
+    if status in (401, 403, 407):
+        return Category.INFRASTRUCTURE, f"HTTP {status} access denied{said} — check the API key and its permissions for this model"
+    if status == 429:
+        return Category.INFRASTRUCTURE, f"HTTP 429 rate limited{retried}{said}"
+    if status == 408:
+        return Category.INFRASTRUCTURE, f"HTTP 408 request timeout{retried}"
+    if status >= 500:
+        kind = "provider or gateway failure"
+        return Category.INFRASTRUCTURE, f"HTTP {status} {kind}{retried}{said}"
+    if 400 <= status < 500:
+        if _auth_hint(parsed.message if parsed else "") and status == 400:
+            return Category.INFRASTRUCTURE, f"HTTP 400 that reads as an access problem{said} — check the API key"
+        return Category.MODEL, f"the gateway rejected the call to this model (HTTP {status}){said}"
+    if not (200 <= status < 300):
+        return Category.GATEWAY, f"unexpected HTTP status {status}"
+    if exchange.truncated:
+        return Category.GATEWAY, "the response body is larger than the size cap (max_response_bytes)"
+    if not exchange.is_json:
+        what = "an HTML page" if exchange.body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html")) else "not JSON"
+        shown = f": {exchange.body_excerpt(80)}" if exchange.body else " (empty body)"
+        return Category.GATEWAY, f"HTTP {status} but the body is {what}{shown}"
+    return None
+
+
+def _auth_hint(message: str) -> bool:
+    lowered = message.lower()
+    return any(w in lowered for w in ("api key", "api_key", "authentication", "unauthorized", "no connected db", "invalid key"))
+
+
+def generation(exchange: Exchange, endpoint: str, *, tools_expected: bool = False) -> Generation:
+    """The generation an exchange carries, with transport and HTTP failures folded in."""
+    failure = describe_failure(exchange)
+    if failure is not None:
+        category, reason = failure
+        return Generation(False, category, reason)
+    body = exchange.json()
+    if endpoint == "responses":
+        return parse_responses_object(body, tools_expected=tools_expected)
+    return parse_chat_completion(body, tools_expected=tools_expected)

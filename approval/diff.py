@@ -1,0 +1,44 @@
+"""Compare two approval records: what drifted between the last approval and today's run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ENVIRONMENT_FIELDS = ("gateway_base_url", "endpoint_family", "tool_version", "python_version", "prompt_sha256", "config_sha256")
+LATENCY_DRIFT = 0.25  # report p50 changes above 25 %
+
+
+def _checks(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {str(c.get("name")): c for c in record.get("checks") or [] if isinstance(c, dict)}
+
+
+def diff_records(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], bool]:
+    """Lines describing each change, and whether any is material (verdict or a check's status)."""
+    lines: list[str] = []
+    material = False
+    if old.get("candidate_model_id") != new.get("candidate_model_id"):
+        lines.append(f"model: {old.get('candidate_model_id')} → {new.get('candidate_model_id')}")
+    if old.get("overall_result") != new.get("overall_result"):
+        lines.append(f"verdict: {old.get('overall_result')} → {new.get('overall_result')}")
+        material = True
+    before, after = _checks(old), _checks(new)
+    for name in [*before, *(n for n in after if n not in before)]:
+        a, b = before.get(name), after.get(name)
+        if a is None and b is not None:
+            lines.append(f"check {name}: new, {b.get('status')} — {b.get('detail', '')}")
+            material = True
+        elif b is None and a is not None:
+            lines.append(f"check {name}: no longer run (was {a.get('status')})")
+            material = True
+        elif a is not None and b is not None and a.get("status") != b.get("status"):
+            lines.append(f"check {name}: {a.get('status')} → {b.get('status')} — {b.get('detail', '')}")
+            material = True
+    lo, hi = old.get("latency_ms"), new.get("latency_ms")
+    if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > 0 and abs(hi - lo) / lo > LATENCY_DRIFT:
+        lines.append(f"latency p50: {lo:.0f} ms → {hi:.0f} ms ({hi / lo:.2f}×)")
+    elif (lo is None) != (hi is None):
+        lines.append(f"latency p50: {lo} → {hi}")
+    for field in ENVIRONMENT_FIELDS:
+        if old.get(field) != new.get(field):
+            lines.append(f"{field}: {old.get(field)} → {new.get(field)}")
+    return lines, material

@@ -1,0 +1,435 @@
+"""HTTP client for the gateway: auth scheme, paths, bounded retries, capped bodies, SSE, and the global deadline.
+
+`requests`' timeout bounds each socket read, not a whole response: a body dripping one byte a second would never
+time out. Bodies are therefore read with `read1` (at most one socket read per call) and the per-request time and
+the run's deadline are checked between reads. Redirects are never followed, so credentials never reach another host.
+"""
+
+from __future__ import annotations
+
+import codecs
+import email.utils
+import json
+import random
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+import urllib3
+
+from approval import __version__
+from approval.config import Settings
+from approval.deadline import Deadline
+from approval.redact import excerpt
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+READ_CHUNK = 64 * 1024
+MIN_CALL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    event: str | None  # the `event:` name, if any
+    data: str  # the joined `data:` lines
+
+
+@dataclass
+class Exchange:
+    """One logical call to the gateway, after any retries. Bodies stay in memory only; never emitted whole."""
+
+    label: str
+    method: str
+    path: str
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    truncated: bool = False
+    transport_error: str | None = None  # timeout | connect | dns | tls | reset | deadline | invalid-response
+    transport_detail: str = ""
+    elapsed_ms: float = 0.0  # last attempt: request sent → body read
+    ttfb_ms: float | None = None  # last attempt: request sent → headers
+    ttft_ms: float | None = None  # streaming: request sent → first content
+    attempts: int = 0
+    retry_waits: list[float] = field(default_factory=list)
+    events: list[SSEEvent] | None = None  # parsed SSE events for streaming calls
+    stream_complete: bool = False  # saw the terminal marker of the stream
+    _json: Any = None
+    _json_parsed: bool = False
+
+    @property
+    def ok_transport(self) -> bool:
+        return self.transport_error is None and self.status is not None
+
+    def json(self) -> Any:
+        """The parsed body, or None when it is not JSON (checked by `is_json`)."""
+        if not self._json_parsed:
+            self._json_parsed = True
+            try:
+                self._json = json.loads(self.body.decode("utf-8")) if self.body and not self.truncated else None
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                self._json = None
+        return self._json
+
+    @property
+    def is_json(self) -> bool:
+        return self.json() is not None
+
+    def body_excerpt(self, limit: int = 160) -> str:
+        return excerpt(self.body[:2048].decode("utf-8", "replace"), limit)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass
+class ClientStats:
+    calls: int = 0
+    attempts: int = 0
+    retries: int = 0
+    max_wait_s: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, exchange: Exchange) -> None:
+        with self.lock:
+            self.calls += 1
+            self.attempts += exchange.attempts
+            self.retries += max(0, exchange.attempts - 1)
+            if exchange.retry_waits:
+                self.max_wait_s = max(self.max_wait_s, max(exchange.retry_waits))
+
+
+class GatewayClient:
+    def __init__(self, settings: Settings, deadline: Deadline, limiter: threading.BoundedSemaphore | None = None) -> None:
+        self.settings = settings
+        self.deadline = deadline
+        self.limiter = limiter or threading.BoundedSemaphore(settings.concurrency)
+        self.stats = ClientStats()
+        self._local = threading.local()
+
+    # -- public -------------------------------------------------------------------------------------------------
+    def post(self, label: str, path: str, payload: Mapping[str, Any], *, stream: bool = False, auth: bool = True) -> Exchange:
+        return self._call(label, "POST", path, payload, stream=stream, auth=auth)
+
+    def get(self, label: str, path: str) -> Exchange:
+        return self._call(label, "GET", path, None, stream=False, auth=True)
+
+    # -- internals ----------------------------------------------------------------------------------------------
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.trust_env = False  # no proxies or .netrc credentials from the environment
+            session.max_redirects = 0
+            self._local.session = session
+        return session
+
+    def _headers(self, auth: bool, stream: bool) -> dict[str, str]:
+        headers = {
+            "User-Agent": f"model-approval-gate/{__version__}",
+            "Accept": "text/event-stream" if stream else "application/json",
+            "Content-Type": "application/json",
+        }
+        headers.update(dict(self.settings.extra_headers))
+        scheme = self.settings.auth.scheme
+        if auth and scheme == "bearer":
+            headers["Authorization"] = f"Bearer {self.settings.api_key}"
+        elif auth and scheme == "header":
+            headers[self.settings.auth.header] = f"{self.settings.auth.prefix}{self.settings.api_key}"
+        return headers
+
+    def _call(self, label: str, method: str, path: str, payload: Mapping[str, Any] | None, *, stream: bool, auth: bool) -> Exchange:
+        exchange = Exchange(label=label, method=method, path=path)
+        url = self.settings.base_url + path
+        data = json.dumps(payload).encode() if payload is not None else None
+        max_attempts = self.settings.max_attempts
+        for attempt in range(1, max_attempts + 1):
+            if self.deadline.remaining() < MIN_CALL_SECONDS:
+                if exchange.attempts == 0:
+                    exchange.transport_error, exchange.transport_detail = "deadline", "the run's deadline was reached before the call"
+                break
+            exchange = self._attempt(exchange, method, url, data, stream, auth)
+            exchange.attempts = attempt
+            wait = self._retry_wait(exchange, attempt)
+            if wait is None or attempt == max_attempts:
+                break
+            if wait > self.deadline.remaining() - MIN_CALL_SECONDS:
+                exchange.transport_detail = (exchange.transport_detail + " " if exchange.transport_detail else "") + (
+                    f"(no retry: waiting {wait:.1f}s would pass the deadline)"
+                )
+                break
+            exchange.retry_waits.append(wait)
+            time.sleep(wait)
+        self.stats.add(exchange)
+        return exchange
+
+    def _retry_wait(self, exchange: Exchange, attempt: int) -> float | None:
+        """Seconds to wait before retrying, or None when this outcome is final."""
+        if exchange.transport_error in ("connect", "reset"):
+            retryable = True
+        elif exchange.transport_error is None and exchange.status in RETRY_STATUSES:
+            retryable = True
+        else:
+            retryable = False
+        if not retryable:
+            return None
+        backoff = self.settings.backoff_s * (2 ** (attempt - 1)) * (1 + random.random() * 0.25)
+        advised = parse_retry_after(exchange.header("retry-after"))
+        if advised is not None:
+            backoff = max(backoff, advised)
+        return min(backoff, self.settings.max_retry_after_s)
+
+    def _attempt(self, previous: Exchange, method: str, url: str, data: bytes | None, stream: bool, auth: bool) -> Exchange:
+        exchange = Exchange(label=previous.label, method=method, path=previous.path, retry_waits=previous.retry_waits)
+        remaining = self.deadline.remaining()
+        budget = min(self.settings.request_timeout_s, remaining)
+        if not self.limiter.acquire(timeout=max(remaining, 0.001)):
+            exchange.transport_error, exchange.transport_detail = "deadline", "no free request slot before the deadline"
+            return exchange
+        try:
+            budget = min(self.settings.request_timeout_s, self.deadline.remaining())
+            started = time.monotonic()
+            call_deadline = started + budget
+            try:
+                response = self._session().request(
+                    method,
+                    url,
+                    data=data,
+                    headers=self._headers(auth, stream),
+                    timeout=(max(budget, 0.01), max(budget, 0.01)),
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except requests.RequestException as exc:
+                exchange.transport_error, exchange.transport_detail = classify_transport_error(exc)
+                exchange.elapsed_ms = (time.monotonic() - started) * 1000
+                return exchange
+            exchange.ttfb_ms = (time.monotonic() - started) * 1000
+            exchange.status = response.status_code
+            exchange.headers = {k.lower(): v for k, v in response.headers.items()}
+            try:
+                if stream and 200 <= response.status_code < 300:
+                    self._read_stream(response, exchange, started, call_deadline)
+                else:
+                    self._read_body(response, exchange, call_deadline)
+            finally:
+                response.close()
+            exchange.elapsed_ms = (time.monotonic() - started) * 1000
+            return exchange
+        finally:
+            self.limiter.release()
+
+    def _chunks(self, response: requests.Response, exchange: Exchange, call_deadline: float) -> Iterator[bytes]:
+        raw: urllib3.HTTPResponse = response.raw
+        while True:
+            now = time.monotonic()
+            if now >= call_deadline or self.deadline.expired():
+                exchange.transport_error = "timeout" if not self.deadline.expired() else "deadline"
+                exchange.transport_detail = (
+                    "the response body did not finish within the request timeout"
+                    if exchange.transport_error == "timeout"
+                    else "the run's deadline was reached while reading the response"
+                )
+                return
+            try:
+                chunk = raw.read1(READ_CHUNK, decode_content=True)
+            except (urllib3.exceptions.HTTPError, OSError, requests.RequestException) as exc:
+                kind, detail = classify_transport_error(exc)
+                exchange.transport_error, exchange.transport_detail = kind, detail
+                return
+            if not chunk:
+                return
+            yield chunk
+
+    def _read_body(self, response: requests.Response, exchange: Exchange, call_deadline: float) -> None:
+        cap = self.settings.max_response_bytes
+        parts: list[bytes] = []
+        size = 0
+        for chunk in self._chunks(response, exchange, call_deadline):
+            parts.append(chunk)
+            size += len(chunk)
+            if size > cap:
+                exchange.truncated = True
+                break
+        exchange.body = b"".join(parts)[: cap + 1]
+
+    def _read_stream(self, response: requests.Response, exchange: Exchange, started: float, call_deadline: float) -> None:
+        cap = self.settings.max_response_bytes
+        parser = SSEParser()
+        events: list[SSEEvent] = []
+        size = 0
+        kept: list[bytes] = []
+        for chunk in self._chunks(response, exchange, call_deadline):
+            size += len(chunk)
+            if size <= cap:
+                kept.append(chunk)
+            for event in parser.feed(chunk):
+                if exchange.ttft_ms is None and sse_has_content(event):
+                    exchange.ttft_ms = (time.monotonic() - started) * 1000
+                events.append(event)
+                if sse_is_terminal(event):
+                    exchange.stream_complete = True
+            if size > cap:
+                exchange.truncated = True
+                break
+            if exchange.stream_complete:
+                break
+        if not exchange.stream_complete:
+            for event in parser.flush():
+                events.append(event)
+                if sse_is_terminal(event):
+                    exchange.stream_complete = True
+        exchange.events = events
+        exchange.body = b"".join(kept)
+
+
+# -- pure helpers --------------------------------------------------------------------------------------------------
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date); None when absent or unparseable."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - time.time()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def classify_transport_error(exc: BaseException) -> tuple[str, str]:
+    """Map a requests/urllib3/socket exception to a short kind and a one-line, redacted description."""
+    text = str(exc)
+    lowered = text.lower()
+    if isinstance(exc, requests.exceptions.SSLError) or "ssl" in lowered or "certificate" in lowered:
+        return "tls", "TLS handshake or certificate verification failed"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "timeout", "connecting to the gateway timed out"
+    if isinstance(exc, requests.exceptions.ReadTimeout | socket.timeout | urllib3.exceptions.ReadTimeoutError | TimeoutError):
+        return "timeout", "the gateway did not answer within the request timeout"
+    if "name or service not known" in lowered or "nodename nor servname" in lowered or "getaddrinfo" in lowered or "name resolution" in lowered:
+        return "dns", "the gateway host name could not be resolved (DNS)"
+    if "connection refused" in lowered:
+        return "connect", "the gateway refused the connection (nothing listening on that host and port?)"
+    if "reset" in lowered or "broken pipe" in lowered:
+        return "reset", "the connection was reset by the gateway"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError | urllib3.exceptions.ProtocolError):
+        return "reset", "the gateway closed the connection before the response was complete"
+    if "remotedisconnected" in lowered.replace(" ", "") or "closed connection without response" in lowered:
+        return "reset", "the gateway closed the connection without a response"
+    if isinstance(exc, requests.exceptions.InvalidHeader | requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
+        return "invalid-response", excerpt(f"invalid request or response: {text}", 160)
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return "connect", excerpt(f"connection failed: {type(exc).__name__}", 160)
+    return "connect", excerpt(f"{type(exc).__name__}: {text}", 160)
+
+
+class SSEParser:
+    """Incremental Server-Sent Events parser (comment lines skipped; CRLF, LF and CR line ends)."""
+
+    def __init__(self) -> None:
+        self._buffer = ""
+        self._event: str | None = None
+        self._data: list[str] = []
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        self._buffer += self._decoder.decode(chunk)
+        out: list[SSEEvent] = []
+        while True:
+            idx = _line_end(self._buffer)
+            if idx is None:
+                break
+            line, rest = idx
+            self._buffer = rest
+            event = self._line(line)
+            if event is not None:
+                out.append(event)
+        return out
+
+    def flush(self) -> list[SSEEvent]:
+        out: list[SSEEvent] = []
+        if self._buffer:
+            event = self._line(self._buffer)
+            self._buffer = ""
+            if event is not None:
+                out.append(event)
+        event = self._line("")
+        if event is not None:
+            out.append(event)
+        return out
+
+    def _line(self, line: str) -> SSEEvent | None:
+        if line == "":
+            if not self._data and self._event is None:
+                return None
+            event = SSEEvent(self._event, "\n".join(self._data))
+            self._event, self._data = None, []
+            return event
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        return None
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _line_end(buffer: str) -> tuple[str, str] | None:
+    match = _LINE_BREAK.search(buffer)
+    if match is None:
+        return None
+    if match.group() == "\r" and match.end() == len(buffer):
+        return None  # a CR at the end may be followed by LF
+    return buffer[: match.start()], buffer[match.end() :]
+
+
+def sse_json(event: SSEEvent) -> Any:
+    if event.data in ("", "[DONE]"):
+        return None
+    try:
+        return json.loads(event.data)
+    except ValueError:
+        return None
+
+
+def sse_is_terminal(event: SSEEvent) -> bool:
+    if event.data.strip() == "[DONE]":
+        return True
+    name = event.event or ""
+    if name in ("response.completed", "response.failed", "response.incomplete"):
+        return True
+    payload = sse_json(event)
+    return isinstance(payload, dict) and payload.get("type") in ("response.completed", "response.failed", "response.incomplete")
+
+
+def sse_has_content(event: SSEEvent) -> bool:
+    payload = sse_json(event)
+    if not isinstance(payload, dict):
+        return False
+    if payload.get("type") == "response.output_text.delta":
+        return bool(payload.get("delta"))
+    choices = payload.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        delta = choices[0].get("delta")
+        if isinstance(delta, dict) and (delta.get("content") or delta.get("tool_calls")):
+            return True
+    return False

@@ -1,0 +1,95 @@
+"""Settings → suite → records → report: the one pipeline the CLI and the GitHub Action both call."""
+
+from __future__ import annotations
+
+import platform
+import traceback
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from approval import __version__
+from approval.config import Settings
+from approval.record import RecordInvalid, build_record, record_paths, validate_record, write_json
+from approval.redact import redact
+from approval.report import render_markdown
+from approval.suite import ProgressCallback, RunOutcome, run_suite
+
+
+@dataclass
+class PipelineResult:
+    run: RunOutcome | None
+    result: str  # pass | fail
+    records: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
+    markdown: str = ""
+    internal_error: str | None = None
+
+
+def execute(settings: Settings, record_out: Path, report_out: Path | None = None, *, on_check: ProgressCallback | None = None,
+            ci: Mapping[str, Any] | None = None, links: Mapping[str, str] | None = None) -> PipelineResult:
+    """Run the suite and write one validated record per candidate (and the report, when asked).
+
+    Never raises for a gateway's behaviour. An internal error still yields a (failing) record, stating why.
+    """
+    try:
+        run = run_suite(settings, on_check)
+        records = []
+        for path, outcome in zip(record_paths(record_out, [o.model for o in run.candidates]), run.candidates, strict=True):
+            record = build_record(run, outcome, ci)
+            validate_record(record)
+            write_json(path, record)
+            records.append((path, record))
+        markdown = render_markdown(run, links)
+        if report_out is not None:
+            report_out.parent.mkdir(parents=True, exist_ok=True)
+            report_out.write_text(markdown, encoding="utf-8")
+            report_out.chmod(0o644)
+        return PipelineResult(run, run.result, records, markdown)
+    except (Exception, RecordInvalid) as exc:  # a bug of ours: still leave a verdict and a record
+        detail = redact(f"{type(exc).__name__}: {exc}")[:300]
+        where = redact(traceback.format_exc(limit=-1).strip().splitlines()[-3] if traceback.format_exc() else "")[:200]
+        record = fallback_record(settings, f"internal error, no verdict reached: {detail} ({where.strip()})", ci)
+        records = []
+        try:
+            for path, model in zip(record_paths(record_out, list(settings.candidates)), settings.candidates, strict=True):
+                validate_record({**record, "candidate_model_id": model})
+                write_json(path, {**record, "candidate_model_id": model})
+                records.append((path, {**record, "candidate_model_id": model}))
+        except Exception:  # noqa: BLE001 - the disk itself failed; the exit code still says no verdict
+            pass
+        markdown = redact(f"## ⛔ Model approval: no verdict\n\nThe approval run hit an internal error: {detail}\n")
+        return PipelineResult(None, "fail", records, markdown, internal_error=detail)
+
+
+def fallback_record(settings: Settings, note: str, ci: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {
+        "record_type": "model_candidate_approval",
+        "schema_version": 1,
+        "run_id": str(uuid.uuid4()),
+        "gateway_base_url": settings.base_url,
+        "candidate_model_id": settings.candidate,
+        "endpoint_family": settings.endpoint,
+        "happy_path_status": "not_run",
+        "error_path_status": "not_run",
+        "latency_ms": None,
+        "output_non_empty": False,
+        "overall_result": "fail",
+        "approved_by": settings.approved_by,
+        "approved_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "notes": note,
+        "checks": [],
+        "tool_version": __version__,
+        "python_version": platform.python_version(),
+        "prompt_sha256": settings.prompt.sha256,
+        "config_sha256": settings.config_sha256,
+        "evidence_gaps": ["every check: the run stopped on an internal error"],
+        "failure_categories": [],
+        "duration_s": 0.0,
+        "timeout_s": settings.total_timeout_s,
+        "baseline_model_id": settings.baseline_model,
+        "baseline": None,
+        "ci": dict(ci) if ci else None,
+    }

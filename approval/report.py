@@ -1,0 +1,170 @@
+"""Render a run as markdown (PR comment, job summary, --report-out) and as plain text (terminal).
+
+Every string leaving this module has gone through `redact()`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+
+from approval.redact import redact
+from approval.results import CheckResult, Status
+from approval.suite import ModelOutcome, RunOutcome
+
+ICONS = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.ERROR: "⛔", Status.SKIP: "⏭️"}
+VERDICT_WORD = {"pass": "approved", "fail": "not approved"}
+
+
+def md_cell(text: str) -> str:
+    flat = " ".join(str(text).split())
+    return flat.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
+
+
+def md_code(text: str) -> str:
+    return "`" + str(text).replace("`", "'").replace("\n", " ") + "`"
+
+
+def fmt_ms(ms: float) -> str:
+    return f"{ms / 1000:.1f} s" if ms >= 10_000 else f"{ms:.0f} ms"
+
+
+def reproduce_command(run: RunOutcome, model: str | None = None) -> str:
+    s = run.settings
+    parts = ["approval", "run", "--base-url", s.base_url, "--model", model or s.candidate, "--endpoint", s.endpoint]
+    if s.config_path:
+        parts += ["--config", s.config_path]
+    if s.prompt.source != "built-in":
+        parts += ["--prompt-file", s.prompt.source]
+    if s.checks:
+        parts += ["--checks", ",".join(s.checks)]
+    env = f"{s.auth.api_key_env}=..." if s.auth.scheme != "none" else ""
+    return redact((env + " " if env else "") + " ".join(shlex.quote(p) for p in parts))
+
+
+def _checks_table(checks: list[CheckResult]) -> list[str]:
+    lines = ["| Check | Result | Category | Time | Evidence |", "|---|---|---|---:|---|"]
+    for c in checks:
+        category = c.category.value if c.category.value != "none" else ""
+        lines.append(f"| {md_cell(c.name)} | {ICONS[c.status]} {c.status.value} | {category} | {fmt_ms(c.duration_ms)} | {md_cell(c.detail)} |")
+    return lines
+
+
+def _failures(checks: list[CheckResult]) -> list[str]:
+    return [f"- **{md_cell(c.name)}** ({c.category.value}): {md_cell(c.detail)}" for c in checks if c.status in (Status.FAIL, Status.ERROR)]
+
+
+def _latency(o: ModelOutcome) -> float | None:
+    c = o.check("latency")
+    value = c.metrics.get("p50_ms") if c else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _baseline_section(run: RunOutcome) -> list[str]:
+    base = run.baseline
+    if base is None:
+        return []
+    lines = ["", f"### Compared with the baseline {md_code(base.model)}", ""]
+    header = "| Check | " + " | ".join(md_code(o.model) for o in run.candidates) + f" | {md_code(base.model)} (baseline) |"
+    lines += [header, "|---|" + "---|" * (len(run.candidates) + 1)]
+    for name in run.settings.checks:
+        row = []
+        base_check = base.check(name)
+        for o in run.candidates:
+            c = o.check(name)
+            mark = f"{ICONS[c.status]} {c.status.value}" if c else "—"
+            if c and base_check and c.status != base_check.status:
+                mark = f"**{mark}** (differs)"
+            row.append(mark)
+        row.append(f"{ICONS[base_check.status]} {base_check.status.value}" if base_check else "—")
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    base_p50 = _latency(base)
+    ratios = []
+    for o in run.candidates:
+        p50 = _latency(o)
+        if p50 is not None and base_p50:
+            ratios.append(f"{md_code(o.model)} p50 {fmt_ms(p50)} vs {fmt_ms(base_p50)} → ratio **{p50 / base_p50:.2f}×**")
+    if ratios:
+        lines += ["", "Latency, candidate / baseline: " + "; ".join(ratios) + "."]
+    lines += ["", f"The baseline's result ({VERDICT_WORD[base.result]}) does not affect this verdict."]
+    return lines
+
+
+def _approved_line(run: RunOutcome) -> list[str]:
+    s = run.settings
+    new = [o.model for o in run.candidates if o.result == "pass" and o.model not in s.approved_models]
+    if not new or not (s.approved_models or "approved-list" in s.checks):
+        return []
+    lines = ["", "To record the approval, add to `approved_models` in the gateway config:", "", "```yaml"]
+    lines += [f"  - {m}" for m in new]
+    lines += ["```"]
+    return lines
+
+
+def render_markdown(run: RunOutcome, links: Mapping[str, str] | None = None) -> str:
+    """The PR comment / job summary body (without the sticky marker)."""
+    s = run.settings
+    links = links or {}
+    icon = "✅" if run.result == "pass" else "❌"
+    models = ", ".join(md_code(o.model) for o in run.candidates)
+    lines = [f"## {icon} Model approval: {models} {VERDICT_WORD[run.result]}", ""]
+    meta = [f"gateway {md_code(s.base_url)}", f"endpoint {md_code(s.endpoint)}", f"{len(s.checks)} checks", f"{run.elapsed_s:.1f} s"]
+    if links.get("run"):
+        meta.append(f"[workflow run]({links['run']})")
+    if links.get("artifact"):
+        meta.append(f"[approval record]({links['artifact']})")
+    lines += [" · ".join(meta), ""]
+    for note in run.notes:
+        lines.append(f"> {md_cell(note)}")
+    if len(run.candidates) == 1:
+        o = run.candidates[0]
+        lines += _checks_table(o.checks)
+        failures = _failures(o.checks)
+        if failures:
+            lines += ["", "### Why it was not approved", "", *failures]
+    else:
+        lines += ["| Candidate | Result | p50 latency | Failed checks |", "|---|---|---:|---|"]
+        for o in run.candidates:
+            failed = ", ".join(c.name for c in o.checks if c.status in (Status.FAIL, Status.ERROR)) or "—"
+            p50 = _latency(o)
+            lines.append(f"| {md_code(o.model)} | {'✅' if o.result == 'pass' else '❌'} {VERDICT_WORD[o.result]} | "
+                         f"{fmt_ms(p50) if p50 is not None else '—'} | {md_cell(failed)} |")
+        policy = "every candidate must pass" if s.pass_policy == "all" else "one passing candidate is enough"
+        lines += ["", f"Policy: {policy}.", ""]
+        for o in run.candidates:
+            lines += ["<details>", f"<summary>{'✅' if o.result == 'pass' else '❌'} {md_cell(o.model)} — {VERDICT_WORD[o.result]}</summary>", ""]
+            lines += _checks_table(o.checks)
+            failures = _failures(o.checks)
+            if failures:
+                lines += ["", *failures]
+            lines += ["", "</details>", ""]
+    lines += _baseline_section(run)
+    lines += _approved_line(run)
+    lines += ["", "<details><summary>Reproduce locally</summary>", "", "```bash", reproduce_command(run), "```", "", "</details>"]
+    return redact("\n".join(lines).rstrip() + "\n")
+
+
+TEXT_STATUS = {Status.PASS: "PASS ", Status.WARN: "WARN ", Status.FAIL: "FAIL ", Status.ERROR: "ERROR", Status.SKIP: "SKIP "}
+
+
+def progress_line(model: str, check: CheckResult, several: bool) -> str:
+    who = f"{model}: " if several else ""
+    category = f" [{check.category.value}]" if check.category.value != "none" else ""
+    return redact(f"  {TEXT_STATUS[check.status]} {who}{check.name:<18} {fmt_ms(check.duration_ms):>8}{category}  {check.detail}")
+
+
+def render_text(run: RunOutcome) -> str:
+    """The closing summary printed to the terminal."""
+    lines = []
+    for note in run.notes:
+        lines.append(f"note: {note}")
+    for o in ([*run.candidates, run.baseline] if run.baseline else run.candidates):
+        failed = [c for c in o.checks if c.status in (Status.FAIL, Status.ERROR)]
+        warned = [c for c in o.checks if c.status is Status.WARN]
+        role = " (baseline, not gating)" if o.role == "baseline" else ""
+        lines.append(f"{o.model}{role}: {VERDICT_WORD[o.result].upper()} — {len(o.checks) - len(failed) - len(warned)} passed, "
+                     f"{len(warned)} warning(s), {len(failed)} failed")
+        for c in failed:
+            lines.append(f"    {c.name} ({c.category.value}): {c.detail}")
+    lines.append(f"RESULT: {VERDICT_WORD[run.result].upper()} in {run.elapsed_s:.1f} s")
+    return redact("\n".join(lines))

@@ -1,0 +1,200 @@
+"""Run the checks: plan probes for every model, send them concurrently under one deadline, evaluate, decide.
+
+Probes run on a fixed pool of daemon worker threads, so a run costs about its slowest call, not the sum of its calls,
+and a call stuck where no timeout reaches (a DNS lookup, say) can never keep the process from ending: the suite
+stops waiting at the deadline, and the checks whose calls did not finish are `error`, never `pass`.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from approval.checks import EVALUATORS
+from approval.checks.base import Evidence, RetryStats
+from approval.config import Settings
+from approval.deadline import Deadline
+from approval.gateway import Exchange, GatewayClient
+from approval.probes import Probe, plan
+from approval.results import CheckResult, Status, verdict
+
+# Seconds kept back from the total timeout for evaluating, writing the record and publishing.
+RESERVE_FRACTION = 0.05
+RESERVE_MAX_S = 2.0
+
+
+@dataclass
+class ModelOutcome:
+    model: str
+    role: str  # candidate | baseline
+    checks: list[CheckResult]
+    result: str  # pass | fail
+    deadline_hit: bool
+
+    def check(self, name: str) -> CheckResult | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+
+@dataclass
+class RunOutcome:
+    settings: Settings
+    run_id: str
+    started_at: datetime
+    elapsed_s: float
+    candidates: list[ModelOutcome]
+    baseline: ModelOutcome | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def result(self) -> str:
+        results = [c.result for c in self.candidates]
+        if not results:
+            return "fail"
+        if self.settings.pass_policy == "any":
+            return "pass" if "pass" in results else "fail"
+        return "pass" if all(r == "pass" for r in results) else "fail"
+
+
+ProgressCallback = Callable[[str, CheckResult], None]
+
+
+def labels_for(check: str, planned: set[str]) -> set[str]:
+    """The probe labels a check reads."""
+    samples = {label for label in planned if label.startswith("sample-")}
+    wanted = {
+        "reachability": {"reach", "models"},
+        "happy-path": samples,
+        "latency": samples,
+        "model-echo": samples | {"reach"},
+        "output-quality": {"sample-1"},
+        "error-path": {"err-missing-model", "err-unknown-model", "err-empty-messages"},
+        "streaming": {"stream"},
+        "tool-calling": {"tools"},
+        "structured-output": {"structured"},
+        "approved-list": set(),
+        "bounded-retry": set(planned),
+    }[check]
+    return wanted & planned
+
+
+def retry_stats(exchanges: list[Exchange]) -> RetryStats:
+    waits = [w for ex in exchanges for w in ex.retry_waits]
+    return RetryStats(
+        calls=len(exchanges),
+        attempts=sum(ex.attempts for ex in exchanges),
+        retries=sum(max(0, ex.attempts - 1) for ex in exchanges),
+        max_wait_s=max(waits, default=0.0),
+        max_attempts_seen=max((ex.attempts for ex in exchanges), default=0),
+    )
+
+
+class _ModelRun:
+    def __init__(self, model: str, role: str, settings: Settings) -> None:
+        self.model = model
+        self.role = role
+        self.settings = settings
+        self.probes: list[Probe] = plan(settings, model, settings.checks)
+        self.planned = {p.label for p in self.probes}
+        self.exchanges: dict[str, Exchange] = {}
+        self.done: dict[str, CheckResult] = {}
+
+    def ready(self) -> list[str]:
+        have = set(self.exchanges)
+        return [c for c in self.settings.checks if c not in self.done and labels_for(c, self.planned) <= have and c != "bounded-retry"]
+
+    def evidence(self, deadline_hit: bool, elapsed: float) -> Evidence:
+        return Evidence(self.settings, self.model, dict(self.exchanges), retry_stats(list(self.exchanges.values())), deadline_hit, elapsed)
+
+    def evaluate(self, name: str, deadline_hit: bool, elapsed: float) -> CheckResult:
+        return EVALUATORS[name](self.evidence(deadline_hit, elapsed))
+
+
+def run_suite(settings: Settings, on_check: ProgressCallback | None = None, *, client: GatewayClient | None = None) -> RunOutcome:
+    """Run every selected check for every candidate (and the baseline) and reach a verdict within the deadline."""
+    started_at = datetime.now(UTC)
+    total = Deadline(settings.total_timeout_s)
+    reserve = min(RESERVE_MAX_S, settings.total_timeout_s * RESERVE_FRACTION)
+    calls_deadline = Deadline(max(0.1, settings.total_timeout_s - reserve))
+    client = client or GatewayClient(settings, calls_deadline)
+    runs = [_ModelRun(m, "candidate", settings) for m in settings.candidates]
+    if settings.baseline_model and settings.baseline_model not in settings.candidates:
+        runs.append(_ModelRun(settings.baseline_model, "baseline", settings))
+
+    jobs: queue.Queue[tuple[_ModelRun, Probe] | None] = queue.Queue()
+    results: queue.Queue[tuple[_ModelRun, Exchange]] = queue.Queue()
+    # Interleave models so that, under the concurrency cap, every model's first calls start early.
+    longest = max((len(r.probes) for r in runs), default=0)
+    for i in range(longest):
+        for run in runs:
+            if i < len(run.probes):
+                jobs.put((run, run.probes[i]))
+    pending = jobs.qsize()
+    workers = min(settings.concurrency, max(1, pending))
+    for _ in range(workers):
+        jobs.put(None)
+
+    def work() -> None:
+        while True:
+            item = jobs.get()
+            if item is None:
+                return
+            run, probe = item
+            if probe.method == "GET":
+                exchange = client.get(probe.label, probe.path)
+            else:
+                exchange = client.post(probe.label, probe.path, probe.payload or {}, stream=probe.stream)
+            results.put((run, exchange))
+
+    for n in range(workers):
+        threading.Thread(target=work, name=f"approval-probe-{n}", daemon=True).start()
+
+    def emit(run: _ModelRun, name: str, deadline_hit: bool) -> None:
+        check = run.evaluate(name, deadline_hit, total.elapsed())
+        run.done[name] = check
+        if on_check is not None:
+            on_check(run.model, check)
+
+    for run in runs:  # checks that need no call (approved-list)
+        for name in run.ready():
+            emit(run, name, False)
+    wait_until = calls_deadline.at + min(0.5, reserve / 2)
+    while pending:
+        timeout = wait_until - time.monotonic()
+        if timeout <= 0:
+            break
+        try:
+            run, exchange = results.get(timeout=timeout)
+        except queue.Empty:
+            break
+        pending -= 1
+        run.exchanges[exchange.label] = exchange
+        for name in run.ready():
+            emit(run, name, False)
+
+    deadline_hit = pending > 0
+    outcomes: list[ModelOutcome] = []
+    for run in runs:
+        for name in settings.checks:
+            if name not in run.done:
+                emit(run, name, deadline_hit)
+        checks = [run.done[name] for name in settings.checks]
+        checks = [promote_required(c, settings) for c in checks]
+        outcomes.append(ModelOutcome(run.model, run.role, checks, verdict(checks, settings.warnings_block), deadline_hit))
+    notes = []
+    if deadline_hit:
+        notes.append(f"the run's deadline ({settings.total_timeout_s:g}s) was reached with {pending} call(s) unfinished")
+    candidates = [o for o in outcomes if o.role == "candidate"]
+    baseline = next((o for o in outcomes if o.role == "baseline"), None)
+    return RunOutcome(settings, str(uuid.uuid4()), started_at, total.elapsed(), candidates, baseline, notes)
+
+
+def promote_required(check: CheckResult, settings: Settings) -> CheckResult:
+    """A warning on a check the user listed under `required:` blocks approval."""
+    if check.status is Status.WARN and check.name in settings.required:
+        return CheckResult(check.name, Status.FAIL, check.category, check.duration_ms, check.detail + " (required)", check.metrics)
+    return check
