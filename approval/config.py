@@ -161,7 +161,7 @@ def validate_against_schema(doc: Any, schema: dict[str, Any], what: str) -> None
 
 
 def _nonempty(value: Any) -> bool:
-    return value is not None and value != "" and value != [] and value != ()
+    return value is not None and value not in ("", [], ())
 
 
 def normalise_base_url(raw: str) -> str:
@@ -284,7 +284,9 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
     seen: list[str] = []
     for model in candidates:
         if not MODEL_ID_RE.match(model):
-            raise ConfigError(f"candidate model ID {model!r} is not valid (empty, too long or contains whitespace)", "give the ID exactly as the gateway names it")
+            raise ConfigError(
+                f"candidate model ID {model!r} is not valid (empty, too long or contains whitespace)", "give the ID exactly as the gateway names it"
+            )
         if model not in seen:
             seen.append(model)
     baseline = pick("baseline_model", "baseline_model")
@@ -300,13 +302,15 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
     prompt = load_prompt(str(prompt_file)) if prompt_file else default_prompt()
 
     thresholds = cfg.get("thresholds", {})
-    timeouts = cfg.get("timeouts", {})
+    cfg.get("timeouts", {})
     retries = cfg.get("retries", {})
     max_latency = _number(pick("max_latency_ms", "thresholds", "max_latency_ms") or 30_000, "max latency (ms)", minimum=1, maximum=3_600_000)
     samples = int(_number(pick("samples", "thresholds", "latency_samples") or 3, "latency samples", minimum=1, maximum=50, integer=True))
     ttft = thresholds.get("max_time_to_first_token_ms")
     total = _number(pick("timeout", "timeouts", "total_seconds") or 300, "timeout (seconds)", minimum=1, maximum=21_600)
-    request_timeout = _number(pick("request_timeout", "timeouts", "request_seconds") or min(60.0, total), "request timeout (seconds)", minimum=0.1, maximum=3600)
+    request_timeout = _number(
+        pick("request_timeout", "timeouts", "request_seconds") or min(60.0, total), "request timeout (seconds)", minimum=0.1, maximum=3600
+    )
     concurrency = int(_number(pick("concurrency", "concurrency") or 8, "concurrency", minimum=1, maximum=64, integer=True))
 
     # Checks

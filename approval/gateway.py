@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import email.utils
 import json
+import math
 import random
 import re
 import socket
@@ -100,7 +101,7 @@ class ClientStats:
             self.attempts += exchange.attempts
             self.retries += max(0, exchange.attempts - 1)
             if exchange.retry_waits:
-                self.max_wait_s = max(self.max_wait_s, max(exchange.retry_waits))
+                self.max_wait_s = max(self.max_wait_s, *exchange.retry_waits)
 
 
 class GatewayClient:
@@ -124,7 +125,6 @@ class GatewayClient:
         if session is None:
             session = requests.Session()
             session.trust_env = False  # no proxies or .netrc credentials from the environment
-            session.max_redirects = 0
             self._local.session = session
         return session
 
@@ -169,15 +169,13 @@ class GatewayClient:
 
     def _retry_wait(self, exchange: Exchange, attempt: int) -> float | None:
         """Seconds to wait before retrying, or None when this outcome is final."""
-        if exchange.transport_error in ("connect", "reset"):
-            retryable = True
-        elif exchange.transport_error is None and exchange.status in RETRY_STATUSES:
+        if exchange.transport_error in ("connect", "reset") or (exchange.transport_error is None and exchange.status in RETRY_STATUSES):
             retryable = True
         else:
             retryable = False
         if not retryable:
             return None
-        backoff = self.settings.backoff_s * (2 ** (attempt - 1)) * (1 + random.random() * 0.25)
+        backoff = self.settings.backoff_s * (2.0 ** (attempt - 1)) * (1 + random.random() * 0.25)
         advised = parse_retry_after(exchange.header("retry-after"))
         if advised is not None:
             backoff = max(backoff, advised)
@@ -186,7 +184,6 @@ class GatewayClient:
     def _attempt(self, previous: Exchange, method: str, url: str, data: bytes | None, stream: bool, auth: bool) -> Exchange:
         exchange = Exchange(label=previous.label, method=method, path=previous.path, retry_waits=previous.retry_waits)
         remaining = self.deadline.remaining()
-        budget = min(self.settings.request_timeout_s, remaining)
         if not self.limiter.acquire(timeout=max(remaining, 0.001)):
             exchange.transport_error, exchange.transport_detail = "deadline", "no free request slot before the deadline"
             return exchange
@@ -204,7 +201,7 @@ class GatewayClient:
                     allow_redirects=False,
                     stream=True,
                 )
-            except requests.RequestException as exc:
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
                 exchange.transport_error, exchange.transport_detail = classify_transport_error(exc)
                 exchange.elapsed_ms = (time.monotonic() - started) * 1000
                 return exchange
@@ -305,7 +302,7 @@ def parse_retry_after(value: str | None) -> float | None:
         if when is None:
             return None
         seconds = when.timestamp() - time.time()
-    if seconds != seconds:  # NaN
+    if math.isnan(seconds):
         return None
     return max(0.0, seconds)
 

@@ -48,7 +48,7 @@ def execute(settings: Settings, record_out: Path, report_out: Path | None = None
             report_out.write_text(markdown, encoding="utf-8")
             report_out.chmod(0o644)
         return PipelineResult(run, run.result, records, markdown)
-    except (Exception, RecordInvalid) as exc:  # a bug of ours: still leave a verdict and a record
+    except (Exception, RecordInvalid) as exc:  # noqa: BLE001 - a bug of ours: still leave a verdict and a record
         detail = redact(f"{type(exc).__name__}: {exc}")[:300]
         where = redact(traceback.format_exc(limit=-1).strip().splitlines()[-3] if traceback.format_exc() else "")[:200]
         record = fallback_record(settings, f"internal error, no verdict reached: {detail} ({where.strip()})", ci)

@@ -74,8 +74,9 @@ def _parse_structured(name: str, text: str, is_json: bool) -> tuple[tuple[tuple[
     try:
         doc = json.loads(text) if is_json else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        where = getattr(exc, "problem_mark", None) or getattr(exc, "lineno", None)
-        line = f" (line {where.line + 1})" if hasattr(where, "line") else (f" (line {where})" if where else "")
+        mark = getattr(exc, "problem_mark", None)
+        lineno = mark.line + 1 if mark is not None else getattr(exc, "lineno", None)
+        line = f" (line {lineno})" if lineno else ""
         raise ConfigError(f"prompt file {name!r} is not valid {'JSON' if is_json else 'YAML'}{line}", "fix its syntax") from None
     if isinstance(doc, str):
         doc = {"prompt": doc}

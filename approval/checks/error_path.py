@@ -19,7 +19,7 @@ ACCESS_STATUSES = (401, 403, 407, 408, 429)
 
 def judge_probe(ex: Exchange) -> tuple[bool, Category, str]:
     """(ok, category if not ok, short finding) for one malformed-request probe."""
-    if ex.transport_error is not None and ex.status is None or ex.transport_error in ("timeout", "deadline"):
+    if (ex.transport_error is not None and ex.status is None) or ex.transport_error in ("timeout", "deadline"):
         failure = describe_failure(ex)
         return False, Category.INFRASTRUCTURE, failure[1] if failure else "no answer"
     status = ex.status or 0
@@ -49,7 +49,7 @@ def evaluate(ev: Evidence) -> CheckResult:
     parts: list[str] = []
     categories: list[tuple[Status, Category]] = []
     metrics: dict[str, object] = {}
-    for (label, short, title, required_by_default), ex in zip(PROBES, present, strict=True):
+    for (_label, short, title, required_by_default), ex in zip(PROBES, present, strict=True):
         if ex is None:
             statuses.append(Status.ERROR)
             categories.append((Status.ERROR, Category.INFRASTRUCTURE))

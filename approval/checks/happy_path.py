@@ -25,7 +25,7 @@ def evaluate(ev: Evidence) -> CheckResult:
             chars = max(chars, len(gen.text))
     metrics = {"samples": len(samples), "failed_samples": len(failures), "output_chars": chars}
     if failures:
-        label, gen = failures[0]
+        _label, gen = failures[0]
         more = f" ({len(failures)} of {len(samples)} calls failed)" if len(samples) > 1 else ""
         return result(NAME, Status.FAIL, gen.category, f"{family}: {gen.reason}{more}", duration_ms=duration, metrics=metrics)
     missing = ev.settings.latency_samples - len(samples) if "latency" in ev.settings.checks else 0

@@ -18,7 +18,9 @@ def evaluate(ev: Evidence) -> CheckResult:
     good = [ex.elapsed_ms for ex in samples if describe_failure(ex) is None]
     bound = ev.settings.max_latency_ms
     if not good:
-        return result(NAME, Status.ERROR, Category.INFRASTRUCTURE, "no successful call to measure", duration_ms=duration_of(*samples))
+        cause = describe_failure(samples[0])
+        return result(NAME, Status.ERROR, cause[0] if cause else Category.INFRASTRUCTURE,
+                      "not measurable: no call succeeded (see happy-path)", duration_ms=duration_of(*samples))
     p50 = statistics.median(good)
     worst = max(good)
     metrics = {"p50_ms": round(p50, 1), "max_ms": round(worst, 1), "samples": len(good), "bound_ms": bound}

@@ -46,8 +46,9 @@ def evaluate(ev: Evidence) -> CheckResult:
                           duration_ms=duration, metrics={"served_model": gen.model})
         seen.append(gen.model)
     if answered == 0:
-        return result(NAME, Status.ERROR, Category.INFRASTRUCTURE, "no successful response to compare the model name with",
-                      duration_ms=duration)
+        cause = generation(exchanges[-1], ev.settings.endpoint)
+        return result(NAME, Status.ERROR, cause.category if not cause.ok else Category.INFRASTRUCTURE,
+                      "not verifiable: no call succeeded (see happy-path / reachability)", duration_ms=duration)
     if not seen:
         return result(NAME, Status.ERROR, Category.GATEWAY, "the responses carry no `model` field; the served model cannot be verified",
                       duration_ms=duration)

@@ -1,0 +1,129 @@
+"""Shared test helpers: a canary key, settings builders and a `responses`-based fake gateway."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import responses
+
+from approval.config import Settings, build_settings
+
+CANARY_KEY = "sk-canary-DO-NOT-LEAK-7f3a9c1e5b"
+BASE = "http://gateway.test/v1"
+
+
+def chat_body(
+    model: str = "cand-model", content: Any = "def add(a, b):\n    return a + b", **extra: Any
+) -> dict[str, Any]:
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+    }
+    body.update(extra)
+    return body
+
+
+def responses_body(
+    model: str = "cand-model", text: str = "def add(a, b): return a + b", status: str = "completed"
+) -> dict[str, Any]:
+    return {
+        "id": "resp_1",
+        "object": "response",
+        "created_at": 1,
+        "model": model,
+        "status": status,
+        "error": None,
+        "incomplete_details": None,
+        "output": [
+            {
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            }
+        ],
+    }
+
+
+def make_settings(environ: dict[str, str] | None = None, **flags: Any) -> Settings:
+    flags.setdefault("base_url", BASE)
+    flags.setdefault("models", ["cand-model"])
+    env = {"GATEWAY_API_KEY": CANARY_KEY}
+    env.update(environ or {})
+    return build_settings(flags, env)
+
+
+Handler = Callable[[dict[str, Any], Any], tuple[int, dict[str, str], str | bytes]]
+
+
+class FakeGateway:
+    """A well-behaved OpenAI-compatible gateway on `responses`; override any answer with `on()`."""
+
+    def __init__(self, rsps: responses.RequestsMock, model: str = "cand-model") -> None:
+        self.model = model
+        self.calls: list[dict[str, Any]] = []
+        self.overrides: list[tuple[Callable[[dict[str, Any]], bool], Handler]] = []
+        self.models_answer: tuple[int, dict[str, str], str] = (
+            200,
+            {},
+            json.dumps({"object": "list", "data": [{"id": model}]}),
+        )
+        for path in ("/chat/completions", "/responses"):
+            rsps.add_callback(responses.POST, BASE + path, callback=self._post)
+        rsps.add_callback(responses.GET, BASE + "/models", callback=lambda req: self.models_answer)
+
+    def on(self, when: Callable[[dict[str, Any]], bool], handler: Handler) -> None:
+        self.overrides.append((when, handler))
+
+    def _post(self, request: Any) -> tuple[int, dict[str, str], str | bytes]:
+        body = json.loads(request.body)
+        self.calls.append({"body": body, "headers": dict(request.headers), "url": request.url})
+        for when, handler in self.overrides:
+            if when(body):
+                return handler(body, request)
+        return self.default(body, request.url)
+
+    def default(self, body: dict[str, Any], url: str) -> tuple[int, dict[str, str], str]:
+        err = lambda status, msg: (
+            status,
+            {},
+            json.dumps({"error": {"message": msg, "type": "invalid_request_error", "param": None, "code": None}}),
+        )  # noqa: E731
+        if "model" not in body:
+            return err(400, "model is required")
+        if body["model"] != self.model:
+            return err(404, f"The model {body['model']} does not exist")
+        items = body.get("messages", body.get("input"))
+        if items == []:
+            return err(400, "messages must not be empty")
+        if url.endswith("/responses"):
+            return 200, {}, json.dumps(responses_body(self.model))
+        if body.get("stream"):
+            chunks = [
+                {
+                    "object": "chat.completion.chunk",
+                    "model": self.model,
+                    "choices": [{"index": 0, "delta": {"content": w}}],
+                }
+                for w in ("Hel", "lo")
+            ]
+            text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+            return 200, {"Content-Type": "text/event-stream"}, text
+        return 200, {}, json.dumps(chat_body(self.model))
+
+
+@pytest.fixture
+def gateway() -> Iterator[FakeGateway]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield FakeGateway(rsps)
+
+
+def is_sample(body: dict[str, Any]) -> bool:
+    """The representative-prompt calls (not reachability, not error probes)."""
+    items = body.get("messages") or body.get("input") or []
+    return body.get("model") == "cand-model" and bool(items) and "add(a, b)" in json.dumps(items)

@@ -1,0 +1,295 @@
+"""Each check's pass and fail shapes, through the real suite against a `responses` gateway."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from approval.results import Category, Status
+from approval.suite import RunOutcome, run_suite
+from tests.conftest import chat_body, is_sample, make_settings, responses_body
+
+
+def run(**flags: Any) -> RunOutcome:
+    return run_suite(make_settings(**flags))
+
+
+def check(outcome: RunOutcome, name: str):
+    found = outcome.candidates[0].check(name)
+    assert found is not None, name
+    return found
+
+
+def answer(status: int, body: Any, headers: dict[str, str] | None = None):
+    text = body if isinstance(body, str | bytes) else json.dumps(body)
+    return lambda _body, _req: (status, headers or {}, text)
+
+
+def test_a_well_behaved_gateway_passes_every_default_check(gateway):
+    outcome = run()
+    assert outcome.result == "pass"
+    assert [c.status for c in outcome.candidates[0].checks] == [Status.PASS] * 6
+    assert len(gateway.calls) == 3 + 1 + 3  # 3 samples, 1 reachability, 3 error probes (+ GET /models)
+
+
+def test_no_probe_uses_a_one_token_cap(gateway):
+    run()
+    for call in gateway.calls:
+        assert "max_tokens" not in call["body"]
+        assert call["body"].get("max_completion_tokens", 16) >= 16
+
+
+def test_listed_but_unusable_and_usable_but_unlisted_are_different_findings(gateway):
+    gateway.on(lambda b: b.get("model") == "cand-model", answer(503, "<html>down</html>"))
+    c = check(run(), "reachability")
+    assert c.status is Status.FAIL and c.category is Category.INFRASTRUCTURE and "listed in /models but unusable" in c.detail
+
+    gateway.overrides.clear()
+    gateway.models_answer = (200, {}, json.dumps({"object": "list", "data": [{"id": "other"}]}))
+    c = check(run(), "reachability")
+    assert c.status is Status.WARN and "usable but not listed" in c.detail
+
+
+def test_models_listing_can_be_required(gateway, tmp_path):
+    gateway.models_answer = (500, {}, "Internal Server Error")
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("required: [reachability.models-listing]\n")
+    assert check(run(config=str(cfg)), "reachability").status is Status.FAIL
+    assert check(run(), "reachability").status is Status.WARN
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "category", "needle"),
+    [
+        (200, chat_body(content=""), Category.MODEL, "empty"),
+        (200, chat_body() | {"choices": None}, Category.GATEWAY, "choices"),
+        (200, {"error": {"message": "provider exploded"}}, Category.GATEWAY, "carries an error"),
+        (200, "<html><body>Bad gateway</body></html>", Category.GATEWAY, "HTML"),
+        (200, "not json at all", Category.GATEWAY, "not JSON"),
+        (401, {"error": {"message": "Invalid API key"}}, Category.INFRASTRUCTURE, "401"),
+        (403, {"error": {"message": "forbidden"}}, Category.INFRASTRUCTURE, "403"),
+        (500, {"error": {"message": "boom"}}, Category.INFRASTRUCTURE, "500"),
+        (404, {"error": {"message": "The model does not exist"}}, Category.MODEL, "rejected"),
+    ],
+)
+def test_happy_path_failures_are_classified(gateway, status, body, category, needle):
+    gateway.on(is_sample, answer(status, body))
+    outcome = run()
+    c = check(outcome, "happy-path")
+    assert c.status is Status.FAIL and c.category is category and needle in c.detail
+    assert outcome.result == "fail"
+
+
+def test_silent_fallback_fails_model_echo(gateway):
+    gateway.on(is_sample, answer(200, chat_body(model="some-cheaper-model")))
+    c = check(run(), "model-echo")
+    assert c.status is Status.FAIL and c.category is Category.GATEWAY and "some-cheaper-model" in c.detail
+
+
+def test_litellm_fallback_headers_fail_model_echo_even_when_the_body_looks_right(gateway):
+    gateway.on(is_sample, answer(200, chat_body(), {"x-litellm-attempted-fallbacks": "1", "x-litellm-model-group": "cand-model"}))
+    c = check(run(), "model-echo")
+    assert c.status is Status.FAIL and "attempted fallback" in c.detail
+
+
+def test_dated_variant_and_alias_pass_model_echo(gateway, tmp_path):
+    gateway.on(is_sample, answer(200, chat_body(model="cand-model-2024-07-18")))
+    assert check(run(), "model-echo").status is Status.PASS
+    gateway.overrides.clear()
+    gateway.on(lambda b: b.get("model") == "cand-model", answer(200, chat_body(model="vendor/x-large")))
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("model_aliases: {cand-model: [vendor/x-large]}\n")
+    assert check(run(config=str(cfg)), "model-echo").status is Status.PASS
+
+
+def test_missing_model_field_is_an_evidence_gap_not_a_pass(gateway):
+    body = chat_body()
+    del body["model"]
+    gateway.on(lambda b: b.get("model") == "cand-model", answer(200, body))
+    assert check(run(), "model-echo").status is Status.ERROR
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected", "needle"),
+    [
+        (400, {"error": {"message": "model required"}}, Status.PASS, "400"),
+        (422, {"detail": [{"loc": ["body", "model"], "msg": "field required"}]}, Status.PASS, "422 detail"),
+        (400, {"object": "error", "message": "vllm says no", "code": 400}, Status.PASS, "flat"),
+        (200, chat_body(), Status.FAIL, "accepted it"),
+        (500, {"error": {"message": "crash"}}, Status.FAIL, "not a server error"),
+        (400, "Bad Request", Status.FAIL, "without a parseable error"),
+        (400, "", Status.FAIL, "empty body"),
+    ],
+)
+def test_error_path_missing_model_probe(gateway, status, body, expected, needle):
+    gateway.on(lambda b: "model" not in b, answer(status, body))
+    c = check(run(), "error-path")
+    assert c.status is expected and needle in c.detail
+
+
+def test_unknown_model_answered_200_fails(gateway):
+    gateway.on(lambda b: str(b.get("model", "")).startswith("approval-gate-no-such"), answer(200, chat_body(model="default-model")))
+    c = check(run(), "error-path")
+    assert c.status is Status.FAIL and "unknown model: HTTP 200" in c.detail
+
+
+def test_empty_messages_accepted_is_a_warning_unless_required(gateway, tmp_path):
+    gateway.on(lambda b: b.get("messages") == [], answer(200, chat_body()))
+    c = check(run(), "error-path")
+    assert c.status is Status.WARN and run().result == "pass"
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("required: [error-path.empty-messages]\n")
+    assert check(run(config=str(cfg)), "error-path").status is Status.FAIL
+
+
+def test_latency_bound(gateway):
+    c = check(run(max_latency_ms="60000"), "latency")
+    assert c.status is Status.PASS and c.metrics["samples"] == 3 and c.metrics["p50_ms"] >= 0
+
+
+def test_latency_bound_exceeded(gateway):
+    import time
+
+    def slow(_b, _r):
+        time.sleep(0.05)
+        return 200, {}, json.dumps(chat_body())
+
+    gateway.on(is_sample, slow)
+    c = check(run(max_latency_ms="10", samples="2"), "latency")
+    assert c.status is Status.FAIL and c.category is Category.MODEL and c.metrics["p50_ms"] >= 50
+
+
+def test_responses_family(gateway):
+    outcome = run(endpoint="responses")
+    assert outcome.result == "pass", [(c.name, c.detail) for c in outcome.candidates[0].checks]
+    assert all(c["url"].endswith("/responses") for c in gateway.calls)
+    assert all("input" in c["body"] for c in gateway.calls if "model" in c["body"])
+
+
+def test_responses_family_failed_status(gateway):
+    gateway.on(is_sample, answer(200, responses_body(status="failed")))
+    c = check(run(endpoint="responses"), "happy-path")
+    assert c.status is Status.FAIL and "'failed'" in c.detail
+
+
+def test_output_quality_expectations(gateway, tmp_path):
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("expect: {contains: [def add], regex: ['return\\s+a\\s*\\+\\s*b'], not_contains: [TODO], min_length: 5, no_refusal: true}\n")
+    assert check(run(config=str(cfg)), "output-quality").status is Status.PASS
+    gateway.on(is_sample, answer(200, chat_body(content="I'm sorry, but I can't help with that.")))
+    c = check(run(config=str(cfg)), "output-quality")
+    assert c.status is Status.FAIL and "does not contain 'def add'" in c.detail and "refusal" in c.detail
+    assert "sorry" not in c.detail.lower()  # never quotes the output
+
+
+def test_output_quality_json_schema(gateway, tmp_path):
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("expect: {json_schema: {type: object, required: [ok], properties: {ok: {type: boolean}}}}\n")
+    gateway.on(is_sample, answer(200, chat_body(content='```json\n{"ok": true}\n```')))
+    assert check(run(config=str(cfg)), "output-quality").status is Status.PASS
+    gateway.overrides.clear()
+    gateway.on(is_sample, answer(200, chat_body(content='{"ok": "yes"}')))
+    c = check(run(config=str(cfg)), "output-quality")
+    assert c.status is Status.FAIL and "schema" in c.detail
+
+
+def test_streaming_chat_pass_and_error_event(gateway):
+    c = check(run(checks="streaming"), "streaming")
+    assert c.status is Status.PASS and "ttft_ms" in c.metrics
+    err = 'data: {"error": {"message": "Error processing stream start", "code": "500"}}\n\ndata: [DONE]\n\n'
+    gateway.on(lambda b: b.get("stream") is True, answer(200, err, {"Content-Type": "text/event-stream"}))
+    c = check(run(checks="streaming"), "streaming")
+    assert c.status is Status.FAIL and "error event" in c.detail
+
+
+def test_streaming_cut_before_done(gateway):
+    chunk = json.dumps({"object": "chat.completion.chunk", "choices": [{"delta": {"content": "Hi"}}]})
+    gateway.on(lambda b: b.get("stream") is True, answer(200, f"data: {chunk}\n\n"))
+    c = check(run(checks="streaming"), "streaming")
+    assert c.status is Status.FAIL and "before `data: [DONE]`" in c.detail
+
+
+def test_streaming_responses_family(gateway):
+    events = (
+        'event: response.created\ndata: {"type": "response.created"}\n\n'
+        'event: response.output_text.delta\ndata: {"type": "response.output_text.delta", "delta": "Hi"}\n\n'
+        'event: response.completed\ndata: {"type": "response.completed", "response": {"status": "completed"}}\n\n'
+    )
+    gateway.on(lambda b: b.get("stream") is True, answer(200, events))
+    assert check(run(checks="streaming", endpoint="responses"), "streaming").status is Status.PASS
+    gateway.overrides.clear()
+    gateway.on(lambda b: b.get("stream") is True, answer(200, events.replace("response.completed", "response.failed")))
+    assert check(run(checks="streaming", endpoint="responses"), "streaming").status is Status.FAIL
+
+
+def tool_body(arguments: str, finish: str = "tool_calls") -> dict[str, Any]:
+    body = chat_body(content=None)
+    body["choices"][0]["message"]["tool_calls"] = [{"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": arguments}}]
+    body["choices"][0]["finish_reason"] = finish
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "expected", "needle"),
+    [
+        (tool_body('{"city": "Paris"}'), Status.PASS, "valid"),
+        (tool_body('{"city": "Paris"}', finish="stop"), Status.WARN, "finish_reason"),
+        (tool_body("{city: Paris"), Status.FAIL, "not valid JSON"),
+        (tool_body('{"town": "Paris"}'), Status.FAIL, "parameter schema"),
+        (chat_body(content="It is sunny in Paris."), Status.FAIL, "without a tool call"),
+    ],
+)
+def test_tool_calling(gateway, body, expected, needle):
+    gateway.on(lambda b: "tools" in b, answer(200, body))
+    c = check(run(checks="tool-calling"), "tool-calling")
+    assert c.status is expected and needle in c.detail
+
+
+def test_tool_calling_responses_family(gateway):
+    body = responses_body()
+    body["output"] = [{"type": "function_call", "name": "get_weather", "arguments": '{"city": "Paris"}', "call_id": "c1"}]
+    gateway.on(lambda b: "tools" in b, answer(200, body))
+    assert check(run(checks="tool-calling", endpoint="responses"), "tool-calling").status is Status.PASS
+
+
+def test_structured_output(gateway):
+    gateway.on(lambda b: "response_format" in b, answer(200, chat_body(content='{"answer": "yes"}')))
+    assert check(run(checks="structured-output"), "structured-output").status is Status.PASS
+    gateway.overrides.clear()
+    gateway.on(lambda b: "response_format" in b, answer(200, chat_body(content="Yes, it is.")))
+    c = check(run(checks="structured-output"), "structured-output")
+    assert c.status is Status.FAIL and "not valid JSON" in c.detail
+
+
+def test_approved_list(gateway, tmp_path):
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("approved_models: [old-model]\nmodel_in_use: retired-model\n")
+    c = check(run(config=str(cfg)), "approved-list")
+    assert c.status is Status.WARN and "retired-model" in c.detail
+
+
+def test_several_candidates_and_a_baseline(gateway):
+    gateway.on(lambda b: b.get("model") == "second", answer(200, chat_body(model="second")))
+    gateway.on(lambda b: b.get("model") == "baseline-m", answer(200, chat_body(model="baseline-m")))
+    outcome = run(models=["cand-model", "second"], baseline_model="baseline-m")
+    assert [o.model for o in outcome.candidates] == ["cand-model", "second"]
+    assert outcome.baseline is not None and outcome.baseline.model == "baseline-m"
+    assert outcome.result == "pass"
+
+
+def test_bounded_retry_reports_retries(gateway, tmp_path):
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("retries: {backoff_seconds: 0.01, max_retry_after_seconds: 0.05}\n")
+    state = {"n": 0}
+
+    def flaky(_b, _r):
+        state["n"] += 1
+        if state["n"] == 1:
+            return 429, {"Retry-After": "1"}, json.dumps({"error": {"message": "slow down"}})
+        return 200, {}, json.dumps(chat_body())
+
+    gateway.on(is_sample, flaky)
+    c = check(run(config=str(cfg)), "bounded-retry")
+    assert c.status is Status.WARN and c.metrics["retries"] == 1 and c.metrics["max_wait_s"] <= 0.05

@@ -1,0 +1,125 @@
+"""The `approval` command: exit codes, one clear line for user errors, files written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from approval import __version__
+from approval.cli import main
+from tests.conftest import BASE, CANARY_KEY, is_sample
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real command in a subprocess; nothing is listening on the loopback port used."""
+    full_env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "approval", *args], capture_output=True, text=True, env=full_env, timeout=60, cwd=ROOT)
+
+
+def test_version():
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and __version__ in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needle"),
+    [
+        (["run", "--model", "m"], {"GATEWAY_API_KEY": CANARY_KEY}, "no gateway base URL"),
+        (["run", "--base-url", "http://127.0.0.1:9/v1"], {"GATEWAY_API_KEY": CANARY_KEY}, "no candidate model"),
+        (["run", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"], {}, "GATEWAY_API_KEY is not set"),
+        (["run", "--base-url", "127.0.0.1:9", "--model", "m"], {"GATEWAY_API_KEY": CANARY_KEY}, "http:// or https://"),
+        (["run", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--endpoint", "legacy"], {"GATEWAY_API_KEY": CANARY_KEY}, "invalid choice"),
+        (["run", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--timeout", "soon"], {"GATEWAY_API_KEY": CANARY_KEY}, "timeout"),
+        (["run", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--config", "nope.yaml"], {"GATEWAY_API_KEY": CANARY_KEY}, "does not exist"),
+        (["run", "--bogus"], {}, "unrecognized arguments"),
+        (["validate-record", "nope.json"], {}, "does not exist"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line_and_no_traceback(args, env, needle):
+    proc = run_cli(*args, env=env)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0] and lines[0].startswith("error: ")
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert CANARY_KEY not in proc.stderr + proc.stdout
+
+
+def test_unreachable_gateway_fails_as_infrastructure_within_the_deadline(tmp_path):
+    record = tmp_path / "r.json"
+    proc = run_cli("run", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--timeout", "20", "--record-out", str(record),
+                   env={"GATEWAY_API_KEY": CANARY_KEY})
+    assert proc.returncode == 1, proc.stderr
+    data = json.loads(record.read_text())
+    assert data["overall_result"] == "fail" and data["failure_categories"] == ["infrastructure"]
+    assert "refused" in proc.stdout
+    assert CANARY_KEY not in proc.stdout + proc.stderr + record.read_text()
+
+
+def test_run_writes_record_and_report_and_exits_0(gateway, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GATEWAY_API_KEY", CANARY_KEY)
+    record, report = tmp_path / "out" / "rec.json", tmp_path / "rep.md"
+    code = main(["run", "--base-url", BASE, "--model", "cand-model", "--record-out", str(record), "--report-out", str(report)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "RESULT: APPROVED" in out and "PASS  reachability" in out
+    assert json.loads(record.read_text())["overall_result"] == "pass"
+    assert "Model approval" in report.read_text()
+    assert main(["validate-record", str(record)]) == 0
+
+
+def test_run_exits_1_when_not_approved(gateway, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GATEWAY_API_KEY", CANARY_KEY)
+    gateway.on(is_sample, lambda _b, _r: (200, {}, json.dumps({"choices": []})))
+    code = main(["run", "--base-url", BASE, "--model", "cand-model", "--record-out", str(tmp_path / "r.json")])
+    out = capsys.readouterr().out
+    assert code == 1 and "NOT APPROVED" in out and "happy-path (gateway)" in out
+
+
+def test_env_fills_base_url_and_model(gateway, tmp_path, monkeypatch):
+    monkeypatch.setenv("GATEWAY_API_KEY", CANARY_KEY)
+    monkeypatch.setenv("GATEWAY_BASE_URL", BASE)
+    monkeypatch.setenv("CANDIDATE_MODEL_ID", "cand-model")
+    assert main(["run", "--record-out", str(tmp_path / "r.json"), "--quiet"]) == 0
+
+
+def test_internal_error_gives_exit_3_and_a_failing_record(gateway, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GATEWAY_API_KEY", CANARY_KEY)
+
+    def boom(*_a, **_k):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr("approval.pipeline.run_suite", boom)
+    record = tmp_path / "r.json"
+    code = main(["run", "--base-url", BASE, "--model", "cand-model", "--record-out", str(record)])
+    assert code == 3
+    data = json.loads(record.read_text())
+    assert data["overall_result"] == "fail" and "internal error" in data["notes"]
+    assert "no verdict" in capsys.readouterr().err
+
+
+def test_record_out_directory_is_a_config_error(gateway, tmp_path, monkeypatch):
+    monkeypatch.setenv("GATEWAY_API_KEY", CANARY_KEY)
+    assert main(["run", "--base-url", BASE, "--model", "cand-model", "--record-out", str(tmp_path)]) == 2
+
+
+def test_validate_and_diff_commands(gateway, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GATEWAY_API_KEY", CANARY_KEY)
+    old = tmp_path / "old.json"
+    main(["run", "--base-url", BASE, "--model", "cand-model", "--record-out", str(old), "--quiet"])
+    new = tmp_path / "new.json"
+    data = json.loads(old.read_text())
+    data["overall_result"] = "fail"
+    new.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["diff", str(old), str(new)]) == 0
+    assert "verdict: pass → fail" in capsys.readouterr().out
+    assert main(["diff", "--exit-code", str(old), str(new)]) == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"record_type": "x"}))
+    assert main(["validate-record", str(bad)]) == 1

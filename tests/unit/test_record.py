@@ -1,0 +1,82 @@
+"""The record: every template field, valid against the shipped schema, secret-free; and record diffs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from approval.diff import diff_records
+from approval.record import RecordInvalid, build_record, record_paths, validate_record
+from approval.suite import run_suite
+from tests.conftest import is_sample, make_settings
+
+TEMPLATE_FIELDS = {
+    "record_type", "run_id", "gateway_base_url", "candidate_model_id", "endpoint_family", "happy_path_status", "error_path_status",
+    "latency_ms", "output_non_empty", "overall_result", "approved_by", "approved_at", "notes",
+}
+
+
+def make_record(gateway, **flags):
+    outcome = run_suite(make_settings(**flags))
+    return build_record(outcome, outcome.candidates[0], {"repository": "o/r", "commit": "abc", "run_url": "https://gh.test/o/r/actions/runs/1"})
+
+
+def test_record_has_every_template_field_and_validates(gateway):
+    record = make_record(gateway, approved_by="alice")
+    assert TEMPLATE_FIELDS <= set(record)
+    validate_record(record)
+    assert record["overall_result"] == "pass" and record["approved_by"] == "alice"
+    assert record["approved_at"].endswith("Z") and record["output_non_empty"] is True
+    assert len(record["prompt_sha256"]) == 64 and record["tool_version"]
+    assert isinstance(record["latency_ms"], float)
+
+
+def test_record_never_holds_prompt_or_body(gateway):
+    gateway.on(is_sample, lambda _b, _r: (200, {}, json.dumps({"id": "x", "object": "chat.completion", "created": 1, "model": "cand-model",
+                                                              "choices": [{"index": 0, "message": {"role": "assistant", "content": "UNIQUE-OUTPUT-TEXT"},
+                                                                           "finish_reason": "stop"}]})))
+    text = json.dumps(make_record(gateway))
+    assert "UNIQUE-OUTPUT-TEXT" not in text
+    assert "add(a, b)" not in text  # the prompt
+
+
+def test_failed_run_lists_categories_and_gaps(gateway):
+    gateway.on(is_sample, lambda _b, _r: (503, {}, "<html>down</html>"))
+    record = make_record(gateway)
+    validate_record(record)
+    assert record["overall_result"] == "fail"
+    assert "infrastructure" in record["failure_categories"]
+    assert record["evidence_gaps"]
+
+
+def test_schema_rejects_a_record_with_extra_or_missing_fields(gateway):
+    record = make_record(gateway)
+    with pytest.raises(RecordInvalid):
+        validate_record({**record, "api_key": "x"})
+    bad = dict(record)
+    del bad["overall_result"]
+    with pytest.raises(RecordInvalid, match="overall_result"):
+        validate_record(bad)
+    with pytest.raises(RecordInvalid):
+        validate_record({**record, "gateway_base_url": "https://u:p@x.test/v1"})
+
+
+def test_record_paths_for_several_candidates(tmp_path):
+    base = tmp_path / "approval-record.json"
+    assert record_paths(base, ["a"]) == [base]
+    assert [p.name for p in record_paths(base, ["org/m:1", "b"])] == ["approval-record.org_m_1.json", "approval-record.b.json"]
+
+
+def test_diff_reports_verdict_checks_latency_and_environment(gateway):
+    old = make_record(gateway)
+    new = json.loads(json.dumps(old))
+    new["overall_result"] = "fail"
+    new["checks"][0]["status"] = "fail"
+    new["latency_ms"] = (old["latency_ms"] or 1) * 3 + 100
+    new["tool_version"] = "9.9.9"
+    lines, material = diff_records(old, new)
+    text = "\n".join(lines)
+    assert material and "verdict: pass → fail" in text and "reachability: pass → fail" in text
+    assert "latency p50" in text and "tool_version" in text
+    assert diff_records(old, old) == ([], False)

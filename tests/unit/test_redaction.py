@@ -1,0 +1,47 @@
+"""One redaction point: the canary key never appears in any text the tool emits."""
+
+from __future__ import annotations
+
+import json
+
+from approval.record import build_record, validate_record
+from approval.redact import MASK, redact, redact_data, register_secret
+from approval.report import render_markdown, render_text
+from approval.suite import run_suite
+from tests.conftest import CANARY_KEY, chat_body, is_sample, make_settings
+
+
+def test_registered_secret_is_masked_everywhere_in_a_text():
+    register_secret("s3cr3t-value-123")
+    assert redact("a s3cr3t-value-123 b s3cr3t-value-123") == f"a {MASK} b {MASK}"
+
+
+def test_credential_shapes_are_masked_without_registration():
+    text = (
+        "Authorization: Bearer abcdefghijkl12345 api-key: zzzyyyxxx111 "
+        "https://user:pw@host.test/v1 https://blob.test/up?sig=SIGNATURE&se=1 ghp_abcdefghijklmnopqrstuvwxyz sk-proj-abcdefghijklmnop"
+    )
+    out = redact(text)
+    for leaked in ("abcdefghijkl12345", "zzzyyyxxx111", "user:pw", "SIGNATURE", "ghp_abcdefghijklmnopqrstuvwxyz", "sk-proj-abcdefghijklmnop"):
+        assert leaked not in out
+    assert "https://host.test/v1" not in out or "user" not in out
+
+
+def test_redact_data_walks_structures():
+    register_secret("nested-secret-999")
+    assert redact_data({"a": ["x nested-secret-999"], "nested-secret-999": 1}) == {"a": [f"x {MASK}"], MASK: 1}
+
+
+def test_gateway_echoing_the_key_never_reaches_record_or_report(gateway):
+    echo = {"error": {"message": f"Invalid key Bearer {CANARY_KEY} (got {CANARY_KEY})"}}
+    gateway.on(is_sample, lambda _b, _r: (401, {}, json.dumps(echo)))
+    gateway.on(lambda b: "model" not in b, lambda _b, _r: (400, {}, json.dumps({"error": {"message": f"bad {CANARY_KEY}"}})))
+    settings = make_settings()
+    outcome = run_suite(settings)
+    record = build_record(outcome, outcome.candidates[0])
+    validate_record(record)
+    texts = [json.dumps(record), render_markdown(outcome), render_text(outcome)]
+    assert any("401" in t for t in texts)
+    for text in texts:
+        assert CANARY_KEY not in text
+        assert CANARY_KEY[6:20] not in text
