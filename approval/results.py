@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     PASS = "pass"
     WARN = "warn"  # a finding that does not block unless the user asks it to
     FAIL = "fail"
@@ -15,7 +15,7 @@ class Status(str, Enum):
     SKIP = "skip"
 
 
-class Category(str, Enum):
+class Category(StrEnum):
     MODEL = "model"  # the model's own behaviour (empty output, refusal, expectations, latency)
     GATEWAY = "gateway"  # the gateway bends the contract (shape, error envelope, silent fallback)
     INFRASTRUCTURE = "infrastructure"  # access or provider failure (401/403, DNS, TLS, 5xx, 429, timeouts)

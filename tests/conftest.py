@@ -89,11 +89,9 @@ class FakeGateway:
         return self.default(body, request.url)
 
     def default(self, body: dict[str, Any], url: str) -> tuple[int, dict[str, str], str]:
-        err = lambda status, msg: (
-            status,
-            {},
-            json.dumps({"error": {"message": msg, "type": "invalid_request_error", "param": None, "code": None}}),
-        )  # noqa: E731
+        def err(status: int, msg: str) -> tuple[int, dict[str, str], str]:
+            return status, {}, json.dumps({"error": {"message": msg, "type": "invalid_request_error", "param": None, "code": None}})
+
         if "model" not in body:
             return err(400, "model is required")
         if body["model"] != self.model:

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The real command in a subprocess; nothing is listening on the loopback port used."""
     full_env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "approval", *args], capture_output=True, text=True, env=full_env, timeout=60, cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "approval", *args], capture_output=True, text=True, env=full_env, timeout=60, cwd=ROOT, check=False)
 
 
 def test_version():

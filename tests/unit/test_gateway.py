@@ -110,7 +110,8 @@ def test_body_is_capped(tmp_path):
 
 @responses.activate
 def test_connection_error_is_classified():
-    responses.add(responses.POST, BASE + "/chat/completions", body=requests.exceptions.ConnectionError("Failed to establish a new connection: [Errno 111] Connection refused"))
+    refused = requests.exceptions.ConnectionError("Failed to establish a new connection: [Errno 111] Connection refused")
+    responses.add(responses.POST, BASE + "/chat/completions", body=refused)
     ex = client().post("x", "/chat/completions", {"model": "m"})
     assert ex.status is None and ex.transport_error == "connect" and ex.attempts == 3
 
@@ -124,7 +125,10 @@ def test_retry_after_parsing(value, expected):
 
 
 def test_sse_parser_handles_comments_crlf_and_split_chunks():
-    raw = b": OPENROUTER PROCESSING\r\n\r\ndata: {\"a\":1}\r\n\r\nevent: response.completed\ndata: {\"type\":\"response.completed\"}\n\ndata: [DONE]\n\n"
+    raw = (
+        b": OPENROUTER PROCESSING\r\n\r\ndata: {\"a\":1}\r\n\r\n"
+        b"event: response.completed\ndata: {\"type\":\"response.completed\"}\n\ndata: [DONE]\n\n"
+    )
     parser = SSEParser()
     events = []
     for i in range(0, len(raw), 7):  # arbitrary chunk boundaries, even inside CRLF

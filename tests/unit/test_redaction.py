@@ -8,7 +8,7 @@ from approval.record import build_record, validate_record
 from approval.redact import MASK, redact, redact_data, register_secret
 from approval.report import render_markdown, render_text
 from approval.suite import run_suite
-from tests.conftest import CANARY_KEY, chat_body, is_sample, make_settings
+from tests.conftest import CANARY_KEY, is_sample, make_settings
 
 
 def test_registered_secret_is_masked_everywhere_in_a_text():
