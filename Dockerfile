@@ -1,0 +1,18 @@
+# python:3.12-slim, pinned by the digest of its multi-arch index (as seen in public Dockerfiles; re-resolve with
+# `docker buildx imagetools inspect python:3.12-slim` when bumping).
+FROM python:3.12-slim@sha256:78387bc3881b8273120a12ebe6c1ab22b018ccc2c9adf565ae1ac9b536e184ea
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+COPY requirements/runtime.txt requirements/runtime.txt
+RUN pip install --require-hashes --no-deps -r requirements/runtime.txt
+
+COPY approval/ approval/
+COPY entrypoint.py entrypoint.py
+
+ENTRYPOINT ["python", "/app/entrypoint.py"]

@@ -1,0 +1,1 @@
+"""GitHub publishers: run context, inputs, workflow commands, PR comment, tracking issue, artifact upload."""

@@ -1,0 +1,140 @@
+"""The GitHub Actions run this process is part of, read once from the environment.
+
+Only the publishers look at this; nothing below `Settings` does. GHES works because the server and API URLs
+always come from `GITHUB_SERVER_URL` / `GITHUB_API_URL`; the github.com values are only the defaults.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from approval.errors import ConfigError
+
+DEFAULT_SERVER_URL = "https://github.com"
+DEFAULT_API_URL = "https://api.github.com"
+
+RequestedMode = Literal["auto", "pull-request", "schedule"]
+Mode = Literal["pull-request", "schedule", "none"]
+
+_PR_EVENTS = frozenset({"pull_request", "pull_request_target"})
+_SCHEDULE_EVENTS = frozenset({"schedule", "workflow_dispatch"})
+
+
+def _read_event(path: str) -> dict[str, Any]:
+    """The event payload, or {} when the file is absent, unreadable or not a JSON object."""
+    if not path:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _dig(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _pr_number(event_name: str, event: dict[str, Any]) -> int | None:
+    if event_name in _PR_EVENTS:
+        number = _dig(event, "pull_request", "number")
+        if number is None:
+            number = event.get("number")
+    elif event_name == "issue_comment" and _dig(event, "issue", "pull_request") is not None:
+        number = _dig(event, "issue", "number")
+    else:
+        return None
+    return number if isinstance(number, int) and not isinstance(number, bool) and number > 0 else None
+
+
+def _is_fork_pr(event_name: str, event: dict[str, Any]) -> bool:
+    """A PR whose head repository differs from its base. A deleted head repository counts as a fork.
+
+    `issue_comment` payloads carry no head/base, and such runs get the base repository's token anyway: False.
+    """
+    if event_name not in _PR_EVENTS or not isinstance(event.get("pull_request"), dict):
+        return False
+    base = _dig(event, "pull_request", "base", "repo", "full_name")
+    head = _dig(event, "pull_request", "head", "repo", "full_name")
+    return head is None or head != base
+
+
+@dataclass(frozen=True)
+class GitHubContext:
+    event_name: str = ""
+    event: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, hash=False)
+    repository: str = ""
+    sha: str = ""
+    ref: str = ""
+    run_id: str = ""
+    run_attempt: str = ""
+    workflow: str = ""
+    job: str = ""
+    actor: str = ""
+    server_url: str = DEFAULT_SERVER_URL
+    api_url: str = DEFAULT_API_URL
+    pr_number: int | None = None
+    is_fork_pr: bool = False
+    in_actions: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> GitHubContext:
+        def get(name: str, default: str = "") -> str:
+            return environ.get(name, "").strip() or default
+
+        event_name = get("GITHUB_EVENT_NAME")
+        event = _read_event(get("GITHUB_EVENT_PATH"))
+        return cls(
+            event_name=event_name,
+            event=event,
+            repository=get("GITHUB_REPOSITORY"),
+            sha=get("GITHUB_SHA"),
+            ref=get("GITHUB_REF"),
+            run_id=get("GITHUB_RUN_ID"),
+            run_attempt=get("GITHUB_RUN_ATTEMPT"),
+            workflow=get("GITHUB_WORKFLOW"),
+            job=get("GITHUB_JOB"),
+            actor=get("GITHUB_ACTOR"),
+            server_url=get("GITHUB_SERVER_URL", DEFAULT_SERVER_URL).rstrip("/"),
+            api_url=get("GITHUB_API_URL", DEFAULT_API_URL).rstrip("/"),
+            pr_number=_pr_number(event_name, event),
+            is_fork_pr=_is_fork_pr(event_name, event),
+            in_actions=environ.get("GITHUB_ACTIONS", "") == "true",
+        )
+
+    @property
+    def run_url(self) -> str:
+        """Link to this run (to the attempt when it is a re-run), or "" outside a run."""
+        if not (self.repository and self.run_id):
+            return ""
+        url = f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
+        if self.run_attempt not in ("", "1"):
+            url += f"/attempts/{self.run_attempt}"
+        return url
+
+
+def resolve_mode(requested: str, ctx: GitHubContext) -> Mode:
+    """What to publish. `auto`: PR events → pull-request; schedule / workflow_dispatch → schedule; else none."""
+    value = requested.strip().lower()
+    if value == "pull-request":
+        return "pull-request"
+    if value == "schedule":
+        return "schedule"
+    if value != "auto":
+        raise ConfigError(
+            f"input `mode` must be auto, pull-request or schedule, got {requested!r}",
+            "use `mode: auto` unless you need to force one behaviour",
+        )
+    if ctx.event_name in _PR_EVENTS or ctx.pr_number is not None:
+        return "pull-request"
+    if ctx.event_name in _SCHEDULE_EVENTS:
+        return "schedule"
+    return "none"

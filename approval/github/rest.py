@@ -1,0 +1,87 @@
+"""The one place that builds a PyGithub client and turns its failures into one line a user can act on.
+
+PyGithub is imported lazily so `approval --version` does not pay for it. Retries are bounded: two, for GETs only
+(a repeated POST could post a comment twice), no `Retry-After` waits, and every request has a timeout.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from approval.redact import redact, register_secret
+
+if TYPE_CHECKING:
+    from github import Github
+
+TIMEOUT_SECONDS = 15
+# GitHub asks integrations to space content-creating requests by about a second (secondary rate limits).
+SECONDS_BETWEEN_WRITES: float | None = 1.0
+
+
+def make_client(token: str, api_url: str) -> Github:
+    import github
+    from urllib3.util.retry import Retry
+
+    register_secret(token)
+    retry = Retry(
+        total=2,
+        connect=2,
+        read=0,
+        status=2,
+        backoff_factor=0.5,
+        backoff_max=4,
+        status_forcelist=(500, 502, 503, 504),
+        allowed_methods=frozenset({"GET"}),
+        respect_retry_after_header=False,
+        raise_on_status=False,
+    )
+    return github.Github(
+        auth=github.Auth.Token(token),
+        base_url=api_url.rstrip("/"),
+        timeout=TIMEOUT_SECONDS,
+        per_page=100,
+        retry=retry,
+        seconds_between_requests=None,
+        seconds_between_writes=SECONDS_BETWEEN_WRITES,
+        lazy=True,
+    )
+
+
+def _api_message(data: object) -> str:
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return " ".join(data["message"].split())[:200]
+    return ""
+
+
+def explain_failure(exc: BaseException, doing: str, permission: str, api_url: str) -> str:
+    """One redacted line: what could not be done, why, and the fix. `permission` is e.g. `pull-requests: write`."""
+    import requests
+    from github.GithubException import GithubException, RateLimitExceededException
+
+    if isinstance(exc, RateLimitExceededException):
+        reason = "the GitHub API rate limit is exhausted — re-run the job later"
+    elif isinstance(exc, GithubException):
+        status, said = exc.status, _api_message(exc.data)
+        detail = f" ({status}{': ' + said if said else ''})"
+        if status == 401:
+            reason = f"the token was rejected{detail} — check the `github-token` input"
+        elif status == 403:
+            reason = (
+                f"the token is read-only{detail} (fork pull request or missing `{permission}` permission)"
+                f" — add `permissions: {permission}` to the job; a pull request from a fork always gets a read-only token"
+            )
+        elif status == 404:
+            reason = f"not found{detail} — the repository or number is wrong, or the token cannot see it"
+        elif status == 410:
+            reason = f"gone{detail} — issues are probably disabled in this repository"
+        elif status >= 500:
+            reason = f"GitHub answered with a server error{detail} — usually transient; re-run the job"
+        else:
+            reason = f"GitHub refused the request{detail}"
+    elif isinstance(exc, requests.Timeout):
+        reason = f"the GitHub API at {api_url} did not answer within {TIMEOUT_SECONDS}s"
+    elif isinstance(exc, requests.RequestException):
+        reason = f"could not reach the GitHub API at {api_url} ({type(exc).__name__})"
+    else:
+        reason = f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    return redact(f"could not {doing}: {reason}")

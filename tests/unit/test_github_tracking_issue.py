@@ -1,0 +1,143 @@
+"""Tracking issue for scheduled runs against a mocked GitHub REST API (nothing leaves the process)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import responses
+from responses import matchers
+
+from approval.github import rest
+from approval.github.tracking_issue import RECOVERED_HEADING, sync_tracking_issue, tracking_marker
+from approval.redact import register_secret
+
+API = "http://127.0.0.1:9/api/v3"
+REPO = f"{API}/repos/acme/models"
+TOKEN = "ghs_" + "I" * 36
+SUBJECT = "gpt-4o@http://127.0.0.1:4000 chat"
+LIST_QUERY = {"state": "open", "labels": "model-approval", "sort": "created", "direction": "asc", "per_page": "100"}
+
+
+@pytest.fixture(autouse=True)
+def _no_write_spacing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rest, "SECONDS_BETWEEN_WRITES", None)
+
+
+@pytest.fixture
+def api() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+def _issue(number: int, body: str, pull_request: bool = False) -> dict[str, Any]:
+    issue: dict[str, Any] = {
+        "number": number,
+        "title": "t",
+        "body": body,
+        "state": "open",
+        "url": f"{REPO}/issues/{number}",
+        "html_url": f"https://github.test/acme/models/issues/{number}",
+    }
+    if pull_request:
+        issue["pull_request"] = {"url": f"{REPO}/pulls/{number}"}
+        issue["html_url"] = f"https://github.test/acme/models/pull/{number}"
+    return issue
+
+
+def _sync(failed: bool, body: str = "## Report") -> Any:
+    return sync_tracking_issue(TOKEN, API, "acme/models", SUBJECT, "Model gpt-4o is not approved", failed, body)
+
+
+def _sent(call: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(call.request.body)
+    return body
+
+
+def test_failure_without_open_issue_opens_one_with_label_and_marker(api: responses.RequestsMock) -> None:
+    api.get(f"{REPO}/issues", json=[], match=[matchers.query_param_matcher(LIST_QUERY)])
+    api.post(f"{REPO}/labels", status=422, json={"message": "Validation Failed", "errors": [{"code": "already_exists"}]})
+    api.post(f"{REPO}/issues", status=201, json=_issue(12, "x"))
+    outcome = _sync(failed=True)
+    assert (outcome.action, outcome.url) == ("opened", "https://github.test/acme/models/issues/12")
+    assert outcome.message == "opened tracking issue #12"
+    created = _sent(api.calls[2])
+    assert created["labels"] == ["model-approval"]
+    assert created["title"] == "Model gpt-4o is not approved"
+    assert created["body"] == f"{tracking_marker(SUBJECT)}\n## Report"
+
+
+def test_failure_with_open_issue_on_a_later_page_comments_on_it(api: responses.RequestsMock) -> None:
+    marker = tracking_marker(SUBJECT)
+    page2 = f"{REPO}/issues?page=2"
+    api.get(
+        f"{REPO}/issues",
+        json=[_issue(1, "other"), _issue(2, marker, pull_request=True)],
+        headers={"Link": f'<{page2}>; rel="next"'},
+        match=[matchers.query_param_matcher(LIST_QUERY)],
+    )
+    api.get(
+        f"{REPO}/issues",
+        json=[_issue(7, f"{tracking_marker('other subject')}\n"), _issue(8, f"{marker}\nfirst report")],
+        match=[matchers.query_param_matcher({"page": "2"}, strict_match=False)],
+    )
+    api.post(f"{REPO}/issues/8/comments", status=201, json={"id": 99, "body": "c"})
+    outcome = _sync(failed=True, body="## Still bad")
+    assert outcome.action == "updated"
+    assert outcome.url.endswith("/issues/8")
+    assert "## Still bad" in _sent(api.calls[2])["body"]
+    assert [c.request.method for c in api.calls] == ["GET", "GET", "POST"]
+
+
+def test_success_with_open_issue_comments_and_closes(api: responses.RequestsMock) -> None:
+    api.get(f"{REPO}/issues", json=[_issue(4, f"{tracking_marker(SUBJECT)}\nold")])
+    api.post(f"{REPO}/issues/4/comments", status=201, json={"id": 1, "body": "c"})
+    api.patch(f"{REPO}/issues/4", json={**_issue(4, "b"), "state": "closed"})
+    outcome = _sync(failed=False, body="## Approved")
+    assert outcome.action == "closed"
+    assert _sent(api.calls[1])["body"].startswith(RECOVERED_HEADING)
+    assert _sent(api.calls[2]) == {"state": "closed", "state_reason": "completed"}
+
+
+def test_success_without_open_issue_does_nothing(api: responses.RequestsMock) -> None:
+    api.get(f"{REPO}/issues", json=[_issue(3, "no marker here")])
+    outcome = _sync(failed=False)
+    assert (outcome.action, outcome.url) == ("none", "")
+    assert len(api.calls) == 1
+
+
+def test_read_only_token_is_skipped(api: responses.RequestsMock) -> None:
+    api.get(f"{REPO}/issues", json=[])
+    api.post(f"{REPO}/labels", status=403, json={"message": "Resource not accessible by integration"})
+    api.post(f"{REPO}/issues", status=403, json={"message": "Resource not accessible by integration"})
+    outcome = _sync(failed=True)
+    assert outcome.action == "skipped"
+    assert outcome.message.startswith("could not update the tracking issue: the token is read-only")
+    assert "permissions: issues: write" in outcome.message
+
+
+def test_issues_disabled_is_explained(api: responses.RequestsMock) -> None:
+    api.get(f"{REPO}/issues", status=410, json={"message": "Issues are disabled for this repo"})
+    outcome = _sync(failed=True)
+    assert outcome.action == "skipped"
+    assert "issues are probably disabled" in outcome.message
+
+
+def test_no_token_sends_nothing(api: responses.RequestsMock) -> None:
+    outcome = sync_tracking_issue("", API, "acme/models", SUBJECT, "t", True, "b")
+    assert outcome.action == "skipped" and "github-token" in outcome.message
+    assert len(api.calls) == 0
+
+
+def test_canary_secret_never_posted(api: responses.RequestsMock) -> None:
+    canary = "canary-5e1f0a9b3c7d2e84"
+    register_secret(canary)
+    api.get(f"{REPO}/issues", json=[])
+    api.post(f"{REPO}/labels", status=201, json={"name": "model-approval"})
+    api.post(f"{REPO}/issues", status=201, json=_issue(13, "x"))
+    outcome = sync_tracking_issue(TOKEN, API, "acme/models", SUBJECT, f"title {canary}", True, f"body {canary}")
+    sent = _sent(api.calls[2])
+    assert outcome.action == "opened"
+    assert sent["title"] == "title ***" and sent["body"].endswith("body ***")
