@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--record-out", default="approval-record.json", help="where to write the record (default %(default)s)")
     run.add_argument("--report-out", help="where to write the markdown report")
     run.add_argument("--approved-by", help="who approves (default $GITHUB_ACTOR or $USER)")
+    run.add_argument("--include-model-output", action="store_true", help="show the first sample's answer in the markdown report")
     run.add_argument("--quiet", action="store_true", help="print only the verdict")
     val = sub.add_parser("validate-record", help="validate a record against the shipped schema")
     val.add_argument("file")
@@ -96,6 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "baseline_model": args.baseline_model,
         "concurrency": args.concurrency,
         "approved_by": args.approved_by,
+        "include_model_output": args.include_model_output,
     }
     settings = build_settings(flags, os.environ)
     record_out = _output_path(args.record_out, "--record-out")

@@ -42,6 +42,14 @@ def reproduce_command(run: RunOutcome, model: str | None = None) -> str:
     return redact((env + " " if env else "") + " ".join(shlex.quote(p) for p in parts))
 
 
+def _model_output(o: ModelOutcome) -> list[str]:
+    if o.sample_output is None:
+        return []
+    text = o.sample_output.replace("```", "'''")
+    return ["", f"<details><summary>Model output of {md_cell(o.model)} (first sample, opted in)</summary>", "", "```text", text, "```", "",
+            "</details>"]
+
+
 def _checks_table(checks: list[CheckResult]) -> list[str]:
     lines = ["| Check | Result | Category | Time | Evidence |", "|---|---|---|---:|---|"]
     for c in checks:
@@ -122,6 +130,7 @@ def render_markdown(run: RunOutcome, links: Mapping[str, str] | None = None) -> 
         failures = _failures(o.checks)
         if failures:
             lines += ["", "### Why it was not approved", "", *failures]
+        lines += _model_output(o)
     else:
         lines += ["| Candidate | Result | p50 latency | Failed checks |", "|---|---|---:|---|"]
         for o in run.candidates:
@@ -137,6 +146,7 @@ def render_markdown(run: RunOutcome, links: Mapping[str, str] | None = None) -> 
             failures = _failures(o.checks)
             if failures:
                 lines += ["", *failures]
+            lines += _model_output(o)
             lines += ["", "</details>", ""]
     lines += _baseline_section(run)
     lines += _approved_line(run)

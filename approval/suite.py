@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from approval.checks import EVALUATORS
 from approval.checks.base import Evidence, RetryStats
+from approval.classify import generation
 from approval.config import Settings
 from approval.deadline import Deadline
 from approval.gateway import Exchange, GatewayClient
@@ -35,6 +36,7 @@ class ModelOutcome:
     checks: list[CheckResult]
     result: str  # pass | fail
     deadline_hit: bool
+    sample_output: str | None = None  # only when the user opts in (include_model_output); never in the record
 
     def check(self, name: str) -> CheckResult | None:
         return next((c for c in self.checks if c.name == name), None)
@@ -184,13 +186,25 @@ def run_suite(settings: Settings, on_check: ProgressCallback | None = None, *, c
                 emit(run, name, deadline_hit)
         checks = [run.done[name] for name in settings.checks]
         checks = [promote_required(c, settings) for c in checks]
-        outcomes.append(ModelOutcome(run.model, run.role, checks, verdict(checks, settings.warnings_block), deadline_hit))
+        outcomes.append(ModelOutcome(run.model, run.role, checks, verdict(checks, settings.warnings_block), deadline_hit,
+                                     sample_output(run.exchanges, settings) if settings.include_model_output else None))
     notes = []
     if deadline_hit:
         notes.append(f"the run's deadline ({settings.total_timeout_s:g}s) was reached with {pending} call(s) unfinished")
     candidates = [o for o in outcomes if o.role == "candidate"]
     baseline = next((o for o in outcomes if o.role == "baseline"), None)
     return RunOutcome(settings, str(uuid.uuid4()), started_at, total.elapsed(), candidates, baseline, notes)
+
+
+def sample_output(exchanges: dict[str, Exchange], settings: Settings, limit: int = 2000) -> str | None:
+    """The first sample's answer, truncated, for users who opted in to see it."""
+    sample = exchanges.get("sample-1")
+    if sample is None:
+        return None
+    gen = generation(sample, settings.endpoint)
+    if not gen.ok:
+        return None
+    return gen.text if len(gen.text) <= limit else gen.text[:limit] + "\n… (truncated)"
 
 
 def promote_required(check: CheckResult, settings: Settings) -> CheckResult:

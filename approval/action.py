@@ -1,0 +1,257 @@
+"""The GitHub Action front end: action inputs → Settings → the shared pipeline → GitHub publishers.
+
+`entrypoint.py` calls `main()`. The verdict and the record never depend on a GitHub call succeeding: every
+publisher reports "skipped" with a reason instead of raising, and that reason reaches the log and the job summary.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from approval import __version__, exitcodes
+from approval.console import say
+from approval.errors import ConfigError
+from approval.github import commands
+from approval.github.context import GitHubContext, resolve_mode
+from approval.github.inputs import get_bool_input, get_input
+from approval.redact import redact, register_secret
+from approval.results import Status
+
+RECORD_NAME = "approval-record.json"
+REPORT_NAME = "approval-report.md"
+FORK_HELP = (
+    "pull requests from forks get no secrets and a read-only token: run the approval on `push` / `schedule`, "
+    "or after a maintainer's review; never check out fork code under `pull_request_target` with secrets"
+)
+
+
+@dataclass
+class Publication:
+    """What the GitHub side did, for the summary and the outputs."""
+
+    comment_url: str = ""
+    artifact_id: str = ""
+    artifact_url: str = ""
+    issue_url: str = ""
+    messages: list[str] = field(default_factory=list)
+
+
+def _flags(environ: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "base_url": get_input(environ, "gateway-base-url"),
+        "models": [get_input(environ, "candidate-model-id")],
+        "endpoint": get_input(environ, "endpoint-family"),
+        "prompt_file": get_input(environ, "prompt-file"),
+        "config": get_input(environ, "config"),
+        "max_latency_ms": get_input(environ, "max-latency-ms"),
+        "samples": get_input(environ, "latency-samples"),
+        "timeout": get_input(environ, "timeout-seconds"),
+        "checks": get_input(environ, "checks"),
+        "baseline_model": get_input(environ, "baseline-model"),
+        "approved_by": get_input(environ, "approved-by"),
+        "include_model_output": get_bool_input(environ, "include-model-output", False),
+    }
+
+
+def _settings_environment(environ: Mapping[str, str], api_key: str) -> dict[str, str]:
+    """The environment Settings may read: the key from the input (or GATEWAY_API_KEY), and the fall-back variables."""
+    env = {k: v for k, v in environ.items() if k in ("GATEWAY_BASE_URL", "CANDIDATE_MODEL_ID", "GATEWAY_API_KEY", "GITHUB_ACTOR")}
+    if api_key:
+        env["GATEWAY_API_KEY"] = api_key
+    return env
+
+
+def _ci(ctx: GitHubContext) -> dict[str, Any] | None:
+    if not ctx.repository:
+        return None
+    return {"repository": ctx.repository, "commit": ctx.sha, "ref": ctx.ref, "event": ctx.event_name, "workflow": ctx.workflow,
+            "run_url": ctx.run_url, "pull_request": ctx.pr_number}
+
+
+def _fail_config(exc: ConfigError, environ: Mapping[str, str], file: str | None) -> int:
+    line = exc.line()
+    commands.error(line, file=file, title="Model approval: configuration error")
+    commands.append_summary(environ.get("GITHUB_STEP_SUMMARY", ""),
+                            f"## ⛔ Model approval: configuration error\n\n{line}\n\nNothing was sent to the gateway.\n")
+    commands.set_outputs(environ.get("GITHUB_OUTPUT", ""), {"result": "error"})
+    return exitcodes.CONFIG_ERROR
+
+
+def main(environ: Mapping[str, str] | None = None) -> int:
+    env = dict(os.environ if environ is None else environ)
+    os.umask(0o022)  # files written into the workspace stay readable by later steps
+    api_key = get_input(env, "api-key")
+    token = get_input(env, "github-token")
+    for secret in (api_key, token):
+        if secret:
+            commands.add_mask(secret)
+            register_secret(secret)
+    ctx = GitHubContext.from_env(env)
+    summary_path = env.get("GITHUB_STEP_SUMMARY", "")
+    output_path = env.get("GITHUB_OUTPUT", "")
+    config_file: str | None = None
+    try:
+        workdir = get_input(env, "working-directory", ".")
+        if not Path(workdir).is_dir():
+            raise ConfigError(f"working-directory {workdir!r} is not a directory", "give a directory inside the checkout")
+        os.chdir(workdir)
+        mode = resolve_mode(get_input(env, "mode", "auto"), ctx)
+        fail_on_reject = get_bool_input(env, "fail-on-reject", True)
+        fail_on_missing = get_bool_input(env, "fail-on-missing-secrets", True)
+        want_comment = get_bool_input(env, "comment", True)
+        want_artifact = get_bool_input(env, "upload-artifact", True)
+        retention_text = get_input(env, "artifact-retention-days", "90")
+        if not retention_text.isdigit() or not 1 <= int(retention_text) <= 400:
+            raise ConfigError(f"artifact-retention-days {retention_text!r} is not a number of days (1-400)", "e.g. artifact-retention-days: 90")
+        artifact_name = get_input(env, "artifact-name", "model-approval-record")
+        from approval.github.artifact import validate_artifact_name
+
+        validate_artifact_name(artifact_name)
+        flags = _flags(env)
+        config_file = flags["config"] or None
+        if not api_key and not env.get("GATEWAY_API_KEY") and not fail_on_missing:
+            why = FORK_HELP if ctx.is_fork_pr else "set the `api-key` input from a secret"
+            commands.notice(f"approval skipped: no API key ({why})", title="Model approval skipped")
+            commands.append_summary(summary_path, f"## ⏭️ Model approval skipped\n\nNo API key was given: {why}.\n")
+            commands.set_outputs(output_path, {"result": "skipped"})
+            return exitcodes.APPROVED
+        from approval.config import build_settings
+
+        try:
+            settings = build_settings(flags, _settings_environment(env, api_key))
+        except ConfigError as exc:
+            if not api_key and "API key is missing" in exc.problem:
+                hint = FORK_HELP if ctx.is_fork_pr else "pass `api-key: ${{ secrets.GATEWAY_API_KEY }}`"
+                raise ConfigError("the api-key input is empty", hint) from None
+            raise
+    except ConfigError as exc:
+        return _fail_config(exc, env, config_file)
+
+    from approval.pipeline import execute
+    from approval.report import progress_line, render_markdown
+
+    several = len(settings.candidates) > 1 or settings.baseline_model is not None
+    say(f"approval {__version__}: {', '.join(settings.candidates)} on {settings.base_url} [{settings.endpoint}] ({mode} mode)")
+    commands.group("Approval checks")
+    result = execute(settings, Path(RECORD_NAME), Path(REPORT_NAME), on_check=lambda m, c: say(progress_line(m, c, several)),
+                     ci=_ci(ctx), links={"run": ctx.run_url})
+    commands.endgroup()
+
+    publication = Publication()
+    if want_artifact and result.records:
+        _upload(result.records, artifact_name, int(retention_text), ctx, env, publication)
+    markdown = result.markdown
+    if result.run is not None:
+        markdown = render_markdown(result.run, {"run": ctx.run_url, "artifact": publication.artifact_url})
+        Path(REPORT_NAME).write_text(markdown, encoding="utf-8")
+    if mode == "pull-request" and want_comment:
+        _comment(settings.candidates, settings.endpoint, markdown, token, ctx, publication)
+    elif mode == "schedule" and result.run is not None:
+        _track(result, markdown, token, ctx, publication)
+    _annotate(result, settings)
+    notes = "".join(f"\n> {redact(m)}" for m in publication.messages)
+    commands.append_summary(summary_path, markdown + ("\n**Publishing:**\n" + notes + "\n" if notes else ""))
+    for message in publication.messages:
+        say(message)
+    _set_outputs(output_path, result, publication, env.get("GITHUB_WORKSPACE", ""))
+    if result.internal_error:
+        commands.error(f"no verdict: internal error ({result.internal_error})", title="Model approval: no verdict")
+        return exitcodes.NO_VERDICT
+    approved = result.result == "pass"
+    say(f"RESULT: {'APPROVED' if approved else 'NOT APPROVED'}")
+    if not approved and not fail_on_reject:
+        commands.warning("not approved, but fail-on-reject is false: the step passes", title="Model approval")
+        return exitcodes.APPROVED
+    return exitcodes.APPROVED if approved else exitcodes.NOT_APPROVED
+
+
+def _upload(records: list[tuple[Path, dict[str, Any]]], name: str, retention: int, ctx: GitHubContext, env: Mapping[str, str],
+            publication: Publication) -> None:
+    from approval.github.artifact import upload_record_artifact
+
+    for path, record in records:
+        artifact = name if len(records) == 1 else f"{name}-{_safe(record['candidate_model_id'])}"
+        outcome = upload_record_artifact(path, artifact, retention, ctx, env)
+        if outcome.action == "uploaded":
+            publication.artifact_id = publication.artifact_id or outcome.artifact_id
+            publication.artifact_url = publication.artifact_url or outcome.url
+        publication.messages.append(outcome.message)
+
+
+def _safe(model: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model)
+
+
+def _comment(candidates: tuple[str, ...], endpoint: str, markdown: str, token: str, ctx: GitHubContext, publication: Publication) -> None:
+    from approval.github.comment import comment_marker, upsert_sticky_comment
+
+    marker = comment_marker(ctx.workflow or "workflow", f"{','.join(candidates)}@{endpoint}")
+    outcome = upsert_sticky_comment(token, ctx.api_url, ctx.repository, ctx.pr_number, marker, markdown)
+    publication.comment_url = outcome.url
+    message = outcome.message
+    if outcome.action == "skipped" and ctx.is_fork_pr:
+        message += f" ({FORK_HELP})"
+    publication.messages.append(message)
+
+
+def _track(result: Any, markdown: str, token: str, ctx: GitHubContext, publication: Publication) -> None:
+    from approval.github.tracking_issue import sync_tracking_issue
+
+    for outcome in result.run.candidates:
+        subject = f"{outcome.model}@{result.run.settings.endpoint}"
+        title = f"Model approval failing: {outcome.model} ({result.run.settings.endpoint})"
+        issue = sync_tracking_issue(token, ctx.api_url, ctx.repository, subject, title, outcome.result != "pass", markdown)
+        publication.issue_url = publication.issue_url or issue.url
+        publication.messages.append(issue.message)
+
+
+def _annotate(result: Any, settings: Any) -> None:
+    if result.run is None:
+        return
+    for outcome in result.run.candidates:
+        for check in outcome.checks:
+            if check.status not in (Status.FAIL, Status.ERROR):
+                continue
+            file = settings.config_path
+            if check.name == "output-quality" and settings.prompt.expect is not None:
+                file = settings.prompt.source
+            commands.error(f"{outcome.model}: {check.name} ({check.category.value}): {check.detail}", file=file,
+                           title=f"Model approval: {check.name} {check.status.value}")
+
+
+def _set_outputs(path: str, result: Any, publication: Publication, workspace_env: str) -> None:
+    latency = ""
+    if result.run is not None and result.run.candidates:
+        lat = result.run.candidates[0].check("latency")
+        value = lat.metrics.get("p50_ms") if lat else None
+        latency = f"{value:.0f}" if isinstance(value, int | float) else ""
+    workspace = Path.cwd()
+    base = Path(workspace_env) if workspace_env else workspace
+    paths = [_relative(p.resolve(), base) for p, _ in result.records]
+    commands.set_outputs(path, {
+        "result": result.result,
+        "record-path": "\n".join(paths),
+        "report-path": _relative((workspace / REPORT_NAME).resolve(), base),
+        "latency-ms": latency,
+        "comment-url": publication.comment_url,
+        "artifact-id": publication.artifact_id,
+        "artifact-url": publication.artifact_url,
+        "issue-url": publication.issue_url,
+    })
+
+
+def _relative(path: Path, base: Path) -> str:
+    """Paths relative to the workspace: the container's absolute paths mean nothing to later steps."""
+    try:
+        return str(path.relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
