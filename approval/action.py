@@ -20,6 +20,7 @@ from approval.github import commands
 from approval.github.context import GitHubContext, resolve_mode
 from approval.github.inputs import get_bool_input, get_input
 from approval.redact import redact, register_secret
+from approval.report import md_cell, md_code
 from approval.results import Status
 
 RECORD_NAME = "approval-record.json"
@@ -148,6 +149,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     markdown = result.markdown
     if result.run is not None:
         markdown = render_markdown(result.run, {"run": ctx.run_url, "artifact": publication.artifact_url})
+        markdown += drift_section(get_input(env, "previous-record"), result.records)
         Path(REPORT_NAME).write_text(markdown, encoding="utf-8")
     if mode == "pull-request" and want_comment:
         _comment(settings.candidates, settings.endpoint, markdown, token, ctx, publication)
@@ -168,6 +170,32 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         commands.warning("not approved, but fail-on-reject is false: the step passes", title="Model approval")
         return exitcodes.APPROVED
     return exitcodes.APPROVED if approved else exitcodes.NOT_APPROVED
+
+
+def drift_section(previous: str, records: list[tuple[Path, dict[str, Any]]]) -> str:
+    """Markdown saying what changed since the record kept from the last approval (`previous-record`)."""
+    if not previous:
+        return ""
+    import json
+
+    from approval.diff import diff_records
+
+    heading = f"\n### What changed since the last approval ({md_code(previous)})\n\n"
+    try:
+        old = json.loads(Path(previous).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return heading + "No previous record at that path yet: commit this run's record there to compare next time.\n"
+    except (OSError, ValueError, UnicodeDecodeError):
+        return heading + "The previous record could not be read as JSON.\n"
+    if not isinstance(old, dict):
+        return heading + "The previous record is not a JSON object.\n"
+    match = next((rec for _, rec in records if rec.get("candidate_model_id") == old.get("candidate_model_id")), None)
+    if match is None:
+        return heading + f"The previous record is for {md_code(str(old.get('candidate_model_id')))}, not a candidate of this run.\n"
+    lines, _ = diff_records(old, match)
+    if not lines:
+        return heading + "Nothing: same verdict, same check results, latency within 25 %, same environment.\n"
+    return heading + "\n".join(f"- {md_cell(line)}" for line in lines) + "\n"
 
 
 def _upload(records: list[tuple[Path, dict[str, Any]]], name: str, retention: int, ctx: GitHubContext, env: Mapping[str, str],
