@@ -31,7 +31,9 @@ def fmt_ms(ms: float) -> str:
 
 def reproduce_command(run: RunOutcome, model: str | None = None) -> str:
     s = run.settings
-    parts = ["approval", "run", "--base-url", s.base_url, "--model", model or s.candidate, "--endpoint", s.endpoint]
+    parts = ["approval", "run", "--base-url", s.base_url, "--model", model or ",".join(s.candidates), "--endpoint", s.endpoint]
+    if s.baseline_model and model is None:
+        parts += ["--baseline-model", s.baseline_model]
     if s.config_path:
         parts += ["--config", s.config_path]
     if s.prompt.source != "built-in":

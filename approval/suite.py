@@ -72,7 +72,7 @@ def labels_for(check: str, planned: set[str]) -> set[str]:
         "reachability": {"reach", "models"},
         "happy-path": samples,
         "latency": samples,
-        "model-echo": samples | {"reach"},
+        "model-echo": samples | {"reach", "stream", "tools", "structured"},
         "output-quality": {"sample-1"},
         "error-path": {"err-missing-model", "err-unknown-model", "err-empty-messages"},
         "streaming": {"stream"},

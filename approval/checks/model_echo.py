@@ -23,13 +23,18 @@ def gateway_evidence(ex: Exchange, model: str, aliases: tuple[str, ...]) -> str 
 
 
 def evaluate(ev: Evidence) -> CheckResult:
-    exchanges = [ex for ex in [ev.get("reach"), *ev.samples()] if ex is not None]
+    exchanges = [ex for ex in [ev.get("reach"), *ev.samples(), ev.get("tools"), ev.get("structured")] if ex is not None]
     if not exchanges:
         return not_finished(NAME, ["the generation calls"])
     aliases = ev.settings.model_aliases.get(ev.model, ())
     duration = duration_of(*exchanges)
     seen: list[str] = []
     answered = 0
+    stream = ev.get("stream")
+    if stream is not None and stream.status is not None and 200 <= stream.status < 300:
+        evidence = gateway_evidence(stream, ev.model, aliases)
+        if evidence:
+            return result(NAME, Status.FAIL, Category.GATEWAY, f"silent fallback on the streaming call: {evidence}", duration_ms=duration)
     for ex in exchanges:
         gen = generation(ex, ev.settings.endpoint)
         if ex.status is None or not (200 <= ex.status < 300) or not ex.is_json:
