@@ -86,6 +86,7 @@ class Settings:
     required: frozenset[str] = frozenset()
     warnings_block: bool = False
     approved_models: tuple[str, ...] = ()
+    approved_models_file: str | None = None
     model_in_use: str | None = None
     model_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     max_completion_tokens: int | None = None
@@ -325,7 +326,7 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         default = list(DEFAULT_CHECKS)
         if cfg.get("expect") or prompt.expect:
             default.append("output-quality")
-        if cfg.get("approved_models"):
+        if cfg.get("approved_models") or cfg.get("approved_models_file"):
             default.append("approved-list")
         checks = tuple(default)
     required = frozenset(cfg.get("required", []))
@@ -342,6 +343,12 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         raise ConfigError("check 'output-quality' is selected but no expectations are given", "add an expect: block to gateway.yaml or the prompt file")
 
     aliases = {str(k): tuple(v) for k, v in cfg.get("model_aliases", {}).items()}
+    approved = list(cfg.get("approved_models", []))
+    registry_file = cfg.get("approved_models_file")
+    if registry_file:
+        from approval.registry import load_registry
+
+        approved += [m for m in load_registry(str(registry_file)) if m not in approved]
     return Settings(
         base_url=base_url,
         api_key=api_key,
@@ -367,7 +374,8 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         checks=checks,
         required=required,
         warnings_block=bool(cfg.get("warnings_block", False)),
-        approved_models=tuple(cfg.get("approved_models", [])),
+        approved_models=tuple(approved),
+        approved_models_file=str(registry_file) if registry_file else None,
         model_in_use=cfg.get("model_in_use"),
         model_aliases=aliases,
         max_completion_tokens=cfg.get("max_completion_tokens"),

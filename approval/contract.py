@@ -193,6 +193,8 @@ def parse_responses_object(body: Any, *, tools_expected: bool = False) -> Genera
         why = f" ({details.get('reason')})" if isinstance(details, dict) and details.get("reason") else ""
         category = Category.MODEL if status == "incomplete" else Category.GATEWAY
         return _fail(category, f"response status is {status!r}{why}, not 'completed'", model=model, status_detail=str(status))
+    if not output:  # like chat's `choices: []`: a completed response must carry at least one output item
+        return _fail(Category.GATEWAY, "`output` is an empty list", model=model, status_detail="completed")
     texts: list[str] = []
     tool_calls: list[dict[str, Any]] = []
     refusal = None

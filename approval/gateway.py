@@ -31,6 +31,7 @@ from approval.redact import excerpt
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 READ_CHUNK = 64 * 1024
 MIN_CALL_SECONDS = 0.05
+TRUNCATED_KEEP = 4096  # bytes of an over-cap body kept for the evidence excerpt; the rest is dropped at once
 
 
 @dataclass(frozen=True)
@@ -252,7 +253,9 @@ class GatewayClient:
             if size > cap:
                 exchange.truncated = True
                 break
-        exchange.body = b"".join(parts)[: cap + 1]
+        # An over-cap body is never parsed (`json()` gives None), so only a head is kept for the excerpt: memory per
+        # call stays at about the cap while reading and near zero after, however many calls hit a huge body.
+        exchange.body = _head(parts, min(cap + 1, TRUNCATED_KEEP)) if exchange.truncated else b"".join(parts)
 
     def _read_stream(self, response: requests.Response, exchange: Exchange, started: float, call_deadline: float) -> None:
         cap = self.settings.max_response_bytes
@@ -281,10 +284,20 @@ class GatewayClient:
                 if sse_is_terminal(event):
                     exchange.stream_complete = True
         exchange.events = events
-        exchange.body = b"".join(kept)
+        exchange.body = _head(kept, min(cap + 1, TRUNCATED_KEEP)) if exchange.truncated else b"".join(kept)
 
 
 # -- pure helpers --------------------------------------------------------------------------------------------------
+
+
+def _head(parts: list[bytes], limit: int) -> bytes:
+    """The first `limit` bytes of the concatenated parts, without joining them all."""
+    head = bytearray()
+    for part in parts:
+        head += part[: limit - len(head)]
+        if len(head) >= limit:
+            break
+    return bytes(head)
 
 
 def parse_retry_after(value: str | None) -> float | None:

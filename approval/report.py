@@ -105,8 +105,12 @@ def _approved_line(run: RunOutcome) -> list[str]:
     new = [o.model for o in run.candidates if o.result == "pass" and o.model not in s.approved_models]
     if not new or not (s.approved_models or "approved-list" in s.checks):
         return []
-    lines = ["", "To record the approval, add to `approved_models` in the gateway config:", "", "```yaml"]
-    lines += [f"  - {m}" for m in new]
+    if s.approved_models_file:
+        lines = ["", f"To record the approval, add to the approved-models block of {md_code(s.approved_models_file)}:", "", "```markdown"]
+        lines += [f"- {m}" for m in new]
+    else:
+        lines = ["", "To record the approval, add to `approved_models` in the gateway config:", "", "```yaml"]
+        lines += [f"  - {m}" for m in new]
     lines += ["```"]
     return lines
 

@@ -19,7 +19,7 @@ ACCESS_STATUSES = (401, 403, 407, 408, 429)
 
 def judge_probe(ex: Exchange) -> tuple[bool, Category, str]:
     """(ok, category if not ok, short finding) for one malformed-request probe."""
-    if (ex.transport_error is not None and ex.status is None) or ex.transport_error in ("timeout", "deadline"):
+    if ex.transport_error is not None:  # no answer, or headers and then a broken body: nothing to judge the gateway by
         failure = describe_failure(ex)
         return False, Category.INFRASTRUCTURE, failure[1] if failure else "no answer"
     status = ex.status or 0

@@ -19,6 +19,7 @@ def judge_chat_stream(events: list[SSEEvent], complete: bool) -> tuple[bool, Cat
     """(ok, category, reason, joined text) for a chat completions stream."""
     text: list[str] = []
     chunks = 0
+    with_choices = 0
     tool_deltas = 0
     for event in events:
         if event.data.strip() == "[DONE]":
@@ -34,16 +35,25 @@ def judge_chat_stream(events: list[SSEEvent], complete: bool) -> tuple[bool, Cat
         if payload.get("object") not in (None, "chat.completion.chunk"):
             return False, Category.GATEWAY, f"a chunk has object {payload.get('object')!r}, not 'chat.completion.chunk'", ""
         chunks += 1
-        for choice in payload.get("choices") or []:
+        choices = payload.get("choices")
+        if "choices" in payload and not isinstance(choices, list):
+            return False, Category.GATEWAY, f"a chunk's `choices` is {_kind(choices)}, not a list", ""
+        with_choices += bool(choices)
+        for choice in choices or []:
             delta = choice.get("delta") if isinstance(choice, dict) else None
             if isinstance(delta, dict):
-                if isinstance(delta.get("content"), str):
-                    text.append(delta["content"])
+                content = delta.get("content")
+                if content is not None and not isinstance(content, str):
+                    return False, Category.GATEWAY, f"a chunk's `delta.content` is {_kind(content)}, not a string", ""
+                if isinstance(content, str):
+                    text.append(content)
                 if delta.get("tool_calls"):
                     tool_deltas += 1
     joined = "".join(text)
     if not complete:
         return False, Category.GATEWAY, f"the stream ended before `data: [DONE]` after {chunks} chunk(s)", joined
+    if chunks and not with_choices:
+        return False, Category.GATEWAY, f"none of the {chunks} chunk(s) carried a choice (`choices` empty or missing)", joined
     if not joined.strip() and not tool_deltas:
         return False, Category.MODEL, f"the stream carried no text in {chunks} chunk(s)", joined
     if ERROR_TEXT.match(joined):
@@ -64,10 +74,21 @@ def judge_responses_stream(events: list[SSEEvent], complete: bool) -> tuple[bool
         if kind == "error" or (payload.get("error") and kind not in ("response.completed",)):
             parsed = parse_error_body(payload) or parse_error_body({"error": payload.get("error")})
             return False, Category.GATEWAY, f"an error event inside the 200 stream: {parsed.message if parsed else 'error'}", ""
-        if kind == "response.output_text.delta" and isinstance(payload.get("delta"), str):
-            text.append(payload["delta"])
+        if kind == "response.output_text.delta":
+            delta = payload.get("delta")
+            if delta is not None and not isinstance(delta, str):
+                return False, Category.GATEWAY, f"an output_text delta is {_kind(delta)}, not a string", ""
+            if isinstance(delta, str):
+                text.append(delta)
         if kind in ("response.completed", "response.failed", "response.incomplete"):
             final = kind
+            response = payload.get("response")
+            if kind == "response.completed" and isinstance(response, dict) and "output" in response:
+                output = response["output"]
+                if not isinstance(output, list):
+                    return False, Category.GATEWAY, f"response.completed carries `output` {_kind(output)}, not a list", "".join(text)
+                if not output:
+                    return False, Category.GATEWAY, "response.completed carries an empty `output` list", "".join(text)
     joined = "".join(text)
     if final is None:
         return False, Category.GATEWAY, "the stream ended without response.completed / failed / incomplete", joined
@@ -76,6 +97,10 @@ def judge_responses_stream(events: list[SSEEvent], complete: bool) -> tuple[bool
     if not joined.strip():
         return False, Category.MODEL, "the stream carried no output text", joined
     return True, Category.NONE, "named events ending in response.completed", joined
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else f"a{'n' if type(value).__name__[0] in 'aeiou' else ''} {type(value).__name__}"
 
 
 def evaluate(ev: Evidence) -> CheckResult:
@@ -89,6 +114,9 @@ def evaluate(ev: Evidence) -> CheckResult:
         failure = describe_failure(ex)
         category, reason = failure if failure else (Category.GATEWAY, "no stream")
         return result(NAME, Status.FAIL, category, reason, duration_ms=ex.elapsed_ms, metrics=metrics)
+    if ex.truncated:
+        return result(NAME, Status.FAIL, Category.GATEWAY, "the stream is larger than the size cap (max_response_bytes)",
+                      duration_ms=ex.elapsed_ms, metrics=metrics)
     judge = judge_responses_stream if ev.settings.endpoint == "responses" else judge_chat_stream
     ok, category, reason, _ = judge(ex.events, ex.stream_complete)
     if not ok and ex.transport_error:

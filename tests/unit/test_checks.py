@@ -293,3 +293,23 @@ def test_bounded_retry_reports_retries(gateway, tmp_path):
     gateway.on(is_sample, flaky)
     c = check(run(config=str(cfg)), "bounded-retry")
     assert c.status is Status.WARN and c.metrics["retries"] == 1 and c.metrics["max_wait_s"] <= 0.05
+
+
+def test_approved_models_from_a_marked_block_in_agents_md(gateway, tmp_path):
+    from approval.report import render_markdown
+
+    agents = tmp_path / "AGENTS.md"
+    agents.write_text("# Agents\n\n<!-- approved-models:start -->\n- `old-model`\n- retired-model # until June\n<!-- approved-models:end -->\n")
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text(f"approved_models_file: {agents}\nmodel_in_use: retired-model\n")
+    outcome = run(config=str(cfg))
+    assert outcome.settings.approved_models == ("old-model", "retired-model")
+    c = check(outcome, "approved-list")
+    assert c.status is Status.PASS and "cand-model" in c.detail
+    text = render_markdown(outcome)
+    assert "approved-models block" in text and "- cand-model" in text
+    agents.write_text("no block here\n")
+    from approval.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no approved-models block"):
+        make_settings(config=str(cfg))
