@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,6 +21,7 @@ import yaml
 from approval.errors import ConfigError
 from approval.prompt import Prompt, default_prompt, load_prompt
 from approval.redact import register_secret
+from approval.userfile import read_user_file
 
 ENDPOINTS = ("chat", "responses")
 ALL_CHECKS = (
@@ -113,22 +113,8 @@ def _schema() -> dict[str, Any]:
 
 def load_config_file(path_text: str) -> tuple[dict[str, Any], str]:
     """Read and validate gateway.yaml; return the mapping and its sha256."""
-    path = Path(path_text)
-    fix = "pass --config / config: the path of a readable gateway.yaml"
-    if not path.exists():
-        raise ConfigError(f"config file {path_text!r} does not exist", fix)
-    if path.is_dir():
-        raise ConfigError(f"config file {path_text!r} is a directory", fix)
-    try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"config file {path_text!r} is over {MAX_CONFIG_BYTES} bytes", "a gateway.yaml is a few lines")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"config file {path_text!r} cannot be read ({exc.strerror})", fix) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {path_text!r} is not valid UTF-8", "save it as UTF-8") from None
+    text, data = read_user_file(path_text, "config file", MAX_CONFIG_BYTES, "pass --config / config: the path of a readable gateway.yaml",
+                                "a gateway.yaml is a few lines")
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from approval.errors import ConfigError
+from approval.userfile import read_user_file
 
 MAX_PROMPT_BYTES = 256 * 1024
 ROLES = frozenset({"system", "developer", "user", "assistant"})
@@ -42,24 +43,7 @@ def default_prompt() -> Prompt:
 def load_prompt(path_text: str) -> Prompt:
     path = Path(path_text)
     fix = "point prompt-file / prompt_file at a readable UTF-8 text, markdown, YAML or JSON file"
-    if not path.exists():
-        raise ConfigError(f"prompt file {path_text!r} does not exist", fix)
-    if path.is_dir():
-        raise ConfigError(f"prompt file {path_text!r} is a directory", fix)
-    try:
-        size = path.stat().st_size
-        if size > MAX_PROMPT_BYTES:
-            raise ConfigError(
-                f"prompt file {path_text!r} is {size} bytes, over the {MAX_PROMPT_BYTES}-byte limit",
-                "use a shorter representative prompt",
-            )
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"prompt file {path_text!r} cannot be read ({exc.strerror})", fix) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"prompt file {path_text!r} is not valid UTF-8", "save it as UTF-8") from None
+    text, data = read_user_file(path_text, "prompt file", MAX_PROMPT_BYTES, fix, "use a shorter representative prompt")
     digest = hashlib.sha256(data).hexdigest()
     if path.suffix.lower() in {".yaml", ".yml", ".json"}:
         messages, expect = _parse_structured(path_text, text, path.suffix.lower() == ".json")

@@ -9,9 +9,9 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from approval.errors import ConfigError
+from approval.userfile import read_user_file
 
 START = "<!-- approved-models:start -->"
 END = "<!-- approved-models:end -->"
@@ -32,11 +32,5 @@ def parse_block(text: str, source: str) -> list[str]:
 
 
 def load_registry(path_text: str) -> list[str]:
-    path = Path(path_text)
-    if not path.is_file():
-        raise ConfigError(f"approved_models_file {path_text!r} does not exist or is not a file", "point it at e.g. AGENTS.md")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"approved_models_file {path_text!r} cannot be read as UTF-8 ({exc})", "save it as UTF-8") from None
+    text, _ = read_user_file(path_text, "approved_models_file", 1024 * 1024, "point it at e.g. AGENTS.md", "keep the registry file under 1 MiB")
     return parse_block(text, path_text)
