@@ -1,0 +1,440 @@
+"""The action as its container runs it: `entrypoint.py` from the runtime requirements alone, in a runner's environment.
+
+The "image" is built by following the Dockerfile (tests/support/action_container.py: there is no container engine in
+CI); GitHub is an in-memory fake on 127.0.0.1 (tests/support/fake_github.py) and the gateway a real LiteLLM proxy.
+Every run is checked for leaked secrets (`_assert_no_leak`), whatever else its test looks at.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import re
+import secrets
+import shutil
+import subprocess
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import MASTER_KEY
+from tests.support.action_container import (
+    ActionRun,
+    ContainerImage,
+    ImageBuildError,
+    action_input_env,
+    build_image,
+    parse_output_file,
+)
+from tests.support.fake_github import TWIRP_PREFIX, FakeGitHub
+from tests.support.peer_gateway import RunningLiteLLM
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).resolve().parent / "data"
+PR_EVENT = json.loads((DATA / "pull_request_event.json").read_text(encoding="utf-8"))
+REPOSITORY: str = PR_EVENT["repository"]["full_name"]
+PR_NUMBER: int = PR_EVENT["number"]
+ACTOR = "octocat"
+WORKFLOW = "Model approval"
+SERVER_URL = "https://github.com"
+MARKER = "<!-- model-approval-gate:"
+TRACKING_LABEL = "model-approval"
+UNRELATED_COMMENTS = 130  # more than one page of 100: the sticky comment is found on page 2
+
+
+def _b64url(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def runtime_token(run_backend_id: str, job_backend_id: str) -> str:
+    """A JWT shaped like ACTIONS_RUNTIME_TOKEN (unsigned: the action only reads the `scp` claim)."""
+    claims = {"scp": f"Actions.ExampleScope Actions.Results:{run_backend_id}:{job_backend_id}", "iss": "vstoken.actions.githubusercontent.com",
+              "exp": int(time.time()) + 3600}
+    return f"{_b64url({'typ': 'JWT', 'alg': 'RS256'})}.{_b64url(claims)}.{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip('=')}"
+
+
+@pytest.fixture(scope="session")
+def image(tmp_path_factory: pytest.TempPathFactory) -> ContainerImage:
+    """The Dockerfile, followed once per session: a fresh venv with `pip install` of requirements/runtime.txt, plus COPY."""
+    try:
+        return build_image(ROOT, tmp_path_factory.mktemp("image"))
+    except ImageBuildError as exc:
+        pytest.fail(f"could not build the action's image from the Dockerfile: {exc}", pytrace=False)
+
+
+@dataclass
+class Runner:
+    """Runs of the action in one repository: each run gets a fresh workspace, file-command files and runtime token."""
+
+    image: ContainerImage
+    github: FakeGitHub
+    gateway: RunningLiteLLM
+    tmp: Path
+    token: str
+    count: int = 0
+
+    def run(self, event: str, model: str, *, key: str = MASTER_KEY, inputs: dict[str, str] | None = None,
+            payload: dict[str, Any] | None = None) -> ActionRun:
+        self.count += 1
+        base = self.tmp / f"run-{self.count}"
+        workspace, commands, workflow, home = (base / d for d in ("workspace", "file_commands", "workflow", "home"))
+        for directory in (workspace, commands, workflow, home):
+            directory.mkdir(parents=True)
+        # the checkout, as far as the action reads it: the example config and its prompts
+        shutil.copytree(ROOT / "examples" / "prompts", workspace / "examples" / "prompts")
+        shutil.copy(ROOT / "examples" / "gateway.yaml", workspace / "examples" / "gateway.yaml")
+        event_path = workflow / "event.json"
+        if payload is None:
+            shutil.copy(DATA / f"{event}_event.json", event_path)
+        else:
+            event_path.write_text(json.dumps(payload), encoding="utf-8")
+        files = {name: commands / f"{name}_{uuid.uuid4()}" for name in ("set_output", "step_summary", "set_env", "add_path", "save_state")}
+        for path in files.values():
+            path.touch()
+        run_id = str(9_000_000_000 + self.count)
+        token = runtime_token(str(uuid.uuid4()), str(uuid.uuid4()))
+        self.github.runtime_tokens.add(token)
+        given = {"gateway-base-url": self.gateway.base_url, "api-key": key, "candidate-model-id": model, **(inputs or {})}
+        env = {
+            **action_input_env(ROOT / "action.yml", given, {"github.token": self.token, "github.actor": ACTOR}),
+            "GITHUB_EVENT_NAME": event,
+            "GITHUB_EVENT_PATH": str(event_path),
+            "GITHUB_REPOSITORY": REPOSITORY,
+            "GITHUB_REPOSITORY_OWNER": REPOSITORY.split("/", maxsplit=1)[0],
+            "GITHUB_SHA": PR_EVENT["pull_request"]["merge_commit_sha"] if event == "pull_request" else "1f0e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6",
+            "GITHUB_REF": f"refs/pull/{PR_NUMBER}/merge" if event == "pull_request" else "refs/heads/main",
+            "GITHUB_HEAD_REF": PR_EVENT["pull_request"]["head"]["ref"] if event == "pull_request" else "",
+            "GITHUB_BASE_REF": "main" if event == "pull_request" else "",
+            "GITHUB_RUN_ID": run_id,
+            "GITHUB_RUN_NUMBER": str(self.count),
+            "GITHUB_RUN_ATTEMPT": "1",
+            "GITHUB_WORKFLOW": WORKFLOW,
+            "GITHUB_JOB": "approve",
+            "GITHUB_ACTION": "__run",
+            "GITHUB_ACTOR": ACTOR,
+            "GITHUB_SERVER_URL": SERVER_URL,
+            "GITHUB_API_URL": self.github.api_url,
+            "GITHUB_GRAPHQL_URL": self.github.api_url + "/graphql",
+            "GITHUB_OUTPUT": str(files["set_output"]),
+            "GITHUB_STEP_SUMMARY": str(files["step_summary"]),
+            "GITHUB_ENV": str(files["set_env"]),
+            "GITHUB_PATH": str(files["add_path"]),
+            "GITHUB_STATE": str(files["save_state"]),
+            "GITHUB_WORKSPACE": str(workspace),
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_RETENTION_DAYS": "30",
+            "CI": "true",
+            "RUNNER_OS": "Linux",
+            "ACTIONS_RUNTIME_TOKEN": token,
+            "ACTIONS_RUNTIME_URL": self.github.origin + "/runtime/",
+            "ACTIONS_RESULTS_URL": self.github.results_url,
+            "HOME": str(home),
+            "PATH": f"{self.image.venv / 'bin'}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            # Not set by a runner: the fake serves TLS from a throw-away CA, because the action uploads only to https.
+            "REQUESTS_CA_BUNDLE": str(self.github.ca_file),
+        }
+        started = time.monotonic()
+        try:
+            proc = self.image.run(env, cwd=workspace, timeout=150)
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(f"the action ran for more than {exc.timeout}s")
+        output_text = files["set_output"].read_text(encoding="utf-8")
+        run = ActionRun(proc.returncode, proc.stdout, proc.stderr, parse_output_file(output_text), output_text,
+                        files["step_summary"].read_text(encoding="utf-8"), workspace, time.monotonic() - started)
+        assert "Traceback" not in run.log, run.log
+        assert not self.github.errors, self.github.errors
+        _assert_no_leak(run, self.github, key=key, github_token=self.token, runtime_token=token)
+        return run
+
+
+def _assert_no_leak(run: ActionRun, github: FakeGitHub, *, key: str, github_token: str, runtime_token: str) -> None:
+    """The canary: no secret in any output, file, request body or artifact; `::add-mask::` printed first for each."""
+    masked = [s for s in (key, github_token) if s]
+    lines = run.stdout.splitlines()
+    assert lines[: len(masked)] == [f"::add-mask::{s}" for s in masked], "the secrets were not masked before anything else was printed"
+    sinks = {
+        "stdout": "\n".join(lines[len(masked):]),
+        "stderr": run.stderr,
+        "GITHUB_OUTPUT": run.output_text,
+        "GITHUB_STEP_SUMMARY": run.summary,
+    }
+    for path in sorted(run.workspace.rglob("*")):
+        if path.is_file():
+            sinks[f"workspace file {path.relative_to(run.workspace)}"] = path.read_bytes().decode("utf-8", "replace")
+    for number, request in enumerate(github.requests):
+        sinks[f"request #{number} body ({request.method} {request.path})"] = request.body.decode("utf-8", "replace")
+        sinks[f"request #{number} path ({request.method} {request.path})"] = request.path
+        for header, value in request.headers.items():
+            if header != "authorization":
+                sinks[f"request #{number} header {header}"] = value
+    for blob in github.blobs.values():
+        sinks[f"uploaded blob {blob.path}"] = blob.data.decode("latin-1")
+        with zipfile.ZipFile(io.BytesIO(blob.data)) as archive:
+            for member in archive.namelist():
+                sinks[f"uploaded blob {blob.path}: {member}"] = archive.read(member).decode("utf-8", "replace")
+    canaries = {"the API key": key, "the GitHub token": github_token, "the runtime token": runtime_token}
+    canaries |= {f"the signed URL's sig of {a.name}": a.signature for a in github.artifacts}
+    for what, secret in canaries.items():
+        if not secret:
+            continue
+        for where, text in sinks.items():
+            if what.startswith("the signed URL") and "path (PUT /blob/" in where:
+                continue
+            assert secret not in text, f"{what} leaked into {where}"
+    for request in github.requests:
+        auth = request.headers.get("authorization")
+        if request.path.startswith("/blob/"):
+            assert auth is None, "an Authorization header was sent to the blob store"
+        elif request.path.startswith(TWIRP_PREFIX):
+            assert auth in {f"Bearer {t}" for t in github.runtime_tokens}, "the runtime token goes to the artifact service"
+        else:
+            assert auth == f"token {github_token}"
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    with FakeGitHub(REPOSITORY, token=f"ghs_{secrets.token_hex(18)}", repo_id=PR_EVENT["repository"]["id"]) as fake:
+        fake.add_pull_request(PR_NUMBER, PR_EVENT["pull_request"]["title"], PR_EVENT["pull_request"]["user"]["login"])
+        yield fake
+
+
+@pytest.fixture
+def runner(image: ContainerImage, github: FakeGitHub, litellm: RunningLiteLLM, tmp_path: Path) -> Runner:
+    return Runner(image, github, litellm, tmp_path, github.token)
+
+
+def _pinned_requirements() -> dict[str, str]:
+    text = (ROOT / "requirements" / "runtime.txt").read_text(encoding="utf-8")
+    return {_normalize(m.group(1)): m.group(2) for m in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", text, re.MULTILINE)}
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _twirp_and_blob(github: FakeGitHub) -> list[tuple[str, str]]:
+    steps = []
+    for request in github.requests:
+        if request.path.startswith(TWIRP_PREFIX):
+            steps.append(("POST", request.path[len(TWIRP_PREFIX):]))
+        elif request.path.startswith("/blob/"):
+            steps.append((request.method, "blob"))
+    return steps
+
+
+# --- the image ------------------------------------------------------------------------------------------------------
+
+
+def test_the_image_is_what_the_dockerfile_builds(image: ContainerImage) -> None:
+    dockerfile = image.dockerfile
+    program, script = dockerfile.entrypoint  # exec form, two words: ["python", "/app/entrypoint.py"]
+    assert program == "python" and PurePosixPath(script).is_absolute() and PurePosixPath(script).name == "entrypoint.py"
+    runs = [(argument, workdir) for instruction, argument, workdir in dockerfile.steps if instruction == "RUN"]
+    assert runs == [("pip install --require-hashes --no-deps -r requirements/runtime.txt", str(PurePosixPath(script).parent))]
+    app = image.path(str(PurePosixPath(script).parent))
+    assert sorted(p.name for p in app.iterdir()) == ["approval", "entrypoint.py", "requirements"]
+    assert not list(app.rglob("__pycache__")), ".dockerignore keeps byte code out of the image"
+    listed = subprocess.run([str(image.python), "-m", "pip", "list", "--format=json"], capture_output=True, text=True, timeout=60, check=True)
+    installed = {_normalize(p["name"]): p["version"] for p in json.loads(listed.stdout)}
+    for tool in ("pip", "setuptools", "wheel"):
+        installed.pop(tool, None)
+    assert installed == _pinned_requirements(), "the image must hold exactly the pinned runtime requirements"
+    probe = "import importlib.util as u; print([m for m in ('pytest', 'responses', 'litellm') if u.find_spec(m)])"
+    found = subprocess.run([str(image.python), "-c", probe], capture_output=True, text=True, timeout=60, check=True, cwd=app)
+    assert found.stdout.strip() == "[]", "the image's python sees test-only packages"
+
+
+# --- pull requests --------------------------------------------------------------------------------------------------
+
+
+def test_pull_request_run_creates_then_edits_one_sticky_comment_and_uploads_the_record(runner: Runner, github: FakeGitHub) -> None:
+    for number in range(UNRELATED_COMMENTS):
+        github.add_comment(PR_NUMBER, f"Unrelated review remark {number}")
+    first = runner.run("pull_request", "good-model", inputs={"config": "examples/gateway.yaml"})
+    assert first.code == 0, first.log
+
+    # exactly one comment created, carrying the marker and the verdict
+    created = github.requests_matching("POST", rf"/issues/{PR_NUMBER}/comments$")
+    assert len(created) == 1 and not github.requests_matching("PATCH", r"/issues/comments/")
+    ours = [c for c in github.comments(PR_NUMBER) if MARKER in c.body]
+    assert len(ours) == 1 and ours[0].user[0] == "github-actions[bot]"
+    assert ours[0].body.startswith(MARKER) and "Model approval: `good-model` approved" in ours[0].body
+
+    # outputs, in the runner's multi-line format
+    assert re.search(r"^result<<(ghadelimiter_[0-9a-f-]+)\npass\n\1$", first.output_text, re.MULTILINE)
+    outputs = first.outputs
+    assert outputs["result"] == "pass"
+    assert outputs["record-path"] == "approval-record.json" and outputs["report-path"] == "approval-report.md"
+    assert (first.workspace / outputs["record-path"]).is_file() and (first.workspace / outputs["report-path"]).is_file()
+    assert outputs["comment-url"] == f"{SERVER_URL}/{REPOSITORY}/pull/{PR_NUMBER}#issuecomment-{ours[0].id}"
+    assert outputs["latency-ms"].isdigit() and outputs["issue-url"] == ""
+    artifact = github.artifacts[0]
+    assert outputs["artifact-id"] == artifact.artifact_id != ""
+    assert outputs["artifact-url"] == f"{SERVER_URL}/{REPOSITORY}/actions/runs/9000000001/artifacts/{artifact.artifact_id}"
+
+    # the job summary holds the report and what was published
+    assert "## ✅ Model approval: `good-model` approved" in first.summary
+    assert f"commented on PR #{PR_NUMBER}" in first.summary and "uploaded artifact model-approval-record" in first.summary
+
+    # the artifact: CreateArtifact → PUT → FinalizeArtifact, with the size and hash of the uploaded bytes
+    assert _twirp_and_blob(github) == [("POST", "CreateArtifact"), ("PUT", "blob"), ("POST", "FinalizeArtifact")]
+    create, finalize = artifact.create_request, artifact.finalize_request
+    assert finalize is not None
+    claims = json.loads(base64.urlsafe_b64decode(next(iter(github.requests_matching("POST", "CreateArtifact")))
+                                                 .headers["authorization"].split(".")[1] + "=="))
+    _, run_backend, job_backend = claims["scp"].split(" ")[1].split(":")
+    assert create["workflow_run_backend_id"] == finalize["workflow_run_backend_id"] == run_backend
+    assert create["workflow_job_run_backend_id"] == finalize["workflow_job_run_backend_id"] == job_backend
+    assert create["name"] == finalize["name"] == "model-approval-record" and create["version"] == 4
+    expiry = datetime.strptime(create["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert abs(expiry - (datetime.now(UTC) + timedelta(days=30))) < timedelta(hours=1), "retention capped by GITHUB_RETENTION_DAYS"
+    blob = github.blobs[artifact.upload_path]
+    assert blob.headers["x-ms-blob-type"] == "BlockBlob" and "authorization" not in blob.headers
+    assert finalize["size"] == str(len(blob.data))
+    assert finalize["hash"] == "sha256:" + hashlib.sha256(blob.data).hexdigest()
+    with zipfile.ZipFile(io.BytesIO(blob.data)) as archive:
+        assert archive.namelist() == ["approval-record.json"]
+        uploaded = archive.read("approval-record.json")
+    assert uploaded == (first.workspace / "approval-record.json").read_bytes()
+    record = json.loads(uploaded)
+    assert record["candidate_model_id"] == "good-model" and record["overall_result"] == "pass"
+
+    # run 2 (another run of the workflow): the same comment is edited, found on the second page
+    before = len(github.requests)
+    second = runner.run("pull_request", "good-model", inputs={"config": "examples/gateway.yaml"})
+    assert second.code == 0, second.log
+    later = github.requests[before:]
+    listed = [r for r in later if r.method == "GET" and r.path.endswith(f"/issues/{PR_NUMBER}/comments")]
+    assert [r.param("page") for r in listed] == [None, "2"] and listed[0].param("per_page") == "100"
+    edits = [r for r in later if r.method == "PATCH"]
+    assert [r.path for r in edits] == [f"/repos/{REPOSITORY}/issues/comments/{ours[0].id}"]
+    assert not [r for r in later if r.method == "POST" and r.path.endswith("/comments")]
+    assert len(github.comments(PR_NUMBER)) == UNRELATED_COMMENTS + 1
+    assert github.comment_store[ours[0].id].body == edits[0].json()["body"]
+    assert second.outputs["comment-url"] == first.outputs["comment-url"]
+    assert f"updated the comment on PR #{PR_NUMBER}" in second.summary
+    assert len(github.artifacts) == 2 and second.outputs["artifact-id"] == github.artifacts[1].artifact_id
+
+
+def test_rejected_model_fails_the_step_unless_fail_on_reject_is_false(runner: Runner, github: FakeGitHub) -> None:
+    rejected = runner.run("pull_request", "broken-model")
+    assert rejected.code == 1, rejected.log
+    assert rejected.outputs["result"] == "fail"
+    assert "RESULT: NOT APPROVED" in rejected.stdout and "::error " in rejected.stdout
+    (comment,) = [c for c in github.comments(PR_NUMBER) if MARKER in c.body]
+    assert "Model approval: `broken-model` not approved" in comment.body
+    assert rejected.outputs["artifact-id"], "a rejected model's record is uploaded too"
+
+    reported = runner.run("pull_request", "broken-model", inputs={"fail-on-reject": "false"})
+    assert reported.code == 0, reported.log
+    assert reported.outputs["result"] == "fail"
+    assert "::warning title=Model approval::not approved, but fail-on-reject is false" in reported.stdout
+    assert [c.id for c in github.comments(PR_NUMBER) if MARKER in c.body] == [comment.id], "the same comment is edited"
+
+
+def test_comment_refused_with_403_does_not_change_the_verdict(runner: Runner, github: FakeGitHub) -> None:
+    github.fail("POST", rf"/issues/{PR_NUMBER}/comments$", 403, "Resource not accessible by integration")
+    run = runner.run("pull_request", "good-model")
+    assert run.code == 0, run.log
+    reason = f"could not comment on PR #{PR_NUMBER}: the token is read-only (403: Resource not accessible by integration)"
+    assert reason in run.stdout and reason in run.summary
+    assert "permissions: pull-requests: write" in run.summary
+    assert run.outputs["result"] == "pass" and run.outputs["comment-url"] == ""
+    assert run.record()["overall_result"] == "pass", "the record is written whatever GitHub said"
+    assert run.outputs["artifact-id"] == github.artifacts[0].artifact_id
+    assert not [c for c in github.comments(PR_NUMBER) if MARKER in c.body]
+
+
+# --- scheduled runs -------------------------------------------------------------------------------------------------
+
+
+def test_schedule_opens_a_tracking_issue_on_failure_and_closes_it_on_recovery(runner: Runner, github: FakeGitHub) -> None:
+    failing = runner.run("schedule", "broken-model")
+    assert failing.code == 1, failing.log
+    opened = [i for i in github.issues.values() if not i.is_pull_request]
+    assert len(opened) == 1
+    broken = opened[0]
+    assert broken.labels == [TRACKING_LABEL] and broken.state == "open"
+    assert broken.title == "Model approval failing: broken-model (chat)" and broken.body.startswith(MARKER)
+    assert TRACKING_LABEL in github.labels and github.requests_matching("POST", r"/labels$")
+    assert failing.outputs["issue-url"] == f"{SERVER_URL}/{REPOSITORY}/issues/{broken.number}"
+    assert failing.outputs["comment-url"] == "" and not github.comments(PR_NUMBER)
+    listing = github.requests_matching("GET", rf"^/repos/{REPOSITORY}/issues$")[0]
+    assert (listing.param("state"), listing.param("labels")) == ("open", TRACKING_LABEL)
+
+    still = runner.run("schedule", "broken-model")
+    assert still.code == 1 and still.outputs["issue-url"] == failing.outputs["issue-url"]
+    assert [i.number for i in github.issues.values() if not i.is_pull_request] == [broken.number], "no second issue"
+    assert [c.body.split("\n")[0] for c in github.comments(broken.number)] == ["❌ **Still failing** — latest run:"]
+
+    # good-model: first failing (a 1 ms latency bound), then recovering
+    slow = runner.run("schedule", "good-model", inputs={"max-latency-ms": "1"})
+    assert slow.code == 1, slow.log
+    good = next(i for i in github.issues.values() if i.title == "Model approval failing: good-model (chat)")
+    assert good.state == "open" and good.labels == [TRACKING_LABEL]
+
+    recovered = runner.run("schedule", "good-model")
+    assert recovered.code == 0, recovered.log
+    assert (good.state, good.state_reason) == ("closed", "completed")
+    assert github.comments(good.number)[-1].body.startswith("✅ **Recovered**")
+    assert recovered.outputs["issue-url"] == f"{SERVER_URL}/{REPOSITORY}/issues/{good.number}"
+    assert f"closed tracking issue #{good.number} (recovered)" in recovered.summary
+    assert broken.state == "open", "another subject's issue is left alone"
+
+    before = len(github.requests)
+    quiet = runner.run("schedule", "good-model")
+    assert quiet.code == 0 and quiet.outputs["issue-url"] == ""
+    assert not [r for r in github.requests[before:] if r.method in ("POST", "PATCH") and not r.path.startswith((TWIRP_PREFIX, "/blob/"))]
+
+
+# --- secrets --------------------------------------------------------------------------------------------------------
+
+
+def test_secrets_reach_no_output_file_request_or_artifact(runner: Runner, github: FakeGitHub) -> None:
+    """`Runner.run` checks every run; here the runs are chosen to tempt a leak and the check is shown not vacuous."""
+    approved = runner.run("pull_request", "good-model", inputs={"include-model-output": "true"})
+    assert approved.code == 0, approved.log
+    assert approved.stdout.splitlines()[:2] == [f"::add-mask::{MASTER_KEY}", f"::add-mask::{runner.token}"]
+    canary = "sk-canary-e2e-wrong-key-5c1d7e9a3b"  # not the master key: the gateway answers 401 and may quote it
+    refused = runner.run("pull_request", "good-model", key=canary)
+    assert refused.code == 1 and refused.stdout.splitlines()[0] == f"::add-mask::{canary}"
+    assert refused.record()["overall_result"] == "fail"
+    bodies = [r for r in github.requests if r.body]
+    assert len(bodies) >= 6 and github.blobs, "the canary saw comment bodies, Twirp calls and an upload"
+
+
+# --- missing secrets ------------------------------------------------------------------------------------------------
+
+
+def test_missing_api_key_is_a_configuration_error_or_a_skip(runner: Runner, github: FakeGitHub) -> None:
+    missing = runner.run("pull_request", "good-model", key="")
+    assert missing.code == 2, missing.log
+    errors = [line for line in missing.stdout.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1 and "the api-key input is empty" in errors[0], missing.stdout
+    assert "Model approval: configuration error" in missing.summary and "api-key" in missing.summary
+    assert missing.outputs == {"result": "error"}
+    assert not github.requests, "nothing is published without a verdict"
+
+    skipped = runner.run("pull_request", "good-model", key="", inputs={"fail-on-missing-secrets": "false"})
+    assert skipped.code == 0, skipped.log
+    assert skipped.outputs == {"result": "skipped"}
+    assert "::notice title=Model approval skipped::approval skipped: no API key" in skipped.stdout
+    assert "Model approval skipped" in skipped.summary
+    assert not github.requests
+
+    fork = json.loads(json.dumps(PR_EVENT))
+    fork["pull_request"]["head"]["repo"].update(full_name="someone/agent-service", fork=True, id=987654321)
+    from_fork = runner.run("pull_request", "good-model", key="", inputs={"fail-on-missing-secrets": "false"}, payload=fork)
+    assert from_fork.code == 0 and from_fork.outputs == {"result": "skipped"}
+    assert "pull requests from forks get no secrets" in from_fork.summary

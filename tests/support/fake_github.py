@@ -1,0 +1,708 @@
+"""An in-memory GitHub on 127.0.0.1: just enough REST API and artifact service (v4) for `approval.github`.
+
+What PyGithub calls for the sticky comment and the tracking issue, with the payload shapes it reads (see
+github/Issue.py, IssueComment.py, Label.py, PaginatedList.py in PyGithub), and what `approval.github.artifact` calls
+(the Twirp ArtifactService and one PUT to a signed blob URL):
+
+- ``GET /repos/{owner}/{repo}``, ``GET /repos/{owner}/{repo}/issues/{n}``, ``PATCH`` it (state, state_reason, ...);
+- ``GET /repos/{owner}/{repo}/issues`` (state, labels, sort, direction, per_page, page; pull requests included, as
+  GitHub does) and ``POST`` it;
+- ``GET`` / ``POST /repos/{owner}/{repo}/issues/{n}/comments`` (paginated with a ``Link`` header whose URLs use
+  ``/repositories/{id}/…``, as GitHub's do), ``GET`` / ``PATCH /repos/{owner}/{repo}/issues/comments/{id}``;
+- ``GET /repos/{owner}/{repo}/labels/{name}``, ``POST /repos/{owner}/{repo}/labels`` (422 ``already_exists``);
+- ``POST /twirp/github.actions.results.api.v1.ArtifactService/{CreateArtifact,FinalizeArtifact}`` and
+  ``PUT /blob/…?…&sig=…`` (the "Azure" blob store, on the same server).
+
+Every request is recorded (method, path, query, headers, body). The API checks the GitHub token, Twirp the runtime
+token (any Bearer token while ``runtime_tokens`` is empty), the blob store the ``sig`` query parameter. ``fail()``
+makes chosen requests answer with an error status.
+
+By default the server speaks TLS with a certificate from a throw-away CA (``ca_file``): the action only uploads to
+``https://`` signed URLs, so a client must trust that CA (``REQUESTS_CA_BUNDLE`` for requests and PyGithub)::
+
+    with FakeGitHub("octo-org/octo-repo", token="ghs_…") as gh:
+        gh.add_pull_request(7)
+        ... run the action with GITHUB_API_URL=gh.api_url, ACTIONS_RESULTS_URL=gh.results_url ...
+        assert gh.comments(7)[0].body.startswith("<!-- model-approval-gate:")
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import secrets
+import shutil
+import ssl
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+
+__all__ = ["Artifact", "Blob", "FakeComment", "FakeGitHub", "FakeIssue", "RecordedRequest"]
+
+TWIRP_PREFIX = "/twirp/github.actions.results.api.v1.ArtifactService/"
+ACTIONS_BOT = ("github-actions[bot]", 41898282)
+_EPOCH = datetime(2025, 3, 1, 8, 0, 0, tzinfo=UTC)
+_READ_TIMEOUT_S = 10.0
+_MAX_BODY = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str  # without the query
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # keys lower-cased
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body.decode("utf-8"))
+
+    def param(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+
+@dataclass
+class FakeComment:
+    id: int
+    issue_number: int
+    body: str
+    user: tuple[str, int]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class FakeIssue:
+    number: int
+    title: str
+    body: str
+    user: tuple[str, int]
+    created_at: datetime
+    updated_at: datetime
+    labels: list[str] = field(default_factory=list)
+    state: str = "open"
+    state_reason: str | None = None
+    closed_at: datetime | None = None
+    is_pull_request: bool = False
+
+
+@dataclass
+class Blob:
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    data: bytes
+
+
+@dataclass
+class Artifact:
+    name: str
+    create_request: dict[str, Any]
+    upload_path: str
+    signature: str
+    finalize_request: dict[str, Any] | None = None
+    artifact_id: str = ""
+
+
+@dataclass
+class _Fault:
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    message: str
+    remaining: int | None
+
+
+class _Reply(Exception):
+    """Raised by a route to answer with `status` and a JSON (or raw) body."""
+
+    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None, raw: bytes | None = None) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+        self.raw = raw
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def _make_tls_files(directory: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1 and localhost: (ca.pem, server.pem, server.key)."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-github test CA")])
+    no_usage: dict[str, bool] = dict.fromkeys(
+        ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement", "key_cert_sign",
+         "crl_sign", "encipher_only", "decipher_only"), False)
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(**{**no_usage, "key_cert_sign": True, "crl_sign": True}), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(**{**no_usage, "digital_signature": True}), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+                       critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file, cert_file, key_file = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return ca_file, cert_file, key_file
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeGitHub
+    tls_context: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        if self.tls_context is not None:  # the handshake happens in the handler's thread, not in the accept loop
+            sock = self.tls_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Not printed as a traceback: a client hanging up is normal (a finished run drops its keep-alive connections);
+        # anything else, such as a client refusing the certificate, is kept for the test to see.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError | ssl.SSLEOFError):
+            return
+        self.fake.errors.append(f"connection from {client_address}: {type(exc).__name__}: {exc}")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    server_version = "fake-github/1"
+    sys_version = ""
+
+    def setup(self) -> None:
+        self.request.settimeout(_READ_TIMEOUT_S)
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _handle(self) -> None:
+        length = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self._send(_Reply(411, {"message": "chunked bodies are not supported by the fake"}))
+            self.close_connection = True
+            return
+        size = int(length) if length and length.isdigit() else 0
+        if size > _MAX_BODY:
+            self._send(_Reply(413, {"message": "too large"}))
+            self.close_connection = True
+            return
+        body = self.rfile.read(size) if size else b""
+        parts = urlsplit(self.path)
+        recorded = RecordedRequest(
+            method=self.command,
+            path=unquote(parts.path),
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
+        try:
+            self.server.fake.dispatch(recorded)
+        except _Reply as reply:
+            self._send(reply)
+        except Exception as exc:  # noqa: BLE001 - a bug in the fake answers 500 and is kept for the test to see
+            self.server.fake.errors.append(f"{recorded.method} {recorded.path}: {type(exc).__name__}: {exc}")
+            self._send(_Reply(500, {"message": f"fake-github bug: {type(exc).__name__}"}))
+
+    def _send(self, reply: _Reply) -> None:
+        if reply.raw is not None:
+            payload = reply.raw
+            content_type = reply.headers.pop("Content-Type", "application/octet-stream")
+        else:
+            payload = b"" if reply.body is None else json.dumps(reply.body).encode("utf-8")
+            content_type = "application/json; charset=utf-8"
+        self.send_response(reply.status)
+        if payload or reply.status not in (204, 304):
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if payload and self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
+
+
+class FakeGitHub:
+    """The fake; a context manager that serves on 127.0.0.1 on a free port until it exits."""
+
+    def __init__(
+        self,
+        repository: str = "octo-org/octo-repo",
+        *,
+        token: str = "ghs_fake0token0for0the0fake0github0api00",
+        runtime_tokens: set[str] | None = None,
+        server_url: str = "https://github.com",
+        repo_id: int = 123456789,
+        tls: bool = True,
+    ) -> None:
+        owner, _, name = repository.partition("/")
+        if not owner or not name or "/" in name:
+            raise ValueError(f"repository must be owner/name, got {repository!r}")
+        self.repository = repository
+        self.token = token
+        self.runtime_tokens: set[str] = set(runtime_tokens or ())  # empty: any Bearer token is accepted
+        self.server_url = server_url.rstrip("/")
+        self.repo_id = repo_id
+        self.tls = tls
+        self.requests: list[RecordedRequest] = []
+        self.errors: list[str] = []
+        self.issues: dict[int, FakeIssue] = {}
+        self.comment_store: dict[int, FakeComment] = {}
+        self.labels: dict[str, dict[str, Any]] = {}
+        self.artifacts: list[Artifact] = []
+        self.blobs: dict[str, Blob] = {}
+        self.faults: list[_Fault] = []
+        self._lock = threading.RLock()
+        self._clock = 0
+        self._next_number = 1
+        self._next_comment_id = 2_400_000_001
+        self._next_artifact_id = 3_100_000_001
+        self._next_label_id = 7_000_000_001
+        self._dir: Path | None = None
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.ca_file: Path | None = None
+
+    # --- life cycle -------------------------------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        self._dir = Path(tempfile.mkdtemp(prefix="fake-github-"))
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.fake = self
+        if self.tls:
+            self.ca_file, cert_file, key_file = _make_tls_files(self._dir)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert_file, key_file)
+            server.tls_context = context
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="fake-github", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    @property
+    def origin(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeGitHub is not running: use it as a context manager")
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def api_url(self) -> str:
+        return self.origin
+
+    @property
+    def results_url(self) -> str:
+        return self.origin + "/"
+
+    # --- test set-up and inspection ---------------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        with self._lock:
+            self._clock += 1
+            return _EPOCH + timedelta(seconds=self._clock)
+
+    def add_pull_request(self, number: int, title: str = "Switch the agent to a new model", user: str = "octocat") -> FakeIssue:
+        """A pull request (which is an issue too, sharing the number sequence)."""
+        with self._lock:
+            now = self._now()
+            issue = FakeIssue(number, title, "", (user, 583231), now, now, is_pull_request=True)
+            self.issues[number] = issue
+            self._next_number = max(self._next_number, number + 1)
+            return issue
+
+    def add_comment(self, number: int, body: str, user: tuple[str, int] = ("someone-else", 1234567)) -> FakeComment:
+        with self._lock:
+            if number not in self.issues:
+                raise KeyError(f"no issue or pull request #{number}")
+            now = self._now()
+            comment = FakeComment(self._next_comment_id, number, body, user, now, now)
+            self._next_comment_id += 1
+            self.comment_store[comment.id] = comment
+            return comment
+
+    def fail(self, method: str, path_pattern: str, status: int, message: str, times: int | None = None) -> None:
+        """Answer requests whose method matches and whose path matches `path_pattern` (re.search) with an error."""
+        self.faults.append(_Fault(method.upper(), re.compile(path_pattern), status, message, times))
+
+    def comments(self, number: int) -> list[FakeComment]:
+        with self._lock:
+            return sorted((c for c in self.comment_store.values() if c.issue_number == number), key=lambda c: c.id)
+
+    def requests_matching(self, method: str, path_pattern: str) -> list[RecordedRequest]:
+        pattern = re.compile(path_pattern)
+        return [r for r in list(self.requests) if r.method == method and pattern.search(r.path)]
+
+    # --- JSON shapes ------------------------------------------------------------------------------------------------
+
+    def _repo_api(self) -> str:
+        return f"{self.api_url}/repos/{self.repository}"
+
+    def _user(self, user: tuple[str, int]) -> dict[str, Any]:
+        login, uid = user
+        bot = login.endswith("[bot]")
+        return {
+            "login": login, "id": uid, "node_id": f"U_fake{uid}", "avatar_url": f"https://avatars.githubusercontent.com/u/{uid}?v=4",
+            "url": f"{self.api_url}/users/{quote(login)}", "html_url": f"{self.server_url}/{'apps/github-actions' if bot else login}",
+            "type": "Bot" if bot else "User", "site_admin": False,
+        }
+
+    def _issue_html(self, issue: FakeIssue) -> str:
+        return f"{self.server_url}/{self.repository}/{'pull' if issue.is_pull_request else 'issues'}/{issue.number}"
+
+    def _label_json(self, name: str) -> dict[str, Any]:
+        return self.labels.get(name) or {"id": 0, "node_id": "LA_fake", "url": f"{self._repo_api()}/labels/{quote(name)}", "name": name,
+                                         "color": "ededed", "default": False, "description": None}
+
+    def _issue_json(self, issue: FakeIssue) -> dict[str, Any]:
+        url = f"{self._repo_api()}/issues/{issue.number}"
+        data: dict[str, Any] = {
+            "url": url, "repository_url": self._repo_api(), "labels_url": f"{url}/labels{{/name}}", "comments_url": f"{url}/comments",
+            "events_url": f"{url}/events", "html_url": self._issue_html(issue), "id": 1_000_000 + issue.number,
+            "node_id": f"I_fake{issue.number}", "number": issue.number, "title": issue.title, "user": self._user(issue.user),
+            "labels": [self._label_json(n) for n in issue.labels], "state": issue.state, "locked": False, "assignee": None,
+            "assignees": [], "milestone": None, "comments": len(self.comments(issue.number)), "created_at": _iso(issue.created_at),
+            "updated_at": _iso(issue.updated_at), "closed_at": _iso(issue.closed_at), "author_association": "NONE",
+            "active_lock_reason": None, "body": issue.body or None, "state_reason": issue.state_reason,
+            "timeline_url": f"{url}/timeline", "performed_via_github_app": None,
+        }
+        if issue.is_pull_request:
+            pulls = f"{self._repo_api()}/pulls/{issue.number}"
+            data["draft"] = False
+            data["pull_request"] = {"url": pulls, "html_url": self._issue_html(issue), "diff_url": f"{self._issue_html(issue)}.diff",
+                                    "patch_url": f"{self._issue_html(issue)}.patch", "merged_at": None}
+        return data
+
+    def _comment_json(self, comment: FakeComment) -> dict[str, Any]:
+        issue = self.issues[comment.issue_number]
+        return {
+            "url": f"{self._repo_api()}/issues/comments/{comment.id}", "html_url": f"{self._issue_html(issue)}#issuecomment-{comment.id}",
+            "issue_url": f"{self._repo_api()}/issues/{issue.number}", "id": comment.id, "node_id": f"IC_fake{comment.id}",
+            "user": self._user(comment.user), "created_at": _iso(comment.created_at), "updated_at": _iso(comment.updated_at),
+            "author_association": "NONE", "body": comment.body, "performed_via_github_app": None,
+        }
+
+    def _repo_json(self) -> dict[str, Any]:
+        owner, name = self.repository.split("/")
+        return {
+            "id": self.repo_id, "node_id": f"R_fake{self.repo_id}", "name": name, "full_name": self.repository,
+            "owner": self._user((owner, 9919)), "private": False, "html_url": f"{self.server_url}/{self.repository}",
+            "url": self._repo_api(), "fork": False, "has_issues": True, "default_branch": "main", "archived": False, "disabled": False,
+        }
+
+    # --- dispatch ---------------------------------------------------------------------------------------------------
+
+    def dispatch(self, req: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(req)
+            for fault in self.faults:
+                if fault.method == req.method and fault.pattern.search(req.path) and fault.remaining != 0:
+                    if fault.remaining is not None:
+                        fault.remaining -= 1
+                    raise _Reply(fault.status, {"message": fault.message, "documentation_url": "https://docs.github.com/rest",
+                                                "status": str(fault.status)})
+        if req.path.startswith(TWIRP_PREFIX):
+            self._twirp(req)
+        if req.path.startswith("/blob/"):
+            self._blob(req)
+        with self._lock:
+            self._api(req)
+
+    def _api(self, req: RecordedRequest) -> None:
+        if req.headers.get("authorization", "") not in (f"token {self.token}", f"Bearer {self.token}"):
+            raise _Reply(401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"})
+        owner, name = self.repository.split("/")
+        prefixes = (f"/repos/{owner}/{name}", f"/repositories/{self.repo_id}")
+        rest = next((req.path[len(p):] for p in prefixes if req.path == p or req.path.startswith(p + "/")), None)
+        if rest is None:
+            raise _not_found()
+        routes: list[tuple[str, str, Callable[..., None]]] = [
+            ("GET", r"", lambda: self._ok(self._repo_json())),
+            ("GET", r"/issues", lambda: self._list_issues(req)),
+            ("POST", r"/issues", lambda: self._create_issue(req)),
+            ("GET", r"/issues/(\d+)", lambda n: self._ok(self._issue_json(self._issue(n)))),
+            ("PATCH", r"/issues/(\d+)", lambda n: self._edit_issue(req, n)),
+            ("GET", r"/issues/(\d+)/comments", lambda n: self._list_comments(req, n)),
+            ("POST", r"/issues/(\d+)/comments", lambda n: self._create_comment(req, n)),
+            ("GET", r"/issues/comments/(\d+)", lambda i: self._ok(self._comment_json(self._comment(i)))),
+            ("PATCH", r"/issues/comments/(\d+)", lambda i: self._edit_comment(req, i)),
+            ("GET", r"/labels/([^/]+)", lambda n: self._ok(self._get_label(n))),
+            ("POST", r"/labels", lambda: self._create_label(req)),
+        ]
+        for method, pattern, handler in routes:
+            match = re.fullmatch(pattern, rest)
+            if match:
+                if method != req.method:
+                    continue
+                handler(*match.groups())
+        raise _not_found()
+
+    @staticmethod
+    def _ok(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        base = {"X-GitHub-Media-Type": "github.v3; format=json", "X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": "999",
+                "X-RateLimit-Reset": "4102444800", "X-RateLimit-Used": "1", "X-RateLimit-Resource": "core",
+                "X-GitHub-Request-Id": secrets.token_hex(8).upper()}
+        raise _Reply(status, data, {**base, **(headers or {})})
+
+    def _issue(self, number: str) -> FakeIssue:
+        issue = self.issues.get(int(number))
+        if issue is None:
+            raise _not_found()
+        return issue
+
+    def _comment(self, comment_id: str) -> FakeComment:
+        comment = self.comment_store.get(int(comment_id))
+        if comment is None:
+            raise _not_found()
+        return comment
+
+    def _body(self, req: RecordedRequest) -> dict[str, Any]:
+        try:
+            data = req.json()
+        except (UnicodeDecodeError, ValueError):
+            raise _Reply(400, {"message": "Problems parsing JSON"}) from None
+        if not isinstance(data, dict):
+            raise _Reply(400, {"message": "Problems parsing JSON"})
+        return data
+
+    def _page(self, req: RecordedRequest, items: list[dict[str, Any]], path: str, params: dict[str, str]) -> None:
+        """One page and GitHub's Link header (per_page default 30, max 100; URLs under /repositories/{id})."""
+        try:
+            per_page = min(max(int(req.param("per_page") or 30), 1), 100)
+            page = max(int(req.param("page") or 1), 1)
+        except ValueError:
+            raise _Reply(422, {"message": "Validation Failed"}) from None
+        last = max((len(items) + per_page - 1) // per_page, 1)
+        chunk = items[(page - 1) * per_page: page * per_page]
+        base = f"{self.api_url}/repositories/{self.repo_id}{path}"
+
+        def link(n: int, rel: str) -> str:
+            query = urlencode({**params, "per_page": str(per_page), "page": str(n)})
+            return f'<{base}?{query}>; rel="{rel}"'
+
+        links = []
+        if page > 1:
+            links += [link(page - 1, "prev"), link(1, "first")]
+        if page < last:
+            links += [link(page + 1, "next"), link(last, "last")]
+        self._ok(chunk, headers={"Link": ", ".join(links)} if links else None)
+
+    def _list_issues(self, req: RecordedRequest) -> None:
+        state = req.param("state") or "open"
+        wanted = [n for n in (req.param("labels") or "").split(",") if n]
+        issues = [i for i in self.issues.values() if (state == "all" or i.state == state) and all(n in i.labels for n in wanted)]
+        key = (lambda i: i.updated_at) if req.param("sort") == "updated" else (lambda i: i.created_at)
+        issues.sort(key=key, reverse=(req.param("direction") or "desc") == "desc")
+        params = {k: v for k in ("state", "labels", "sort", "direction") if (v := req.param(k) or "")}
+        self._page(req, [self._issue_json(i) for i in issues], "/issues", params)
+
+    def _ensure_labels(self, names: list[str]) -> None:
+        for label in names:  # GitHub creates missing labels named on an issue, with a default colour
+            if label not in self.labels:
+                self.labels[label] = {**self._label_json(label), "id": self._next_label_id}
+                self._next_label_id += 1
+
+    def _create_issue(self, req: RecordedRequest) -> None:
+        data = self._body(req)
+        title = data.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise _Reply(422, {"message": "Validation Failed", "errors": [{"resource": "Issue", "code": "missing_field", "field": "title"}]})
+        labels = [str(n) for n in data.get("labels") or []]
+        self._ensure_labels(labels)
+        now = self._now()
+        issue = FakeIssue(self._next_number, title, str(data.get("body") or ""), ACTIONS_BOT, now, now, labels=labels)
+        self._next_number += 1
+        self.issues[issue.number] = issue
+        self._ok(self._issue_json(issue), 201)
+
+    def _edit_issue(self, req: RecordedRequest, number: str) -> None:
+        issue, data = self._issue(number), self._body(req)
+        if "state" in data:
+            if data["state"] not in ("open", "closed"):
+                raise _Reply(422, {"message": "Validation Failed"})
+            issue.state = data["state"]
+            issue.closed_at = self._now() if issue.state == "closed" else None
+            issue.state_reason = data.get("state_reason") or ("completed" if issue.state == "closed" else "reopened")
+        for attr in ("title", "body"):
+            if isinstance(data.get(attr), str):
+                setattr(issue, attr, data[attr])
+        if isinstance(data.get("labels"), list):
+            issue.labels = [str(n) for n in data["labels"]]
+            self._ensure_labels(issue.labels)
+        issue.updated_at = self._now()
+        self._ok(self._issue_json(issue))
+
+    def _list_comments(self, req: RecordedRequest, number: str) -> None:
+        issue = self._issue(number)
+        self._page(req, [self._comment_json(c) for c in self.comments(issue.number)], f"/issues/{issue.number}/comments", {})
+
+    def _create_comment(self, req: RecordedRequest, number: str) -> None:
+        issue, data = self._issue(number), self._body(req)
+        body = data.get("body")
+        if not isinstance(body, str) or not body:
+            raise _Reply(422, {"message": "Validation Failed", "errors": [{"resource": "IssueComment", "code": "missing_field", "field": "body"}]})
+        if len(body) > 65536:
+            raise _Reply(422, {"message": "Validation Failed", "errors": [{"resource": "IssueComment", "code": "custom", "field": "body",
+                                                                            "message": "body is too long (maximum is 65536 characters)"}]})
+        comment = self.add_comment(issue.number, body, ACTIONS_BOT)
+        issue.updated_at = comment.created_at
+        self._ok(self._comment_json(comment), 201)
+
+    def _edit_comment(self, req: RecordedRequest, comment_id: str) -> None:
+        comment, data = self._comment(comment_id), self._body(req)
+        body = data.get("body")
+        if not isinstance(body, str) or not body or len(body) > 65536:
+            raise _Reply(422, {"message": "Validation Failed"})
+        comment.body = body
+        comment.updated_at = self._now()
+        self._ok(self._comment_json(comment))
+
+    def _get_label(self, name: str) -> dict[str, Any]:
+        label = self.labels.get(name)
+        if label is None:
+            raise _not_found()
+        return label
+
+    def _create_label(self, req: RecordedRequest) -> None:
+        data = self._body(req)
+        name = data.get("name")
+        if not isinstance(name, str) or not name:
+            raise _Reply(422, {"message": "Validation Failed"})
+        if name in self.labels:
+            raise _Reply(422, {"message": "Validation Failed", "errors": [{"resource": "Label", "code": "already_exists", "field": "name"}],
+                               "documentation_url": "https://docs.github.com/rest/issues/labels#create-a-label", "status": "422"})
+        self.labels[name] = {"id": self._next_label_id, "node_id": f"LA_fake{self._next_label_id}",
+                             "url": f"{self._repo_api()}/labels/{quote(name)}", "name": name, "color": str(data.get("color") or "ededed"),
+                             "default": False, "description": data.get("description")}
+        self._next_label_id += 1
+        self._ok(self.labels[name], 201)
+
+    # --- artifact service v4 ----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _twirp_error(status: int, code: str, msg: str) -> _Reply:
+        return _Reply(status, {"code": code, "msg": msg})
+
+    def _twirp(self, req: RecordedRequest) -> None:
+        if req.method != "POST":
+            raise self._twirp_error(404, "bad_route", "twirp methods are POST")
+        auth = req.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or (self.runtime_tokens and auth[len("Bearer "):] not in self.runtime_tokens):
+            raise self._twirp_error(401, "unauthenticated", "invalid or missing runtime token")
+        if not req.headers.get("content-type", "").startswith("application/json"):
+            raise self._twirp_error(415, "bad_route", "content-type must be application/json")
+        data = self._body(req)
+        method = req.path[len(TWIRP_PREFIX):]
+        for key in ("workflow_run_backend_id", "workflow_job_run_backend_id", "name"):
+            if not isinstance(data.get(key), str) or not data[key]:
+                raise self._twirp_error(400, "invalid_argument", f"{key} is required")
+        with self._lock:
+            if method == "CreateArtifact":
+                if data.get("version") not in (4, 7):
+                    raise self._twirp_error(400, "invalid_argument", "unsupported version")
+                run = data["workflow_run_backend_id"]
+                if any(a.name == data["name"] and a.create_request["workflow_run_backend_id"] == run and a.finalize_request is not None
+                       for a in self.artifacts):
+                    raise self._twirp_error(409, "already_exists", "an artifact with this name already exists on the workflow run")
+                signature = secrets.token_urlsafe(24)
+                path = f"/blob/actions-results-{secrets.token_hex(4)}/workflow-job-run-{data['workflow_job_run_backend_id']}/{quote(data['name'])}.zip"
+                self.artifacts.append(Artifact(data["name"], data, path, signature))
+                query = urlencode({"sv": "2023-11-03", "se": "2030-01-01T00:00:00Z", "sr": "b", "sp": "cw", "sig": signature})
+                raise _Reply(200, {"ok": True, "signed_upload_url": f"{self.origin}{path}?{query}"})
+            if method == "FinalizeArtifact":
+                artifact = next((a for a in reversed(self.artifacts) if a.name == data["name"] and a.finalize_request is None
+                                 and a.create_request["workflow_run_backend_id"] == data["workflow_run_backend_id"]), None)
+                if artifact is None:
+                    raise self._twirp_error(404, "not_found", "no artifact to finalize")
+                if not str(data.get("size", "")).isdigit() or not str(data.get("hash", "")).startswith("sha256:"):
+                    raise self._twirp_error(400, "invalid_argument", "size and hash are required")
+                artifact.finalize_request = data
+                artifact.artifact_id = str(self._next_artifact_id)
+                self._next_artifact_id += 1
+                raise _Reply(200, {"ok": True, "artifact_id": artifact.artifact_id})
+        raise self._twirp_error(404, "bad_route", f"no method {method}")
+
+    def _blob(self, req: RecordedRequest) -> None:
+        def azure_error(status: int, code: str) -> _Reply:
+            xml = f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code><Message>{code}</Message></Error>'
+            return _Reply(status, raw=xml.encode(), headers={"Content-Type": "application/xml"})
+
+        with self._lock:
+            artifact = next((a for a in self.artifacts if a.upload_path == unquote(req.path)), None)
+            if artifact is None or req.param("sig") != artifact.signature:
+                raise azure_error(403, "AuthenticationFailed")
+            if "authorization" in req.headers:  # a SAS URL with an Authorization header is rejected by Azure
+                raise azure_error(400, "InvalidAuthenticationInfo")
+            if req.method != "PUT":
+                raise azure_error(405, "UnsupportedHttpVerb")
+            if req.headers.get("x-ms-blob-type") != "BlockBlob":
+                raise azure_error(400, "MissingRequiredHeader")
+            self.blobs[artifact.upload_path] = Blob(req.path, req.query, req.headers, req.body)
+        md5 = hashlib.md5(req.body, usedforsecurity=False).digest()
+        raise _Reply(201, raw=b"", headers={"ETag": f'"0x{secrets.token_hex(8).upper()}"', "Content-MD5": base64.b64encode(md5).decode(),
+                                            "x-ms-request-id": secrets.token_hex(16), "x-ms-version": "2023-11-03",
+                                            "x-ms-request-server-encrypted": "true"})
+
+
+def _not_found() -> _Reply:
+    return _Reply(404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest", "status": "404"})
