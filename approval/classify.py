@@ -30,6 +30,8 @@ def describe_failure(exchange: Exchange) -> tuple[Category, str] | None:
     parsed = parse_error_body(exchange.json())
     said = f": {excerpt(parsed.message, 140)}" if parsed else (f": {exchange.body_excerpt(100)}" if exchange.body else "")
     retried = f" (after {exchange.attempts} attempts)" if exchange.attempts > 1 else ""
+    if exchange.transport_detail and exchange.transport_error is None:  # e.g. a retry skipped because of the deadline
+        retried += f" {exchange.transport_detail}"
     if 300 <= status < 400:
         return Category.GATEWAY, f"HTTP {status} redirect (not followed: credentials are never sent to another location)"
     if status in (401, 403, 407):

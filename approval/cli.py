@@ -23,6 +23,10 @@ ENV_HELP = (
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one clear line, exit 2, no usage dump
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):  # name the options only: a value given by mistake (`--api-key KEY`) is never echoed
+            names = [arg.split("=", 1)[0] for arg in message.removeprefix(prefix).split() if arg.startswith("-")]
+            message = prefix + (" ".join(names) or "(extra values, not shown)")
         fail_line(f"{message} — see `{self.prog} --help`")
         raise SystemExit(exitcodes.CONFIG_ERROR)
 
@@ -141,7 +145,7 @@ def _load_record(path_text: str) -> dict[str, Any]:
         raise ConfigError(f"record {path_text!r} does not exist", "give the path of an approval record JSON file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"record {path_text!r} cannot be read ({exc})", "give a readable JSON file") from None
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ConfigError(f"record {path_text!r} is not valid JSON", "give an approval record JSON file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"record {path_text!r} is not a JSON object", "give an approval record JSON file")

@@ -121,6 +121,8 @@ def load_config_file(path_text: str) -> tuple[dict[str, Any], str]:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"config file {path_text!r} is not valid YAML{where}", "fix its syntax") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path_text!r} is nested too deeply", "a gateway.yaml is a few flat sections") from None
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
@@ -171,7 +173,18 @@ def normalise_base_url(raw: str) -> str:
         raise ConfigError(f"base URL {text!r} has port 0", fix)
     if any(ch.isspace() for ch in text):
         raise ConfigError("base URL contains whitespace", fix)
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise ConfigError("base URL contains control characters", fix)
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _header_safe(value: str) -> bool:
+    """HTTP header values go out as Latin-1 (http.client); anything else fails only when the request is sent."""
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _safe_url(text: str) -> str:
@@ -255,11 +268,16 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         )
     if any(ch in api_key for ch in "\r\n\x00"):
         raise ConfigError(f"{auth.api_key_env} contains a line break or NUL", "store the key without trailing newlines")
+    if not _header_safe(api_key):
+        raise ConfigError(f"{auth.api_key_env} contains characters that cannot be sent in an HTTP header (outside Latin-1)",
+                          "check that the variable holds the key itself")
     register_secret(api_key)
     extra_headers = tuple((str(k), str(v)) for k, v in cfg.get("headers", {}).items())
     for name, value in extra_headers:
         if any(ch in value for ch in "\r\n\x00"):
             raise ConfigError(f"headers.{name} contains a line break", "remove it")
+        if not _header_safe(value):
+            raise ConfigError(f"headers.{name} contains characters that cannot be sent in an HTTP header (outside Latin-1)", "remove them")
         register_secret(value)
 
     # Models
@@ -380,6 +398,8 @@ def _check_expect(expect: Mapping[str, Any]) -> None:
             re.compile(pattern)
         except re.error as exc:
             raise ConfigError(f"expect.regex[{i}] is not a valid regular expression ({exc})", "fix the pattern") from None
+        except (OverflowError, RecursionError):
+            raise ConfigError(f"expect.regex[{i}] is too large or nested too deeply to compile", "simplify the pattern") from None
     if "json_schema" in expect:
         from jsonschema import Draft202012Validator
         from jsonschema.exceptions import SchemaError
@@ -388,6 +408,8 @@ def _check_expect(expect: Mapping[str, Any]) -> None:
             Draft202012Validator.check_schema(expect["json_schema"])
         except SchemaError as exc:
             raise ConfigError(f"expect.json_schema is not a valid JSON Schema ({exc.message})", "fix the schema") from None
+        except RecursionError:
+            raise ConfigError("expect.json_schema is nested too deeply", "simplify the schema") from None
     lo, hi = expect.get("min_length"), expect.get("max_length")
     if lo is not None and hi is not None and lo > hi:
         raise ConfigError(f"expect.min_length ({lo}) is greater than expect.max_length ({hi})", "swap or fix them")

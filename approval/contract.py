@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,15 +27,34 @@ class ParsedError:
     shape: str  # openai | string | detail | flat | status-failure | stream
 
 
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlong = 3, 200, 200, 60
+
+
+def show(value: Any) -> str:
+    """`str()` of a value from a gateway's JSON, bounded in depth and length (a hostile body nests hundreds of levels)."""
+    return value if isinstance(value, str) else _SHOW.repr(value)
+
+
+def show_repr(value: Any) -> str:
+    """`repr()` of a value from a gateway's JSON, bounded likewise."""
+    return _SHOW.repr(value)
+
+
 def _clean(value: Any) -> str | None:
     if value is None:
         return None
-    text = str(value)
+    text = show(value)
     return None if text in ("", "None", "null") else text
 
 
-def _message_text(value: Any) -> str:
+_MAX_MESSAGE_DEPTH = 8  # real envelopes nest two or three levels; a hostile body may nest hundreds
+
+
+def _message_text(value: Any, depth: int = 0) -> str:
     """`message` may be a string, a dict, a list, or a stringified dict (LiteLLM)."""
+    if depth > _MAX_MESSAGE_DEPTH:
+        return "(nested too deeply)"
     if isinstance(value, str):
         stripped = value.strip()
         if stripped.startswith("{") and stripped.endswith("}"):
@@ -44,15 +64,18 @@ def _message_text(value: Any) -> str:
                 except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
                     continue
                 if isinstance(inner, dict):
-                    return _message_text(inner.get("message") or inner.get("error") or inner.get("detail") or stripped)
+                    return _message_text(inner.get("message") or inner.get("error") or inner.get("detail") or stripped, depth + 1)
         return value
     if isinstance(value, dict):
         for key in ("message", "msg", "detail", "error"):
             if key in value:
-                return _message_text(value[key])
-        return json.dumps(value)[:300]
+                return _message_text(value[key], depth + 1)
+        try:
+            return json.dumps(value)[:300]
+        except (ValueError, RecursionError):
+            return "(structured error)"
     if isinstance(value, list):
-        return "; ".join(_message_text(v) for v in value[:5])
+        return "; ".join(_message_text(v, depth + 1) for v in value[:5])
     return str(value)
 
 
@@ -71,7 +94,7 @@ def parse_error_body(body: Any) -> ParsedError | None:
         detail = body["detail"]
         if isinstance(detail, list):
             parts = [
-                f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg', '')}" if isinstance(d, dict) else str(d) for d in detail[:5]
+                f"{'.'.join(map(show, d.get('loc', [])))}: {show(d.get('msg', ''))}" if isinstance(d, dict) else show(d) for d in detail[:5]
             ]
             return ParsedError("; ".join(parts), None, None, "detail")
         return ParsedError(_message_text(detail), None, None, "detail")
@@ -89,7 +112,7 @@ def error_in_success_body(body: Any) -> ParsedError | None:
     if not isinstance(body, dict):
         return None
     if body.get("error") not in (None, {}, "") and not (body.get("object") == "response" and body.get("error") is None):
-        return parse_error_body(body) or ParsedError(excerpt(str(body.get("error"))), None, None, "openai")
+        return parse_error_body(body) or ParsedError(excerpt(show(body.get("error"))), None, None, "openai")
     if body.get("object") == "error" or body.get("status") in ("failure", "error"):
         return parse_error_body(body)
     return None
@@ -177,22 +200,22 @@ def parse_responses_object(body: Any, *, tools_expected: bool = False) -> Genera
         return _fail(Category.GATEWAY, f"the body is JSON but not an object ({type(body).__name__})")
     if body.get("error") not in (None, {}, ""):
         parsed = parse_error_body(body)
-        return _fail(Category.GATEWAY, f"a 200 response carries an error: {parsed.message if parsed else excerpt(str(body['error']))}")
+        return _fail(Category.GATEWAY, f"a 200 response carries an error: {parsed.message if parsed else excerpt(show(body['error']))}")
     model = body.get("model") if isinstance(body.get("model"), str) else None
     if body.get("object") != "response":
         embedded = error_in_success_body(body)
         if embedded is not None:
             return _fail(Category.GATEWAY, f"a 200 response carries an error: {embedded.message}", model=model)
-        return _fail(Category.GATEWAY, f"`object` is {body.get('object')!r}, not 'response'", model=model)
+        return _fail(Category.GATEWAY, f"`object` is {show_repr(body.get('object'))}, not 'response'", model=model)
     status = body.get("status")
     output = body.get("output")
     if not isinstance(output, list):
-        return _fail(Category.GATEWAY, "`output` is missing or not a list", model=model, status_detail=str(status))
+        return _fail(Category.GATEWAY, "`output` is missing or not a list", model=model, status_detail=show(status))
     if status != "completed":
         details = body.get("incomplete_details")
-        why = f" ({details.get('reason')})" if isinstance(details, dict) and details.get("reason") else ""
+        why = f" ({show(details.get('reason'))})" if isinstance(details, dict) and details.get("reason") else ""
         category = Category.MODEL if status == "incomplete" else Category.GATEWAY
-        return _fail(category, f"response status is {status!r}{why}, not 'completed'", model=model, status_detail=str(status))
+        return _fail(category, f"response status is {show_repr(status)}{why}, not 'completed'", model=model, status_detail=show(status))
     if not output:  # like chat's `choices: []`: a completed response must carry at least one output item
         return _fail(Category.GATEWAY, "`output` is an empty list", model=model, status_detail="completed")
     texts: list[str] = []
@@ -206,7 +229,7 @@ def parse_responses_object(body: Any, *, tools_expected: bool = False) -> Genera
                 if isinstance(part, dict) and part.get("type") == "output_text" and isinstance(part.get("text"), str):
                     texts.append(part["text"])
                 elif isinstance(part, dict) and part.get("type") == "refusal":
-                    refusal = str(part.get("refusal") or "refusal")
+                    refusal = show(part.get("refusal") or "refusal")
         elif item.get("type") == "function_call":
             tool_calls.append({"name": item.get("name"), "arguments": item.get("arguments")})
     gen = Generation(True, Category.NONE, "", text="".join(texts), model=model, finish_reason=None, status_detail="completed",
@@ -265,7 +288,7 @@ def parse_json_text(text: str) -> tuple[bool, Any]:
     for candidate in (text, *(m.group(1) for m in [_FENCE.match(text)] if m)):
         try:
             return True, json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):  # nesting past the parser's limit is not JSON we can use
             continue
     return False, None
 

@@ -417,7 +417,7 @@ def sse_json(event: SSEEvent) -> Any:
         return None
     try:
         return json.loads(event.data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import platform
+import threading
 import traceback
 import uuid
 from collections.abc import Mapping
@@ -35,6 +38,7 @@ def execute(settings: Settings, record_out: Path, report_out: Path | None = None
     Never raises for a gateway's behaviour. An internal error still yields a (failing) record, stating why.
     """
     try:
+        threading.Thread(target=_preload_validator, name="approval-preload", daemon=True).start()
         run = run_suite(settings, on_check)
         records = []
         for path, outcome in zip(record_paths(record_out, [o.model for o in run.candidates]), run.candidates, strict=True):
@@ -62,6 +66,12 @@ def execute(settings: Settings, record_out: Path, report_out: Path | None = None
             pass
         markdown = redact(f"## ⛔ Model approval: no verdict\n\nThe approval run hit an internal error: {detail}\n")
         return PipelineResult(None, "fail", records, markdown, internal_error=detail)
+
+
+def _preload_validator() -> None:
+    """Import jsonschema (~50 ms) while the calls are in flight, not after them: the records are validated at the end."""
+    with contextlib.suppress(ImportError):  # validate_record reports it where it matters
+        importlib.import_module("jsonschema")
 
 
 def fallback_record(settings: Settings, note: str, ci: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -62,6 +62,8 @@ def _parse_structured(name: str, text: str, is_json: bool) -> tuple[tuple[tuple[
         lineno = mark.line + 1 if mark is not None else getattr(exc, "lineno", None)
         line = f" (line {lineno})" if lineno else ""
         raise ConfigError(f"prompt file {name!r} is not valid {'JSON' if is_json else 'YAML'}{line}", "fix its syntax") from None
+    except RecursionError:
+        raise ConfigError(f"prompt file {name!r} is nested too deeply", "a prompt file is a few messages and an expect block") from None
     if isinstance(doc, str):
         doc = {"prompt": doc}
     if not isinstance(doc, dict):

@@ -58,7 +58,16 @@ def evaluate(ev: Evidence) -> CheckResult:
     gen = generation(sample, ev.settings.endpoint)
     if not gen.ok:
         return result(NAME, Status.ERROR, gen.category, f"no usable output to check ({gen.reason})", duration_ms=sample.elapsed_ms)
-    problems = unmet_expectations(gen.text, expect, gen.refusal)
+    from referencing.exceptions import Unresolvable  # here, not at the top: referencing (attrs, rpds) costs ~30 ms at every start
+
+    try:
+        problems = unmet_expectations(gen.text, expect, gen.refusal)
+    except Unresolvable as exc:  # e.g. a $ref to another document: never fetched, and not a finding about the model
+        return result(NAME, Status.ERROR, Category.CONFIG, f"expect.json_schema cannot be applied: unresolvable $ref ({type(exc).__name__})",
+                      duration_ms=duration_of(sample))
+    except RecursionError:
+        return result(NAME, Status.ERROR, Category.MODEL, "the answer is nested too deeply to check against expect.json_schema",
+                      duration_ms=duration_of(sample))
     count = sum(len(expect.get(k, [])) for k in ("contains", "not_contains", "regex")) + sum(
         1 for k in ("is_json", "json_schema", "min_length", "max_length", "no_refusal") if expect.get(k) not in (None, False))
     metrics = {"expectations": count, "unmet": len(problems)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from approval.checks.base import Evidence, duration_of, not_finished, result
 from approval.classify import describe_failure, generation
+from approval.contract import show
 from approval.results import Category, CheckResult, Status
 
 NAME = "reachability"
@@ -21,7 +22,7 @@ def listing_state(ev: Evidence) -> tuple[bool | None, str]:
     data = body.get("data") if isinstance(body, dict) else body if isinstance(body, list) else None
     if not isinstance(data, list):
         return None, "/models answered without a `data` list"
-    ids = {str(item.get("id")) for item in data if isinstance(item, dict)}
+    ids = {show(item.get("id")) for item in data if isinstance(item, dict)}
     return ev.model in ids, f"/models lists {len(ids)} model(s)"
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from approval.checks.base import Evidence, not_finished, result
 from approval.classify import describe_failure
-from approval.contract import ERROR_TEXT, parse_error_body
+from approval.contract import ERROR_TEXT, parse_error_body, show_repr
 from approval.gateway import Exchange, SSEEvent, sse_json
 from approval.redact import excerpt
 from approval.results import Category, CheckResult, Status
@@ -33,7 +33,7 @@ def judge_chat_stream(events: list[SSEEvent], complete: bool) -> tuple[bool, Cat
             parsed = parse_error_body(payload)
             return False, Category.GATEWAY, f"an error event inside the 200 stream: {parsed.message if parsed else 'error'}", ""
         if payload.get("object") not in (None, "chat.completion.chunk"):
-            return False, Category.GATEWAY, f"a chunk has object {payload.get('object')!r}, not 'chat.completion.chunk'", ""
+            return False, Category.GATEWAY, f"a chunk has object {show_repr(payload.get('object'))}, not 'chat.completion.chunk'", ""
         chunks += 1
         choices = payload.get("choices")
         if "choices" in payload and not isinstance(choices, list):

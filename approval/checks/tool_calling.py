@@ -8,6 +8,7 @@ from typing import Any
 
 from approval.checks.base import Evidence, not_finished, result
 from approval.classify import generation
+from approval.contract import show_repr
 from approval.probes import TOOL_NAME, TOOL_PARAMETERS
 from approval.results import Category, CheckResult, Status
 
@@ -19,11 +20,11 @@ def judge_tool_calls(calls: list[dict[str, Any]]) -> tuple[bool, str]:
         return False, "the model answered without a tool call"
     call = next((c for c in calls if c.get("name") == TOOL_NAME), None)
     if call is None:
-        return False, f"the model called {calls[0].get('name')!r}, not {TOOL_NAME!r}"
+        return False, f"the model called {show_repr(calls[0].get('name'))}, not {TOOL_NAME!r}"
     raw = call.get("arguments")
     try:
         args = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
+    except (ValueError, RecursionError):
         return False, "the tool call's arguments are not valid JSON"
     if not isinstance(args, dict):
         return False, "the tool call's arguments are not a JSON object"
