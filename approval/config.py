@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from approval.errors import ConfigError
+from approval.network import ca_bundle_for, proxy_credentials, proxy_for
 from approval.prompt import Prompt, default_prompt, load_prompt
 from approval.redact import register_secret
 from approval.userfile import read_user_file
@@ -96,6 +97,8 @@ class Settings:
     config_sha256: str | None = None
     include_model_output: bool = False
     pass_policy: str = "all"  # all candidates must pass, or any one
+    proxy: str | None = field(default=None, repr=False)  # from HTTPS_PROXY / HTTP_PROXY / ALL_PROXY, NO_PROXY applied
+    ca_bundle: str | None = None  # from REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE / SSL_CERT_FILE; None: the default bundle
 
     @property
     def candidate(self) -> str:
@@ -252,6 +255,10 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
     if not base_raw:
         raise ConfigError("no gateway base URL given", "pass --base-url, set base_url in gateway.yaml, or export GATEWAY_BASE_URL")
     base_url = normalise_base_url(str(base_raw))
+    proxy = proxy_for(base_url, environ)
+    for credential in proxy_credentials(proxy):
+        register_secret(credential)
+    ca_bundle = ca_bundle_for(environ) if base_url.startswith("https:") else None
 
     auth_cfg = cfg.get("auth", {})
     scheme = auth_cfg.get("scheme", "bearer")
@@ -307,7 +314,6 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
     prompt = load_prompt(str(prompt_file)) if prompt_file else default_prompt()
 
     thresholds = cfg.get("thresholds", {})
-    cfg.get("timeouts", {})
     retries = cfg.get("retries", {})
     max_latency = _number(pick("max_latency_ms", "thresholds", "max_latency_ms") or 30_000, "max latency (ms)", minimum=1, maximum=3_600_000)
     samples = int(_number(pick("samples", "thresholds", "latency_samples") or 3, "latency samples", minimum=1, maximum=50, integer=True))
@@ -389,6 +395,8 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         config_sha256=config_sha,
         include_model_output=bool(flags.get("include_model_output", False)),
         pass_policy=str(cfg.get("pass_policy", "all")),
+        proxy=proxy,
+        ca_bundle=ca_bundle,
     )
 
 

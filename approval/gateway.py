@@ -125,7 +125,11 @@ class GatewayClient:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
-            session.trust_env = False  # no proxies or .netrc credentials from the environment
+            session.trust_env = False  # no .netrc credentials; proxy and CA bundle come from Settings (approval.network)
+            if self.settings.proxy:
+                session.proxies = {"http": self.settings.proxy, "https": self.settings.proxy}
+            if self.settings.ca_bundle:
+                session.verify = self.settings.ca_bundle
             self._local.session = session
         return session
 
@@ -324,6 +328,8 @@ def classify_transport_error(exc: BaseException) -> tuple[str, str]:
     """Map a requests/urllib3/socket exception to a short kind and a one-line, redacted description."""
     text = str(exc)
     lowered = text.lower()
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return "connect", "the proxy (HTTPS_PROXY / HTTP_PROXY) refused or failed the connection to the gateway"
     if isinstance(exc, requests.exceptions.SSLError) or "ssl" in lowered or "certificate" in lowered:
         return "tls", "TLS handshake or certificate verification failed"
     if isinstance(exc, requests.exceptions.ConnectTimeout):

@@ -223,6 +223,10 @@ ENV_CASES = [
     Bad("GATEWAY_BASE_URL with credentials", ["--model", "m"], "credentials", standard=False,
         env={"GATEWAY_BASE_URL": f"https://user:{PASSWORD}@gw.test/v1"}, secrets=(PASSWORD,)),
     Bad("CANDIDATE_MODEL_ID with a space", ["--base-url", "{url}"], "not valid", standard=False, env={"CANDIDATE_MODEL_ID": "a b"}),
+    Bad("REQUESTS_CA_BUNDLE missing", ["--base-url", "https://gw.test/v1", "--model", "m"], "REQUESTS_CA_BUNDLE names", standard=False,
+        env={"REQUESTS_CA_BUNDLE": "no-such-bundle.pem"}),
+    Bad("HTTPS_PROXY not a proxy URL", ["--base-url", "https://gw.test/v1", "--model", "m"], "HTTPS_PROXY is not a usable proxy URL",
+        standard=False, env={"HTTPS_PROXY": f"ftp://user:{PASSWORD}@proxy.test:21"}, secrets=(PASSWORD,)),
 ]
 
 CASES = CONFIG_CASES + FILE_CASES + FLAG_CASES + ENV_CASES

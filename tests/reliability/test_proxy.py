@@ -1,0 +1,56 @@
+"""A gateway reached through an HTTP proxy (HTTP_PROXY, NO_PROXY), through the real `approval` command.
+
+The fault gateway serves as the proxy: a request for `http://gateway.test/v1/...` can reach it only through the
+proxy setting (the host name does not resolve), in absolute form with `Host: gateway.test`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.reliability.conftest import CANARY, child_env, run_cli
+from tests.support.fault_gateway import FaultGateway
+
+ARGS = ["run", "--model", "good-model", "--samples", "1", "--timeout", "20", "--checks", "reachability,happy-path,model-echo"]
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = child_env(**extra)
+    for name in list(env):
+        if name.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+            del env[name]
+    env.update(extra)
+    return env
+
+
+def test_the_gateway_is_reached_through_the_proxy(tmp_path: Path) -> None:
+    with FaultGateway(api_key=CANARY) as proxy:
+        run = run_cli([*ARGS, "--base-url", "http://gateway.test/v1"], env=_clean_env(HTTP_PROXY=proxy.root_url), cwd=tmp_path, hard_timeout=60)
+        seen = proxy.requests
+    assert run.code == 0, run.output
+    assert seen, "nothing reached the proxy"
+    assert {r.header("host") for r in seen} == {"gateway.test"}
+    assert all(r.authorization == f"Bearer {CANARY}" for r in seen)
+    record = json.loads((tmp_path / "approval-record.json").read_text(encoding="utf-8"))
+    assert record["overall_result"] == "pass"
+    assert CANARY not in run.output
+
+
+def test_no_proxy_sends_the_gateway_direct(tmp_path: Path) -> None:
+    with FaultGateway() as proxy:
+        env = _clean_env(HTTP_PROXY=proxy.root_url, NO_PROXY="other.test,.gateway.test")
+        run = run_cli([*ARGS, "--base-url", "http://api.gateway.test/v1"], env=env, cwd=tmp_path, hard_timeout=60)
+        seen = proxy.requests
+    assert seen == []
+    assert run.code == 1, run.output  # direct: the name does not resolve
+    record = json.loads((tmp_path / "approval-record.json").read_text(encoding="utf-8"))
+    assert record["failure_categories"] == ["infrastructure"]
+
+
+def test_a_loopback_gateway_is_never_proxied(tmp_path: Path) -> None:
+    with FaultGateway() as gateway:
+        # a proxy that does not exist: were it used, every call would fail
+        env = _clean_env(HTTP_PROXY="http://127.0.0.1:9", ALL_PROXY="http://127.0.0.1:9")
+        run = run_cli([*ARGS, "--base-url", gateway.base_url], env=env, cwd=tmp_path, hard_timeout=60)
+    assert run.code == 0, run.output
