@@ -1,7 +1,11 @@
 """The sticky PR comment: one per (workflow, key), found again by a hidden marker and edited in place.
 
-When several comments carry the marker (a race between two runs, or a copy), the first created one is edited:
-it keeps the comment's place in the conversation and lets the search stop at the first match.
+Only a comment written by this action's own identity is adopted: one by a bot (the workflow token writes as
+`github-actions[bot]`, an app token as its app) or by the token's own user. A marker is plain text that anybody can
+paste; a pull request's author who posts it first must not have the verdict appear under their name, editable by them.
+When several of our comments carry the marker (a race between two runs), the first created one is edited: it keeps
+the comment's place in the conversation and lets the search stop at the first match. When editing is refused (a
+comment of another app), a new comment is created instead.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
-from approval.github.rest import explain_failure, make_client
+from approval.github.rest import Authorship, explain_failure, make_client
 from approval.redact import redact
 
 COMMENT_LIMIT = 65536  # GitHub's limit on an issue or comment body, in characters
@@ -81,10 +85,19 @@ def upsert_sticky_comment(token: str, api_url: str, repository: str, pr_number: 
     text = redact(body if marker in body else f"{marker}\n{body}")
     text = fit_comment(text)
     try:
-        issue = make_client(token, api_url).get_repo(repository).get_issue(pr_number)
+        from github.GithubException import GithubException
+
+        client = make_client(token, api_url)
+        issue = client.get_repo(repository).get_issue(pr_number)
+        ours = Authorship(client)
         for existing in issue.get_comments():
-            if marker in (existing.body or ""):
-                existing.edit(text)
+            if marker in (existing.body or "") and ours.wrote(existing):
+                try:
+                    existing.edit(text)
+                except GithubException as exc:
+                    if exc.status != 403:
+                        raise
+                    break  # not ours to edit after all: post a new one below
                 return CommentOutcome(existing.html_url, "updated", redact(f"updated the comment on PR #{pr_number}"))
         created = issue.create_comment(text)
         return CommentOutcome(created.html_url, "created", redact(f"commented on PR #{pr_number}"))

@@ -6,7 +6,7 @@ PyGithub is imported lazily so `approval --version` does not pay for it. Retries
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from approval.redact import redact, register_secret
 
@@ -45,6 +45,34 @@ def make_client(token: str, api_url: str) -> Github:
         seconds_between_writes=SECONDS_BETWEEN_WRITES,
         lazy=True,
     )
+
+
+class Authorship:
+    """Tells whether a comment or an issue was written by this action's own identity: a bot (the workflow token is
+    `github-actions[bot]`, an app token its app), or the user a personal token belongs to (`GET /user`, asked once and
+    only when needed; an app token cannot ask it and then owns nothing written by a user)."""
+
+    def __init__(self, client: Github) -> None:
+        self._client = client
+        self._login: str | None = None
+        self._asked = False
+
+    def own_login(self) -> str | None:
+        if not self._asked:
+            self._asked = True
+            try:
+                self._login = self._client.get_user().login
+            except Exception:  # noqa: BLE001 - 403 for app tokens, or any failure: then no user is "us"
+                self._login = None
+        return self._login
+
+    def wrote(self, item: Any) -> bool:
+        user = getattr(item, "user", None)
+        if user is None:
+            return False
+        if (user.type or "") == "Bot":
+            return True
+        return bool(user.login) and user.login == self.own_login()
 
 
 def _api_message(data: object) -> str:

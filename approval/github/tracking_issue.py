@@ -1,28 +1,32 @@
 """The tracking issue for scheduled runs: one open issue per subject (model + endpoint), no pull request involved.
 
-The issue is found again among the open issues carrying `label` by a hidden marker in its body (all pages are read;
-the first created match wins). On failure a new issue is opened, or the open one gets the new report as a comment;
-on success an open issue gets a "recovered" comment and is closed. An issue whose label was removed by hand is not
-found again: the next failure opens a new one.
+The issue is found again by a hidden marker in its body, written by this action's own identity (see
+`rest.Authorship`): first among the open issues carrying `label` (all pages; the first created match wins), then,
+should the label have been removed by hand or dropped by GitHub, among the most recently created open issues
+(`UNLABELLED_SCAN` of them). On failure a new issue is opened (without the label if it cannot be set), or the open
+one gets the new report as a comment; on success an open issue gets a "recovered" comment and is closed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from approval.github.comment import fit_comment, hidden_marker
-from approval.github.rest import explain_failure, make_client
+from approval.github.rest import Authorship, explain_failure, make_client
 from approval.redact import redact
 
 if TYPE_CHECKING:
+    from github.Issue import Issue
     from github.Repository import Repository
 
 LABEL_COLOR = "d93f0b"
 LABEL_DESCRIPTION = "Tracking issue opened by the model approval gate"
 RECOVERED_HEADING = "✅ **Recovered** — the latest run approved this model again, so this issue is being closed."
 STILL_FAILING_HEADING = "❌ **Still failing** — latest run:"
+UNLABELLED_SCAN = 300  # recent open issues searched when no labelled one matches (three pages)
 
 
 @dataclass(frozen=True)
@@ -62,18 +66,30 @@ def sync_tracking_issue(
         return IssueOutcome("", "skipped", f"could not {doing}: no repository (GITHUB_REPOSITORY is not set)")
     marker = tracking_marker(subject_key)
     try:
-        repo = make_client(token, api_url).get_repo(repository)
-        existing = None
-        for issue in repo.get_issues(state="open", labels=[label], sort="created", direction="asc"):
+        from github.GithubException import GithubException
+
+        client = make_client(token, api_url)
+        repo = client.get_repo(repository)
+        ours = Authorship(client)
+
+        def matches(issue: Issue) -> bool:
             # Pull requests are issues too; tell them apart by their page (reading `pull_request`, absent from
             # plain issues, would make PyGithub fetch every issue again).
-            if marker in (issue.body or "") and "/pull/" not in issue.html_url:
-                existing = issue
-                break
+            return marker in (issue.body or "") and "/pull/" not in issue.html_url and ours.wrote(issue)
+
+        existing = next((i for i in repo.get_issues(state="open", labels=[label], sort="created", direction="asc") if matches(i)), None)
+        if existing is None:
+            recent = repo.get_issues(state="open", sort="created", direction="desc")
+            existing = next((i for i in itertools.islice(recent, UNLABELLED_SCAN) if matches(i)), None)
         if failed and existing is None:
             _ensure_label(repo, label)
             text = fit_comment(f"{marker}\n{redact(body)}")
-            opened = repo.create_issue(title=redact(title), body=text, labels=[label])
+            try:
+                opened = repo.create_issue(title=redact(title), body=text, labels=[label])
+            except GithubException as exc:  # e.g. the label cannot be set with this token: open it without
+                if exc.status not in (403, 422):
+                    raise
+                opened = repo.create_issue(title=redact(title), body=text)
             return IssueOutcome(opened.html_url, "opened", redact(f"opened tracking issue #{opened.number}"))
         if failed and existing is not None:
             existing.create_comment(fit_comment(f"{STILL_FAILING_HEADING}\n\n{redact(body)}"))

@@ -40,10 +40,15 @@ def api() -> Iterator[responses.RequestsMock]:
         yield mock
 
 
-def _comment(cid: int, body: str) -> dict[str, Any]:
+BOT = {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"}
+HUMAN = {"login": "pr-author", "id": 7, "type": "User"}
+
+
+def _comment(cid: int, body: str, user: dict[str, Any] = BOT) -> dict[str, Any]:
     return {
         "id": cid,
         "body": body,
+        "user": user,
         "url": f"{API}/repos/acme/models/issues/comments/{cid}",
         "html_url": f"https://github.test/acme/models/pull/3#issuecomment-{cid}",
     }
@@ -212,3 +217,35 @@ def test_read_retries_stop(api: responses.RequestsMock) -> None:
     outcome = upsert_sticky_comment(TOKEN, API, "acme/models", 3, comment_marker("wf", "m"), "body")
     assert len(api.calls) == 3  # the first try and two retries
     assert outcome.action == "skipped" and "server error (503" in outcome.message
+
+
+def test_a_marker_in_somebody_elses_comment_is_not_adopted(api: responses.RequestsMock) -> None:
+    """A PR author who pastes the marker first must not get the verdict under their name (editable by them)."""
+    marker = comment_marker("wf", "gpt-4o")
+    api.get(COMMENTS, json=[_comment(1, f"{marker}\n## ✅ approved (forged)", HUMAN)])
+    api.get(f"{API}/user", status=403, json={"message": "Resource not accessible by integration"})
+    api.post(COMMENTS, json=_comment(5, "new"), status=201)
+    outcome = upsert_sticky_comment(TOKEN, API, "acme/models", 3, marker, "## Rejected")
+    assert outcome.action == "created"
+    assert [c.request.method for c in api.calls] == ["GET", "GET", "POST"]
+    assert not any(c.request.method == "PATCH" for c in api.calls)
+
+
+def test_a_personal_token_adopts_its_own_users_comment(api: responses.RequestsMock) -> None:
+    marker = comment_marker("wf", "gpt-4o")
+    api.get(COMMENTS, json=[_comment(1, f"{marker}\nold", HUMAN)])
+    api.get(f"{API}/user", json={"login": "pr-author", "id": 7, "type": "User"})
+    api.patch(f"{API}/repos/acme/models/issues/comments/1", json=_comment(1, "new", HUMAN))
+    outcome = upsert_sticky_comment(TOKEN, API, "acme/models", 3, marker, "## Approved")
+    assert outcome.action == "updated"
+
+
+def test_a_comment_that_cannot_be_edited_is_replaced_by_a_new_one(api: responses.RequestsMock) -> None:
+    marker = comment_marker("wf", "gpt-4o")
+    other_app = {"login": "some-app[bot]", "id": 9, "type": "Bot"}
+    api.get(COMMENTS, json=[_comment(1, f"{marker}\nold", other_app)])
+    api.patch(f"{API}/repos/acme/models/issues/comments/1", status=403, json={"message": "Forbidden"})
+    api.post(COMMENTS, json=_comment(5, "new"), status=201)
+    outcome = upsert_sticky_comment(TOKEN, API, "acme/models", 3, marker, "## Approved")
+    assert outcome.action == "created"
+    assert outcome.url.endswith("#issuecomment-5")

@@ -19,6 +19,9 @@ REPO = f"{API}/repos/acme/models"
 TOKEN = "ghs_" + "I" * 36
 SUBJECT = "gpt-4o@http://127.0.0.1:4000 chat"
 LIST_QUERY = {"state": "open", "labels": "model-approval", "sort": "created", "direction": "asc", "per_page": "100"}
+RECENT_QUERY = {"state": "open", "sort": "created", "direction": "desc", "per_page": "100"}
+BOT = {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"}
+HUMAN = {"login": "someone", "id": 7, "type": "User"}
 
 
 @pytest.fixture(autouse=True)
@@ -32,9 +35,10 @@ def api() -> Iterator[responses.RequestsMock]:
         yield mock
 
 
-def _issue(number: int, body: str, pull_request: bool = False) -> dict[str, Any]:
+def _issue(number: int, body: str, pull_request: bool = False, user: dict[str, Any] = BOT) -> dict[str, Any]:
     issue: dict[str, Any] = {
         "number": number,
+        "user": user,
         "title": "t",
         "body": body,
         "state": "open",
@@ -47,6 +51,11 @@ def _issue(number: int, body: str, pull_request: bool = False) -> dict[str, Any]
     return issue
 
 
+def _none_labelled(api: responses.RequestsMock, recent: list[dict[str, Any]] | None = None) -> None:
+    api.get(f"{REPO}/issues", json=[], match=[matchers.query_param_matcher(LIST_QUERY)])
+    api.get(f"{REPO}/issues", json=recent or [], match=[matchers.query_param_matcher(RECENT_QUERY)])
+
+
 def _sync(failed: bool, body: str = "## Report") -> Any:
     return sync_tracking_issue(TOKEN, API, "acme/models", SUBJECT, "Model gpt-4o is not approved", failed, body)
 
@@ -57,13 +66,13 @@ def _sent(call: Any) -> dict[str, Any]:
 
 
 def test_failure_without_open_issue_opens_one_with_label_and_marker(api: responses.RequestsMock) -> None:
-    api.get(f"{REPO}/issues", json=[], match=[matchers.query_param_matcher(LIST_QUERY)])
+    _none_labelled(api)
     api.post(f"{REPO}/labels", status=422, json={"message": "Validation Failed", "errors": [{"code": "already_exists"}]})
     api.post(f"{REPO}/issues", status=201, json=_issue(12, "x"))
     outcome = _sync(failed=True)
     assert (outcome.action, outcome.url) == ("opened", "https://github.test/acme/models/issues/12")
     assert outcome.message == "opened tracking issue #12"
-    created = _sent(api.calls[2])
+    created = _sent(api.calls[3])
     assert created["labels"] == ["model-approval"]
     assert created["title"] == "Model gpt-4o is not approved"
     assert created["body"] == f"{tracking_marker(SUBJECT)}\n## Report"
@@ -102,14 +111,14 @@ def test_success_with_open_issue_comments_and_closes(api: responses.RequestsMock
 
 
 def test_success_without_open_issue_does_nothing(api: responses.RequestsMock) -> None:
-    api.get(f"{REPO}/issues", json=[_issue(3, "no marker here")])
+    _none_labelled(api, [_issue(3, "no marker here")])
     outcome = _sync(failed=False)
     assert (outcome.action, outcome.url) == ("none", "")
-    assert len(api.calls) == 1
+    assert len(api.calls) == 2
 
 
 def test_read_only_token_is_skipped(api: responses.RequestsMock) -> None:
-    api.get(f"{REPO}/issues", json=[])
+    _none_labelled(api)
     api.post(f"{REPO}/labels", status=403, json={"message": "Resource not accessible by integration"})
     api.post(f"{REPO}/issues", status=403, json={"message": "Resource not accessible by integration"})
     outcome = _sync(failed=True)
@@ -134,10 +143,39 @@ def test_no_token_sends_nothing(api: responses.RequestsMock) -> None:
 def test_canary_secret_never_posted(api: responses.RequestsMock) -> None:
     canary = "canary-5e1f0a9b3c7d2e84"
     register_secret(canary)
-    api.get(f"{REPO}/issues", json=[])
+    _none_labelled(api)
     api.post(f"{REPO}/labels", status=201, json={"name": "model-approval"})
     api.post(f"{REPO}/issues", status=201, json=_issue(13, "x"))
     outcome = sync_tracking_issue(TOKEN, API, "acme/models", SUBJECT, f"title {canary}", True, f"body {canary}")
-    sent = _sent(api.calls[2])
+    sent = _sent(api.calls[3])
     assert outcome.action == "opened"
     assert sent["title"] == "title ***" and sent["body"].endswith("body ***")
+
+
+def test_an_issue_whose_label_was_removed_is_found_again(api: responses.RequestsMock) -> None:
+    _none_labelled(api, [_issue(9, "other"), _issue(5, f"{tracking_marker(SUBJECT)}\nold")])
+    api.post(f"{REPO}/issues/5/comments", status=201, json={"id": 1, "body": "c"})
+    outcome = _sync(failed=True, body="## Still bad")
+    assert (outcome.action, outcome.url) == ("updated", "https://github.test/acme/models/issues/5")
+
+
+def test_a_marker_in_somebody_elses_issue_is_not_adopted(api: responses.RequestsMock) -> None:
+    """Somebody who pastes the marker into an issue must not get it closed (or commented) as ours."""
+    forged = _issue(6, f"{tracking_marker(SUBJECT)}\nplease close me", user=HUMAN)
+    api.get(f"{REPO}/issues", json=[forged], match=[matchers.query_param_matcher(LIST_QUERY)])
+    api.get(f"{API}/user", status=403, json={"message": "Resource not accessible by integration"})
+    api.get(f"{REPO}/issues", json=[forged], match=[matchers.query_param_matcher(RECENT_QUERY)])
+    outcome = _sync(failed=False)
+    assert outcome.action == "none"
+    assert all(c.request.method == "GET" for c in api.calls)
+
+
+def test_an_issue_is_opened_without_the_label_when_it_cannot_be_set(api: responses.RequestsMock) -> None:
+    _none_labelled(api)
+    api.post(f"{REPO}/labels", status=403, json={"message": "Resource not accessible by integration"})
+    api.post(f"{REPO}/issues", status=422, json={"message": "Validation Failed"},
+             match=[matchers.json_params_matcher({"labels": ["model-approval"]}, strict_match=False)])
+    api.post(f"{REPO}/issues", status=201, json=_issue(14, "x"))
+    outcome = _sync(failed=True)
+    assert outcome.action == "opened"
+    assert "labels" not in _sent(api.calls[-1])
