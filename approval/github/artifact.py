@@ -16,6 +16,7 @@ import io
 import json
 import os
 import random
+import secrets
 import time
 import zipfile
 from collections.abc import Callable, Mapping
@@ -40,6 +41,7 @@ MAX_BACKOFF_SECONDS = 8.0
 TIME_BUDGET_SECONDS = 60.0
 TIMEOUT = (10.0, 60.0)  # connect, read
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+CONFLICT = 409  # Twirp `already_exists`: the name is taken in this workflow run
 FORBIDDEN_NAME_CHARS = ('"', ":", "<", ">", "|", "*", "?", "\r", "\n", "\\", "/")
 _ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 
@@ -56,7 +58,21 @@ class ArtifactOutcome:
 
 
 class _UploadError(Exception):
-    """A step failed; the message is the user-facing reason."""
+    """A step failed; the message is the user-facing reason; `status` the HTTP status that ended it, if any."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def conflict_free_name(name: str, environ: Mapping[str, str]) -> str:
+    """Another name for an artifact whose name is taken in this workflow run: a re-run of the job (names are unique
+    per run, across attempts) or a matrix job using the same name. Job and attempt say which, a short random part
+    keeps two matrix jobs apart."""
+    job = "".join(c for c in environ.get("GITHUB_JOB", "") if c not in FORBIDDEN_NAME_CHARS)[:60]
+    attempt = environ.get("GITHUB_RUN_ATTEMPT", "").strip()
+    parts = [name, job, f"attempt{attempt}" if attempt.isdigit() else "", secrets.token_hex(3)]
+    return "-".join(p for p in parts if p)
 
 
 class _Authorization(AuthBase):
@@ -156,7 +172,7 @@ class _Retrier:
                     return response
                 problem = f"HTTP {response.status_code}{_service_message(response)}"
                 if response.status_code not in RETRYABLE_STATUSES:
-                    raise _UploadError(f"{what} failed: {problem}")
+                    raise _UploadError(f"{what} failed: {problem}", response.status_code)
                 wait = _retry_after(response)
             if attempt == MAX_ATTEMPTS:
                 break
@@ -239,12 +255,21 @@ def upload_record_artifact(
         base = f"{parts.scheme}://{parts.netloc}"
         retrier = _Retrier(sleep, clock)
         ids = {"workflow_run_backend_id": run_id, "workflow_job_run_backend_id": job_id, "name": name}
+        renamed = ""
 
         create: dict[str, Any] = {**ids, "version": ZIP_VERSION}
         expiry = expires_at(retention_days, environ.get("GITHUB_RETENTION_DAYS", ""))
         if expiry:
             create["expires_at"] = expiry
-        created = _twirp(http, retrier, base, token, "CreateArtifact", create)
+        try:
+            created = _twirp(http, retrier, base, token, "CreateArtifact", create)
+        except _UploadError as exc:
+            if exc.status != CONFLICT:
+                raise
+            taken, name = name, conflict_free_name(name, environ)
+            ids["name"] = create["name"] = name
+            created = _twirp(http, retrier, base, token, "CreateArtifact", create)
+            renamed = f" (the name {taken} was taken in this run: a re-run or a matrix job)"
         upload_url = created.get("signed_upload_url") or created.get("signedUploadUrl")
         if not isinstance(upload_url, str) or not upload_url.startswith("https://"):
             raise _UploadError("CreateArtifact returned no signed upload URL")
@@ -270,7 +295,7 @@ def upload_record_artifact(
         if own_session:
             http.close()
     url = f"{ctx.server_url}/{ctx.repository}/actions/runs/{ctx.run_id}/artifacts/{artifact_id}"
-    message = f"uploaded artifact {name} ({len(content)} bytes, sha256:{digest})"
+    message = f"uploaded artifact {name} ({len(content)} bytes, sha256:{digest}){renamed}"
     return ArtifactOutcome(artifact_id, redact(url), "uploaded", redact(message))
 
 

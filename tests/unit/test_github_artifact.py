@@ -232,3 +232,27 @@ def test_secrets_never_in_outcome(api: responses.RequestsMock, record: Path) -> 
     assert "HTTP 403" in outcome.message
     for secret in (TOKEN, SIG, "c2lnbmF0dXJlLXNlY3JldA=="):
         assert secret not in outcome.message
+
+
+def test_a_name_taken_in_this_run_is_uploaded_under_another(api: responses.RequestsMock, record: Path) -> None:
+    """A re-run of the job (artifact names are unique per run, across attempts) or a matrix job with the same name."""
+    api.post(f"{TWIRP}/CreateArtifact", status=409, json={"code": "already_exists", "msg": "an artifact with this name already exists"})
+    _happy(api)
+    env = {**ENV, "GITHUB_JOB": "approve", "GITHUB_RUN_ATTEMPT": "2"}
+    outcome = _upload(record, Clock(), environ=env)
+    assert outcome.action == "uploaded", outcome.message
+    first, second, _, finalize = api.calls
+    assert _json(first)["name"] == "model-approval-record"
+    renamed = _json(second)["name"]
+    assert renamed.startswith("model-approval-record-approve-attempt2-") and len(renamed) == len("model-approval-record-approve-attempt2-") + 6
+    assert _json(finalize)["name"] == renamed
+    assert f"uploaded artifact {renamed}" in outcome.message and "was taken in this run" in outcome.message
+
+
+def test_a_second_conflict_is_not_retried_forever(api: responses.RequestsMock, record: Path) -> None:
+    api.post(f"{TWIRP}/CreateArtifact", status=409, json={"code": "already_exists", "msg": "exists"})
+    api.post(f"{TWIRP}/CreateArtifact", status=409, json={"code": "already_exists", "msg": "exists"})
+    outcome = _upload(record, Clock())
+    assert outcome.action == "skipped"
+    assert len(api.calls) == 2
+    assert "HTTP 409" in outcome.message
