@@ -1,7 +1,8 @@
 """The one place that builds a PyGithub client and turns its failures into one line a user can act on.
 
-PyGithub is imported lazily so `approval --version` does not pay for it. Retries are bounded: two, for GETs only
-(a repeated POST could post a comment twice), no `Retry-After` waits, and every request has a timeout.
+PyGithub is imported lazily so `approval --version` does not pay for it. Retries are bounded: two, for GETs on 5xx
+(a repeated POST could post a comment twice), and for any method on a rate limit with `Retry-After` (a rejected request
+was not applied), waiting at most `MAX_RETRY_AFTER_SECONDS`; every request has a timeout.
 """
 
 from __future__ import annotations
@@ -12,18 +13,40 @@ from approval.redact import redact, register_secret
 
 if TYPE_CHECKING:
     from github import Github
+    from urllib3.util.retry import Retry
 
 TIMEOUT_SECONDS = 15
 # GitHub asks integrations to space content-creating requests by about a second (secondary rate limits).
 SECONDS_BETWEEN_WRITES: float | None = 1.0
 
 
-def make_client(token: str, api_url: str) -> Github:
-    import github
+MAX_RETRY_AFTER_SECONDS = 10.0  # a rate limit asking for longer is reported (re-run later), not waited out
+
+
+def _retry_class() -> type[Retry]:
     from urllib3.util.retry import Retry
 
+    class RateLimitAwareRetry(Retry):
+        """GETs are retried on 5xx; any method on a rate limit (403 or 429 with `Retry-After`: GitHub rejected the
+        request without applying it, so a POST cannot post twice), waiting what GitHub asks, up to a cap."""
+
+        def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+            if status_code in (403, 429) and has_retry_after:
+                return bool(self.total)
+            return bool(super().is_retry(method, status_code, has_retry_after))
+
+        def get_retry_after(self, response: Any) -> float | None:
+            seconds = super().get_retry_after(response)
+            return None if seconds is None else min(seconds, MAX_RETRY_AFTER_SECONDS)
+
+    return RateLimitAwareRetry
+
+
+def make_client(token: str, api_url: str) -> Github:
+    import github
+
     register_secret(token)
-    retry = Retry(
+    retry = _retry_class()(
         total=2,
         connect=2,
         read=0,
@@ -32,7 +55,7 @@ def make_client(token: str, api_url: str) -> Github:
         backoff_max=4,
         status_forcelist=(500, 502, 503, 504),
         allowed_methods=frozenset({"GET"}),
-        respect_retry_after_header=False,
+        respect_retry_after_header=True,
         raise_on_status=False,
     )
     return github.Github(
@@ -91,7 +114,9 @@ def explain_failure(exc: BaseException, doing: str, permission: str, api_url: st
     elif isinstance(exc, GithubException):
         status, said = exc.status, _api_message(exc.data)
         detail = f" ({status}{': ' + said if said else ''})"
-        if status == 401:
+        if status in (403, 429) and ("rate limit" in said.lower() or "retry-after" in {k.lower() for k in (exc.headers or {})}):
+            reason = f"GitHub's rate limit stopped the request{detail} — re-run the job later, or space out the workflows"
+        elif status == 401:
             reason = f"the token was rejected{detail} — check the `github-token` input"
         elif status == 403:
             reason = (

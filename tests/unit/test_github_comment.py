@@ -249,3 +249,33 @@ def test_a_comment_that_cannot_be_edited_is_replaced_by_a_new_one(api: responses
     outcome = upsert_sticky_comment(TOKEN, API, "acme/models", 3, marker, "## Approved")
     assert outcome.action == "created"
     assert outcome.url.endswith("#issuecomment-5")
+
+
+def test_a_rate_limited_write_is_retried_once_github_allows(api: responses.RequestsMock) -> None:
+    """A secondary rate limit (403 with Retry-After) rejects the request without applying it: retrying cannot post twice."""
+    api.get(COMMENTS, json=[])
+    api.post(COMMENTS, status=403, json={"message": "You have exceeded a secondary rate limit"}, headers={"Retry-After": "1"})
+    api.post(COMMENTS, json=_comment(5, "new"), status=201)
+    outcome = upsert_sticky_comment(TOKEN, API, "acme/models", 3, comment_marker("wf", "m"), "body")
+    assert outcome.action == "created"
+    assert [c.request.method for c in api.calls] == ["GET", "POST", "POST"]
+
+
+def test_rate_limit_waits_are_capped() -> None:
+    from urllib3 import HTTPResponse
+
+    retry_policy = rest._retry_class()(total=2)
+    asked = HTTPResponse(status=429, headers={"Retry-After": "3600"})
+    assert retry_policy.get_retry_after(asked) == rest.MAX_RETRY_AFTER_SECONDS
+    assert retry_policy.is_retry("POST", 429, has_retry_after=True)
+    assert retry_policy.is_retry("PATCH", 403, has_retry_after=True)
+    assert not retry_policy.is_retry("POST", 403, has_retry_after=False)  # a plain 403 (read-only token) is final
+
+
+def test_a_rate_limit_that_outlasts_the_retries_is_named_as_such(api: responses.RequestsMock) -> None:
+    api.get(COMMENTS, json=[])
+    for _ in range(3):
+        api.post(COMMENTS, status=403, json={"message": "You have exceeded a secondary rate limit"}, headers={"Retry-After": "1"})
+    outcome = upsert_sticky_comment(TOKEN, API, "acme/models", 3, comment_marker("wf", "m"), "body")
+    assert outcome.action == "skipped"
+    assert "rate limit" in outcome.message and "read-only" not in outcome.message
