@@ -6,6 +6,7 @@ publisher reports "skipped" with a reason instead of raising, and that reason re
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Mapping
@@ -19,10 +20,13 @@ from approval.errors import ConfigError
 from approval.github import commands
 from approval.github.context import GitHubContext, resolve_mode
 from approval.github.inputs import get_bool_input, get_input
+from approval.network import CA_BUNDLE_VARIABLES
 from approval.redact import redact, register_secret
 from approval.report import md_cell, md_code
 from approval.results import Status
 
+PROXY_VARIABLES = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"})  # either case
+NETWORK_VARIABLES = frozenset(CA_BUNDLE_VARIABLES)
 RECORD_NAME = "approval-record.json"
 REPORT_NAME = "approval-report.md"
 FORK_HELP = (
@@ -60,8 +64,10 @@ def _flags(environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _settings_environment(environ: Mapping[str, str], api_key: str) -> dict[str, str]:
-    """The environment Settings may read: the key from the input (or GATEWAY_API_KEY), and the fall-back variables."""
-    env = {k: v for k, v in environ.items() if k in ("GATEWAY_BASE_URL", "CANDIDATE_MODEL_ID", "GATEWAY_API_KEY", "GITHUB_ACTOR")}
+    """The environment Settings may read: the key from the input (or GATEWAY_API_KEY), the fall-back variables, and
+    the proxy and CA-bundle variables a step's `env:` sets (approval.network)."""
+    wanted = {"GATEWAY_BASE_URL", "CANDIDATE_MODEL_ID", "GATEWAY_API_KEY", "GITHUB_ACTOR", *NETWORK_VARIABLES}
+    env = {k: v for k, v in environ.items() if k in wanted or k.upper() in PROXY_VARIABLES}
     if api_key:
         env["GATEWAY_API_KEY"] = api_key
     return env
@@ -155,7 +161,8 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         _comment(settings.candidates, settings.endpoint, markdown, token, ctx, publication)
     elif mode == "schedule" and result.run is not None:
         _track(result, markdown, token, ctx, publication)
-    _annotate(result, settings)
+    _annotate(result, settings, env.get("GITHUB_WORKSPACE", ""))
+    _hand_over(result.records, Path(REPORT_NAME), env.get("GITHUB_WORKSPACE", ""))
     notes = "".join(f"\n> {redact(m)}" for m in publication.messages)
     commands.append_summary(summary_path, markdown + ("\n**Publishing:**\n" + notes + "\n" if notes else ""))
     for message in publication.messages:
@@ -238,9 +245,10 @@ def _track(result: Any, markdown: str, token: str, ctx: GitHubContext, publicati
         publication.messages.append(issue.message)
 
 
-def _annotate(result: Any, settings: Any) -> None:
+def _annotate(result: Any, settings: Any, workspace_env: str) -> None:
     if result.run is None:
         return
+    base = Path(workspace_env) if workspace_env else Path.cwd()
     for outcome in result.run.candidates:
         for check in outcome.checks:
             if check.status not in (Status.FAIL, Status.ERROR):
@@ -248,8 +256,24 @@ def _annotate(result: Any, settings: Any) -> None:
             file = settings.config_path
             if check.name == "output-quality" and settings.prompt.expect is not None:
                 file = settings.prompt.source
+            if file:  # GitHub places annotations by a path from the repository root, not from working-directory
+                file = _relative(Path(file).resolve(), base)
             commands.error(f"{outcome.model}: {check.name} ({check.category.value}): {check.detail}", file=file,
                            title=f"Model approval: {check.name} {check.status.value}")
+
+
+def _hand_over(records: list[tuple[Path, dict[str, Any]]], report: Path, workspace_env: str) -> None:
+    """Give the files written into the workspace to the workspace's owner: the container runs as root, the steps
+    after it as the runner's user, who must be able to rewrite or remove them (self-hosted runners keep workspaces)."""
+    if not workspace_env or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return
+    try:
+        owner = Path(workspace_env).stat()
+    except OSError:
+        return
+    for path in [p for p, _ in records] + [report]:
+        with contextlib.suppress(OSError):
+            os.chown(path, owner.st_uid, owner.st_gid)
 
 
 def _set_outputs(path: str, result: Any, publication: Publication, workspace_env: str) -> None:

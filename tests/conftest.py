@@ -61,6 +61,12 @@ def make_settings(environ: dict[str, str] | None = None, **flags: Any) -> Settin
 Handler = Callable[[dict[str, Any], Any], tuple[int, dict[str, str], str | bytes]]
 
 
+def answer_with(status: int, body: Any, headers: dict[str, str] | None = None) -> Handler:
+    """A handler for `FakeGateway.on()` that answers with this status, body (JSON unless text) and headers."""
+    text = body if isinstance(body, str | bytes) else json.dumps(body)
+    return lambda _body, _req: (status, headers or {}, text)
+
+
 class FakeGateway:
     """A well-behaved OpenAI-compatible gateway on `responses`; override any answer with `on()`."""
 

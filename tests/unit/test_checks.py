@@ -9,6 +9,7 @@ import pytest
 
 from approval.results import Category, Status
 from approval.suite import RunOutcome, run_suite
+from tests.conftest import answer_with as answer
 from tests.conftest import chat_body, is_sample, make_settings, responses_body
 
 
@@ -20,11 +21,6 @@ def check(outcome: RunOutcome, name: str):
     found = outcome.candidates[0].check(name)
     assert found is not None, name
     return found
-
-
-def answer(status: int, body: Any, headers: dict[str, str] | None = None):
-    text = body if isinstance(body, str | bytes) else json.dumps(body)
-    return lambda _body, _req: (status, headers or {}, text)
 
 
 def test_a_well_behaved_gateway_passes_every_default_check(gateway):

@@ -1,0 +1,81 @@
+"""The action front end in process (approval.action.main) against the `responses` gateway: what reaches Settings
+from the step's environment, where annotations point, and who owns the files it leaves in the workspace."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from approval import action
+from tests.conftest import BASE, CANARY_KEY, FakeGateway, answer_with
+
+
+def _env(workspace: Path, **inputs: str) -> dict[str, str]:
+    env = {
+        "GITHUB_WORKSPACE": str(workspace),
+        "GITHUB_OUTPUT": str(workspace.parent / "output"),
+        "GITHUB_STEP_SUMMARY": str(workspace.parent / "summary"),
+        "INPUT_API-KEY": CANARY_KEY,
+        "INPUT_GATEWAY-BASE-URL": BASE,
+        "INPUT_CANDIDATE-MODEL-ID": "cand-model",
+        "INPUT_UPLOAD-ARTIFACT": "false",
+        "INPUT_COMMENT": "false",
+        "INPUT_TIMEOUT-SECONDS": "30",
+    }
+    env.update({f"INPUT_{k.upper()}": v for k, v in inputs.items()})
+    return env
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    ws = tmp_path / "workspace"
+    ws.mkdir()
+    monkeypatch.chdir(ws)  # main() changes into working-directory; the fixture puts the process back afterwards
+    return ws
+
+
+def test_proxy_and_ca_variables_of_the_step_reach_settings() -> None:
+    env = {"HTTPS_PROXY": "http://proxy.test:3128", "no_proxy": "internal.test", "REQUESTS_CA_BUNDLE": "/ca.pem",
+           "SSL_CERT_FILE": "/c.pem", "HOME": "/github/home", "INPUT_API-KEY": "x", "ACTIONS_RUNTIME_TOKEN": "t"}
+    passed = action._settings_environment(env, "key")
+    assert passed == {"HTTPS_PROXY": "http://proxy.test:3128", "no_proxy": "internal.test", "REQUESTS_CA_BUNDLE": "/ca.pem",
+                      "SSL_CERT_FILE": "/c.pem", "GATEWAY_API_KEY": "key"}
+
+
+def test_annotations_point_at_files_from_the_repository_root(gateway: FakeGateway, workspace: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    sub = workspace / "services" / "agents"
+    sub.mkdir(parents=True)
+    (sub / "gateway.yaml").write_text("thresholds: {max_latency_ms: 30000}\n", encoding="utf-8")
+    gateway.on(lambda body: body.get("model") == "cand-model" and bool(body.get("messages")), answer_with(503, "<html>down</html>"))
+    code = action.main(_env(workspace, **{"working-directory": "services/agents", "config": "gateway.yaml"}))
+    out = capsys.readouterr().out
+    assert code == 1
+    errors = [line for line in out.splitlines() if line.startswith("::error ")]
+    assert errors, out
+    assert all("file=services/agents/gateway.yaml" in line for line in errors), errors
+    assert CANARY_KEY not in "\n".join(line for line in out.splitlines() if not line.startswith("::add-mask::"))
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown needs root, as in the action's container")
+def test_files_left_in_the_workspace_belong_to_its_owner(gateway: FakeGateway, workspace: Path) -> None:
+    os.chown(workspace, 4321, 4321)  # the runner's user owns the checkout; the container runs as root
+    assert action.main(_env(workspace)) == 0
+    for name in ("approval-record.json", "approval-report.md"):
+        stat = (workspace / name).stat()
+        assert (stat.st_uid, stat.st_gid) == (4321, 4321), name
+        assert stat.st_mode & 0o044 == 0o044  # readable by the group and others too
+    outputs = (workspace.parent / "output").read_text(encoding="utf-8")
+    assert "record-path<<" in outputs and "approval-record.json" in outputs
+    record = json.loads((workspace / "approval-record.json").read_text(encoding="utf-8"))
+    assert record["overall_result"] == "pass"
+
+
+def test_outputs_are_set_even_without_any_github_service(gateway: FakeGateway, workspace: Path) -> None:
+    env = _env(workspace, **{"upload-artifact": "true", "comment": "true"})  # no runtime token, no PR, no API
+    assert action.main(env) == 0
+    outputs = (workspace.parent / "output").read_text(encoding="utf-8")
+    assert "result<<" in outputs and "pass" in outputs
