@@ -22,7 +22,7 @@ from approval.errors import ConfigError
 from approval.network import ca_bundle_for, proxy_credentials, proxy_for
 from approval.prompt import Prompt, default_prompt, load_prompt
 from approval.redact import register_secret
-from approval.userfile import read_user_file
+from approval.userfile import YamlTooLarge, load_yaml, read_user_file
 
 ENDPOINTS = ("chat", "responses")
 ALL_CHECKS = (
@@ -119,7 +119,9 @@ def load_config_file(path_text: str) -> tuple[dict[str, Any], str]:
     text, data = read_user_file(path_text, "config file", MAX_CONFIG_BYTES, "pass --config / config: the path of a readable gateway.yaml",
                                 "a gateway.yaml is a few lines")
     try:
-        doc = yaml.safe_load(text)
+        doc = load_yaml(text)
+    except YamlTooLarge as exc:
+        raise ConfigError(f"config file {path_text!r} has {exc}", "a gateway.yaml is a few flat sections: use fewer aliases") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

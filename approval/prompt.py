@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from approval.errors import ConfigError
-from approval.userfile import read_user_file
+from approval.userfile import YamlTooLarge, load_yaml, read_user_file
 
 MAX_PROMPT_BYTES = 256 * 1024
 ROLES = frozenset({"system", "developer", "user", "assistant"})
@@ -56,7 +56,9 @@ def load_prompt(path_text: str) -> Prompt:
 
 def _parse_structured(name: str, text: str, is_json: bool) -> tuple[tuple[tuple[str, str], ...], dict[str, Any] | None]:
     try:
-        doc = json.loads(text) if is_json else yaml.safe_load(text)
+        doc = json.loads(text) if is_json else load_yaml(text)
+    except YamlTooLarge as exc:
+        raise ConfigError(f"prompt file {name!r} has {exc}", "a prompt file is a few messages and an expect block: use fewer aliases") from None
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         mark = getattr(exc, "problem_mark", None)
         lineno = mark.line + 1 if mark is not None else getattr(exc, "lineno", None)

@@ -43,6 +43,10 @@ FILES: dict[str, str | bytes] = {
     "emptymsgs-prompt.yaml": "messages: []\n",
     "afile": "not a directory\n",
     "deep-record.json": "[" * 100_000 + "]" * 100_000,
+    # "billion laughs": under 1 KB, 2**25 values once its aliases are expanded
+    "aliases.yaml": "a0: &a0 [x, x]\n" + "".join(f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]\n" for i in range(1, 25)),
+    "aliases-prompt.yaml": "prompt: hi\nexpect:\n  json_schema:\n    $defs:\n      a0: &a0 [x, x]\n"
+    + "".join(f"      a{i}: &a{i} [*a{i - 1}, *a{i - 1}]\n" for i in range(1, 25)),
     "list-record.json": "[]",
 }
 DIRS = ("adir", "prompts.d")
@@ -147,6 +151,9 @@ CONFIG_CASES = [
 
 FILE_CASES = [
     Bad("config is a directory", ["--config", "adir"], "is a directory"),
+    Bad("config expands through aliases", ["--config", "aliases.yaml"], "once its aliases are expanded"),
+    Bad("prompt expands through aliases", ["--prompt-file", "aliases-prompt.yaml"], "once its aliases are expanded"),
+    Bad("prompt is an endless device", ["--prompt-file", "/dev/zero"], "byte limit"),
     Bad("config over 1 MiB", ["--config", "huge.yaml"], "byte limit"),
     Bad("config not UTF-8 (Latin-1)", ["--config", "latin1.yaml"], "not valid UTF-8"),
     Bad("config not UTF-8 (UTF-16)", ["--config", "utf16.yaml"], "not valid UTF-8"),
