@@ -13,7 +13,7 @@ import reprlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from approval.redact import excerpt
+from approval.redact import excerpt, redact, redact_head
 from approval.results import Category
 
 # -- error envelopes ------------------------------------------------------------------------------------------------
@@ -27,7 +27,14 @@ class ParsedError:
     shape: str  # openai | string | detail | flat | status-failure | stream
 
 
-_SHOW = reprlib.Repr()
+class _RedactingRepr(reprlib.Repr):
+    """reprlib cuts long strings to their head and tail: redact first, so the cut never leaves part of a secret."""
+
+    def repr_str(self, x: str, level: int) -> str:
+        return super().repr_str(redact(x), level)
+
+
+_SHOW = _RedactingRepr()
 _SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlong = 3, 200, 200, 60
 
 
@@ -71,7 +78,7 @@ def _message_text(value: Any, depth: int = 0) -> str:
             if key in value:
                 return _message_text(value[key], depth + 1)
         try:
-            return json.dumps(value)[:300]
+            return redact_head(json.dumps(value), 300)
         except (ValueError, RecursionError):
             return "(structured error)"
     if isinstance(value, list):

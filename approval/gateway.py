@@ -26,7 +26,7 @@ import urllib3
 from approval import __version__
 from approval.config import Settings
 from approval.deadline import Deadline
-from approval.redact import excerpt
+from approval.redact import excerpt, redact_head
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 READ_CHUNK = 64 * 1024
@@ -82,7 +82,7 @@ class Exchange:
         return self.json() is not None
 
     def body_excerpt(self, limit: int = 160) -> str:
-        return excerpt(self.body[:2048].decode("utf-8", "replace"), limit)
+        return excerpt(redact_head(self.body[:4096].decode("utf-8", "replace"), 2048), limit)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

@@ -8,9 +8,12 @@ approvals in one process only ever redact more, never less.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import threading
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
 _MIN_SECRET_LEN = 4
@@ -40,13 +43,28 @@ _GENERIC = [
 ]
 
 
+def encoded_forms(value: str) -> set[str]:
+    """The forms in which a gateway may echo a secret back: as is, percent-encoded, JSON-escaped (with or without
+    escaped slashes), and base64 (standard and URL-safe alphabets) at each of the three byte alignments it can
+    take inside a longer encoded text (only the characters that depend on the secret alone)."""
+    forms = {value, quote(value, safe=""), quote_plus(value), quote(value, safe="/")}
+    escaped = json.dumps(value)[1:-1]
+    forms |= {escaped, escaped.replace("/", "\\/"), json.dumps(value, ensure_ascii=False)[1:-1]}
+    raw = value.encode("utf-8")
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode("ascii")
+        core = encoded[(shift * 8 + 5) // 6 : (shift + len(raw)) * 8 // 6]
+        forms |= {core, core.replace("+", "-").replace("/", "_")}
+    return {f for f in forms if len(f) >= _MIN_SECRET_LEN}
+
+
 def register_secret(value: str | None) -> None:
-    """Add a value that must never appear in any output. Short values are ignored (they would mask noise)."""
+    """Add a value (and its encoded forms) that must never appear in any output. Short values are ignored (they
+    would mask noise)."""
     global _pattern
-    if not value:
+    if not value or not value.strip():
         return
-    candidates = {value.strip()}
-    candidates.discard("")
+    candidates = encoded_forms(value.strip())
     with _lock:
         changed = False
         for candidate in candidates:
@@ -73,6 +91,21 @@ def redact(text: str) -> str:
     for regex, replacement in _GENERIC:
         text = regex.sub(replacement, text)
     return text
+
+
+_HIDDEN = "\ue000"  # a private-use character: stands in for a secret's characters while the text is cut
+
+
+def redact_head(text: str, limit: int) -> str:
+    """`redact(text[:limit])`, without the cut leaving part of a secret that straddles `limit` unmasked."""
+    if len(text) <= limit:
+        return redact(text)
+    pattern = _pattern
+    if pattern is None:
+        return redact(text[:limit])
+    longest = max((len(s) for s in registered_secrets()), default=0)
+    window = pattern.sub(lambda m: _HIDDEN * len(m.group()), text[: limit + longest])
+    return redact(re.sub(_HIDDEN + "+", MASK, window[:limit]))
 
 
 def redact_data(value: Any) -> Any:

@@ -22,6 +22,7 @@ from approval.config import Settings
 from approval.deadline import Deadline
 from approval.gateway import Exchange, GatewayClient
 from approval.probes import Probe, plan
+from approval.redact import redact, redact_head
 from approval.results import CheckResult, Status, verdict
 
 # Seconds kept back from the total timeout for evaluating, writing the record and publishing.
@@ -204,7 +205,7 @@ def sample_output(exchanges: dict[str, Exchange], settings: Settings, limit: int
     gen = generation(sample, settings.endpoint)
     if not gen.ok:
         return None
-    return gen.text if len(gen.text) <= limit else gen.text[:limit] + "\n… (truncated)"
+    return redact(gen.text) if len(gen.text) <= limit else redact_head(gen.text, limit) + "\n… (truncated)"
 
 
 def promote_required(check: CheckResult, settings: Settings) -> CheckResult:

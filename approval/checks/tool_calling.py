@@ -10,6 +10,7 @@ from approval.checks.base import Evidence, not_finished, result
 from approval.classify import generation
 from approval.contract import show_repr
 from approval.probes import TOOL_NAME, TOOL_PARAMETERS
+from approval.redact import redact_head
 from approval.results import Category, CheckResult, Status
 
 NAME = "tool-calling"
@@ -32,7 +33,7 @@ def judge_tool_calls(calls: list[dict[str, Any]]) -> tuple[bool, str]:
 
     errors = list(Draft202012Validator(TOOL_PARAMETERS).iter_errors(args))
     if errors:
-        return False, f"the tool call's arguments do not match the parameter schema ({errors[0].validator}: {errors[0].message[:80]})"
+        return False, f"the tool call's arguments do not match the parameter schema ({errors[0].validator}: {redact_head(errors[0].message, 80)})"
     return True, f"called {TOOL_NAME} with arguments valid against its schema"
 
 

@@ -19,7 +19,25 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Deliberately not shaped like any credential the generic redaction patterns know (no `sk-`, no `Bearer`): if it
 # stays out of every output, it is the registered-secret redaction and the engine's own care that kept it out.
-CANARY = "canary-7f3a9c1e5b2d-DO-NOT-LEAK"
+# `/`, `+` and `=` change under percent-encoding and JSON escaping, so an echo in those forms is told apart too.
+CANARY = "canary-7f3a/9c1e+5b2d=DO-NOT-LEAK"
+
+
+
+def canary_forms() -> list[str]:
+    """The canary as sent (`Bearer …`) and as a gateway may echo it: verbatim, percent-encoded, JSON-escaped with
+    `\\/`, and the middle of the base64 of the header value (independent of what precedes it there)."""
+    import base64
+    import json
+    from urllib.parse import quote
+
+    header = f"Bearer {CANARY}"
+    return [CANARY, quote(CANARY, safe=""), json.dumps(CANARY)[1:-1].replace("/", "\\/"), base64.b64encode(header.encode()).decode()[12:40]]
+
+
+def leaks_canary(text: str) -> bool:
+    return any(form in text for form in canary_forms())
+
 
 # Measured tables, printed by `pytest_terminal_summary` (and written to files whose paths are printed too).
 TABLES: dict[str, tuple[Path, str]] = {}

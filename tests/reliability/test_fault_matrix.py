@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from approval.record import validate_record
-from tests.reliability.conftest import CANARY, ChildRun, child_env, markdown_table, publish_table, run_cli
+from tests.reliability.conftest import CANARY, ChildRun, child_env, leaks_canary, markdown_table, publish_table, run_cli
 from tests.support.fault_gateway import FAULTS, FaultGateway
 
 TIMEOUT_S = 8.0
@@ -105,6 +105,8 @@ CHAT_CASES = [
     Case("redirect", GATEWAY, scope="all", checks={"error-path": ("fail", "gateway")}),
     Case("echo-key", INFRA, checks=happy("fail", "infrastructure")),
     Case("echo-key", INFRA, scope="all"),
+    Case("echo-key-encoded", INFRA, checks=happy("fail", "infrastructure")),
+    Case("echo-key-encoded", INFRA, scope="all"),
     Case("fallback", GATEWAY, checks={"model-echo": ("fail", "gateway"), "happy-path": ("pass", "none")}),
     Case("fallback-header", GATEWAY, checks={"model-echo": ("fail", "gateway"), "happy-path": ("pass", "none")}),
     Case("slow:1500", NONE, exit_code=0, checks={"latency": ("pass", "none")}, min_seconds=1.5),
@@ -152,7 +154,7 @@ class Outcome:
 
     @property
     def leaked(self) -> bool:
-        return CANARY in self.run.stdout + self.run.stderr + self.record_text + self.report_text
+        return leaks_canary(self.run.stdout + self.run.stderr + self.record_text + self.report_text)
 
     def check(self, name: str) -> dict[str, Any]:
         assert self.record is not None

@@ -1,4 +1,4 @@
-"""A small fault-injection OpenAI-compatible gateway for tests, on 127.0.0.1 only.
+r"""A small fault-injection OpenAI-compatible gateway for tests, on 127.0.0.1 only.
 
 ``FaultGateway()`` is a context manager around a stdlib ``ThreadingHTTPServer`` bound to ``127.0.0.1`` on a free
 port (daemon threads). ``.base_url`` ends in ``/v1``. Every received request is appended to a thread-safe log,
@@ -82,6 +82,8 @@ redirect             307 to the same path on a second server (``.redirect_target
                      127.0.0.1) that answers normally and records what arrived (``redirect_target.requests``):
                      did the ``Authorization`` / ``api-key`` header follow the redirect?
 echo-key             401 whose error message echoes the ``Authorization`` and ``api-key`` header values verbatim.
+echo-key-encoded     401 whose error text echoes the ``Authorization`` value percent-encoded, base64-encoded and
+                     JSON-escaped with ``\/`` (a raw body, so the escapes reach the client as sent).
 fallback             200, normal answer, but ``model`` in the body (and in chunks) is ``fallback_model``
                      (``gpt-4o-mini``), not the requested name; no header says so.
 fallback-header      200, normal answer with the requested ``model``, plus LiteLLM-style headers
@@ -95,6 +97,7 @@ slow                 Normal answer after ``slow_ms`` (500) milliseconds; ``slow:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -109,7 +112,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Final, Self, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -160,6 +163,7 @@ FAULTS: Final[tuple[str, ...]] = (
     "sse-failed-event",
     "redirect",
     "echo-key",
+    "echo-key-encoded",
     "fallback",
     "fallback-header",
     "slow",
@@ -653,6 +657,13 @@ class _Handler(BaseHTTPRequestHandler):
             api_key = self.headers.get("api-key")
             message = f"Incorrect API key provided: Authorization={auth!s}; api-key={api_key!s}."
             self._send_json(401, error_envelope(message, "invalid_request_error", "invalid_api_key"))
+        elif name == "echo-key-encoded":
+            auth = self.headers.get("Authorization") or self.headers.get("api-key") or ""
+            escaped = json.dumps(auth)[1:-1].replace("/", "\\/")
+            encoded = base64.b64encode(auth.encode()).decode()
+            raw = (f'{{"error": {{"message": "bad credentials: {escaped} / {quote(auth, safe="")} / {encoded}", '
+                   f'"type": "invalid_request_error", "code": "invalid_api_key"}}}}')
+            self._send_bytes(401, raw.encode(), "application/json")
         elif name == "401":
             self._send_json(401, error_envelope("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"))
         elif name == "403":

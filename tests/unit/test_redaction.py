@@ -45,3 +45,48 @@ def test_gateway_echoing_the_key_never_reaches_record_or_report(gateway):
     for text in texts:
         assert CANARY_KEY not in text
         assert CANARY_KEY[6:20] not in text
+
+
+ODD_KEY = "k3y/with+odd=chars-0123456789"
+
+
+def _echoes(key: str) -> list[str]:
+    import base64
+    from urllib.parse import quote, quote_plus
+
+    return [
+        quote(key, safe=""),
+        quote_plus(key),
+        json.dumps(key)[1:-1].replace("/", "\\/"),
+        base64.b64encode(f"Bearer {key}".encode()).decode(),
+        base64.b64encode(f"user:{key}".encode()).decode(),
+        base64.b64encode(f"x{key}".encode()).decode(),
+        base64.urlsafe_b64encode(key.encode()).decode(),
+    ]
+
+
+def test_a_secret_echoed_encoded_is_masked_in_every_form():
+    register_secret(ODD_KEY)
+    for echoed in _echoes(ODD_KEY):
+        out = redact(f"gateway said: {echoed} (end)")
+        assert MASK in out, echoed
+        assert echoed not in out
+
+
+def test_cutting_a_text_never_leaves_part_of_a_secret():
+    from approval.redact import redact_head
+
+    register_secret(ODD_KEY)
+    for pad in range(len(ODD_KEY) + 2):
+        text = " " * pad + ODD_KEY + " tail"
+        for limit in range(1, len(text) + 1):
+            out = redact_head(text, limit)
+            assert ODD_KEY[:6] not in out and ODD_KEY[-6:] not in out, (pad, limit, out)
+
+
+def test_a_long_value_shown_in_a_finding_is_redacted_before_it_is_shortened():
+    from approval.contract import show_repr
+
+    register_secret(ODD_KEY)
+    out = show_repr("x" * 150 + ODD_KEY + "y" * 150)
+    assert ODD_KEY[:6] not in out and ODD_KEY[-6:] not in out
