@@ -44,7 +44,7 @@ def describe_failure(exchange: Exchange) -> tuple[Category, str] | None:
         kind = "provider or gateway failure"
         return Category.INFRASTRUCTURE, f"HTTP {status} {kind}{retried}{said}"
     if 400 <= status < 500:
-        if _auth_hint(parsed.message if parsed else "") and status == 400:
+        if auth_hint(parsed.message if parsed else "") and status == 400:
             return Category.INFRASTRUCTURE, f"HTTP 400 that reads as an access problem{said} — check the API key"
         return Category.MODEL, f"the gateway rejected the call to this model (HTTP {status}){said}"
     if not (200 <= status < 300):
@@ -58,7 +58,7 @@ def describe_failure(exchange: Exchange) -> tuple[Category, str] | None:
     return None
 
 
-def _auth_hint(message: str) -> bool:
+def auth_hint(message: str) -> bool:
     lowered = message.lower()
     return any(w in lowered for w in ("api key", "api_key", "authentication", "unauthorized", "no connected db", "invalid key"))
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from approval.checks import EVALUATORS
 from approval.checks.base import Evidence, RetryStats
+from approval.checks.error_path import CONTROL_LABELS
 from approval.classify import generation
 from approval.config import Settings
 from approval.deadline import Deadline
@@ -75,7 +76,7 @@ def labels_for(check: str, planned: set[str]) -> set[str]:
         "latency": samples,
         "model-echo": samples | {"reach", "stream", "tools", "structured"},
         "output-quality": {"sample-1"},
-        "error-path": {"err-missing-model", "err-unknown-model", "err-empty-messages"},
+        "error-path": {"err-missing-model", "err-unknown-model", "err-empty-messages", *CONTROL_LABELS},
         "streaming": {"stream"},
         "tool-calling": {"tools"},
         "structured-output": {"structured"},

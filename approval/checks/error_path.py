@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from approval.checks.base import Evidence, duration_of, not_finished, result, worst
-from approval.classify import describe_failure
+from approval.classify import auth_hint, describe_failure
 from approval.contract import parse_error_body
 from approval.gateway import Exchange
 from approval.results import Category, CheckResult, Status
@@ -15,6 +15,9 @@ PROBES = (
     ("err-empty-messages", "empty-messages", "empty messages", False),  # LiteLLM's mock and others accept it: a warning
 )
 ACCESS_STATUSES = (401, 403, 407, 408, 429)
+# Well-formed calls to the same path. When none of them got a 2xx, a 4xx to a malformed request proves nothing:
+# a wrong path (404 "Not Found") or a refused key answers every request with a 4xx.
+CONTROL_LABELS = ("reach", "sample-1")
 
 
 def judge_probe(ex: Exchange) -> tuple[bool, Category, str]:
@@ -37,7 +40,18 @@ def judge_probe(ex: Exchange) -> tuple[bool, Category, str]:
     if parsed is None:
         shown = ex.body_excerpt(60) if ex.body else "empty body"
         return False, Category.GATEWAY, f"HTTP {status} without a parseable error ({shown})"
+    if auth_hint(parsed.message):
+        return False, Category.INFRASTRUCTURE, f"HTTP {status} that reads as an access problem, not a rejection of the request — check the API key"
     return True, Category.NONE, f"HTTP {status} {parsed.shape} error"
+
+
+def control_failure(ev: Evidence) -> tuple[Category, str] | None:
+    """Why no well-formed call to the same path got a 2xx, or None when one did (or none was made)."""
+    controls = [ex for ex in (ev.get(label) for label in CONTROL_LABELS) if ex is not None]
+    if not controls or any(ex.status is not None and 200 <= ex.status < 300 for ex in controls):
+        return None
+    failure = describe_failure(controls[0])
+    return failure if failure is not None else (Category.GATEWAY, f"HTTP {controls[0].status}")
 
 
 def evaluate(ev: Evidence) -> CheckResult:
@@ -68,4 +82,10 @@ def evaluate(ev: Evidence) -> CheckResult:
         parts.append(f"{title}: {finding}{'' if required else ' (warning)'}")
     overall = worst(statuses)
     category = next((c for s, c in categories if s == overall), Category.NONE)
+    control = control_failure(ev)
+    if control is not None and overall in (Status.PASS, Status.WARN):
+        category, why = control
+        detail = (f"could not be checked: no well-formed call to {ev.settings.path_for(ev.settings.endpoint)} succeeded ({why}), "
+                  f"so its 4xx answers to malformed ones prove nothing; {'; '.join(parts)}")
+        return result(NAME, Status.ERROR, category, detail, duration_ms=duration_of(*present), metrics=metrics)
     return result(NAME, overall, category, "; ".join(parts), duration_ms=duration_of(*present), metrics=metrics)

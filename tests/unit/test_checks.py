@@ -140,6 +140,20 @@ def test_empty_messages_accepted_is_a_warning_unless_required(gateway, tmp_path)
     assert check(run(config=str(cfg)), "error-path").status is Status.FAIL
 
 
+def test_a_path_that_answers_every_request_with_a_4xx_proves_nothing_about_the_error_path(gateway):
+    """A wrong `paths.chat` (404 Not Found for everything) must not record `error_path_status: pass`."""
+    gateway.on(lambda b: True, answer(404, {"detail": "Not Found"}))
+    c = check(run(), "error-path")
+    assert c.status is Status.ERROR
+    assert "no well-formed call" in c.detail and "prove nothing" in c.detail
+
+
+def test_an_access_refusal_is_not_a_structured_rejection(gateway):
+    gateway.on(lambda b: "model" not in b, answer(400, {"error": {"message": "Invalid API key provided"}}))
+    c = check(run(), "error-path")
+    assert c.status is Status.FAIL and c.category is Category.INFRASTRUCTURE and "access problem" in c.detail
+
+
 def test_latency_bound(gateway):
     c = check(run(max_latency_ms="60000"), "latency")
     assert c.status is Status.PASS and c.metrics["samples"] == 3 and c.metrics["p50_ms"] >= 0
