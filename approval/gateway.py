@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import codecs
 import email.utils
+import http.client
 import json
 import math
 import random
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -324,31 +326,59 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, seconds)
 
 
+def _exception_chain(exc: BaseException, limit: int = 12) -> list[BaseException]:
+    """`exc` and what it wraps: causes, contexts, urllib3's `reason`, exceptions passed as arguments."""
+    found: list[BaseException] = []
+    stack: list[object] = [exc]
+    while stack and len(found) < limit:
+        item = stack.pop()
+        if not isinstance(item, BaseException) or any(item is seen for seen in found):
+            continue
+        found.append(item)
+        stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    return found
+
+
+# Where an exception's text names the host or URL: never matched against (a host called `ssl-gw` is not a TLS error).
+_WHERE = re.compile(r"host='[^']*'|url: \S+|\(Caused by|https?://\S+", re.IGNORECASE)
+
+
 def classify_transport_error(exc: BaseException) -> tuple[str, str]:
-    """Map a requests/urllib3/socket exception to a short kind and a one-line, redacted description."""
+    """Map a requests/urllib3/socket exception to a short kind and a one-line, redacted description: by the types in
+    its chain first, then by what its text says (with host names and URLs left out)."""
+    chain = _exception_chain(exc)
+
+    def has(*types: type[BaseException]) -> bool:
+        return any(isinstance(e, types) for e in chain)
+
     text = str(exc)
-    lowered = text.lower()
-    if isinstance(exc, requests.exceptions.ProxyError):
+    lowered = _WHERE.sub(" ", " | ".join(str(e) for e in chain)).lower()
+    if has(requests.exceptions.ProxyError, urllib3.exceptions.ProxyError):
         return "connect", "the proxy (HTTPS_PROXY / HTTP_PROXY) refused or failed the connection to the gateway"
-    if isinstance(exc, requests.exceptions.SSLError) or "ssl" in lowered or "certificate" in lowered:
+    if has(ssl.SSLError, requests.exceptions.SSLError, urllib3.exceptions.SSLError) or "certificate verify failed" in lowered:
         return "tls", "TLS handshake or certificate verification failed"
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "timeout", "connecting to the gateway timed out"
-    if isinstance(exc, requests.exceptions.ReadTimeout | socket.timeout | urllib3.exceptions.ReadTimeoutError | TimeoutError):
-        return "timeout", "the gateway did not answer within the request timeout"
-    if "name or service not known" in lowered or "nodename nor servname" in lowered or "getaddrinfo" in lowered or "name resolution" in lowered:
+    if has(socket.gaierror, urllib3.exceptions.NameResolutionError) or any(
+        phrase in lowered for phrase in ("name or service not known", "nodename nor servname", "name resolution", "getaddrinfo")
+    ):
         return "dns", "the gateway host name could not be resolved (DNS)"
-    if "connection refused" in lowered:
+    if has(ConnectionRefusedError) or "connection refused" in lowered:
         return "connect", "the gateway refused the connection (nothing listening on that host and port?)"
-    if "reset" in lowered or "broken pipe" in lowered:
+    # urllib3's NewConnectionError (any failure to connect) is a subclass of ConnectTimeoutError: not a timeout
+    if has(requests.exceptions.ConnectTimeout) or any(
+        isinstance(e, urllib3.exceptions.ConnectTimeoutError) and not isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain
+    ):
+        return "timeout", "connecting to the gateway timed out"
+    if has(requests.exceptions.ReadTimeout, socket.timeout, urllib3.exceptions.ReadTimeoutError, TimeoutError):
+        return "timeout", "the gateway did not answer within the request timeout"
+    if has(ConnectionResetError, BrokenPipeError) or "connection reset" in lowered or "broken pipe" in lowered:
         return "reset", "the connection was reset by the gateway"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError | urllib3.exceptions.ProtocolError):
+    if has(requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError, http.client.IncompleteRead):
+        if "remotedisconnected" in lowered.replace(" ", "") or "without response" in lowered:
+            return "reset", "the gateway closed the connection without a response"
         return "reset", "the gateway closed the connection before the response was complete"
-    if "remotedisconnected" in lowered.replace(" ", "") or "closed connection without response" in lowered:
-        return "reset", "the gateway closed the connection without a response"
-    if isinstance(exc, requests.exceptions.InvalidHeader | requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
+    if has(requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema):
         return "invalid-response", excerpt(f"invalid request or response: {text}", 160)
-    if isinstance(exc, requests.exceptions.ConnectionError):
+    if has(requests.exceptions.ConnectionError):
         return "connect", excerpt(f"connection failed: {type(exc).__name__}", 160)
     return "connect", excerpt(f"{type(exc).__name__}: {text}", 160)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from approval.errors import ConfigError
 
@@ -113,7 +113,9 @@ def proxy_credentials(proxy: str | None) -> list[str]:
     if not proxy:
         return []
     parts = urlsplit(proxy)
-    return [v for v in (parts.password, f"{parts.username}:{parts.password}" if parts.password else None) if v]
+    if not parts.password:
+        return []
+    return [parts.password, unquote(parts.password), f"{parts.username}:{parts.password}"]
 
 
 def ca_bundle_for(environ: Mapping[str, str]) -> str | None:

@@ -146,3 +146,36 @@ def test_streaming_call_records_events_and_first_token_time():
     responses.add(responses.POST, BASE + "/chat/completions", body=body, content_type="text/event-stream")
     ex = client().post("s", "/chat/completions", {"model": "m", "stream": True}, stream=True)
     assert ex.events is not None and len(ex.events) == 2 and ex.stream_complete and ex.ttft_ms is not None
+
+
+def _wrapped(reason: BaseException) -> BaseException:
+    """As requests raises a failure to connect: ConnectionError(MaxRetryError(reason=...))."""
+    import requests
+    import urllib3
+
+    return requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/v1/chat/completions", reason))  # type: ignore[arg-type]
+
+
+def test_transport_errors_are_classified_by_type_not_by_the_host_name_in_their_text() -> None:
+    import socket
+    import ssl
+
+    import requests
+    import urllib3
+
+    from approval.gateway import classify_transport_error
+
+    dns = urllib3.exceptions.NameResolutionError("ssl-certificate-gw.test", None, socket.gaierror(-2, "Name or service not known"))  # type: ignore[arg-type]
+    assert classify_transport_error(_wrapped(dns))[0] == "dns"
+    refused = urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")  # type: ignore[arg-type]
+    refused.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    assert classify_transport_error(_wrapped(refused)) == (
+        "connect", "the gateway refused the connection (nothing listening on that host and port?)")
+    verify = urllib3.exceptions.SSLError(ssl.SSLCertVerificationError(1, "certificate verify failed: unable to get local issuer certificate"))
+    tls = requests.exceptions.SSLError(urllib3.exceptions.MaxRetryError(None, "/v1", verify))  # type: ignore[arg-type]
+    assert classify_transport_error(tls)[0] == "tls"
+    slow = urllib3.exceptions.ConnectTimeoutError(None, "timed out")
+    timeout = requests.exceptions.ConnectTimeout(urllib3.exceptions.MaxRetryError(None, "/v1", slow))  # type: ignore[arg-type]
+    assert classify_transport_error(timeout) == ("timeout", "connecting to the gateway timed out")
+    reset = requests.exceptions.ChunkedEncodingError(urllib3.exceptions.ProtocolError("Connection broken", ConnectionResetError(104, "reset")))
+    assert classify_transport_error(reset)[0] == "reset"

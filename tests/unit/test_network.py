@@ -82,3 +82,32 @@ def test_a_socks_proxy_without_pysocks_is_a_config_error(monkeypatch: pytest.Mon
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(ConfigError, match="SOCKS proxy"):
         proxy_for("https://gw.test/v1", {"ALL_PROXY": "socks5h://proxy.test:1080"})
+
+
+def test_settings_and_the_session_carry_the_proxy_and_no_proxy_applies() -> None:
+    from approval.config import build_settings
+    from approval.deadline import Deadline
+    from approval.gateway import GatewayClient
+
+    flags = {"base_url": "https://gw.corp.test/v1", "models": ["m"]}
+    env = {"GATEWAY_API_KEY": "k-0123456789", "HTTPS_PROXY": "http://user:proxy-pass-42@proxy.test:3128"}
+    settings = build_settings(flags, env)
+    assert settings.proxy == "http://user:proxy-pass-42@proxy.test:3128"
+    assert "proxy-pass-42" not in repr(settings)
+    session = GatewayClient(settings, Deadline(5))._session()
+    assert session.proxies == {"http": settings.proxy, "https": settings.proxy}
+    assert session.trust_env is False
+
+    direct = build_settings(flags, {**env, "NO_PROXY": ".corp.test"})
+    assert direct.proxy is None
+    assert GatewayClient(direct, Deadline(5))._session().proxies == {}
+
+
+def test_proxy_credentials_never_reach_any_output() -> None:
+    from approval.config import build_settings
+    from approval.redact import redact
+
+    build_settings({"base_url": "https://gw.test/v1", "models": ["m"]},
+                   {"GATEWAY_API_KEY": "k-0123456789", "HTTPS_PROXY": "http://user:Pr%40xy-pass-77@proxy.test:3128"})
+    assert "Pr%40xy-pass-77" not in redact("ProxyError('http://user:Pr%40xy-pass-77@proxy.test:3128')")
+    assert "Pr@xy-pass-77" not in redact("auth Pr@xy-pass-77 failed")
