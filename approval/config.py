@@ -268,6 +268,10 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
     if scheme == "header" and not header:
         raise ConfigError("auth.scheme is 'header' but auth.header is not set", "set auth.header, e.g. api-key")
     auth = Auth(scheme, header or "Authorization", auth_cfg.get("prefix", ""), auth_cfg.get("api_key_env", "GATEWAY_API_KEY"))
+    if auth.prefix and scheme != "header":
+        raise ConfigError(f"auth.prefix is set but auth.scheme is {scheme!r}", "auth.prefix applies to scheme: header only; remove it or set scheme: header")
+    if any(ch in auth.prefix for ch in "\r\n\x00") or not _header_safe(auth.prefix):
+        raise ConfigError("auth.prefix contains a line break or characters that cannot be sent in an HTTP header", "remove them")
     api_key = flags.get("api_key") or environ.get(auth.api_key_env, "")
     api_key = api_key.strip()
     if scheme != "none" and not api_key:

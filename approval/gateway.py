@@ -144,7 +144,7 @@ class GatewayClient:
         headers.update(dict(self.settings.extra_headers))
         scheme = self.settings.auth.scheme
         if auth and scheme == "bearer":
-            headers["Authorization"] = f"Bearer {self.settings.api_key}"
+            headers[self.settings.auth.header] = f"Bearer {self.settings.api_key}"
         elif auth and scheme == "header":
             headers[self.settings.auth.header] = f"{self.settings.auth.prefix}{self.settings.api_key}"
         return headers

@@ -8,7 +8,7 @@ import pytest
 
 from approval.config import build_settings
 from approval.errors import ConfigError
-from tests.conftest import CANARY_KEY, make_settings
+from tests.conftest import BASE, CANARY_KEY, make_settings
 
 ENV = {"GATEWAY_API_KEY": CANARY_KEY}
 
@@ -184,3 +184,35 @@ def test_custom_key_variable(tmp_path):
     cfg = write(tmp_path, "g.yaml", "auth: {api_key_env: MY_GATEWAY_KEY}\n")
     s = build_settings({"base_url": "http://gw.test/v1", "models": ["m"], "config": cfg}, {"MY_GATEWAY_KEY": "sk-xyz-12345"})
     assert s.api_key == "sk-xyz-12345"
+
+
+def test_bearer_scheme_honours_a_custom_header(tmp_path):
+    import responses as rsps_mod
+
+    from approval.deadline import Deadline
+    from approval.gateway import GatewayClient
+
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("auth: {scheme: bearer, header: X-Gateway-Auth}\n")
+    settings = make_settings(config=str(cfg))
+    with rsps_mod.RequestsMock() as mock:
+        mock.get(BASE + "/models", json={"data": []})
+        GatewayClient(settings, Deadline(5)).get("models", "/models")
+        sent = mock.calls[0].request.headers
+    assert sent["X-Gateway-Auth"] == f"Bearer {CANARY_KEY}"
+    assert "Authorization" not in sent
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("auth: {scheme: bearer, prefix: 'Token '}\n", "auth.prefix is set but auth.scheme is 'bearer'"),
+        ("auth: {scheme: header, header: api-key, prefix: \"a\\nb\"}\n", "auth.prefix contains a line break"),
+        ("auth: {scheme: header, header: api-key, prefix: 'ключ '}\n", "auth.prefix contains a line break or characters"),
+    ],
+)
+def test_auth_prefix_is_validated(tmp_path, text, needle):
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=needle):
+        make_settings(config=str(cfg))
