@@ -114,7 +114,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = execute(settings, record_out, report_out,
                      on_check=None if args.quiet else lambda model, check: say(progress_line(model, check, several)))
     if result.internal_error:
-        fail_line(f"no verdict: internal error ({result.internal_error}); a failing record was written")
+        written = f"a failing record was written to {result.records[0][0]}" if result.records else "no record could be written"
+        fail_line(f"no verdict: internal error ({result.internal_error}); {written}")
         return exitcodes.NO_VERDICT
     assert result.run is not None
     say(render_text(result.run))
@@ -134,6 +135,11 @@ def _output_path(text: str, flag: str) -> Path:
         raise ConfigError(f"{flag} {text!r}: {parent} is not a directory", f"give {flag} a writable path")
     if parent.exists() and not os.access(parent, os.W_OK):
         raise ConfigError(f"{flag} {text!r}: {parent} is not writable", f"give {flag} a writable path")
+    try:  # created now, before anything is sent: a folder that cannot be made must not cost a whole run
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{flag} {text!r}: its folder cannot be created ({exc.strerror or type(exc).__name__})",
+                          f"give {flag} a writable path") from None
     return path
 
 

@@ -100,12 +100,28 @@ def test_internal_error_gives_exit_3_and_a_failing_record(gateway, tmp_path, mon
     assert code == 3
     data = json.loads(record.read_text())
     assert data["overall_result"] == "fail" and "internal error" in data["notes"]
-    assert "no verdict" in capsys.readouterr().err
+    assert f"a failing record was written to {record}" in capsys.readouterr().err
 
 
 def test_record_out_directory_is_a_config_error(gateway, tmp_path, monkeypatch):
     monkeypatch.setenv("GATEWAY_API_KEY", CANARY_KEY)
     assert main(["run", "--base-url", BASE, "--model", "cand-model", "--record-out", str(tmp_path)]) == 2
+
+
+def test_record_out_in_a_folder_that_cannot_be_made_is_a_config_error_before_any_call(gateway, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GATEWAY_API_KEY", CANARY_KEY)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert main(["run", "--base-url", BASE, "--model", "cand-model", "--record-out", str(blocker / "sub" / "r.json")]) == 2
+    assert "cannot be created" in capsys.readouterr().err
+    assert gateway.calls == []
+
+
+def test_record_out_in_a_new_folder_is_created(gateway, tmp_path, monkeypatch):
+    monkeypatch.setenv("GATEWAY_API_KEY", CANARY_KEY)
+    record = tmp_path / "approvals" / "2026" / "r.json"
+    assert main(["run", "--base-url", BASE, "--model", "cand-model", "--record-out", str(record)]) == 0
+    assert json.loads(record.read_text())["overall_result"] == "pass"
 
 
 def test_validate_and_diff_commands(gateway, tmp_path, monkeypatch, capsys):
