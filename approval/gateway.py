@@ -56,6 +56,7 @@ class Exchange:
     transport_error: str | None = None  # timeout | connect | dns | tls | reset | deadline | invalid-response
     transport_detail: str = ""
     elapsed_ms: float = 0.0  # last attempt: request sent → body read
+    total_ms: float = 0.0  # every attempt and the waits between them (not the wait for a free request slot)
     ttfb_ms: float | None = None  # last attempt: request sent → headers
     ttft_ms: float | None = None  # streaming: request sent → first content
     attempts: int = 0
@@ -154,6 +155,7 @@ class GatewayClient:
         url = self.settings.base_url + path
         data = json.dumps(payload).encode() if payload is not None else None
         max_attempts = self.settings.max_attempts
+        spent_ms = 0.0  # earlier attempts and the waits after them
         for attempt in range(1, max_attempts + 1):
             if self.deadline.remaining() < MIN_CALL_SECONDS:
                 if exchange.attempts == 0:
@@ -161,6 +163,7 @@ class GatewayClient:
                 break
             exchange = self._attempt(exchange, method, url, data, stream, auth)
             exchange.attempts = attempt
+            exchange.total_ms = spent_ms + exchange.elapsed_ms
             wait = self._retry_wait(exchange, attempt)
             if wait is None or attempt == max_attempts:
                 break
@@ -171,6 +174,7 @@ class GatewayClient:
                 break
             exchange.retry_waits.append(wait)
             time.sleep(wait)
+            spent_ms = exchange.total_ms + wait * 1000
         self.stats.add(exchange)
         return exchange
 

@@ -58,7 +58,7 @@ def missing_labels(ev: Evidence, labels: list[str]) -> list[str]:
 
 
 def duration_of(*exchanges: Exchange | None) -> float:
-    return max((ex.elapsed_ms for ex in exchanges if ex is not None), default=0.0)
+    return max((max(ex.total_ms, ex.elapsed_ms) for ex in exchanges if ex is not None), default=0.0)
 
 
 STATUS_ORDER = {Status.PASS: 0, Status.SKIP: 0, Status.WARN: 1, Status.FAIL: 2, Status.ERROR: 3}

@@ -154,6 +154,25 @@ def test_an_access_refusal_is_not_a_structured_rejection(gateway):
     assert c.status is Status.FAIL and c.category is Category.INFRASTRUCTURE and "access problem" in c.detail
 
 
+def test_latency_counts_every_attempt_of_a_retried_call(gateway, tmp_path):
+    """503, 503, then a fast 200: the agent waited for all three and the waits between them, not only the last."""
+    failures = {"left": 2}
+
+    def flaky(body, req):
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            return 503, {"Retry-After": "0"}, json.dumps({"error": {"message": "overloaded"}})
+        return 200, {}, json.dumps(chat_body())
+
+    gateway.on(is_sample, flaky)
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("retries: {backoff_seconds: 0.2}\nthresholds: {latency_samples: 1, max_latency_ms: 300}\n")
+    c = check(run(config=str(cfg)), "latency")
+    assert c.metrics["retried_samples"] == 1
+    assert c.metrics["p50_ms"] >= 200 + 400  # two backoff waits of at least 0.2 s and 0.4 s
+    assert c.status is Status.FAIL and "needed retries" in c.detail
+
+
 def test_latency_bound(gateway):
     c = check(run(max_latency_ms="60000"), "latency")
     assert c.status is Status.PASS and c.metrics["samples"] == 3 and c.metrics["p50_ms"] >= 0
