@@ -33,6 +33,7 @@ from approval.redact import excerpt, redact_head
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 READ_CHUNK = 64 * 1024
 MIN_CALL_SECONDS = 0.05
+MAX_SSE_EVENTS = 20_000  # a long answer streams a few thousand chunks; past this a stream is cut like an over-cap body
 TRUNCATED_KEEP = 4096  # bytes of an over-cap body kept for the evidence excerpt; the rest is dropped at once
 
 
@@ -283,7 +284,7 @@ class GatewayClient:
                 events.append(event)
                 if sse_is_terminal(event):
                     exchange.stream_complete = True
-            if size > cap:
+            if size > cap or len(events) > MAX_SSE_EVENTS:
                 exchange.truncated = True
                 break
             if exchange.stream_complete:
@@ -397,17 +398,17 @@ class SSEParser:
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        self._buffer += self._decoder.decode(chunk)
+        text = self._buffer + self._decoder.decode(chunk)
         out: list[SSEEvent] = []
-        while True:
-            idx = _line_end(self._buffer)
-            if idx is None:
-                break
-            line, rest = idx
-            self._buffer = rest
-            event = self._line(line)
+        start = 0  # lines are sliced out by position: no copy of the rest of the buffer per line
+        for match in _LINE_BREAK.finditer(text):
+            if match.group() == "\r" and match.end() == len(text):
+                break  # a CR at the end may be followed by LF
+            event = self._line(text[start : match.start()])
+            start = match.end()
             if event is not None:
                 out.append(event)
+        self._buffer = text[start:]
         return out
 
     def flush(self) -> list[SSEEvent]:
@@ -441,15 +442,6 @@ class SSEParser:
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
-
-def _line_end(buffer: str) -> tuple[str, str] | None:
-    match = _LINE_BREAK.search(buffer)
-    if match is None:
-        return None
-    if match.group() == "\r" and match.end() == len(buffer):
-        return None  # a CR at the end may be followed by LF
-    return buffer[: match.start()], buffer[match.end() :]
 
 
 def sse_json(event: SSEEvent) -> Any:

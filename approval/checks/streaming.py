@@ -7,8 +7,8 @@ from typing import Any
 
 from approval.checks.base import Evidence, not_finished, result
 from approval.classify import describe_failure
-from approval.contract import ERROR_TEXT, parse_error_body, show_repr
-from approval.gateway import Exchange, SSEEvent, sse_json
+from approval.contract import ERROR_TEXT, parse_error_body, show, show_repr
+from approval.gateway import MAX_SSE_EVENTS, Exchange, SSEEvent, sse_json
 from approval.redact import excerpt
 from approval.results import Category, CheckResult, Status
 
@@ -64,6 +64,7 @@ def judge_chat_stream(events: list[SSEEvent], complete: bool) -> tuple[bool, Cat
 def judge_responses_stream(events: list[SSEEvent], complete: bool) -> tuple[bool, Category, str, str]:
     text: list[str] = []
     final: str | None = None
+    why = ""
     for event in events:
         if event.data.strip() == "[DONE]":
             continue
@@ -71,9 +72,11 @@ def judge_responses_stream(events: list[SSEEvent], complete: bool) -> tuple[bool
         if not isinstance(payload, dict):
             return False, Category.GATEWAY, f"a stream event is not a JSON object: {excerpt(event.data, 60)}", ""
         kind = event.event or payload.get("type")
-        if kind == "error" or (payload.get("error") and kind not in ("response.completed",)):
-            parsed = parse_error_body(payload) or parse_error_body({"error": payload.get("error")})
-            return False, Category.GATEWAY, f"an error event inside the 200 stream: {parsed.message if parsed else 'error'}", ""
+        if kind == "error" or (payload.get("error") and kind not in ("response.completed", "response.failed")):
+            # OpenAI's `error` event is flat ({"type": "error", "code", "message", "sequence_number"}); gateways nest it
+            parsed = parse_error_body({"error": payload.get("error")}) if payload.get("error") else None
+            said = parsed.message if parsed else show(payload.get("message") or payload.get("code") or "error")
+            return False, Category.GATEWAY, f"an error event inside the 200 stream: {said}", ""
         if kind == "response.output_text.delta":
             delta = payload.get("delta")
             if delta is not None and not isinstance(delta, str):
@@ -83,6 +86,7 @@ def judge_responses_stream(events: list[SSEEvent], complete: bool) -> tuple[bool
         if kind in ("response.completed", "response.failed", "response.incomplete"):
             final = kind
             response = payload.get("response")
+            why = _final_reason(response)
             if kind == "response.completed" and isinstance(response, dict) and "output" in response:
                 output = response["output"]
                 if not isinstance(output, list):
@@ -93,10 +97,21 @@ def judge_responses_stream(events: list[SSEEvent], complete: bool) -> tuple[bool
     if final is None:
         return False, Category.GATEWAY, "the stream ended without response.completed / failed / incomplete", joined
     if final != "response.completed":
-        return False, Category.MODEL if final == "response.incomplete" else Category.GATEWAY, f"the stream ended with {final}", joined
+        return False, Category.MODEL if final == "response.incomplete" else Category.GATEWAY, f"the stream ended with {final}{why}", joined
     if not joined.strip():
         return False, Category.MODEL, "the stream carried no output text", joined
     return True, Category.NONE, "named events ending in response.completed", joined
+
+
+def _final_reason(response: Any) -> str:
+    """`: <message>` from a failed response's `error`, or ` (<reason>)` from an incomplete one's details."""
+    if not isinstance(response, dict):
+        return ""
+    parsed = parse_error_body({"error": response.get("error")}) if response.get("error") else None
+    if parsed is not None:
+        return f": {parsed.message}"
+    details = response.get("incomplete_details")
+    return f" ({show(details.get('reason'))})" if isinstance(details, dict) and details.get("reason") else ""
 
 
 def _kind(value: Any) -> str:
@@ -115,7 +130,8 @@ def evaluate(ev: Evidence) -> CheckResult:
         category, reason = failure if failure else (Category.GATEWAY, "no stream")
         return result(NAME, Status.FAIL, category, reason, duration_ms=ex.elapsed_ms, metrics=metrics)
     if ex.truncated:
-        return result(NAME, Status.FAIL, Category.GATEWAY, "the stream is larger than the size cap (max_response_bytes)",
+        return result(NAME, Status.FAIL, Category.GATEWAY,
+                      f"the stream is larger than the size cap (max_response_bytes) or has more than {MAX_SSE_EVENTS} events",
                       duration_ms=ex.elapsed_ms, metrics=metrics)
     judge = judge_responses_stream if ev.settings.endpoint == "responses" else judge_chat_stream
     ok, category, reason, _ = judge(ex.events, ex.stream_complete)

@@ -179,3 +179,42 @@ def test_transport_errors_are_classified_by_type_not_by_the_host_name_in_their_t
     assert classify_transport_error(timeout) == ("timeout", "connecting to the gateway timed out")
     reset = requests.exceptions.ChunkedEncodingError(urllib3.exceptions.ProtocolError("Connection broken", ConnectionResetError(104, "reset")))
     assert classify_transport_error(reset)[0] == "reset"
+
+
+def test_responses_stream_errors_keep_their_message() -> None:
+    from approval.checks.streaming import judge_responses_stream
+    from approval.gateway import SSEEvent
+
+    flat = SSEEvent("error", json.dumps({"type": "error", "code": "server_error", "message": "upstream overloaded", "param": None,
+                                         "sequence_number": 3}))
+    ok, _, reason, _ = judge_responses_stream([flat], True)
+    assert not ok and "upstream overloaded" in reason
+    failed = SSEEvent("response.failed", json.dumps({"type": "response.failed", "response": {
+        "status": "failed", "error": {"code": "server_error", "message": "the model crashed"}}}))
+    ok, _, reason, _ = judge_responses_stream([failed], True)
+    assert not ok and "response.failed: the model crashed" in reason
+    incomplete = SSEEvent("response.incomplete", json.dumps({"type": "response.incomplete", "response": {
+        "status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}}}))
+    ok, _, reason, _ = judge_responses_stream([incomplete], True)
+    assert not ok and "(max_output_tokens)" in reason
+
+
+def test_sse_parsing_is_linear_in_the_size_of_the_stream() -> None:
+    """1 MiB of keep-alive comments in one read: each line is sliced out, never the rest of the buffer copied."""
+    parser = SSEParser()
+    started = time.perf_counter()
+    events = parser.feed(b":\n" * (512 * 1024) + b"data: {}\n\n")
+    assert time.perf_counter() - started < 0.5
+    assert [e.data for e in events] == ["{}"]
+
+
+def test_a_stream_of_countless_events_is_cut_like_an_over_cap_body() -> None:
+    from approval.gateway import MAX_SSE_EVENTS
+
+    body = b"data: {}\n\n" * (MAX_SSE_EVENTS + 50)
+    settings = make_settings()
+    with responses.RequestsMock() as mock:
+        mock.post(BASE + "/chat/completions", body=body, content_type="text/event-stream")
+        ex = GatewayClient(settings, Deadline(10)).post("stream", "/chat/completions", {"model": "m", "stream": True}, stream=True)
+    assert ex.truncated
+    assert ex.events is not None and len(ex.events) <= MAX_SSE_EVENTS + 1000
