@@ -48,6 +48,10 @@ REQUIRABLE_FINDINGS = (
     "tool-calling.finish-reason",
     "approved-list.model-in-use",
 )
+# Extra headers whose values are not secrets (masking `application/json` everywhere would only garble the output);
+# every other header's value is redacted like the key.
+PUBLIC_HEADERS = frozenset({"accept", "accept-encoding", "accept-language", "content-type", "user-agent", "referer", "http-referer",
+                            "x-title"})
 MAX_CONFIG_BYTES = 1024 * 1024
 MODEL_ID_RE = re.compile(r"^[^\s\x00-\x1f]{1,256}$")
 
@@ -291,7 +295,8 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
             raise ConfigError(f"headers.{name} contains a line break", "remove it")
         if not _header_safe(value):
             raise ConfigError(f"headers.{name} contains characters that cannot be sent in an HTTP header (outside Latin-1)", "remove them")
-        register_secret(value)
+        if name.lower() not in PUBLIC_HEADERS:
+            register_secret(value)
 
     # Models
     candidates = split_models(flags.get("models")) or split_models(cfg.get("candidates")) or split_models(cfg.get("candidate_model"))

@@ -264,25 +264,35 @@ def _judge_output(gen: Generation, tools_expected: bool) -> Generation:
 
 # -- model identity -----------------------------------------------------------------------------------------------
 
-_DATE_SUFFIX = re.compile(r"^-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4}|\d{2}-\d{2}|latest|v\d+(\.\d+)*|preview(-\d{2}-\d{2})?)$")
+# A snapshot date only (`-2024-07-18`, `-20241022`, `-0613`, `@20240229`): `-latest`, `-v2` or `-preview` name other
+# models as often as not, and are accepted only as configured aliases.
+_DATE_SUFFIX = re.compile(r"^(-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4}|\d{2}-\d{2})|@\d{8})$")
 
 
-def _variants(name: str) -> set[str]:
+def _split(name: str) -> tuple[str | None, str]:
+    """(provider prefix or None, model) of `provider/model`, lower-cased."""
     lowered = name.strip().lower()
-    return {lowered, lowered.rsplit("/", 1)[-1]}
+    provider, slash, model = lowered.rpartition("/")
+    return (provider, model) if slash else (None, lowered)
+
+
+def _same_route(a: str, b: str) -> bool:
+    """`openrouter/openai` and `openai` name one route (a router in front of the provider); `azure` and `openai` do not."""
+    return a == b or a.endswith("/" + b) or b.endswith("/" + a)
+
+
+def _same(requested: str, returned: str) -> bool:
+    want_provider, want = _split(requested)
+    got_provider, got = _split(returned)
+    if want_provider is not None and got_provider is not None and not _same_route(want_provider, got_provider):
+        return False  # `azure/x` answered for `openai/x` is another deployment: a fallback
+    return got == want or (got.startswith(want) and _DATE_SUFFIX.match(got[len(want):]) is not None)
 
 
 def model_matches(requested: str, returned: str, aliases: tuple[str, ...] = ()) -> bool:
-    """True when the gateway's `model` names the requested model: the same ID, a configured alias,
-    a provider-prefixed form (`openai/x` ~ `x`) or a dated / versioned variant (`x-2024-07-18` for `x`)."""
-    accepted = set().union(*(_variants(n) for n in (requested, *aliases)))
-    for got in _variants(returned):
-        if got in accepted:
-            return True
-        for base in accepted:
-            if got.startswith(base) and _DATE_SUFFIX.match(got[len(base):]):
-                return True
-    return False
+    """True when the gateway's `model` names the requested model: the same ID, a configured alias, the same with or
+    without a provider prefix (`openai/x` ~ `x`, but not `azure/x`), or a dated snapshot (`x-2024-07-18` for `x`)."""
+    return any(_same(name, returned) for name in (requested, *aliases))
 
 
 # -- JSON in text --------------------------------------------------------------------------------------------------

@@ -216,3 +216,13 @@ def test_auth_prefix_is_validated(tmp_path, text, needle):
     cfg.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=needle):
         make_settings(config=str(cfg))
+
+
+def test_extra_header_values_are_secrets_unless_plainly_public(tmp_path):
+    from approval.redact import redact
+
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("headers: {X-Tenant-Token: tenant-secret-31337, Accept: application/json, HTTP-Referer: https://ci.example.org/app}\n")
+    make_settings(config=str(cfg))
+    assert "tenant-secret-31337" not in redact("sent tenant-secret-31337")
+    assert redact("Content-Type: application/json") == "Content-Type: application/json"

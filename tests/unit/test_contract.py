@@ -160,6 +160,15 @@ def test_bad_responses_objects_fail(mutate, needle):
         ("gpt-4o", "gpt-4o-mini", (), False),  # a different model, not a dated variant
         ("gpt-4o", "gpt-4o-mini-2024-07-18", (), False),
         ("my-alias", "vendor-model-x", ("vendor-model-x",), True),
+        ("claude-3-opus", "claude-3-opus@20240229", (), True),
+        ("gpt-4", "gpt-4-0613", (), True),
+        ("openai/gpt-4o", "azure/gpt-4o", (), False),  # another provider's deployment is a fallback
+        ("openrouter/openai/gpt-4o", "openai/gpt-4o", (), True),  # a router in front of the same provider
+        ("openrouter/anthropic/claude-3-opus", "openai/gpt-4o", (), False),
+        ("mistral-large", "mistral-large-v2", (), False),  # a version suffix names another model
+        ("gpt-4o", "gpt-4o-latest", (), False),
+        ("gemini-pro", "gemini-pro-preview", (), False),
+        ("gpt-4o", "gpt-4o-latest", ("gpt-4o-latest",), True),
     ],
 )
 def test_model_matches(requested, returned, aliases, ok):
