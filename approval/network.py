@@ -7,8 +7,8 @@ explicitly and validated:
 - proxy: `HTTPS_PROXY` / `HTTP_PROXY` (by the gateway URL's scheme), else `ALL_PROXY`; lower-case names win, as in
   curl. `NO_PROXY` lists hosts (`gw.internal`, `.internal`, `*`), `host:port` and IP ranges (`10.0.0.0/8`) that go
   direct. Loopback gateways are never proxied: a proxy cannot reach this machine's loopback.
-- CA bundle: `REQUESTS_CA_BUNDLE`, else `CURL_CA_BUNDLE`, else `SSL_CERT_FILE` (a file, or a directory of hashed
-  certificates). Unset: the bundle shipped with `requests` (certifi).
+- CA bundle: `REQUESTS_CA_BUNDLE`, else `CURL_CA_BUNDLE`, else `SSL_CERT_FILE`, else `SSL_CERT_DIR` (a directory of
+  hashed certificates, as `openssl rehash` leaves them). Unset: the bundle shipped with `requests` (certifi).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from approval.errors import ConfigError
 
-CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h", "socks4", "socks4a")
 
 

@@ -102,6 +102,7 @@ import contextlib
 import io
 import json
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -110,6 +111,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self, cast
 from urllib.parse import quote, unquote, urlsplit
@@ -261,12 +263,22 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, host: str, gateway: FaultGateway) -> None:
         self.gateway = gateway
+        self.tls_context: ssl.SSLContext | None = None
+        if gateway.tls is not None:
+            self.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls_context.load_cert_chain(*gateway.tls)
         super().__init__((host, 0), _Handler)
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        if self.tls_context is not None:  # the handshake happens in the handler's thread, not in the accept loop
+            sock = self.tls_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients hang up on purpose in these tests; anything else is kept for inspection, not printed.
         exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, TimeoutError)):
+        if isinstance(exc, (ConnectionError, TimeoutError, ssl.SSLError)):  # a client refusing our certificate is a test case
             return
         self.gateway._record_error(repr(exc))
 
@@ -289,6 +301,7 @@ class FaultGateway:
         max_stall_s: float = 120.0,
         with_redirect_target: bool = True,
         host: str = "127.0.0.1",
+        tls: tuple[Path, Path] | None = None,
         _honour_faults: bool = True,
     ) -> None:
         self.models: tuple[str, ...] = tuple(models)
@@ -302,6 +315,7 @@ class FaultGateway:
         self.huge_body_bytes = huge_body_bytes
         self.max_stall_s = max_stall_s
         self.host = host
+        self.tls = tls  # (certificate, key): serve https
         self._honour_faults = _honour_faults
         self._with_redirect_target = with_redirect_target
         self._lock = threading.Lock()
@@ -359,7 +373,7 @@ class FaultGateway:
 
     @property
     def root_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -456,6 +470,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         return
+
+    def setup(self) -> None:
+        super().setup()
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()
 
     def do_GET(self) -> None:
         self._handle()

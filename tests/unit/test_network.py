@@ -71,6 +71,8 @@ def test_ca_bundle_from_the_environment(tmp_path: Path) -> None:
     bundle.write_text("-----BEGIN CERTIFICATE-----\n", encoding="ascii")
     assert ca_bundle_for({}) is None
     assert ca_bundle_for({"SSL_CERT_FILE": str(bundle)}) == str(bundle)
+    assert ca_bundle_for({"SSL_CERT_DIR": str(tmp_path)}) == str(tmp_path)
+    assert ca_bundle_for({"SSL_CERT_FILE": str(bundle), "SSL_CERT_DIR": str(tmp_path)}) == str(bundle)
     assert ca_bundle_for({"REQUESTS_CA_BUNDLE": str(bundle), "CURL_CA_BUNDLE": "/nonexistent"}) == str(bundle)
     with pytest.raises(ConfigError, match="CURL_CA_BUNDLE names"):
         ca_bundle_for({"CURL_CA_BUNDLE": str(tmp_path / "missing.pem")})
