@@ -50,6 +50,9 @@ def _pr_number(event_name: str, event: dict[str, Any]) -> int | None:
             number = event.get("number")
     elif event_name == "issue_comment" and _dig(event, "issue", "pull_request") is not None:
         number = _dig(event, "issue", "number")
+    elif event_name == "workflow_run":  # the fork-safe split: a privileged workflow reports on the PR's run
+        pulls = _dig(event, "workflow_run", "pull_requests")
+        number = _dig(pulls[0], "number") if isinstance(pulls, list) and pulls else None
     else:
         return None
     return number if isinstance(number, int) and not isinstance(number, bool) and number > 0 else None

@@ -64,6 +64,15 @@ def test_issue_comment_on_a_pull_request_has_a_number(tmp_path: Path) -> None:
     assert GitHubContext.from_env(_env(tmp_path, "issue_comment", on_issue)).pr_number is None
 
 
+def test_workflow_run_reports_on_the_pull_request_of_the_run_it_follows(tmp_path: Path) -> None:
+    same_repo = {"workflow_run": {"event": "pull_request", "pull_requests": [{"number": 11, "head": {"sha": "abc"}}]}}
+    from_fork = {"workflow_run": {"event": "pull_request", "pull_requests": []}}  # GitHub lists no PR for a fork
+    ctx = GitHubContext.from_env(_env(tmp_path, "workflow_run", same_repo))
+    assert ctx.pr_number == 11
+    assert resolve_mode("auto", ctx) == "pull-request"
+    assert GitHubContext.from_env(_env(tmp_path, "workflow_run", from_fork)).pr_number is None
+
+
 def test_ghes_urls_come_from_the_environment(tmp_path: Path) -> None:
     env = _env(
         tmp_path,
