@@ -79,3 +79,31 @@ def test_outputs_are_set_even_without_any_github_service(gateway: FakeGateway, w
     assert action.main(env) == 0
     outputs = (workspace.parent / "output").read_text(encoding="utf-8")
     assert "result<<" in outputs and "pass" in outputs
+
+
+def _record(model: str = "cand-model", result: str = "pass", latency: float = 100.0, happy: str = "pass") -> dict[str, object]:
+    return {"candidate_model_id": model, "overall_result": result, "latency_ms": latency, "tool_version": "0.1.0",
+            "checks": [{"name": "happy-path", "status": happy, "detail": "d"}]}
+
+
+def test_drift_section_says_what_changed_since_the_previous_record(tmp_path: Path) -> None:
+    previous = tmp_path / "previous.json"
+    previous.write_text(json.dumps(_record(latency=100.0)), encoding="utf-8")
+    now = [(tmp_path / "r.json", _record(result="fail", latency=400.0, happy="fail"))]
+    text = action.drift_section(str(previous), now)
+    assert "What changed since the last approval" in text
+    assert "verdict: pass → fail" in text
+    assert "check happy-path: pass → fail" in text
+    assert "latency p50: 100 ms → 400 ms (4.00×)" in text
+
+
+def test_drift_section_without_a_usable_previous_record(tmp_path: Path) -> None:
+    now = [(tmp_path / "r.json", _record())]
+    assert action.drift_section("", now) == ""
+    assert "No previous record at that path yet" in action.drift_section(str(tmp_path / "missing.json"), now)
+    (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
+    assert "could not be read as JSON" in action.drift_section(str(tmp_path / "bad.json"), now)
+    (tmp_path / "other.json").write_text(json.dumps(_record(model="other-model")), encoding="utf-8")
+    assert "not a candidate of this run" in action.drift_section(str(tmp_path / "other.json"), now)
+    (tmp_path / "same.json").write_text(json.dumps(_record()), encoding="utf-8")
+    assert "Nothing: same verdict" in action.drift_section(str(tmp_path / "same.json"), now)
