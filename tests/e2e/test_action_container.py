@@ -343,6 +343,24 @@ def test_rejected_model_fails_the_step_unless_fail_on_reject_is_false(runner: Ru
     assert [c.id for c in github.comments(PR_NUMBER) if MARKER in c.body] == [comment.id], "the same comment is edited"
 
 
+def test_several_candidates_and_a_baseline_share_one_comment_with_a_record_and_an_artifact_each(runner: Runner, github: FakeGitHub) -> None:
+    run = runner.run("pull_request", "good-model,fallback-model", inputs={"baseline-model": "slow-model"})
+    assert run.code == 1, run.log  # fallback-model is served by another model: the job fails when any candidate fails
+    assert run.outputs["result"] == "fail"
+    paths = run.outputs["record-path"].splitlines()
+    assert paths == ["approval-record.good-model.json", "approval-record.fallback-model.json"]
+    records = {json.loads((run.workspace / p).read_text(encoding="utf-8"))["candidate_model_id"]: p for p in paths}
+    assert set(records) == {"good-model", "fallback-model"}
+    assert json.loads((run.workspace / records["good-model"]).read_text(encoding="utf-8"))["overall_result"] == "pass"
+    assert json.loads((run.workspace / records["fallback-model"]).read_text(encoding="utf-8"))["overall_result"] == "fail"
+    assert sorted(a.create_request["name"] for a in github.artifacts) == ["model-approval-record-fallback-model",
+                                                                          "model-approval-record-good-model"]
+    (comment,) = [c for c in github.comments(PR_NUMBER) if MARKER in c.body]
+    assert "| `good-model` | ✅ approved |" in comment.body and "| `fallback-model` | ❌ not approved |" in comment.body
+    assert "Compared with the baseline `slow-model`" in comment.body
+    assert "model-echo" in comment.body and "fallback" in comment.body
+
+
 def test_comment_refused_with_403_does_not_change_the_verdict(runner: Runner, github: FakeGitHub) -> None:
     github.fail("POST", rf"/issues/{PR_NUMBER}/comments$", 403, "Resource not accessible by integration")
     run = runner.run("pull_request", "good-model")
