@@ -12,11 +12,8 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
-
-import yaml
 
 from approval.errors import ConfigError
 from approval.network import ca_bundle_for, proxy_credentials, proxy_for
@@ -113,6 +110,8 @@ class Settings:
 
 
 def _schema() -> dict[str, Any]:
+    from importlib import resources  # here, not at the top: only a config file is checked against the schema
+
     text = resources.files("approval.schemas").joinpath("config.schema.json").read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
@@ -122,6 +121,8 @@ def load_config_file(path_text: str) -> tuple[dict[str, Any], str]:
     """Read and validate gateway.yaml; return the mapping and its sha256."""
     text, data = read_user_file(path_text, "config file", MAX_CONFIG_BYTES, "pass --config / config: the path of a readable gateway.yaml",
                                 "a gateway.yaml is a few lines")
+    import yaml  # here, not at the top: a run without a config file never pays for it
+
     try:
         doc = load_yaml(text)
     except YamlTooLarge as exc:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import platform
 import threading
-import traceback
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,7 +14,7 @@ from typing import Any
 
 from approval import __version__
 from approval.config import Settings
-from approval.record import RecordInvalid, build_record, record_paths, validate_record, write_json
+from approval.record import RecordInvalid, build_record, python_version, record_paths, validate_record, write_json
 from approval.redact import redact
 from approval.report import render_markdown
 from approval.suite import ProgressCallback, RunOutcome, run_suite
@@ -53,6 +51,8 @@ def execute(settings: Settings, record_out: Path, report_out: Path | None = None
             report_out.chmod(0o644)
         return PipelineResult(run, run.result, records, markdown)
     except (Exception, RecordInvalid) as exc:  # noqa: BLE001 - a bug of ours: still leave a verdict and a record
+        import traceback  # here, not at the top: only a bug of ours needs it
+
         detail = redact(f"{type(exc).__name__}: {exc}")[:300]
         where = redact(traceback.format_exc(limit=-1).strip().splitlines()[-3] if traceback.format_exc() else "")[:200]
         record = fallback_record(settings, f"internal error, no verdict reached: {detail} ({where.strip()})", ci)
@@ -92,7 +92,7 @@ def fallback_record(settings: Settings, note: str, ci: Mapping[str, Any] | None)
         "notes": note,
         "checks": [],
         "tool_version": __version__,
-        "python_version": platform.python_version(),
+        "python_version": python_version(),
         "prompt_sha256": settings.prompt.sha256,
         "config_sha256": settings.config_sha256,
         "evidence_gaps": ["every check: the run stopped on an internal error"],

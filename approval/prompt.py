@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from approval.errors import ConfigError
 from approval.userfile import YamlTooLarge, load_yaml, read_user_file
 
@@ -55,6 +53,8 @@ def load_prompt(path_text: str) -> Prompt:
 
 
 def _parse_structured(name: str, text: str, is_json: bool) -> tuple[tuple[tuple[str, str], ...], dict[str, Any] | None]:
+    import yaml  # here, not at the top: only a YAML prompt file needs it
+
     try:
         doc = json.loads(text) if is_json else load_yaml(text)
     except YamlTooLarge as exc:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import platform
+import sys
 import tempfile
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,14 @@ class RecordInvalid(Exception):
     """A record does not match record.schema.json."""
 
 
+
+def python_version() -> str:
+    """`platform.python_version()` without importing `platform` at start-up."""
+    return ".".join(str(part) for part in sys.version_info[:3])
+
 def record_schema() -> dict[str, Any]:
+    from importlib import resources  # here, not at the top: read once, after the run
+
     loaded: dict[str, Any] = json.loads(resources.files("approval.schemas").joinpath("record.schema.json").read_text("utf-8"))
     return loaded
 
@@ -66,7 +72,7 @@ def build_record(run: RunOutcome, outcome: ModelOutcome, ci: Mapping[str, Any] |
         "notes": "; ".join(notes),
         "checks": [c.to_json() for c in outcome.checks],
         "tool_version": __version__,
-        "python_version": platform.python_version(),
+        "python_version": python_version(),
         "prompt_sha256": s.prompt.sha256,
         "config_sha256": s.config_sha256,
         "evidence_gaps": gaps,
