@@ -15,8 +15,8 @@ PROBES = (
     ("err-empty-messages", "empty-messages", "empty messages", False),  # LiteLLM's mock and others accept it: a warning
 )
 ACCESS_STATUSES = (401, 403, 407, 408, 429)
-# Well-formed calls to the same path. When none of them got a 2xx, a 4xx to a malformed request proves nothing:
-# a wrong path (404 "Not Found") or a refused key answers every request with a 4xx.
+# Well-formed calls to the same path. When none of them shows that the path serves completions, a 4xx to a malformed
+# request proves nothing: a wrong path (404 "Not Found") or a refused key answers every request with a 4xx.
 CONTROL_LABELS = ("reach", "sample-1")
 
 
@@ -45,10 +45,24 @@ def judge_probe(ex: Exchange) -> tuple[bool, Category, str]:
     return True, Category.NONE, f"HTTP {status} {parsed.shape} error"
 
 
+def serves_completions(ex: Exchange) -> bool:
+    """Whether a well-formed call's answer shows the path is a completions endpoint: a 2xx; a 5xx (the handler ran and
+    its upstream failed); or a 400/404/422 whose structured error is about the model (an unknown or broken model)."""
+    status = ex.status
+    if status is None:
+        return False
+    if 200 <= status < 300 or status >= 500:
+        return True
+    if status in (400, 404, 422):
+        parsed = parse_error_body(ex.json())
+        return parsed is not None and "model" in parsed.message.lower() and not auth_hint(parsed.message)
+    return False
+
+
 def control_failure(ev: Evidence) -> tuple[Category, str] | None:
-    """Why no well-formed call to the same path got a 2xx, or None when one did (or none was made)."""
+    """Why no well-formed call shows the path serves completions, or None when one does (or none was made)."""
     controls = [ex for ex in (ev.get(label) for label in CONTROL_LABELS) if ex is not None]
-    if not controls or any(ex.status is not None and 200 <= ex.status < 300 for ex in controls):
+    if not controls or any(serves_completions(ex) for ex in controls):
         return None
     failure = describe_failure(controls[0])
     return failure if failure is not None else (Category.GATEWAY, f"HTTP {controls[0].status}")
@@ -85,7 +99,7 @@ def evaluate(ev: Evidence) -> CheckResult:
     control = control_failure(ev)
     if control is not None and overall in (Status.PASS, Status.WARN):
         category, why = control
-        detail = (f"could not be checked: no well-formed call to {ev.settings.path_for(ev.settings.endpoint)} succeeded ({why}), "
-                  f"so its 4xx answers to malformed ones prove nothing; {'; '.join(parts)}")
+        detail = (f"could not be checked: no well-formed call shows that {ev.settings.path_for(ev.settings.endpoint)} serves completions "
+                  f"({why}), so its 4xx answers to malformed ones prove nothing; {'; '.join(parts)}")
         return result(NAME, Status.ERROR, category, detail, duration_ms=duration_of(*present), metrics=metrics)
     return result(NAME, overall, category, "; ".join(parts), duration_ms=duration_of(*present), metrics=metrics)

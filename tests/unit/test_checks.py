@@ -148,6 +148,19 @@ def test_a_path_that_answers_every_request_with_a_4xx_proves_nothing_about_the_e
     assert "no well-formed call" in c.detail and "prove nothing" in c.detail
 
 
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (400, {"error": {"message": "Invalid model name passed in model=cand-model"}}),  # LiteLLM: an unknown candidate
+        (500, {"error": {"message": "upstream connection error"}}),  # the handler ran; the candidate's upstream is down
+    ],
+)
+def test_the_error_path_is_still_judged_when_the_candidate_itself_fails(gateway, status, body):
+    gateway.on(lambda b: b.get("model") == "cand-model" and bool(b.get("messages")), answer(status, body))
+    c = check(run(), "error-path")
+    assert c.status is not Status.ERROR, c.detail
+
+
 def test_an_access_refusal_is_not_a_structured_rejection(gateway):
     gateway.on(lambda b: "model" not in b, answer(400, {"error": {"message": "Invalid API key provided"}}))
     c = check(run(), "error-path")
