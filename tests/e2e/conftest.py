@@ -3,46 +3,28 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.support.commands import approval_command, require_e2e
 from tests.support.peer_gateway import RunningLiteLLM, find_litellm, start_litellm
 
 ROOT = Path(__file__).resolve().parents[2]
 MASTER_KEY = "sk-some-test-key"  # examples/litellm.yaml's master key: also the canary grepped in every output
 
 
-def _require_e2e() -> bool:
-    return os.environ.get("APPROVAL_REQUIRE_E2E") == "1"
-
-
 @pytest.fixture(scope="session")
 def litellm() -> Iterator[RunningLiteLLM]:
     if find_litellm() is None:
-        if _require_e2e():
+        if require_e2e():
             pytest.fail("APPROVAL_REQUIRE_E2E=1 but litellm is not installed (run scripts/bootstrap)")
         pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
     with start_litellm(ROOT / "examples" / "litellm.yaml") as running:
         yield running
-
-
-def approval_command() -> list[str]:
-    """The installed console script beside this interpreter (what users run)."""
-    script = Path(sys.executable).parent / "approval"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("approval")
-    if found:
-        return [found]
-    if _require_e2e():
-        pytest.fail("the `approval` console script is not installed in this environment (pip install -e .)")
-    pytest.skip("the `approval` console script is not installed (pip install -e .)")
 
 
 @dataclass

@@ -4,16 +4,14 @@ output, wall time, peak RSS of exactly that child) and the measured tables print
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.support.commands import approval_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,17 +41,6 @@ def leaks_canary(text: str) -> bool:
 TABLES: dict[str, tuple[Path, str]] = {}
 
 POLL_S = 0.02
-
-
-def approval_command() -> list[str]:
-    """The installed console script beside this interpreter (what users run), as tests/e2e resolves it."""
-    script = Path(sys.executable).parent / "approval"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("approval")
-    if found:
-        return [found]
-    pytest.skip("the `approval` console script is not installed (pip install -e .)")
 
 
 def child_env(key: str | None = CANARY, **extra: str) -> dict[str, str]:

@@ -47,7 +47,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-from tests.support.tls import make_tls_files
+from tests.support.tls import TLSHandlerMixin, TLSServerMixin, make_tls_files, server_context
 
 __all__ = ["Artifact", "Blob", "FakeComment", "FakeGitHub", "FakeIssue", "RecordedRequest"]
 
@@ -141,16 +141,9 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(TLSServerMixin, ThreadingHTTPServer):
     daemon_threads = True
     fake: FakeGitHub
-    tls_context: ssl.SSLContext | None = None
-
-    def get_request(self) -> tuple[Any, Any]:
-        sock, address = super().get_request()
-        if self.tls_context is not None:  # the handshake happens in the handler's thread, not in the accept loop
-            sock = self.tls_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Not printed as a traceback: a client hanging up is normal (a finished run drops its keep-alive connections);
@@ -161,7 +154,7 @@ class _Server(ThreadingHTTPServer):
         self.fake.errors.append(f"connection from {client_address}: {type(exc).__name__}: {exc}")
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(TLSHandlerMixin, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
     server_version = "fake-github/1"
@@ -169,8 +162,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         self.request.settimeout(_READ_TIMEOUT_S)
-        if isinstance(self.request, ssl.SSLSocket):
-            self.request.do_handshake()
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -273,9 +264,7 @@ class FakeGitHub:
         server.fake = self
         if self.tls:
             self.ca_file, cert_file, key_file = make_tls_files(self._dir)
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(cert_file, key_file)
-            server.tls_context = context
+            server.tls_context = server_context(cert_file, key_file)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="fake-github", daemon=True)
         self._thread.start()

@@ -116,6 +116,8 @@ from types import TracebackType
 from typing import Any, Final, Self, cast
 from urllib.parse import quote, unquote, urlsplit
 
+from tests.support.tls import TLSHandlerMixin, TLSServerMixin, server_context
+
 __all__ = [
     "DEFAULT_MODELS",
     "FAULTS",
@@ -258,22 +260,13 @@ def _html_page(status: int) -> bytes:
     ).encode()
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(TLSServerMixin, ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, host: str, gateway: FaultGateway) -> None:
         self.gateway = gateway
-        self.tls_context: ssl.SSLContext | None = None
-        if gateway.tls is not None:
-            self.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            self.tls_context.load_cert_chain(*gateway.tls)
+        self.tls_context = server_context(*gateway.tls) if gateway.tls is not None else None
         super().__init__((host, 0), _Handler)
-
-    def get_request(self) -> tuple[Any, Any]:
-        sock, address = super().get_request()
-        if self.tls_context is not None:  # the handshake happens in the handler's thread, not in the accept loop
-            sock = self.tls_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients hang up on purpose in these tests; anything else is kept for inspection, not printed.
@@ -457,7 +450,7 @@ class FaultGateway:
         return self._stop.wait(self.max_stall_s if seconds is None else min(seconds, self.max_stall_s))
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(TLSHandlerMixin, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FaultGateway/1"
 
@@ -470,11 +463,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         return
-
-    def setup(self) -> None:
-        super().setup()
-        if isinstance(self.request, ssl.SSLSocket):
-            self.request.do_handshake()
 
     def do_GET(self) -> None:
         self._handle()

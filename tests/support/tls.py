@@ -3,8 +3,10 @@ fault gateway), so TLS is tested for real: verification against a private CA, an
 
 from __future__ import annotations
 
+import ssl
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 
 def make_tls_files(directory: Path) -> tuple[Path, Path, Path]:
@@ -58,3 +60,33 @@ def make_tls_files(directory: Path) -> tuple[Path, Path, Path]:
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return ca_file, cert_file, key_file
+
+
+class TLSServerMixin:
+    """For a `socketserver` TCP server: with `tls_context` set, accepted sockets are wrapped for TLS. The handshake
+    is left to the handler's thread (`TLSHandlerMixin`), so a slow or refusing client never blocks the accept loop."""
+
+    tls_context: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()  # type: ignore[misc]
+        if self.tls_context is not None:
+            sock = self.tls_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
+
+class TLSHandlerMixin:
+    """For a `socketserver` handler: finishes a TLS handshake the server left to it."""
+
+    request: Any
+
+    def setup(self) -> None:
+        super().setup()  # type: ignore[misc]
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()
+
+
+def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context

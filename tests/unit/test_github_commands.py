@@ -10,29 +10,9 @@ import pytest
 
 from approval.github import commands
 from approval.redact import register_secret
+from tests.support.action_container import parse_output_file
 
 CANARY = "canary-3f9a1c7e5b2d4a60"
-
-
-def parse_outputs(text: str) -> dict[str, str]:
-    """The runner's reading of a GITHUB_OUTPUT file (name=value and name<<DELIM forms)."""
-    outputs: dict[str, str] = {}
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delimiter = line.split("<<", 1)
-            end = lines.index(delimiter, i + 1)
-            outputs[name] = "\n".join(lines[i + 1 : end])
-            i = end + 1
-        elif line:
-            name, value = line.split("=", 1)
-            outputs[name] = value
-            i += 1
-        else:
-            i += 1
-    return outputs
 
 
 def test_escaping() -> None:
@@ -78,7 +58,7 @@ def test_outputs_multiline_values_round_trip(tmp_path: Path) -> None:
             "x": None,
         },
     )
-    assert parse_outputs(path.read_text(encoding="utf-8")) == {
+    assert parse_output_file(path.read_text(encoding="utf-8")) == {
         "earlier": "1",
         "result": "pass",
         "report": "# Title\n\nline with name<<EOF\nEOF\n",
@@ -97,7 +77,7 @@ def test_output_delimiter_never_occurs_in_the_value(tmp_path: Path, monkeypatch:
     commands.set_outputs(str(path), {"text": value})
     text = path.read_text(encoding="utf-8")
     assert text.startswith(f"text<<ghadelimiter_{uuid.UUID(int=2)}\n")
-    assert parse_outputs(text) == {"text": value}
+    assert parse_output_file(text) == {"text": value}
 
 
 def test_output_name_is_validated(tmp_path: Path) -> None:

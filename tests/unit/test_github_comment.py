@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,17 +26,6 @@ API = "http://127.0.0.1:9/api/v3"
 COMMENTS = f"{API}/repos/acme/models/issues/3/comments"
 TOKEN = "ghs_" + "T" * 36
 CANARY = "canary-b81d0c2e94f7a635"
-
-
-@pytest.fixture(autouse=True)
-def _no_write_spacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rest, "SECONDS_BETWEEN_WRITES", None)
-
-
-@pytest.fixture
-def api() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock() as mock:
-        yield mock
 
 
 BOT = {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"}

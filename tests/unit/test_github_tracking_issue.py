@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import responses
 from responses import matchers
 
-from approval.github import rest
 from approval.github.tracking_issue import RECOVERED_HEADING, sync_tracking_issue, tracking_marker
 from approval.redact import register_secret
 
@@ -22,17 +19,6 @@ LIST_QUERY = {"state": "open", "labels": "model-approval", "sort": "created", "d
 RECENT_QUERY = {"state": "open", "sort": "created", "direction": "desc", "per_page": "100"}
 BOT = {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"}
 HUMAN = {"login": "someone", "id": 7, "type": "User"}
-
-
-@pytest.fixture(autouse=True)
-def _no_write_spacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rest, "SECONDS_BETWEEN_WRITES", None)
-
-
-@pytest.fixture
-def api() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock() as mock:
-        yield mock
 
 
 def _issue(number: int, body: str, pull_request: bool = False, user: dict[str, Any] = BOT) -> dict[str, Any]:
