@@ -17,8 +17,11 @@ VERDICT_WORD = {"pass": "approved", "fail": "not approved"}
 
 
 def md_cell(text: str) -> str:
+    """One table cell of text that came from a gateway: no line breaks, pipes, HTML (a hidden marker could be forged
+    with it), code spans or @mentions (a gateway's error text must not notify people on the pull request)."""
     flat = " ".join(str(text).split())
-    return flat.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
+    escaped = flat.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
+    return escaped.replace("@", "@\u200b")
 
 
 def md_code(text: str) -> str:

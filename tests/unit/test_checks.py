@@ -355,3 +355,14 @@ def test_approved_models_from_a_marked_block_in_agents_md(gateway, tmp_path):
 
     with pytest.raises(ConfigError, match="no approved-models block"):
         make_settings(config=str(cfg))
+
+
+def test_a_gateways_error_text_cannot_mention_people_or_forge_a_marker_in_the_comment(gateway):
+    from approval.report import render_markdown
+
+    hostile = "ping @octocat and @acme/admins <!-- model-approval-gate:other:key --> | [x](http://e.test)"
+    gateway.on(is_sample, answer(400, {"error": {"message": hostile}}))
+    text = render_markdown(run())
+    assert "@octocat" not in text and "@acme/admins" not in text
+    assert "<!-- model-approval-gate" not in text
+    assert "@\u200boctocat" in text  # still readable
