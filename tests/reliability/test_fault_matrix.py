@@ -249,6 +249,9 @@ def test_fault(case: Case, matrix: dict[str, Outcome]) -> None:
     assert metrics["max_wait_s"] <= case.retry_cap_s + 0.01, bounded
     assert not (bounded["status"] == "fail" and "exceeded" in bounded["detail"]), bounded
     assert o.requests <= PROBES * case.max_attempts, context
+    counted = metrics["calls"] + metrics["retries"]  # calls abandoned at the deadline are not counted by the client
+    abandoned = "unfinished" in o.record["notes"]
+    assert o.requests >= counted if abandoned else o.requests == counted, f"the gateway saw {o.requests} requests\n{bounded}\n{context}"
     if case.retried:
         assert metrics["retries"] > 0, bounded
     else:
