@@ -158,7 +158,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         markdown += drift_section(get_input(env, "previous-record"), result.records)
         Path(REPORT_NAME).write_text(markdown, encoding="utf-8")
     if mode == "pull-request" and want_comment:
-        _comment(settings.candidates, settings.endpoint, markdown, token, ctx, publication)
+        _comment(settings, markdown, token, ctx, publication)
     elif mode == "schedule" and result.run is not None:
         _track(result, markdown, token, ctx, publication)
     _annotate(result, settings, env.get("GITHUB_WORKSPACE", ""))
@@ -222,10 +222,11 @@ def _safe(model: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model)
 
 
-def _comment(candidates: tuple[str, ...], endpoint: str, markdown: str, token: str, ctx: GitHubContext, publication: Publication) -> None:
+def _comment(settings: Any, markdown: str, token: str, ctx: GitHubContext, publication: Publication) -> None:
     from approval.github.comment import comment_marker, upsert_sticky_comment
 
-    marker = comment_marker(ctx.workflow or "workflow", f"{','.join(candidates)}@{endpoint}")
+    # One comment per (workflow, models, endpoint, gateway): matrix jobs over several gateways keep theirs apart.
+    marker = comment_marker(ctx.workflow or "workflow", f"{','.join(settings.candidates)}@{settings.endpoint}@{settings.base_url}")
     outcome = upsert_sticky_comment(token, ctx.api_url, ctx.repository, ctx.pr_number, marker, markdown)
     publication.comment_url = outcome.url
     message = outcome.message
@@ -238,7 +239,7 @@ def _track(result: Any, markdown: str, token: str, ctx: GitHubContext, publicati
     from approval.github.tracking_issue import sync_tracking_issue
 
     for outcome in result.run.candidates:
-        subject = f"{outcome.model}@{result.run.settings.endpoint}"
+        subject = f"{outcome.model}@{result.run.settings.endpoint}@{result.run.settings.base_url}"
         title = f"Model approval failing: {outcome.model} ({result.run.settings.endpoint})"
         issue = sync_tracking_issue(token, ctx.api_url, ctx.repository, subject, title, outcome.result != "pass", markdown)
         publication.issue_url = publication.issue_url or issue.url
