@@ -121,6 +121,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         validate_artifact_name(artifact_name)
         flags = _flags(env)
         config_file = flags["config"] or None
+        _refuse_fork_code_with_secrets(ctx, env, config_file)
         if not api_key and not env.get("GATEWAY_API_KEY") and not fail_on_missing:
             why = FORK_HELP if ctx.is_fork_pr else "set the `api-key` input from a secret"
             commands.notice(f"approval skipped: no API key ({why})", title="Model approval skipped")
@@ -177,6 +178,21 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         commands.warning("not approved, but fail-on-reject is false: the step passes", title="Model approval")
         return exitcodes.APPROVED
     return exitcodes.APPROVED if approved else exitcodes.NOT_APPROVED
+
+
+def _refuse_fork_code_with_secrets(ctx: GitHubContext, env: Mapping[str, str], config_file: str | None) -> None:
+    """Under `pull_request_target` the job has the secrets; with the fork's commit checked out, its gateway.yaml would
+    decide where the API key is sent. Refused before anything is read or sent."""
+    if ctx.event_name != "pull_request_target" or not ctx.is_fork_pr or not config_file:
+        return
+    from approval.github.context import checked_out_commit
+
+    head = ctx.pr_head_sha
+    if head and checked_out_commit(Path(env.get("GITHUB_WORKSPACE") or ".")) == head:
+        raise ConfigError(
+            "pull_request_target with the fork's commit checked out: its config file would choose where the API key goes",
+            "check out the base branch (actions/checkout's default under pull_request_target), or use `pull_request`",
+        )
 
 
 def drift_section(previous: str, records: list[tuple[Path, dict[str, Any]]]) -> str:

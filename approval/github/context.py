@@ -7,6 +7,7 @@ always come from `GITHUB_SERVER_URL` / `GITHUB_API_URL`; the github.com values a
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,33 @@ def _is_fork_pr(event_name: str, event: dict[str, Any]) -> bool:
     return head is None or head != base
 
 
+_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+
+
+def checked_out_commit(workspace: Path) -> str | None:
+    """The commit the workspace's git checkout is at (`.git/HEAD`, following one ref through loose or packed refs),
+    read from the files: the action's container has no git. None when it cannot be told."""
+    git = workspace / ".git"
+    try:
+        head = (git / "HEAD").read_text(encoding="utf-8").strip()
+        if _SHA.match(head):
+            return head
+        if not head.startswith("ref: "):
+            return None
+        ref = head[5:].strip()
+        loose = git / ref
+        if loose.is_file():
+            value = loose.read_text(encoding="utf-8").strip()
+            return value if _SHA.match(value) else None
+        for line in (git / "packed-refs").read_text(encoding="utf-8").splitlines():
+            sha, _, name = line.partition(" ")
+            if name.strip() == ref and _SHA.match(sha):
+                return sha
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
+
+
 @dataclass(frozen=True)
 class GitHubContext:
     event_name: str = ""
@@ -112,6 +140,11 @@ class GitHubContext:
             is_fork_pr=_is_fork_pr(event_name, event),
             in_actions=environ.get("GITHUB_ACTIONS", "") == "true",
         )
+
+    @property
+    def pr_head_sha(self) -> str | None:
+        sha = _dig(self.event, "pull_request", "head", "sha")
+        return sha if isinstance(sha, str) and _SHA.match(sha) else None
 
     @property
     def run_url(self) -> str:

@@ -107,3 +107,51 @@ def test_drift_section_without_a_usable_previous_record(tmp_path: Path) -> None:
     assert "not a candidate of this run" in action.drift_section(str(tmp_path / "other.json"), now)
     (tmp_path / "same.json").write_text(json.dumps(_record()), encoding="utf-8")
     assert "Nothing: same verdict" in action.drift_section(str(tmp_path / "same.json"), now)
+
+
+HEAD_SHA = "a" * 40
+BASE_SHA = "b" * 40
+
+
+def _fork_pr_target(workspace: Path, checked_out: str) -> dict[str, str]:
+    (workspace / ".git" / "refs" / "heads").mkdir(parents=True)
+    (workspace / ".git" / "HEAD").write_text(f"{checked_out}\n", encoding="utf-8")
+    (workspace / "gateway.yaml").write_text("base_url: https://attacker.test/v1\n", encoding="utf-8")
+    event = {"pull_request": {"number": 5, "head": {"sha": HEAD_SHA, "repo": {"full_name": "fork/models"}},
+                              "base": {"sha": BASE_SHA, "repo": {"full_name": "acme/models"}}}}
+    (workspace.parent / "event.json").write_text(json.dumps(event), encoding="utf-8")
+    env = _env(workspace, config="gateway.yaml")
+    del env["INPUT_GATEWAY-BASE-URL"]
+    env.update({"GITHUB_EVENT_NAME": "pull_request_target", "GITHUB_EVENT_PATH": str(workspace.parent / "event.json"),
+                "GITHUB_REPOSITORY": "acme/models"})
+    return env
+
+
+def test_pull_request_target_with_the_forks_code_checked_out_sends_nothing(gateway: FakeGateway, workspace: Path,
+                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    code = action.main(_fork_pr_target(workspace, HEAD_SHA))
+    assert code == 2
+    assert "fork's commit checked out" in capsys.readouterr().out
+    assert gateway.calls == []
+
+
+def test_pull_request_target_with_the_base_checked_out_runs(gateway: FakeGateway, workspace: Path) -> None:
+    env = _fork_pr_target(workspace, "ref: refs/heads/main")
+    (workspace / ".git" / "refs" / "heads" / "main").write_text(BASE_SHA + "\n", encoding="utf-8")
+    (workspace / "gateway.yaml").write_text(f"base_url: {BASE}\n", encoding="utf-8")
+    assert action.main(env) == 0
+
+
+def test_checked_out_commit_reads_detached_loose_and_packed_heads(tmp_path: Path) -> None:
+    from approval.github.context import checked_out_commit
+
+    git = tmp_path / ".git"
+    (git / "refs" / "heads").mkdir(parents=True)
+    assert checked_out_commit(tmp_path / "nowhere") is None
+    (git / "HEAD").write_text(HEAD_SHA + "\n", encoding="utf-8")
+    assert checked_out_commit(tmp_path) == HEAD_SHA
+    (git / "HEAD").write_text("ref: refs/heads/main\n", encoding="utf-8")
+    (git / "packed-refs").write_text(f"# pack-refs with: peeled\n{BASE_SHA} refs/heads/main\n", encoding="utf-8")
+    assert checked_out_commit(tmp_path) == BASE_SHA
+    (git / "refs" / "heads" / "main").write_text(HEAD_SHA + "\n", encoding="utf-8")
+    assert checked_out_commit(tmp_path) == HEAD_SHA
