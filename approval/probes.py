@@ -67,6 +67,10 @@ def plan(settings: Settings, model: str, checks: tuple[str, ...]) -> list[Probe]
         samples = settings.latency_samples if "latency" in wanted else 1
         for i in range(1, samples + 1):
             probes.append(Probe(f"sample-{i}", "POST", path, _messages_payload(settings, endpoint, model, prompt)))
+    if "error-path" in wanted and not any(p.label in ("reach", "sample-1") for p in probes):
+        # error-path judges its malformed requests against one well-formed call to the same path (a wrong path
+        # answers 4xx to everything): made here when no other selected check makes one
+        probes.append(Probe("reach", "POST", path, _messages_payload(settings, endpoint, model, [{"role": "user", "content": REACH_TEXT}])))
     if "error-path" in wanted:
         ok_messages = [{"role": "user", "content": "Say hello."}]
         probes.append(Probe("err-missing-model", "POST", path, _messages_payload(settings, endpoint, None, ok_messages)))

@@ -148,6 +148,14 @@ def test_a_path_that_answers_every_request_with_a_4xx_proves_nothing_about_the_e
     assert "no well-formed call" in c.detail and "prove nothing" in c.detail
 
 
+def test_error_path_selected_alone_still_makes_its_well_formed_control_call(gateway):
+    gateway.on(lambda b: True, answer(404, {"error": {"message": "Not Found"}}))
+    outcome = run(checks="error-path")
+    c = check(outcome, "error-path")
+    assert c.status is Status.ERROR and "prove nothing" in c.detail
+    assert outcome.result == "fail"
+
+
 @pytest.mark.parametrize(
     ("status", "body"),
     [
@@ -184,6 +192,7 @@ def test_latency_counts_every_attempt_of_a_retried_call(gateway, tmp_path):
     assert c.metrics["retried_samples"] == 1
     assert c.metrics["p50_ms"] >= 200 + 400  # two backoff waits of at least 0.2 s and 0.4 s
     assert c.status is Status.FAIL and "needed retries" in c.detail
+    assert c.category is Category.INFRASTRUCTURE  # the answer itself came fast: the retries made it slow
 
 
 def test_latency_bound(gateway):
