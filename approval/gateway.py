@@ -28,13 +28,14 @@ import urllib3
 from approval import __version__
 from approval.config import Settings
 from approval.deadline import Deadline
-from approval.redact import excerpt, redact_head
+from approval.redact import excerpt, longest_secret, redact_head
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 READ_CHUNK = 64 * 1024
 MIN_CALL_SECONDS = 0.05
 MAX_SSE_EVENTS = 20_000  # a long answer streams a few thousand chunks; past this a stream is cut like an over-cap body
-TRUNCATED_KEEP = 4096  # bytes of an over-cap body kept for the evidence excerpt; the rest is dropped at once
+TRUNCATED_KEEP = 4096
+EXCERPT_CHARS = 2048  # of a body, looked at for an evidence excerpt  # bytes of an over-cap body kept for the evidence excerpt; the rest is dropped at once
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,9 @@ class Exchange:
         return self.json() is not None
 
     def body_excerpt(self, limit: int = 160) -> str:
-        return excerpt(redact_head(self.body[:4096].decode("utf-8", "replace"), 2048), limit)
+        # 2048 characters and any secret reaching past them: at most 4 bytes a character in UTF-8
+        head = self.body[: 4 * (EXCERPT_CHARS + longest_secret())].decode("utf-8", "replace")
+        return excerpt(redact_head(head, EXCERPT_CHARS), limit)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

@@ -86,11 +86,12 @@ def proxy_for(url: str, environ: Mapping[str, str]) -> str | None:
         return None
     if "://" not in value:
         value = "http://" + value  # `proxy.corp:3128`, as curl and requests accept it
-    proxy = urlsplit(value)
     try:
+        proxy = urlsplit(value)
         proxy.port  # noqa: B018 -- raises on a port that is not a number
+        proxy.hostname  # noqa: B018 -- raises on a broken IPv6 literal
     except ValueError:
-        proxy = proxy._replace(netloc="")
+        proxy = urlsplit(value.split("://", 1)[0] + "://")
     if proxy.scheme not in PROXY_SCHEMES or not proxy.hostname:
         shown = urlunsplit((proxy.scheme, proxy.hostname or "", proxy.path, "", ""))
         raise ConfigError(
@@ -113,9 +114,9 @@ def proxy_credentials(proxy: str | None) -> list[str]:
     if not proxy:
         return []
     parts = urlsplit(proxy)
-    if not parts.password:
-        return []
-    return [parts.password, unquote(parts.password), f"{parts.username}:{parts.password}"]
+    if parts.password:
+        return [parts.password, unquote(parts.password), f"{parts.username}:{parts.password}"]
+    return [parts.username, unquote(parts.username)] if parts.username else []  # `http://TOKEN@proxy`: a token
 
 
 def ca_bundle_for(environ: Mapping[str, str]) -> str | None:

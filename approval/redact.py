@@ -96,6 +96,11 @@ def redact(text: str) -> str:
 _HIDDEN = "\ue000"  # a private-use character: stands in for a secret's characters while the text is cut
 
 
+def longest_secret() -> int:
+    """Length of the longest registered secret form (0 when none): how far past a cut a secret may reach."""
+    return max((len(s) for s in registered_secrets()), default=0)
+
+
 def redact_head(text: str, limit: int) -> str:
     """`redact(text[:limit])`, without the cut leaving part of a secret that straddles `limit` unmasked."""
     if len(text) <= limit:
@@ -103,8 +108,7 @@ def redact_head(text: str, limit: int) -> str:
     pattern = _pattern
     if pattern is None:
         return redact(text[:limit])
-    longest = max((len(s) for s in registered_secrets()), default=0)
-    window = pattern.sub(lambda m: _HIDDEN * len(m.group()), text[: limit + longest])
+    window = pattern.sub(lambda m: _HIDDEN * len(m.group()), text[: limit + longest_secret()])
     return redact(re.sub(_HIDDEN + "+", MASK, window[:limit]))
 
 

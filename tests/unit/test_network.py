@@ -113,3 +113,13 @@ def test_proxy_credentials_never_reach_any_output() -> None:
                    {"GATEWAY_API_KEY": "k-0123456789", "HTTPS_PROXY": "http://user:Pr%40xy-pass-77@proxy.test:3128"})
     assert "Pr%40xy-pass-77" not in redact("ProxyError('http://user:Pr%40xy-pass-77@proxy.test:3128')")
     assert "Pr@xy-pass-77" not in redact("auth Pr@xy-pass-77 failed")
+
+
+@pytest.mark.parametrize("value", ["http://[proxy", "http://[::1:3128", "http://proxy.test:99999999"])
+def test_a_malformed_proxy_url_is_a_config_error_not_a_crash(value: str) -> None:
+    with pytest.raises(ConfigError, match="HTTPS_PROXY is not a usable proxy URL"):
+        proxy_for("https://gw.test/v1", {"HTTPS_PROXY": value})
+
+
+def test_a_token_given_as_the_proxy_user_is_a_secret() -> None:
+    assert proxy_credentials("http://tok-123456789@proxy.test:3128") == ["tok-123456789", "tok-123456789"]

@@ -90,3 +90,14 @@ def test_a_long_value_shown_in_a_finding_is_redacted_before_it_is_shortened():
     register_secret(ODD_KEY)
     out = show_repr("x" * 150 + ODD_KEY + "y" * 150)
     assert ODD_KEY[:6] not in out and ODD_KEY[-6:] not in out
+
+
+def test_a_body_excerpt_never_shows_part_of_a_key_after_multibyte_text():
+    from approval.gateway import Exchange
+
+    key = "Zq7XwP2mLk9RtY4vBn3Hs8Dc"
+    register_secret(key)
+    for pad in (1360, 1361, 1362, 2040, 2047):
+        body = ("\u3000" * pad + key + " tail").encode("utf-8")
+        shown = Exchange("x", "POST", "/p", status=500, body=body).body_excerpt(4000)
+        assert key[:8] not in shown and key[-8:] not in shown, pad
