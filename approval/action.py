@@ -121,7 +121,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         validate_artifact_name(artifact_name)
         flags = _flags(env)
         config_file = flags["config"] or None
-        _refuse_fork_code_with_secrets(ctx, env, config_file)
+        _refuse_fork_code_with_secrets(ctx, config_file)
         if not api_key and not env.get("GATEWAY_API_KEY") and not fail_on_missing:
             why = FORK_HELP if ctx.is_fork_pr else "set the `api-key` input from a secret"
             commands.notice(f"approval skipped: no API key ({why})", title="Model approval skipped")
@@ -180,18 +180,20 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     return exitcodes.APPROVED if approved else exitcodes.NOT_APPROVED
 
 
-def _refuse_fork_code_with_secrets(ctx: GitHubContext, env: Mapping[str, str], config_file: str | None) -> None:
-    """Under `pull_request_target` the job has the secrets; with the fork's commit checked out, its gateway.yaml would
-    decide where the API key is sent. Refused before anything is read or sent."""
+def _refuse_fork_code_with_secrets(ctx: GitHubContext, config_file: str | None) -> None:
+    """Under `pull_request_target` the job has the secrets; with anything but the base commit checked out (the fork's
+    head, the merge ref), the fork's gateway.yaml would decide where the API key is sent. Refused before anything is
+    read or sent."""
     if ctx.event_name != "pull_request_target" or not ctx.is_fork_pr or not config_file:
         return
     from approval.github.context import checked_out_commit
 
-    head = ctx.pr_head_sha
-    if head and checked_out_commit(Path(env.get("GITHUB_WORKSPACE") or ".")) == head:
+    checked_out = checked_out_commit(Path(config_file))
+    if checked_out is not None and ctx.sha and checked_out != ctx.sha:
         raise ConfigError(
-            "pull_request_target with the fork's commit checked out: its config file would choose where the API key goes",
-            "check out the base branch (actions/checkout's default under pull_request_target), or use `pull_request`",
+            f"pull_request_target from a fork with commit {checked_out[:12]} checked out, not the base commit {ctx.sha[:12]}: "
+            "the fork's config file would choose where the API key goes",
+            "check out the base commit (actions/checkout's default under pull_request_target), or use `pull_request`",
         )
 
 

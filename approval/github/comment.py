@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
-from approval.github.rest import Authorship, explain_failure, make_client
+from approval.github.rest import Authorship, explain_failure, is_rate_limited, make_client
 from approval.redact import redact
 
 COMMENT_LIMIT = 65536  # GitHub's limit on an issue or comment body, in characters
@@ -95,9 +95,9 @@ def upsert_sticky_comment(token: str, api_url: str, repository: str, pr_number: 
                 try:
                     existing.edit(text)
                 except GithubException as exc:
-                    if exc.status != 403:
+                    if exc.status != 403 or is_rate_limited(exc):
                         raise
-                    break  # not ours to edit after all: post a new one below
+                    continue  # another app's comment: not ours to edit after all; look on, else post a new one
                 return CommentOutcome(existing.html_url, "updated", redact(f"updated the comment on PR #{pr_number}"))
         created = issue.create_comment(text)
         return CommentOutcome(created.html_url, "created", redact(f"commented on PR #{pr_number}"))

@@ -51,9 +51,13 @@ def _pr_number(event_name: str, event: dict[str, Any]) -> int | None:
             number = event.get("number")
     elif event_name == "issue_comment" and _dig(event, "issue", "pull_request") is not None:
         number = _dig(event, "issue", "number")
-    elif event_name == "workflow_run":  # the fork-safe split: a privileged workflow reports on the PR's run
+    elif event_name == "workflow_run":  # a workflow that follows another's run reports on that run's PR
+        # GitHub lists only pull requests into this repository here (none for a fork's): check the base anyway
+        repo = _dig(event, "repository", "full_name")
         pulls = _dig(event, "workflow_run", "pull_requests")
-        number = _dig(pulls[0], "number") if isinstance(pulls, list) and pulls else None
+        ours = [p for p in pulls if isinstance(p, dict) and str(_dig(p, "base", "repo", "url") or "").endswith(f"/repos/{repo}")] \
+            if isinstance(pulls, list) and isinstance(repo, str) else []
+        number = _dig(ours[0], "number") if ours else None
     else:
         return None
     return number if isinstance(number, int) and not isinstance(number, bool) and number > 0 else None
@@ -74,11 +78,20 @@ def _is_fork_pr(event_name: str, event: dict[str, Any]) -> bool:
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
 
-def checked_out_commit(workspace: Path) -> str | None:
-    """The commit the workspace's git checkout is at (`.git/HEAD`, following one ref through loose or packed refs),
-    read from the files: the action's container has no git. None when it cannot be told."""
-    git = workspace / ".git"
+def checked_out_commit(path: Path) -> str | None:
+    """The commit of the git checkout that holds `path` (the nearest `.git` above it; `HEAD`, following one ref
+    through loose or packed refs), read from the files: the action's container has no git. None when it cannot be
+    told."""
+    start = path.resolve()
+    git = next((d / ".git" for d in (start, *start.parents) if (d / ".git").exists()), None)
+    if git is None:
+        return None
     try:
+        if git.is_file():  # a worktree or submodule: `gitdir: <path>`
+            pointer = git.read_text(encoding="utf-8").strip()
+            if not pointer.startswith("gitdir: "):
+                return None
+            git = (git.parent / pointer[8:].strip()).resolve()
         head = (git / "HEAD").read_text(encoding="utf-8").strip()
         if _SHA.match(head):
             return head
@@ -140,11 +153,6 @@ class GitHubContext:
             is_fork_pr=_is_fork_pr(event_name, event),
             in_actions=environ.get("GITHUB_ACTIONS", "") == "true",
         )
-
-    @property
-    def pr_head_sha(self) -> str | None:
-        sha = _dig(self.event, "pull_request", "head", "sha")
-        return sha if isinstance(sha, str) and _SHA.match(sha) else None
 
     @property
     def run_url(self) -> str:

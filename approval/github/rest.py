@@ -7,7 +7,7 @@ was not applied), waiting at most `MAX_RETRY_AFTER_SECONDS`; every request has a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from approval.redact import redact, register_secret
 
@@ -24,20 +24,29 @@ MAX_RETRY_AFTER_SECONDS = 10.0  # a rate limit asking for longer is reported (re
 
 
 def _retry_class() -> type[Retry]:
+    from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
     from urllib3.util.retry import Retry
 
     class RateLimitAwareRetry(Retry):
         """GETs are retried on 5xx; any method on a rate limit (403 or 429 with `Retry-After`: GitHub rejected the
-        request without applying it, so a POST cannot post twice), waiting what GitHub asks, up to a cap."""
+        request without applying it, so a POST cannot post twice), waiting what GitHub asks when that is at most
+        `MAX_RETRY_AFTER_SECONDS`; a longer wait is reported at once, not retried early."""
 
         def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
             if status_code in (403, 429) and has_retry_after:
                 return bool(self.total)
             return bool(super().is_retry(method, status_code, has_retry_after))
 
-        def get_retry_after(self, response: Any) -> float | None:
-            seconds = super().get_retry_after(response)
-            return None if seconds is None else min(seconds, MAX_RETRY_AFTER_SECONDS)
+        def increment(self, method: str | None = None, url: str | None = None, response: Any = None, error: Exception | None = None,
+                      _pool: Any = None, _stacktrace: Any = None) -> Self:
+            if response is not None and response.status in (403, 429):
+                try:
+                    advised = self.get_retry_after(response)
+                except InvalidHeader:
+                    advised = None
+                if advised is not None and advised > MAX_RETRY_AFTER_SECONDS:  # retrying sooner would only be refused again
+                    raise MaxRetryError(_pool, url or "", ResponseError(f"Retry-After {advised:g}s is over the cap"))
+            return super().increment(method, url, response, error, _pool, _stacktrace)
 
     return RateLimitAwareRetry
 
@@ -98,6 +107,17 @@ class Authorship:
         return bool(user.login) and user.login == self.own_login()
 
 
+def is_rate_limited(exc: BaseException) -> bool:
+    """A GitHub refusal that is a (secondary) rate limit: its message says so, or it asks to retry later."""
+    from github.GithubException import GithubException, RateLimitExceededException
+
+    if isinstance(exc, RateLimitExceededException):
+        return True
+    if not isinstance(exc, GithubException) or exc.status not in (403, 429):
+        return False
+    return "rate limit" in _api_message(exc.data).lower() or "retry-after" in {k.lower() for k in (exc.headers or {})}
+
+
 def _api_message(data: object) -> str:
     if isinstance(data, dict) and isinstance(data.get("message"), str):
         return " ".join(data["message"].split())[:200]
@@ -114,7 +134,7 @@ def explain_failure(exc: BaseException, doing: str, permission: str, api_url: st
     elif isinstance(exc, GithubException):
         status, said = exc.status, _api_message(exc.data)
         detail = f" ({status}{': ' + said if said else ''})"
-        if status in (403, 429) and ("rate limit" in said.lower() or "retry-after" in {k.lower() for k in (exc.headers or {})}):
+        if is_rate_limited(exc):
             reason = f"GitHub's rate limit stopped the request{detail} — re-run the job later, or space out the workflows"
         elif status == 401:
             reason = f"the token was rejected{detail} — check the `github-token` input"

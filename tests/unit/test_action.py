@@ -123,15 +123,16 @@ def _fork_pr_target(workspace: Path, checked_out: str) -> dict[str, str]:
     env = _env(workspace, config="gateway.yaml")
     del env["INPUT_GATEWAY-BASE-URL"]
     env.update({"GITHUB_EVENT_NAME": "pull_request_target", "GITHUB_EVENT_PATH": str(workspace.parent / "event.json"),
-                "GITHUB_REPOSITORY": "acme/models"})
+                "GITHUB_REPOSITORY": "acme/models", "GITHUB_SHA": BASE_SHA})
     return env
 
 
+@pytest.mark.parametrize("checked_out", [HEAD_SHA, "c" * 40], ids=["the fork's head", "the merge commit"])
 def test_pull_request_target_with_the_forks_code_checked_out_sends_nothing(gateway: FakeGateway, workspace: Path,
-                                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    code = action.main(_fork_pr_target(workspace, HEAD_SHA))
+                                                                            capsys: pytest.CaptureFixture[str], checked_out: str) -> None:
+    code = action.main(_fork_pr_target(workspace, checked_out))
     assert code == 2
-    assert "fork's commit checked out" in capsys.readouterr().out
+    assert "the fork's config file would choose where the API key goes" in capsys.readouterr().out
     assert gateway.calls == []
 
 
@@ -150,6 +151,9 @@ def test_checked_out_commit_reads_detached_loose_and_packed_heads(tmp_path: Path
     assert checked_out_commit(tmp_path / "nowhere") is None
     (git / "HEAD").write_text(HEAD_SHA + "\n", encoding="utf-8")
     assert checked_out_commit(tmp_path) == HEAD_SHA
+    sub = tmp_path / "config" / "gateway.yaml"  # found from a file below the checkout, as the config path is
+    sub.parent.mkdir()
+    assert checked_out_commit(sub) == HEAD_SHA
     (git / "HEAD").write_text("ref: refs/heads/main\n", encoding="utf-8")
     (git / "packed-refs").write_text(f"# pack-refs with: peeled\n{BASE_SHA} refs/heads/main\n", encoding="utf-8")
     assert checked_out_commit(tmp_path) == BASE_SHA

@@ -228,6 +228,17 @@ def test_a_personal_token_adopts_its_own_users_comment(api: responses.RequestsMo
     assert outcome.action == "updated"
 
 
+def test_our_comment_is_found_after_another_apps_comment_that_cannot_be_edited(api: responses.RequestsMock) -> None:
+    marker = comment_marker("wf", "gpt-4o")
+    other_app = {"login": "some-app[bot]", "id": 9, "type": "Bot"}
+    api.get(COMMENTS, json=[_comment(1, f"{marker}\nold", other_app), _comment(2, f"{marker}\nours")])
+    api.patch(f"{API}/repos/acme/models/issues/comments/1", status=403, json={"message": "Forbidden"})
+    api.patch(f"{API}/repos/acme/models/issues/comments/2", json=_comment(2, "new"))
+    outcome = upsert_sticky_comment(TOKEN, API, "acme/models", 3, marker, "## Approved")
+    assert outcome.action == "updated" and outcome.url.endswith("#issuecomment-2")
+    assert not any(c.request.method == "POST" for c in api.calls)
+
+
 def test_a_comment_that_cannot_be_edited_is_replaced_by_a_new_one(api: responses.RequestsMock) -> None:
     marker = comment_marker("wf", "gpt-4o")
     other_app = {"login": "some-app[bot]", "id": 9, "type": "Bot"}
@@ -249,12 +260,16 @@ def test_a_rate_limited_write_is_retried_once_github_allows(api: responses.Reque
     assert [c.request.method for c in api.calls] == ["GET", "POST", "POST"]
 
 
-def test_rate_limit_waits_are_capped() -> None:
-    from urllib3 import HTTPResponse
+def test_a_rate_limit_asking_for_a_long_wait_is_reported_not_retried_early(api: responses.RequestsMock) -> None:
+    api.get(COMMENTS, json=[])
+    api.post(COMMENTS, status=403, json={"message": "You have exceeded a secondary rate limit"}, headers={"Retry-After": "3600"})
+    outcome = upsert_sticky_comment(TOKEN, API, "acme/models", 3, comment_marker("wf", "m"), "body")
+    assert [c.request.method for c in api.calls] == ["GET", "POST"]
+    assert outcome.action == "skipped" and "rate limit" in outcome.message
 
+
+def test_which_refusals_are_retried() -> None:
     retry_policy = rest._retry_class()(total=2)
-    asked = HTTPResponse(status=429, headers={"Retry-After": "3600"})
-    assert retry_policy.get_retry_after(asked) == rest.MAX_RETRY_AFTER_SECONDS
     assert retry_policy.is_retry("POST", 429, has_retry_after=True)
     assert retry_policy.is_retry("PATCH", 403, has_retry_after=True)
     assert not retry_policy.is_retry("POST", 403, has_retry_after=False)  # a plain 403 (read-only token) is final

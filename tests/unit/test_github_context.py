@@ -65,8 +65,12 @@ def test_issue_comment_on_a_pull_request_has_a_number(tmp_path: Path) -> None:
 
 
 def test_workflow_run_reports_on_the_pull_request_of_the_run_it_follows(tmp_path: Path) -> None:
-    same_repo = {"workflow_run": {"event": "pull_request", "pull_requests": [{"number": 11, "head": {"sha": "abc"}}]}}
-    from_fork = {"workflow_run": {"event": "pull_request", "pull_requests": []}}  # GitHub lists no PR for a fork
+    base = {"repo": {"url": "https://api.github.com/repos/acme/models"}}
+    elsewhere = {"repo": {"url": "https://api.github.com/repos/other/models"}}
+    same_repo = {"repository": {"full_name": "acme/models"},
+                 "workflow_run": {"event": "pull_request", "pull_requests": [{"number": 12, "base": elsewhere},
+                                                                             {"number": 11, "base": base}]}}
+    from_fork = {"repository": {"full_name": "acme/models"}, "workflow_run": {"event": "pull_request", "pull_requests": []}}
     ctx = GitHubContext.from_env(_env(tmp_path, "workflow_run", same_repo))
     assert ctx.pr_number == 11
     assert resolve_mode("auto", ctx) == "pull-request"
