@@ -58,6 +58,7 @@ def _flags(environ: Mapping[str, str]) -> dict[str, Any]:
         "timeout": get_input(environ, "timeout-seconds"),
         "checks": get_input(environ, "checks"),
         "baseline_model": get_input(environ, "baseline-model"),
+        "concurrency": get_input(environ, "concurrency"),
         "approved_by": get_input(environ, "approved-by"),
         "include_model_output": get_bool_input(environ, "include-model-output", False),
     }
