@@ -148,7 +148,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     say(f"approval {__version__}: {', '.join(settings.candidates)} on {settings.base_url} [{settings.endpoint}] ({mode} mode)")
     commands.group("Approval checks")
     result = execute(settings, Path(RECORD_NAME), Path(REPORT_NAME), on_check=lambda m, c: say(progress_line(m, c, several)),
-                     ci=_ci(ctx), links={"run": ctx.run_url})
+                     ci=_ci(ctx), links={"run": ctx.run_url, **_commit_links(ctx)})
     commands.endgroup()
 
     publication = Publication()
@@ -156,7 +156,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         _upload(result.records, artifact_name, int(retention_text), ctx, env, publication)
     markdown = result.markdown
     if result.run is not None:
-        markdown = render_markdown(result.run, {"run": ctx.run_url, "artifact": publication.artifact_url})
+        markdown = render_markdown(result.run, {"run": ctx.run_url, "artifact": publication.artifact_url, **_commit_links(ctx)})
         markdown += drift_section(get_input(env, "previous-record"), result.records)
         Path(REPORT_NAME).write_text(markdown, encoding="utf-8")
     if mode == "pull-request" and want_comment:
@@ -222,6 +222,12 @@ def drift_section(previous: str, records: list[tuple[Path, dict[str, Any]]]) -> 
     if not lines:
         return heading + "Nothing: same verdict, same check results, latency within 25 %, same environment.\n"
     return heading + "\n".join(f"- {md_cell(line)}" for line in lines) + "\n"
+
+
+def _commit_links(ctx: GitHubContext) -> dict[str, str]:
+    if not (ctx.sha and ctx.repository):
+        return {}
+    return {"commit": ctx.sha, "commit_url": f"{ctx.server_url}/{ctx.repository}/commit/{ctx.sha}"}
 
 
 def _upload(records: list[tuple[Path, dict[str, Any]]], name: str, retention: int, ctx: GitHubContext, env: Mapping[str, str],

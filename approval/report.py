@@ -126,6 +126,8 @@ def render_markdown(run: RunOutcome, links: Mapping[str, str] | None = None) -> 
     models = ", ".join(md_code(o.model) for o in run.candidates)
     lines = [f"## {icon} Model approval: {models} {VERDICT_WORD[run.result]}", ""]
     meta = [f"gateway {md_code(s.base_url)}", f"endpoint {md_code(s.endpoint)}", f"{len(s.checks)} checks", f"{run.elapsed_s:.1f} s"]
+    if links.get("commit") and links.get("commit_url"):  # what was evaluated: after a push, or on an issue_comment run
+        meta.append(f"commit [{md_code(links['commit'][:12])}]({links['commit_url']})")
     if links.get("run"):
         meta.append(f"[workflow run]({links['run']})")
     if links.get("artifact"):

@@ -167,3 +167,10 @@ def test_the_concurrency_input_reaches_settings_and_is_validated(gateway: FakeGa
     assert action.main(_env(workspace, concurrency="65")) == 2
     assert "concurrency is 65, outside 1..64" in capsys.readouterr().out
     assert gateway.calls == []
+
+
+def test_the_comment_names_the_commit_it_evaluated(gateway: FakeGateway, workspace: Path) -> None:
+    env = {**_env(workspace), "GITHUB_REPOSITORY": "acme/models", "GITHUB_SHA": BASE_SHA, "GITHUB_SERVER_URL": "https://ghe.example.test"}
+    assert action.main(env) == 0
+    report = (workspace / "approval-report.md").read_text(encoding="utf-8")
+    assert f"commit [`{BASE_SHA[:12]}`](https://ghe.example.test/acme/models/commit/{BASE_SHA})" in report
