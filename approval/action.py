@@ -20,13 +20,11 @@ from approval.errors import ConfigError
 from approval.github import commands
 from approval.github.context import GitHubContext, resolve_mode
 from approval.github.inputs import get_bool_input, get_input
-from approval.network import CA_BUNDLE_VARIABLES
+from approval.network import CA_BUNDLE_VARIABLES, PROXY_VARIABLES
 from approval.redact import redact, register_secret
 from approval.report import md_cell, md_code
 from approval.results import Status
 
-PROXY_VARIABLES = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"})  # either case
-NETWORK_VARIABLES = frozenset(CA_BUNDLE_VARIABLES)
 RECORD_NAME = "approval-record.json"
 REPORT_NAME = "approval-report.md"
 FORK_HELP = (
@@ -67,7 +65,7 @@ def _flags(environ: Mapping[str, str]) -> dict[str, Any]:
 def _settings_environment(environ: Mapping[str, str], api_key: str) -> dict[str, str]:
     """The environment Settings may read: the key from the input (or GATEWAY_API_KEY), the fall-back variables, and
     the proxy and CA-bundle variables a step's `env:` sets (approval.network)."""
-    wanted = {"GATEWAY_BASE_URL", "CANDIDATE_MODEL_ID", "GATEWAY_API_KEY", "GITHUB_ACTOR", *NETWORK_VARIABLES}
+    wanted = {"GATEWAY_BASE_URL", "CANDIDATE_MODEL_ID", "GATEWAY_API_KEY", "GITHUB_ACTOR", *CA_BUNDLE_VARIABLES}
     env = {k: v for k, v in environ.items() if k in wanted or k.upper() in PROXY_VARIABLES}
     if api_key:
         env["GATEWAY_API_KEY"] = api_key
@@ -147,8 +145,9 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     several = len(settings.candidates) > 1 or settings.baseline_model is not None
     say(f"approval {__version__}: {', '.join(settings.candidates)} on {settings.base_url} [{settings.endpoint}] ({mode} mode)")
     commands.group("Approval checks")
+    links = {"run": ctx.run_url, **_commit_links(ctx)}
     result = execute(settings, Path(RECORD_NAME), Path(REPORT_NAME), on_check=lambda m, c: say(progress_line(m, c, several)),
-                     ci=_ci(ctx), links={"run": ctx.run_url, **_commit_links(ctx)})
+                     ci=_ci(ctx), links=links)
     commands.endgroup()
 
     publication = Publication()
@@ -156,7 +155,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         _upload(result.records, artifact_name, int(retention_text), ctx, env, publication)
     markdown = result.markdown
     if result.run is not None:
-        markdown = render_markdown(result.run, {"run": ctx.run_url, "artifact": publication.artifact_url, **_commit_links(ctx)})
+        markdown = render_markdown(result.run, {**links, "artifact": publication.artifact_url})
         markdown += drift_section(get_input(env, "previous-record"), result.records)
         Path(REPORT_NAME).write_text(markdown, encoding="utf-8")
     if mode == "pull-request" and want_comment:

@@ -219,8 +219,7 @@ def parse_responses_object(body: Any, *, tools_expected: bool = False) -> Genera
     if not isinstance(output, list):
         return _fail(Category.GATEWAY, "`output` is missing or not a list", model=model, status_detail=show(status))
     if status != "completed":
-        details = body.get("incomplete_details")
-        why = f" ({show(details.get('reason'))})" if isinstance(details, dict) and details.get("reason") else ""
+        why = status_reason(body)
         category = Category.MODEL if status == "incomplete" else Category.GATEWAY
         return _fail(category, f"response status is {show_repr(status)}{why}, not 'completed'", model=model, status_detail=show(status))
     if not output:  # like chat's `choices: []`: a completed response must carry at least one output item
@@ -242,6 +241,18 @@ def parse_responses_object(body: Any, *, tools_expected: bool = False) -> Genera
     gen = Generation(True, Category.NONE, "", text="".join(texts), model=model, finish_reason=None, status_detail="completed",
                      tool_calls=tool_calls, refusal=refusal)
     return _judge_output(gen, tools_expected)
+
+
+def status_reason(response: Any) -> str:
+    """Why a Responses object is not completed: `: <message>` from its `error`, or ` (<reason>)` from its
+    `incomplete_details`; "" when it says neither."""
+    if not isinstance(response, dict):
+        return ""
+    parsed = parse_error_body({"error": response.get("error")}) if response.get("error") else None
+    if parsed is not None:
+        return f": {parsed.message}"
+    details = response.get("incomplete_details")
+    return f" ({show(details.get('reason'))})" if isinstance(details, dict) and details.get("reason") else ""
 
 
 def _judge_output(gen: Generation, tools_expected: bool) -> Generation:

@@ -34,8 +34,8 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 READ_CHUNK = 64 * 1024
 MIN_CALL_SECONDS = 0.05
 MAX_SSE_EVENTS = 20_000  # a long answer streams a few thousand chunks; past this a stream is cut like an over-cap body
-TRUNCATED_KEEP = 4096
-EXCERPT_CHARS = 2048  # of a body, looked at for an evidence excerpt  # bytes of an over-cap body kept for the evidence excerpt; the rest is dropped at once
+TRUNCATED_KEEP = 4096  # bytes of an over-cap body kept for the evidence excerpt; the rest is dropped at once
+EXCERPT_CHARS = 2048  # characters of a body looked at for an evidence excerpt
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 from approval.checks.base import Evidence, not_finished, result
 from approval.classify import describe_failure
-from approval.contract import ERROR_TEXT, parse_error_body, show, show_repr
+from approval.contract import ERROR_TEXT, parse_error_body, show, show_repr, status_reason
 from approval.gateway import MAX_SSE_EVENTS, Exchange, SSEEvent, sse_json
 from approval.redact import excerpt
 from approval.results import Category, CheckResult, Status
@@ -86,7 +86,7 @@ def judge_responses_stream(events: list[SSEEvent], complete: bool) -> tuple[bool
         if kind in ("response.completed", "response.failed", "response.incomplete"):
             final = kind
             response = payload.get("response")
-            why = _final_reason(response)
+            why = status_reason(response)
             if kind == "response.completed" and isinstance(response, dict) and "output" in response:
                 output = response["output"]
                 if not isinstance(output, list):
@@ -101,17 +101,6 @@ def judge_responses_stream(events: list[SSEEvent], complete: bool) -> tuple[bool
     if not joined.strip():
         return False, Category.MODEL, "the stream carried no output text", joined
     return True, Category.NONE, "named events ending in response.completed", joined
-
-
-def _final_reason(response: Any) -> str:
-    """`: <message>` from a failed response's `error`, or ` (<reason>)` from an incomplete one's details."""
-    if not isinstance(response, dict):
-        return ""
-    parsed = parse_error_body({"error": response.get("error")}) if response.get("error") else None
-    if parsed is not None:
-        return f": {parsed.message}"
-    details = response.get("incomplete_details")
-    return f" ({show(details.get('reason'))})" if isinstance(details, dict) and details.get("reason") else ""
 
 
 def _kind(value: Any) -> str:

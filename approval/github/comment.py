@@ -4,8 +4,8 @@ Only a comment written by this action's own identity is adopted: one by a bot (t
 `github-actions[bot]`, an app token as its app) or by the token's own user. A marker is plain text that anybody can
 paste; a pull request's author who posts it first must not have the verdict appear under their name, editable by them.
 When several of our comments carry the marker (a race between two runs), the first created one is edited: it keeps
-the comment's place in the conversation and lets the search stop at the first match. When editing is refused (a
-comment of another app), a new comment is created instead.
+the comment's place in the conversation and lets the search stop at the first match. A comment whose edit is refused
+(another app's) is passed over; when none of ours is found, a new comment is created.
 """
 
 from __future__ import annotations
