@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from approval import __version__, exitcodes
-from approval.console import fail_line, say
+from approval.console import end_process, fail_line, say
 from approval.errors import ConfigError
 
 ENV_HELP = (
@@ -104,6 +104,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         "include_model_output": args.include_model_output,
     }
     settings = build_settings(flags, os.environ)
+    for notice in settings.notices:
+        say(f"warning: {notice}", sys.stderr)
     record_out = _output_path(args.record_out, "--record-out")
     report_out = _output_path(args.report_out, "--report-out") if args.report_out else None
     several = len(settings.candidates) > 1 or settings.baseline_model is not None
@@ -183,5 +185,10 @@ def cmd_diff(old_path: str, new_path: str, exit_code: bool) -> int:
     return exitcodes.NOT_APPROVED if exit_code and material else exitcodes.APPROVED
 
 
+def console() -> NoReturn:
+    """The `approval` console script and `python -m approval`: `main()`, then a quick exit (see end_process)."""
+    end_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

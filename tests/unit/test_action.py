@@ -174,3 +174,10 @@ def test_the_comment_names_the_commit_it_evaluated(gateway: FakeGateway, workspa
     assert action.main(env) == 0
     report = (workspace / "approval-report.md").read_text(encoding="utf-8")
     assert f"commit [`{BASE_SHA[:12]}`](https://ghe.example.test/acme/models/commit/{BASE_SHA})" in report
+
+
+def test_a_deprecated_check_name_is_a_warning_annotation(gateway: FakeGateway, workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert action.main(_env(workspace, checks="happy-path,bounded-retry")) == 0
+    out = capsys.readouterr().out
+    warnings = [line for line in out.splitlines() if line.startswith("::warning ")]
+    assert len(warnings) == 1 and "bounded-retry" in warnings[0] and "agent-client" in warnings[0], out
