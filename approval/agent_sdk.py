@@ -47,8 +47,8 @@ SDK_LOGGERS = ("openai", "httpx2", "httpcore2")
 # Not a credential: stands in for the key when the key goes in another header (or none), so the SDK sends no bearer.
 NO_BEARER = "unused"
 
-for _name in SDK_LOGGERS:
-    logging.getLogger(_name).disabled = True
+for _name in SDK_LOGGERS:  # a level no record reaches: their child loggers (openai._base_client, …) inherit it
+    logging.getLogger(_name).setLevel(logging.CRITICAL + 1)
 
 
 class WindowClosed(openai.OpenAIError):

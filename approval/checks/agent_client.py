@@ -56,6 +56,13 @@ def _said(call: SDKCall) -> str:
     return f' "{message[:48]}{"…" if len(message) > 48 else ""}"' if message else ""
 
 
+def _unhandled(call: SDKCall) -> str:
+    """What the SDK raised on an answer it could not turn into its types or errors."""
+    if call.raised == "BodyTooLarge":
+        return "the answer is larger than the size cap (max_response_bytes)"
+    return f"the SDK could not handle the answer ({call.raised})"
+
+
 def _cut(call: SDKCall, ev: Evidence, blame: Category) -> Part:
     so_far = attempts_text(call)
     if call.cut == "deadline":
@@ -84,12 +91,10 @@ def judge_answer(call: SDKCall, ev: Evidence) -> Part:
         return Part(Status.FAIL, Category.MODEL, f"{_raised(call)}: the gateway rejected the call to this model{_said(call)}")
     if call.raised in ("APIConnectionError", "APITimeoutError"):
         return Part(Status.FAIL, Category.INFRASTRUCTURE, f"{call.raised} after {attempts_text(call)}")
-    if call.raised == "BodyTooLarge":
-        return Part(Status.FAIL, Category.GATEWAY, "the answer is larger than the size cap (max_response_bytes)")
     if call.raised == "APIError":  # an error event inside a 200 stream, raised by the SDK
         return Part(Status.FAIL, Category.GATEWAY, f"APIError from inside the 200 answer{': ' + call.message[:60] if call.message else ''}")
     if call.raised:
-        return Part(Status.FAIL, Category.GATEWAY, f"the SDK could not handle the answer ({call.raised})")
+        return Part(Status.FAIL, Category.GATEWAY, _unhandled(call))
     if call.finding:
         return Part(Status.FAIL, call.finding_category, f"{call.parsed}: {call.finding}")
     return Part(Status.PASS, Category.NONE, f"{call.parsed}, {call.output_chars} chars, {attempts_text(call)}")
@@ -122,15 +127,15 @@ def judge_malformed(call: SDKCall, ev: Evidence, gateway_down: str | None) -> Pa
     if call.raised in ("APIConnectionError", "APITimeoutError"):
         return Part(Status.ERROR, Category.INFRASTRUCTURE, f"not judged: {call.raised} after {attempts_text(call)}")
     if call.raised:
-        return Part(miss, Category.GATEWAY, f"the SDK could not handle the answer ({call.raised})")
+        return Part(miss, Category.GATEWAY, _unhandled(call))
     if not required:  # an answer is no trouble for the agent's client; error-path reports the acceptance itself
         return Part(Status.PASS, Category.NONE, f"accepted (HTTP 2xx, a {call.parsed}; error-path reports it), {attempts_text(call)}")
     return Part(miss, Category.GATEWAY, f"accepted: the SDK returned a {call.parsed} (HTTP 2xx), not an error")
 
 
-def _down(answer: SDKCall | None, part: Part | None) -> str | None:
+def _down(answer: SDKCall, part: Part) -> str | None:
     """What shows that the gateway itself is failing (the well-formed call got a 5xx, a 429 or no answer), or None."""
-    if answer is None or part is None or part.status is Status.PASS or part.category is not Category.INFRASTRUCTURE:
+    if part.status is Status.PASS or part.category is not Category.INFRASTRUCTURE:
         return None
     if answer.raised:
         return f"{answer.raised}{' ' + str(answer.status) if answer.status is not None else ''}"
@@ -162,12 +167,12 @@ def evaluate(ev: Evidence) -> CheckResult:
                       f"could not be checked: the SDK calls did not finish before the run's deadline of {ev.settings.total_timeout_s:g} s")
     if agent.setup_error:
         return result(NAME, Status.ERROR, Category.CONFIG, f"could not be checked: the openai SDK could not be set up ({agent.setup_error})")
-    family = "Responses API" if ev.settings.endpoint == "responses" else "chat completions"
-    parts: list[tuple[str, Part]] = []
     answer = agent.call("answer")
-    answer_part = judge_answer(answer, ev) if answer is not None else None
-    if answer is not None and answer_part is not None:
-        parts.append(("answer", answer_part))
+    if answer is None:  # never a pass without the SDK's answer to the representative prompt
+        return result(NAME, Status.ERROR, Category.INFRASTRUCTURE, "could not be checked: the SDK made no call with the representative prompt")
+    family = "Responses API" if ev.settings.endpoint == "responses" else "chat completions"
+    answer_part = judge_answer(answer, ev)
+    parts: list[tuple[str, Part]] = [("answer", answer_part)]
     stream = agent.call("stream")
     if stream is not None:
         parts.append(("stream", judge_answer(stream, ev)))

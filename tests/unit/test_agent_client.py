@@ -287,3 +287,8 @@ def test_a_run_without_agent_client_never_imports_the_sdk():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_no_pass_without_the_sdks_answer_to_the_prompt():
+    c = evaluate(*healthy()[1:])
+    assert c.status is Status.ERROR and "no call with the representative prompt" in c.detail
