@@ -95,7 +95,7 @@ class Settings:
     model_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     max_completion_tokens: int | None = None
     expect: Mapping[str, Any] = field(default_factory=dict)
-    approved_by: str = "unknown"
+    approved_by: str = "the operator of this run"
     config_path: str | None = None
     config_sha256: str | None = None
     include_model_output: bool = False
@@ -157,8 +157,10 @@ def validate_against_schema(doc: Any, schema: dict[str, Any], what: str) -> None
         extra = sorted(str(k) for k in err.instance if k not in allowed)
         dotted = ".".join([*map(str, err.absolute_path), extra[0]]) if extra else key
         raise ConfigError(f"{what}: unknown key {dotted!r}", f"allowed here: {', '.join(sorted(allowed))}")
-    message = err.message if len(err.message) < 200 else err.message[:197] + "..."
-    raise ConfigError(f"{what}: {key}: {message}", "fix that value (see approval/schemas/config.schema.json)")
+    from approval.schema_errors import describe
+
+    name, problem = describe(err)
+    raise ConfigError(f"{what}: `{name}` {problem}", "fix that value (the keys are described in the README and examples/gateway.yaml)")
 
 
 def _nonempty(value: Any) -> bool:
@@ -412,7 +414,7 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         model_aliases=aliases,
         max_completion_tokens=cfg.get("max_completion_tokens"),
         expect=expect,
-        approved_by=str(pick("approved_by", "approved_by") or environ.get("GITHUB_ACTOR") or environ.get("USER") or "unknown"),
+        approved_by=approver(pick("approved_by", "approved_by"), environ),
         config_path=str(config_path) if config_path else None,
         config_sha256=config_sha,
         include_model_output=bool(flags.get("include_model_output", False)),
@@ -420,6 +422,30 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         proxy=proxy,
         ca_bundle=ca_bundle,
     )
+
+
+def approver(given: Any, environ: Mapping[str, str]) -> str:
+    """Who the record names as approving: the one given; else, in CI, the actor with the run and job that gathered the
+    evidence; else the operator's login. Never "unknown": a record must say whose run it was."""
+    if _nonempty(given) and str(given).strip():
+        return str(given).strip()
+    actor = environ.get("GITHUB_ACTOR", "").strip()
+    if actor:
+        run = environ.get("GITHUB_RUN_ID", "").strip()
+        job = environ.get("GITHUB_JOB", "").strip()
+        where = f" via run {run}/{job}" if run and job else f" via run {run}" if run else ""
+        return f"{actor}{where}"
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if environ.get(name, "").strip():
+            return environ[name].strip()
+    import getpass  # the password database, only when the environment names nobody (a container, a service account)
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        import os
+
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "the operator of this run"
 
 
 def _check_expect(expect: Mapping[str, Any]) -> None:
