@@ -157,6 +157,16 @@ def test_every_package_json_is_covered():
             assert path.parent in covered, f"{path}: add an npm entry for directory /{path.parent} to .github/dependabot.yml"
 
 
+def test_the_setup_scripts_install_only_from_files_dependabot_updates():
+    """A version written into a script (`pip install x==1.2`, `npm install y@3.4.5`) is a pin no update would ever move."""
+    scripts = [p for p in shipped_files() if p.parts[0] in ("scripts", ".ci") and p.suffix in ("", ".sh")]
+    assert PurePosixPath("scripts/bootstrap") in scripts
+    for path in scripts:
+        code = "\n".join(line.split(" #")[0] for line in (ROOT / path).read_text(encoding="utf-8").splitlines() if not line.lstrip().startswith("#"))
+        inline = re.findall(r"[\w.\[\]-]+(?:==\d[\w.]*|@\d+\.\d+\.\d+)", code)
+        assert not inline, f"{path} pins {inline}: move the pin into a requirements file or package.json that Dependabot covers"
+
+
 def test_every_entry_points_at_something_to_update():
     config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
     assert config["version"] == 2
