@@ -37,6 +37,7 @@ def variant(record: dict[str, Any], *, gateway: str = BASE, model: str = "cand-m
         for check in data["checks"]:
             if check["name"] == failed:
                 check.update(status="fail", category="gateway", detail="silent fallback")
+        data["failure_categories"] = ["gateway"]  # a record agrees with its checks, or it is invalid
     return data
 
 
@@ -152,3 +153,11 @@ def test_the_command_as_a_job_summary_step_runs_it(record, tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout.startswith("## ❌ Model approval matrix") and proc.stderr == ""
     assert CANARY_KEY not in proc.stdout
+
+
+def test_a_hand_edited_verdict_is_an_invalid_row(record, tmp_path, monkeypatch):
+    """A record edited to `pass` over a failing check is well-formed and false: it counts as not approved."""
+    edited = variant(record, failed="model-echo")
+    edited["overall_result"] = "pass"
+    path = write(tmp_path / "records", "approval-record.json", edited)
+    assert main(["summarize", str(path)]) == 1
