@@ -209,6 +209,7 @@ def cmd_diff(old_path: str, new_path: str, exit_code: bool) -> int:
 
 def cmd_summarize(paths: list[str], output_format: str) -> int:
     from approval.record import RecordInvalid, validate_record
+    from approval.record_consistency import inconsistencies
     from approval.summary import find_record_files, invalid_row, render_markdown, render_text, row_from_record, summarize
 
     rows = []
@@ -222,6 +223,10 @@ def cmd_summarize(paths: list[str], output_format: str) -> int:
             validate_record(data)
         except RecordInvalid as exc:
             rows.append(invalid_row(data, str(path), f"{path}: {exc}"))
+            continue
+        problems = inconsistencies(data)  # a verdict its own checks contradict (a hand-edited "pass") is not trusted
+        if problems:
+            rows.append(invalid_row(data, str(path), f"{path}: {problems[0]}"))
             continue
         rows.append(row_from_record(data, str(path)))
     summary = summarize(rows)
