@@ -2,11 +2,13 @@
 a usable answer to the representative prompt, a typed 4xx error after one attempt for each malformed request, and no
 call that makes it wait longer than agent.max_wait_seconds, its retries included.
 
-Blame follows the cause. A well-formed call that fails (5xx, 429, no answer, refused key) is `infrastructure`, as in
-happy-path: the SDK retried as designed, and the run says how many attempts and how long that cost an agent. A
-malformed request answered with a 5xx or a 429 is `gateway`: the gateway turned a client error into one every SDK
-retries — unless the well-formed call failed the same way, in which case the gateway is simply down and the malformed
-requests prove nothing (`error`, an evidence gap). A call cut by the run's deadline is `error` too.
+Blame follows the cause, as in every check. A well-formed call that gets no usable answer for a reason outside the
+model (5xx, 429, no answer within agent.max_wait_seconds, a refused key; a wrong path: `config`) leaves the candidate
+unobserved: `error`, category `infrastructure` — the SDK retried as designed, and the check says how many attempts and
+how long that cost an agent. A malformed request answered with a 5xx or a 429 is a `gateway` finding: the gateway
+turned a client error into one every SDK retries — unless the well-formed call failed the same way, in which case the
+gateway is simply down and the malformed requests prove nothing (`error`). A call cut by the run's deadline is
+`error` and says so.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from approval.agent import MALFORMED, AgentRun, SDKCall
 from approval.checks.base import STATUS_ORDER, Evidence, result
 from approval.checks.error_path import PROBES
-from approval.classify import auth_hint
+from approval.classify import auth_hint, failure_status, path_miss
 from approval.results import Category, CheckResult, Status
 
 NAME = "agent-client"
@@ -50,9 +52,13 @@ def _raised(call: SDKCall) -> str:
     return f"{call.raised}{status}{code}"
 
 
+def _message(call: SDKCall) -> str:
+    """The message the SDK extracted from the error body, without its 'Error code: N - ' prefix ('' when none)."""
+    return call.message.split(" - ", 1)[1] if call.message.startswith("Error code:") and " - " in call.message else ""
+
+
 def _said(call: SDKCall) -> str:
-    """The message the SDK extracted, without its 'Error code: N - ' prefix."""
-    message = call.message.split(" - ", 1)[1] if call.message.startswith("Error code:") and " - " in call.message else ""
+    message = _message(call)
     return f' "{message[:48]}{"…" if len(message) > 48 else ""}"' if message else ""
 
 
@@ -63,7 +69,8 @@ def _unhandled(call: SDKCall) -> str:
     return f"the SDK could not handle the answer ({call.raised})"
 
 
-def _cut(call: SDKCall, ev: Evidence, blame: Category) -> Part:
+def _cut(call: SDKCall, ev: Evidence, blame: Category, status: Status) -> Part:
+    """A call the check stopped watching: at the run's deadline (an evidence gap), or at agent.max_wait_seconds."""
     so_far = attempts_text(call)
     if call.cut == "deadline":
         when = (f"after {so_far}" if call.attempts else
@@ -73,46 +80,61 @@ def _cut(call: SDKCall, ev: Evidence, blame: Category) -> Part:
     if ev.agent is not None:
         per_attempt = f"{ev.agent.timeout_s:g} s" if ev.agent.timeout_s is not None else "no limit"
         policy = f" (the SDK allows {per_attempt} per attempt and {ev.agent.max_retries} retries)"
-    return Part(Status.FAIL, blame, f"not done within agent.max_wait_seconds ({ev.settings.agent.max_wait_s:g} s): {so_far} so far{policy}")
+    return Part(status, blame, f"not done within agent.max_wait_seconds ({ev.settings.agent.max_wait_s:g} s): {so_far} so far{policy}")
+
+
+def _answer_error(call: SDKCall, status: int, path_key: str) -> tuple[Category, str]:
+    """Whose the SDK's error on a well-formed call is, and what it says (as classify.describe_failure has it)."""
+    said = _said(call)
+    if status in ACCESS_STATUSES:
+        return Category.INFRASTRUCTURE, f"{_raised(call)}: access refused — check the API key{said}"
+    if status in SDK_RETRIED or status >= 500:
+        return Category.INFRASTRUCTURE, f"{_raised(call)} after {attempts_text(call)}{said}"
+    if 300 <= status < 400:
+        return Category.GATEWAY, f"{_raised(call)}: a redirect (never followed)"
+    if path_miss(status, _message(call) or None):
+        return Category.CONFIG, f"{_raised(call)}{said}: this path does not answer on the gateway — check {path_key} and base_url"
+    if status == 400 and auth_hint(call.message):
+        return Category.INFRASTRUCTURE, f"{_raised(call)} that reads as an access problem{said} — check the API key"
+    return Category.MODEL, f"{_raised(call)}: the gateway rejected the call to this model{said}"
 
 
 def judge_answer(call: SDKCall, ev: Evidence) -> Part:
-    """A well-formed call: the representative prompt, or its stream."""
-    if call.cut:
-        return _cut(call, ev, Category.INFRASTRUCTURE)
-    status = call.status
-    if call.raised and status is not None:
-        if status in ACCESS_STATUSES:
-            return Part(Status.FAIL, Category.INFRASTRUCTURE, f"{_raised(call)}: access refused — check the API key{_said(call)}")
-        if status in SDK_RETRIED or status >= 500:
-            return Part(Status.FAIL, Category.INFRASTRUCTURE, f"{_raised(call)} after {attempts_text(call)}{_said(call)}")
-        if 300 <= status < 400:
-            return Part(Status.FAIL, Category.GATEWAY, f"{_raised(call)}: a redirect (never followed)")
-        return Part(Status.FAIL, Category.MODEL, f"{_raised(call)}: the gateway rejected the call to this model{_said(call)}")
+    """A well-formed call: the representative prompt, or its stream. No usable answer for a reason outside the model
+    (no answer, a refused key, a rate limit, a provider's 5xx, a wrong path) leaves the candidate unobserved: `error`,
+    as in every check; what the gateway or the model did answer is a finding."""
+    if call.cut:  # no answer yet: a hang and a provider that fails every attempt look alike from here
+        return _cut(call, ev, Category.INFRASTRUCTURE, Status.ERROR)
+    if call.raised and call.status is not None:
+        category, text = _answer_error(call, call.status, f"paths.{ev.settings.endpoint}")
+        return Part(failure_status(category), category, text)
     if call.raised in ("APIConnectionError", "APITimeoutError"):
-        return Part(Status.FAIL, Category.INFRASTRUCTURE, f"{call.raised} after {attempts_text(call)}")
+        return Part(Status.ERROR, Category.INFRASTRUCTURE, f"{call.raised} after {attempts_text(call)}")
     if call.raised == "APIError":  # an error event inside a 200 stream, raised by the SDK
         return Part(Status.FAIL, Category.GATEWAY, f"APIError from inside the 200 answer{': ' + call.message[:60] if call.message else ''}")
     if call.raised:
         return Part(Status.FAIL, Category.GATEWAY, _unhandled(call))
     if call.finding:
         return Part(Status.FAIL, call.finding_category, f"{call.parsed}: {call.finding}")
+    if call.retried:  # what the old bounded-retry warned about: the gateway needed the SDK's retries
+        return Part(Status.WARN, Category.INFRASTRUCTURE, f"{call.parsed} only after {attempts_text(call)}: the SDK's retries recovered")
     return Part(Status.PASS, Category.NONE, f"{call.parsed}, {call.output_chars} chars, {attempts_text(call)}")
 
 
-def judge_malformed(call: SDKCall, ev: Evidence, gateway_down: str | None) -> Part:
+def judge_malformed(call: SDKCall, ev: Evidence, gateway_down: str | None, path_wrong: str | None = None) -> Part:
     """A malformed request: a typed 4xx after one attempt, or a finding (a warning when not required)."""
     required = REQUIRED_BY_DEFAULT[call.name] or f"error-path.{call.name}" in ev.settings.required
     miss = Status.FAIL if required else Status.WARN
     status = call.status
     retried_by_gateway = any(a.status is not None and (a.status in SDK_RETRIED or a.status >= 500) for a in call.attempts)
     if call.cut == "deadline":
-        return _cut(call, ev, Category.INFRASTRUCTURE)
+        return _cut(call, ev, Category.INFRASTRUCTURE, Status.ERROR)
+    if path_wrong:
+        return Part(Status.ERROR, Category.CONFIG, f"not judged: the well-formed call shows the path does not answer ({path_wrong})")
     if gateway_down and (retried_by_gateway or call.cut or call.raised in ("APIConnectionError", "APITimeoutError")):
         return Part(Status.ERROR, Category.INFRASTRUCTURE, f"not judged: the well-formed call failed too ({gateway_down})")
-    if call.cut:
-        part = _cut(call, ev, Category.GATEWAY if retried_by_gateway else Category.INFRASTRUCTURE)
-        return part if part.status is Status.ERROR else Part(miss, part.category, part.text)
+    if call.cut:  # the gateway's 5xx kept the SDK retrying past the bound: a finding; a hang: no answer to judge
+        return _cut(call, ev, Category.GATEWAY, miss) if retried_by_gateway else _cut(call, ev, Category.INFRASTRUCTURE, Status.ERROR)
     if call.raised and status is not None:
         if status in ACCESS_STATUSES or auth_hint(call.message):
             return Part(Status.ERROR, Category.INFRASTRUCTURE, f"not judged: {_raised(call)} reads as an access refusal — check the API key")
@@ -135,7 +157,7 @@ def judge_malformed(call: SDKCall, ev: Evidence, gateway_down: str | None) -> Pa
 
 def _down(answer: SDKCall, part: Part) -> str | None:
     """What shows that the gateway itself is failing (the well-formed call got a 5xx, a 429 or no answer), or None."""
-    if part.status is Status.PASS or part.category is not Category.INFRASTRUCTURE:
+    if part.status is not Status.ERROR or part.category is not Category.INFRASTRUCTURE:
         return None
     if answer.raised:
         return f"{answer.raised}{' ' + str(answer.status) if answer.status is not None else ''}"
@@ -177,10 +199,11 @@ def evaluate(ev: Evidence) -> CheckResult:
     if stream is not None:
         parts.append(("stream", judge_answer(stream, ev)))
     down = _down(answer, answer_part)
+    wrong_path = _raised(answer) if answer_part.category is Category.CONFIG else None
     for name in MALFORMED:
         call = agent.call(name)
         if call is not None:
-            parts.append((name, judge_malformed(call, ev, down)))
+            parts.append((name, judge_malformed(call, ev, down, wrong_path)))
     statuses = [p.status for _, p in parts]
     # a finding outranks a gap: a check that failed on evidence it gathered says so, whatever else it could not judge
     overall = Status.FAIL if Status.FAIL in statuses else max(statuses, key=lambda s: STATUS_ORDER[s], default=Status.PASS)

@@ -49,7 +49,7 @@ def test_a_gateway_answering_502_to_everything_fails_with_every_attempt_counted(
 def test_a_client_error_answered_with_a_5xx_is_the_gateways_fault(tmp_path: Path) -> None:
     with FaultGateway() as gw:
         gw.set_fault("html-500", model="approval-gate-no-such-model-7f3c9e")  # only the unknown model gets a 500
-        run, _, check = approve(gw, tmp_path, "--timeout", "60", "--checks", "agent-client")
+        run, _, check = approve(gw, tmp_path, "--timeout", "60", "--checks", "happy-path,agent-client")
         unknown = [r for r in sdk_requests(gw) if r.model == "approval-gate-no-such-model-7f3c9e"]
     assert run.code == 1
     assert (check["status"], check["category"]) == ("fail", "gateway"), check
@@ -99,7 +99,7 @@ def test_the_sdk_reads_neither_proxy_nor_openai_variables(tmp_path: Path) -> Non
     env = child_env(HTTP_PROXY=closed, HTTPS_PROXY=closed, ALL_PROXY=closed, OPENAI_BASE_URL=closed + "/v1", OPENAI_API_KEY="sk-other-0000",
                     OPENAI_ORG_ID="org-other", OPENAI_CUSTOM_HEADERS="X-Other: 1", OPENAI_LOG="debug")
     with FaultGateway(api_key=CANARY) as gw:
-        run = run_cli(["run", "--base-url", gw.base_url, "--model", "good-model", "--checks", "agent-client", "--timeout", "30"], env=env,
+        run = run_cli(["run", "--base-url", gw.base_url, "--model", "good-model", "--checks", "happy-path,agent-client", "--timeout", "30"], env=env,
                       cwd=tmp_path, hard_timeout=60)
         seen = sdk_requests(gw)
     assert run.code == 0, run.output

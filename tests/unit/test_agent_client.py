@@ -19,7 +19,7 @@ from approval.config import AgentSettings
 from approval.errors import ConfigError
 from approval.results import Category, Status
 from approval.suite import RunOutcome, run_suite
-from tests.conftest import CANARY_KEY, answer_with, make_settings, raw_calls
+from tests.conftest import CANARY_KEY, answer_with, chat_body, make_settings, raw_calls
 
 SDK = "openai 3.57.0"
 
@@ -103,13 +103,31 @@ def test_an_unknown_model_accepted_with_a_200_fails_as_in_error_path():
     assert c.status is Status.FAIL and c.category is Category.GATEWAY and "accepted" in c.detail
 
 
-def test_a_failing_well_formed_call_is_infrastructure_and_the_malformed_ones_prove_nothing_then():
+def test_a_gateway_that_is_down_leaves_the_candidate_unobserved_and_the_malformed_requests_prove_nothing():
     down = rejected("answer", 502, "InternalServerError", attempts=3, seconds=1.3)
     malformed = {n: rejected(n, 502, "InternalServerError", attempts=3, seconds=1.3) for n in ("missing-model", "unknown-model", "empty-messages")}
     c = evaluate(down, *malformed.values())
-    assert c.status is Status.FAIL and c.category is Category.INFRASTRUCTURE  # a finding outranks the gaps
+    assert c.status is Status.ERROR and c.category is Category.INFRASTRUCTURE  # an evidence gap, as in every check
     assert "answer: InternalServerError 502 after 3 attempts (HTTP 502, 502, 502), 1.30 s" in c.detail
     assert "no model: not judged: the well-formed call failed too (InternalServerError 502)" in c.detail
+    # the gateway still rejecting a client error properly while the provider is down is a finding of its own
+    c = evaluate(down, *healthy()[1:])
+    assert c.status is Status.ERROR and "no model: BadRequestError 400" in c.detail
+
+
+def test_an_answer_only_after_the_sdks_retries_warns():
+    flaky = SDKCall("answer", (Attempt(502, None, 0.1), Attempt(200, None, 0.1)), 0.7, parsed="ChatCompletion", output_chars=12)
+    c = evaluate(*healthy(answer=flaky))
+    assert c.status is Status.WARN and c.category is Category.INFRASTRUCTURE
+    assert "answer: ChatCompletion only after 2 attempts (HTTP 502, 200), 0.70 s: the SDK's retries recovered" in c.detail
+
+
+def test_a_path_that_does_not_answer_is_config_and_proves_nothing_about_errors():
+    missing = SDKCall("answer", (Attempt(404, None, 0.01),), 0.01, raised="NotFoundError", status=404, message="Error code: 404 - Not Found")
+    c = evaluate(*healthy(answer=missing, **{"unknown-model": rejected("unknown-model", 404, "NotFoundError")}))
+    assert c.status is Status.ERROR and c.category is Category.CONFIG
+    assert "this path does not answer on the gateway — check paths.chat and base_url" in c.detail
+    assert "no model: not judged: the well-formed call shows the path does not answer" in c.detail
 
 
 def test_a_call_cut_by_the_runs_deadline_is_an_evidence_gap_naming_the_deadline():
@@ -121,15 +139,19 @@ def test_a_call_cut_by_the_runs_deadline_is_an_evidence_gap_naming_the_deadline(
     assert "before its first attempt could be sent" in evaluate(*healthy(answer=never), timeout="5").detail
 
 
-def test_a_call_longer_than_max_wait_fails_with_its_attempts_so_far(tmp_path):
+def test_a_call_longer_than_max_wait_is_reported_with_its_attempts_so_far(tmp_path):
     cfg = tmp_path / "g.yaml"
     cfg.write_text("agent: {max_wait_seconds: 10}\n")
     slow = SDKCall("answer", (Attempt(500, None, 4.2), Attempt(None, "unfinished", 4.1)), 10.0, cut="max-wait")
     c = evaluate(*healthy(answer=slow), config=str(cfg))
-    assert c.status is Status.FAIL and c.category is Category.INFRASTRUCTURE
+    assert c.status is Status.ERROR and c.category is Category.INFRASTRUCTURE  # no answer: the candidate was not observed
     assert "not done within agent.max_wait_seconds (10 s): 2 attempts (HTTP 500, unfinished), 10.00 s so far" in c.detail
     assert "(the SDK allows 600 s per attempt and 2 retries)" in c.detail
     assert c.metrics["worst_call_s"] == 10.0 and c.metrics["max_wait_s"] == 10.0
+    # a malformed request the gateway's 5xx kept the SDK retrying past the bound: the gateway's finding
+    retried = SDKCall("unknown-model", (Attempt(500, None, 4.2), Attempt(500, None, 4.1)), 10.0, cut="max-wait")
+    c = evaluate(*healthy(**{"unknown-model": retried}), config=str(cfg))
+    assert c.status is Status.FAIL and c.category is Category.GATEWAY and "unknown model: not done within" in c.detail
 
 
 def test_an_access_refusal_on_a_malformed_request_is_a_gap_not_a_pass():
@@ -222,12 +244,12 @@ def test_a_gateway_answering_the_unknown_model_with_500_costs_the_agent_its_retr
 def test_the_key_goes_in_the_configured_header_and_nowhere_else(gateway, tmp_path):
     cfg = tmp_path / "g.yaml"
     cfg.write_text("auth: {scheme: header, header: api-key}\nheaders: {X-Team: platform-7}\n")
-    run(config=str(cfg), checks="agent-client")
+    run(config=str(cfg), checks="happy-path,agent-client")
     for call in sdk_calls(gateway):
         headers = {k.lower(): v for k, v in call["headers"].items()}
         assert headers["api-key"] == CANARY_KEY and "authorization" not in headers and headers["x-team"] == "platform-7"
     gateway.calls.clear()
-    run(checks="agent-client")
+    run(checks="happy-path,agent-client")
     assert {c["headers"].get("authorization") or c["headers"].get("Authorization") for c in sdk_calls(gateway)} == {f"Bearer {CANARY_KEY}"}
 
 
@@ -237,7 +259,7 @@ def test_the_sdk_never_takes_its_configuration_from_the_environment(gateway, mon
     monkeypatch.setenv("OPENAI_ORG_ID", "org-from-the-environment")
     monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-from-the-environment")
     monkeypatch.setenv("OPENAI_CUSTOM_HEADERS", "X-From-Env: yes\nAuthorization: Bearer sk-from-the-environment-0000")
-    assert agent_check(run(checks="agent-client")).status is Status.PASS
+    assert agent_check(run(checks="happy-path,agent-client")).status is Status.PASS
     calls = sdk_calls(gateway)
     assert len(calls) == 4 and all(c["url"].startswith("http://gateway.test/v1/") for c in calls)
     for call in calls:
@@ -250,7 +272,7 @@ def test_a_custom_path_is_posted_to_as_an_agent_would_with_the_sdk(gateway, tmp_
     cfg = tmp_path / "g.yaml"
     cfg.write_text("paths: {chat: /api/text/chat}\n")  # not the SDK's own path: its generic post() is used, as an agent would
     gateway.serve("/api/text/chat")
-    c = agent_check(run(config=str(cfg), checks="agent-client"))
+    c = agent_check(run(config=str(cfg), checks="happy-path,agent-client"))
     assert c.status is Status.PASS, c.detail
     assert {call["url"] for call in sdk_calls(gateway)} == {"http://gateway.test/v1/api/text/chat"}
     assert len(sdk_calls(gateway)) == 4
@@ -258,9 +280,9 @@ def test_a_custom_path_is_posted_to_as_an_agent_would_with_the_sdk(gateway, tmp_
 
 def test_the_key_never_reaches_an_output_even_when_the_gateway_echoes_it(gateway):
     gateway.on(lambda b: True, lambda body, req: (401, {}, json.dumps({"error": {"message": f"bad key {req.headers.get('Authorization')}"}})))
-    outcome = run(checks="agent-client")
+    outcome = run(checks="happy-path,agent-client")
     c = agent_check(outcome)
-    assert c.status is Status.FAIL and c.category is Category.INFRASTRUCTURE
+    assert c.status is Status.ERROR and c.category is Category.INFRASTRUCTURE and "access refused" in c.detail
     assert CANARY_KEY not in json.dumps(c.to_json()) and "***" in c.detail
 
 
@@ -292,3 +314,13 @@ def test_a_run_without_agent_client_never_imports_the_sdk():
 def test_no_pass_without_the_sdks_answer_to_the_prompt():
     c = evaluate(*healthy()[1:])
     assert c.status is Status.ERROR and "no call with the representative prompt" in c.detail
+
+
+def test_answers_another_model_gave_are_no_evidence_for_agent_client_either(gateway):
+    gateway.on(lambda b: b.get("model") == "cand-model" and bool(b.get("messages")),
+               lambda body, req: (200, {}, json.dumps(chat_body(model="gpt-4o-mini"))))
+    outcome = run()
+    c = agent_check(outcome)
+    assert c.status is Status.ERROR and c.category is Category.GATEWAY, c.detail
+    assert c.detail.startswith("no evidence about 'cand-model'")
+    assert outcome.candidates[0].check("model-echo").status is Status.FAIL
