@@ -323,4 +323,5 @@ def test_answers_another_model_gave_are_no_evidence_for_agent_client_either(gate
     c = agent_check(outcome)
     assert c.status is Status.ERROR and c.category is Category.GATEWAY, c.detail
     assert c.detail.startswith("no evidence about 'cand-model'")
-    assert outcome.candidates[0].check("model-echo").status is Status.FAIL
+    echo = outcome.candidates[0].check("model-echo")
+    assert echo is not None and echo.status is Status.FAIL
