@@ -77,20 +77,21 @@ def test_broken_upstream_fails_as_infrastructure(litellm, tmp_path):
     assert record["failure_categories"] == ["infrastructure"]
     # what it costs an agent on the SDK's defaults: every attempt of its retry policy, then InternalServerError
     agent = check_of(record, "agent-client")
-    assert (agent["status"], agent["category"]) == ("fail", "infrastructure"), agent
-    assert "answer: InternalServerError 500 code '500' after 3 attempts (HTTP 500, 500, 500)" in agent["detail"], agent
+    assert (agent["status"], agent["category"]) == ("error", "infrastructure"), agent
+    assert "answer: InternalServerError 500 after 3 attempts (HTTP 500, 500, 500)" in agent["detail"], agent
     assert agent["metrics"]["answer_attempts"] == 3 and agent["metrics"]["answer_s"] > 2
 
 
 def test_broken_model_fails_agent_client_within_max_wait_as_infrastructure(litellm, tmp_path):
     """broken-model's upstream is dead: the gateway answers 500, as a gateway should, and the SDK retries as designed.
-    That the agent would wait longer than it may is the provider's unavailability: infrastructure, not gateway."""
+    That the agent would wait longer than it may is the provider's unavailability: infrastructure, not gateway; and
+    with no answer the candidate was not observed, so it is an evidence gap (error), as in every check."""
     config = tmp_path / "gateway.yaml"
     config.write_text("agent: {max_wait_seconds: 10}\n", encoding="utf-8")
     result, record = approve(litellm, tmp_path, "broken-model", "--config", str(config), "--checks", "happy-path,agent-client")
     assert result.code == 1
     agent = check_of(record, "agent-client")
-    assert (agent["status"], agent["category"]) == ("fail", "infrastructure"), agent
+    assert (agent["status"], agent["category"]) == ("error", "infrastructure"), agent
     assert "answer: not done within agent.max_wait_seconds (10 s)" in agent["detail"], agent
     assert agent["metrics"]["worst_call_s"] <= 10.5 and record["duration_s"] < 20
 

@@ -32,13 +32,13 @@ def sdk_requests(gw: FaultGateway) -> list[RecordedRequest]:
     return [r for r in gw.requests if is_sdk_request(r.header("user-agent"))]
 
 
-def test_a_gateway_answering_502_to_everything_fails_with_every_attempt_counted(tmp_path: Path) -> None:
+def test_a_gateway_answering_502_to_everything_is_a_gap_with_every_attempt_counted(tmp_path: Path) -> None:
     with FaultGateway(api_key=CANARY) as gw:
         gw.set_fault("html-502")
         run, _, check = approve(gw, tmp_path, "--timeout", "60")
         seen = sdk_requests(gw)
     assert run.code == 1
-    assert (check["status"], check["category"]) == ("fail", "infrastructure"), check
+    assert (check["status"], check["category"]) == ("error", "infrastructure"), check
     assert "answer: InternalServerError 502 after 3 attempts (HTTP 502, 502, 502)" in check["detail"]
     assert "not judged: the well-formed call failed too (InternalServerError 502)" in check["detail"]  # the gateway is down
     assert check["metrics"]["attempts"] == 12 and len(seen) == 12  # counted by the transport and by the gateway alike
@@ -57,13 +57,13 @@ def test_a_client_error_answered_with_a_5xx_is_the_gateways_fault(tmp_path: Path
     assert len(unknown) == 3 and check["metrics"]["unknown_model_attempts"] == 3
 
 
-def test_a_hanging_call_fails_at_max_wait_and_the_run_does_not_wait_longer(tmp_path: Path) -> None:
+def test_a_hanging_call_is_cut_at_max_wait_and_the_run_does_not_wait_longer(tmp_path: Path) -> None:
     config = "timeouts: {request_seconds: 1, total_seconds: 60}\nagent: {max_wait_seconds: 2}\n"
     with FaultGateway(max_stall_s=30) as gw:
         gw.set_fault("hang", model="good-model")
         run, record, check = approve(gw, tmp_path, config=config)
     assert run.code == 1
-    assert (check["status"], check["category"]) == ("fail", "infrastructure"), check
+    assert (check["status"], check["category"]) == ("error", "infrastructure"), check
     assert "not done within agent.max_wait_seconds (2 s): 1 attempt (unfinished), 2.00 s so far" in check["detail"]
     assert "(the SDK allows 600 s per attempt and 2 retries)" in check["detail"]
     assert check["metrics"]["worst_call_s"] <= 2.1

@@ -50,5 +50,5 @@ def test_without_the_ca_the_certificate_is_refused_as_infrastructure(tls_gateway
     assert record["failure_categories"] == ["infrastructure"]
     assert "TLS handshake or certificate verification failed" in run.stdout
     agent = next(c for c in record["checks"] if c["name"] == "agent-client")
-    assert (agent["status"], agent["category"]) == ("fail", "infrastructure") and "APIConnectionError" in agent["detail"], agent
+    assert (agent["status"], agent["category"]) == ("error", "infrastructure") and "APIConnectionError" in agent["detail"], agent
     assert not leaks_canary(run.output)
