@@ -325,7 +325,7 @@ class FakeGitHub:
         if req.path.startswith(TWIRP_PREFIX):
             found = twirp_contract().check_response(req.path, status, headers, body)
         else:
-            found = rest_contract().check_response(req.method, req.path, status, headers, body)
+            found = rest_contract().check_response(req.method, req.path, status, headers, body, req.headers.get("accept", ""))
         with self._lock:
             self.contract_violations.extend(found)
 
@@ -544,7 +544,7 @@ class FakeGitHub:
         issue = FakeIssue(self._next_number, title, str(data.get("body") or ""), ACTIONS_BOT, now, now, labels=labels)
         self._next_number += 1
         self.issues[issue.number] = issue
-        self._ok(self._issue_json(issue), 201)
+        self._ok(self._issue_json(issue), 201, {"Location": self._issue_json(issue)["url"]})
 
     def _edit_issue(self, req: RecordedRequest, number: str) -> None:
         issue, data = self._issue(number), self._body(req)
@@ -577,7 +577,7 @@ class FakeGitHub:
                                       "message": "body is too long (maximum is 65536 characters)"})
         comment = self.add_comment(issue.number, body, ACTIONS_BOT)
         issue.updated_at = comment.created_at
-        self._ok(self._comment_json(comment), 201)
+        self._ok(self._comment_json(comment), 201, {"Location": self._comment_json(comment)["url"]})
 
     def _edit_comment(self, req: RecordedRequest, comment_id: str) -> None:
         comment, data = self._comment(comment_id), self._body(req)
@@ -605,7 +605,7 @@ class FakeGitHub:
         self.labels[name] = shapes.label(self.api_url, self.repository, name, self._next_label_id, str(data.get("color") or "ededed"),
                                          data.get("description"))
         self._next_label_id += 1
-        self._ok(self.labels[name], 201)
+        self._ok(self.labels[name], 201, {"Location": self.labels[name]["url"]})
 
     # --- artifact service v4 ----------------------------------------------------------------------------------------
 

@@ -3,8 +3,12 @@
 Two sources, both installed pinned by `scripts/bootstrap` into `.tools/github-contract` (never committed):
 
 - the REST API: the OpenAPI 3.0 description of api.github.com that github/rest-api-description publishes, as npm
-  `@octokit/openapi` ships it (`generated/api.github.com.json`; Octokit adds an `x-octokit` key per operation and
-  replaces `info`, nothing that changes an operation used here);
+  `@octokit/openapi` ships it (`generated/api.github.com.json`, built by octokit/openapi's scripts/build.mjs from
+  the upstream `descriptions/api.github.com/api.github.com.json`: it adds an `x-octokit` key per operation, replaces
+  `info` and overrides ten operations, none of them used here; the package does not name the upstream commit). It
+  is the description of API version 2022-11-28, the one GitHub serves a client that sends no
+  `X-GitHub-Api-Version` (PyGithub sends none): it still has `rate` in `GET /rate_limit` and `has_downloads` in a
+  repository, which version 2026-03-10 removes;
 - the artifact service: the Twirp messages declared by the protobuf-ts code generated in actions/toolkit, as npm
   `@actions/artifact` ships it (`lib/generated/results/api/v1/artifact.js`), read by `artifact_messages.mjs`.
 
@@ -228,6 +232,7 @@ class Parameter:
 class Response:
     content_type: str | None
     schema: Any  # None: no body documented
+    headers: tuple[str, ...]  # the headers the description lists for it
 
 
 @dataclass(frozen=True)
@@ -246,9 +251,12 @@ class Operation:
         return f"{self.operation_id} ({self.method} {self.template})"
 
 
-def _template_pattern(template: str) -> re.Pattern[str]:
+def _template_pattern(template: str, multi_segment: frozenset[str] = frozenset()) -> re.Pattern[str]:
+    """A path template as a regex; a parameter the description marks `x-multi-segment` (a file path, a git ref such
+    as `heads/main`, a branch) may span slashes."""
     parts = re.split(r"(\{[^}]+\})", template)
-    return re.compile("^" + "".join("([^/]+)" if p.startswith("{") else re.escape(p) for p in parts) + "$")
+    regex = "".join(("(.+)" if p[1:-1] in multi_segment else "([^/]+)") if p.startswith("{") else re.escape(p) for p in parts)
+    return re.compile(f"^{regex}$")
 
 
 def _template_names(template: str) -> list[str]:
@@ -276,11 +284,20 @@ class RestContract:
         self.document = document
         self._convert = _Converter(document)
         self._templates: list[tuple[str, re.Pattern[str]]] = sorted(
-            ((t, _template_pattern(t)) for t in document["paths"]),
-            key=lambda item: (item[0].count("{"), -len(item[0])),  # literal segments win over parameters
+            ((t, _template_pattern(t, self._multi_segment(item))) for t, item in document["paths"].items()),
+            key=lambda entry: (entry[0].count("{"), -len(entry[0])),  # literal segments win over parameters
         )
         self._operations: dict[tuple[str, str], Operation] = {}
         self.basic_error = self._convert.schema({"$ref": "#/components/schemas/basic-error"}, False)
+
+    def _multi_segment(self, item: Mapping[str, Any]) -> frozenset[str]:
+        names = set()
+        for key, op in item.items():
+            for raw in op if key == "parameters" else op.get("parameters", []) if isinstance(op, dict) else []:
+                spec = self._convert.resolve(raw["$ref"]) if "$ref" in raw else raw
+                if spec.get("in") == "path" and spec.get("x-multi-segment"):
+                    names.add(spec["name"])
+        return frozenset(names)
 
     @classmethod
     def load(cls, path: Path) -> RestContract:
@@ -315,10 +332,11 @@ class RestContract:
         for status, raw in op.get("responses", {}).items():
             spec = self._convert.resolve(raw["$ref"]) if "$ref" in raw else raw
             media = next(iter(spec.get("content", {}).items()), None)
+            listed = tuple(spec.get("headers", {}))
             if media is None:
-                responses[status] = Response(None, None)
+                responses[status] = Response(None, None, listed)
             else:
-                responses[status] = Response(media[0], self._convert.schema(media[1].get("schema", {}), False))
+                responses[status] = Response(media[0], self._convert.schema(media[1].get("schema", {}), False), listed)
         return Operation(
             method=method,
             template=template,
@@ -395,7 +413,11 @@ class RestContract:
             return [Violation(op.name, "request", "body", where, "not JSON")]
         return _schema_violations(op.name, "request", "body", op.body_schema, data, f"{where}/content/application~1json/schema")
 
-    def check_response(self, method: str, path: str, status: int, headers: Mapping[str, str], body: bytes) -> list[Violation]:
+    def check_response(self, method: str, path: str, status: int, headers: Mapping[str, str], body: bytes,
+                       accept: str = "") -> list[Violation]:
+        """`accept`: the request's Accept header. GitHub's custom media types (`application/vnd.github.raw`, `.diff`,
+        …) are documented in prose, not in the description: an answer in the one the request asked for is not JSON
+        and is not checked against the JSON schema."""
         op, _, _ = self.match(method, path)
         if op is None:
             return []  # the request was reported already
@@ -407,10 +429,16 @@ class RestContract:
                 documented = ", ".join(sorted(op.responses))
                 return [Violation(op.name, part, "status", f"#/paths/{_pointer(op.template)}/{op.method.lower()}/responses",
                                   f"{status} is not a documented status of the operation ({documented})")]
-            spec, where = Response("application/json", self.basic_error), "#/components/schemas/basic-error"
+            spec, where = Response("application/json", self.basic_error, ()), "#/components/schemas/basic-error"
+        if 300 <= status < 400 and "Location" in spec.headers and not _header(headers, "location"):  # a redirect to nowhere
+            return [Violation(op.name, part, "header location", f"{where}/headers/Location", "documented, not sent")]
         if spec.schema is None:
             return [Violation(op.name, part, "body", where, f"documented without a body; {len(body)} bytes sent")] if body else []
         content_type = _header(headers, "content-type").split(";")[0].strip().lower()
+        asked = {m.split(";")[0].strip().lower().removesuffix("+json") for m in accept.split(",")}
+        media = content_type.removesuffix("+json")
+        if media.startswith("application/vnd.github.") and media != "application/vnd.github.object" and media in asked:
+            return []
         if spec.content_type and content_type != spec.content_type:
             return [Violation(op.name, part, "header content-type", f"{where}/content", f"{content_type or 'none'}, documented {spec.content_type}")]
         try:
