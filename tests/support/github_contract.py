@@ -38,6 +38,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,12 +52,15 @@ from jsonschema import Draft4Validator, FormatChecker, ValidationError
 __all__ = [
     "ANY_OPERATION_STATUSES",
     "ContractUnavailable",
+    "Exchange",
     "Operation",
     "RestContract",
     "TwirpContract",
     "Violation",
     "check_blob_upload",
+    "check_exchanges",
     "contract_dir",
+    "provenance",
     "rest_contract",
     "twirp_contract",
 ]
@@ -288,6 +292,7 @@ class RestContract:
             key=lambda entry: (entry[0].count("{"), -len(entry[0])),  # literal segments win over parameters
         )
         self._operations: dict[tuple[str, str], Operation] = {}
+        self._lock = threading.RLock()
         self.basic_error = self._convert.schema({"$ref": "#/components/schemas/basic-error"}, False)
 
     def _multi_segment(self, item: Mapping[str, Any]) -> frozenset[str]:
@@ -305,17 +310,19 @@ class RestContract:
             with path.open(encoding="utf-8") as handle:
                 return cls(json.load(handle))
         except OSError as exc:
-            raise ContractUnavailable(f"GitHub's REST API description is not installed ({path}: {exc.strerror}) — run `bash scripts/bootstrap`") from exc
+            raise ContractUnavailable(
+                f"GitHub's REST API description is not installed ({path}: {exc.strerror}) — run `bash scripts/bootstrap` (it needs npm)") from exc
 
     def operation(self, method: str, template: str) -> Operation | None:
         key = (method.upper(), template)
-        if key not in self._operations:
-            item = self.document["paths"].get(template, {})
-            op = item.get(method.lower())
-            if op is None:
-                return None
-            self._operations[key] = self._build(method.upper(), template, item, op)
-        return self._operations[key]
+        with self._lock:  # the fake serves from several threads; a schema is complete before anyone sees it
+            if key not in self._operations:
+                item = self.document["paths"].get(template, {})
+                op = item.get(method.lower())
+                if op is None:
+                    return None
+                self._operations[key] = self._build(method.upper(), template, item, op)
+            return self._operations[key]
 
     def _build(self, method: str, template: str, item: Mapping[str, Any], op: Mapping[str, Any]) -> Operation:
         params: dict[tuple[str, str], Parameter] = {}
@@ -501,7 +508,7 @@ class TwirpContract:
         node = shutil.which("node")
         if node is None or not module.is_file():
             why = "node is not on PATH" if node is None else f"{module} is missing"
-            raise ContractUnavailable(f"the artifact service's messages cannot be read ({why}) — run `bash scripts/bootstrap`")
+            raise ContractUnavailable(f"the artifact service's messages cannot be read ({why}) — run `bash scripts/bootstrap` (it needs npm)")
         done = subprocess.run([node, str(MESSAGES_SCRIPT), str(module)], capture_output=True, text=True, timeout=60, check=False)
         if done.returncode != 0:
             raise ContractUnavailable(f"reading the artifact service's messages failed: {done.stderr.strip()[-500:]}")
