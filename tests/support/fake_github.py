@@ -255,6 +255,7 @@ class FakeGitHub:
         # kept here and fails the test when the fake exits, unless `enforce_contract` is False (tests of the checks).
         self.enforce_contract = enforce_contract
         self.contract_violations: list[Violation] = []
+        self.contract_checked = 0  # requests and answers held to the contract (blob uploads included)
         rest_contract(), twirp_contract()  # loaded now: a missing contract fails the test before anything runs
         self.issues: dict[int, FakeIssue] = {}
         self.comment_store: dict[int, FakeComment] = {}
@@ -317,6 +318,7 @@ class FakeGitHub:
         else:
             found = rest_contract().check_request(req.method, req.path, req.query, req.headers, req.body)
         with self._lock:
+            self.contract_checked += 1
             self.contract_violations.extend(found)
 
     def check_response(self, req: RecordedRequest, status: int, headers: dict[str, str], body: bytes) -> None:
@@ -327,6 +329,7 @@ class FakeGitHub:
         else:
             found = rest_contract().check_response(req.method, req.path, status, headers, body, req.headers.get("accept", ""))
         with self._lock:
+            self.contract_checked += 1
             self.contract_violations.extend(found)
 
     @property
@@ -661,6 +664,7 @@ class FakeGitHub:
             artifact = next((a for a in self.artifacts if a.upload_path == unquote(req.path)), None)
             if artifact is None or req.param("sig") != artifact.signature:
                 raise azure_error(403, "AuthenticationFailed")
+            self.contract_checked += 1
             self.contract_violations.extend(check_blob_upload(artifact.create_request, req.method, req.headers))
             if "authorization" in req.headers:  # a SAS URL with an Authorization header is rejected by Azure
                 raise azure_error(400, "InvalidAuthenticationInfo")

@@ -225,5 +225,6 @@ def test_every_route_of_the_fake_answers_as_documented() -> None:
         statuses = [r.status_code for r in answers]
         assert statuses == [403, 200, 200, 404, 201, 422, 200, 200, 200, 201, 422, 200, 200, 200, 404, 422, 201, 200], statuses
         assert len(fake.requests) == len(answers)
+        assert fake.contract_checked == 2 * len(answers), "every request and every answer was checked"
     with FakeGitHub(REPO, token_user=("octocat", 583231)) as personal:
         assert _session(personal).get(f"{personal.api_url}/user", timeout=10).json()["login"] == "octocat"
