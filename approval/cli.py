@@ -1,4 +1,4 @@
-"""`approval` command line: run an approval, validate a record, compare two records."""
+"""`approval` command line: run an approval, validate a record, compare two records, summarize many."""
 
 from __future__ import annotations
 
@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("old")
     diff.add_argument("new")
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when the records differ in verdict or any check status")
+    summ = sub.add_parser("summarize", help="one table over many records (matrix legs); exit 1 unless every candidate passed")
+    summ.add_argument("paths", nargs="+", metavar="PATH", help="record files, or folders searched for approval-record*.json")
+    summ.add_argument("--format", choices=("text", "markdown"), default="text", help="text for a terminal, markdown for a job summary")
     return parser
 
 
@@ -73,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_validate(args.file)
         if args.command == "diff":
             return cmd_diff(args.old, args.new, args.exit_code)
+        if args.command == "summarize":
+            return cmd_summarize(args.paths, args.format)
     except ConfigError as exc:
         fail_line(exc.line())
         return exitcodes.CONFIG_ERROR
@@ -200,6 +205,28 @@ def cmd_diff(old_path: str, new_path: str, exit_code: bool) -> int:
     for line in changes:
         say(line)
     return exitcodes.NOT_APPROVED if exit_code and material else exitcodes.APPROVED
+
+
+def cmd_summarize(paths: list[str], output_format: str) -> int:
+    from approval.record import RecordInvalid, validate_record
+    from approval.summary import find_record_files, invalid_row, render_markdown, render_text, row_from_record, summarize
+
+    rows = []
+    for path in find_record_files(paths):
+        try:
+            data = _load_record(str(path))
+        except ConfigError as exc:
+            rows.append(invalid_row(None, str(path), exc.problem))
+            continue
+        try:
+            validate_record(data)
+        except RecordInvalid as exc:
+            rows.append(invalid_row(data, str(path), f"{path}: {exc}"))
+            continue
+        rows.append(row_from_record(data, str(path)))
+    summary = summarize(rows)
+    say(render_markdown(summary) if output_format == "markdown" else render_text(summary))
+    return exitcodes.APPROVED if summary.all_approved else exitcodes.NOT_APPROVED
 
 
 if __name__ == "__main__":

@@ -69,10 +69,23 @@ def inconsistencies(record: Mapping[str, Any], api_key: str | None = None) -> li
     problems += _template_fields(record, checks, version)
 
     if api_key:
-        texts = (json.dumps(record, ensure_ascii=False), json.dumps(record))
+        # the values as they are, and as the file spells them (JSON-escaped, \u-escaped)
+        texts = (*_strings(record), json.dumps(record, ensure_ascii=False), json.dumps(record))
         if any(form in text for text in texts for form in encoded_forms(api_key)):
             problems.append("the record contains the API key (GATEWAY_API_KEY), verbatim or encoded")
     return problems
+
+
+def _strings(value: Any, depth: int = 0) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if depth > 20:
+        return []
+    if isinstance(value, Mapping):
+        return [text for k, v in value.items() for text in (str(k), *_strings(v, depth + 1))]
+    if isinstance(value, list):
+        return [text for v in value for text in _strings(v, depth + 1)]
+    return []
 
 
 def _template_fields(record: Mapping[str, Any], checks: Mapping[str, Mapping[str, Any]], version: Any) -> list[str]:

@@ -1,6 +1,7 @@
 """GitHub's published contract, as the tests hold the local GitHub (and the action's requests to it) to it.
 
-Two sources, both installed pinned by `scripts/bootstrap` into `.tools/github-contract` (never committed):
+Two sources, pinned with their integrity in scripts/github-contract/package-lock.json and unpacked by
+`scripts/bootstrap` into `.tools/github-contract` (never committed):
 
 - the REST API: the OpenAPI 3.0 description of api.github.com that github/rest-api-description publishes, as npm
   `@octokit/openapi` ships it (`generated/api.github.com.json`, built by octokit/openapi's scripts/build.mjs from
