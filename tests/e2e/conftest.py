@@ -1,4 +1,5 @@
-"""End-to-end fixtures: a real LiteLLM proxy on 127.0.0.1 and the installed `approval` command."""
+"""End-to-end fixtures: real gateways on 127.0.0.1 (LiteLLM, and Portkey's in front of it) and the installed `approval`
+command."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.commands import approval_command, require_e2e
-from tests.support.peer_gateway import RunningLiteLLM, find_litellm, start_litellm
+from tests.support.peer_gateway import RunningLiteLLM, RunningPortkey, find_litellm, find_portkey, start_litellm, start_portkey
 
 ROOT = Path(__file__).resolve().parents[2]
 MASTER_KEY = "sk-some-test-key"  # examples/litellm.yaml's master key: also the canary grepped in every output
@@ -24,6 +25,16 @@ def litellm() -> Iterator[RunningLiteLLM]:
             pytest.fail("APPROVAL_REQUIRE_E2E=1 but litellm is not installed (run scripts/bootstrap)")
         pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
     with start_litellm(ROOT / "examples" / "litellm.yaml") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def portkey() -> Iterator[RunningPortkey]:
+    if find_portkey() is None:
+        if require_e2e():
+            pytest.fail("APPROVAL_REQUIRE_E2E=1 but Portkey's gateway is not installed (run scripts/bootstrap; it needs npm)")
+        pytest.skip("Portkey's gateway is not installed: run scripts/bootstrap (it needs npm)")
+    with start_portkey() as running:
         yield running
 
 
