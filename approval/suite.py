@@ -22,7 +22,7 @@ from approval.classify import generation
 from approval.config import Settings
 from approval.deadline import Deadline
 from approval.gateway import Exchange, GatewayClient
-from approval.probes import Probe, plan
+from approval.probes import Probe, candidate_call, plan
 from approval.redact import redact, redact_head
 from approval.results import CheckResult, Status, verdict
 
@@ -74,7 +74,7 @@ def labels_for(check: str, planned: set[str]) -> set[str]:
         "reachability": {"reach", "models"},
         "happy-path": samples,
         "latency": samples,
-        "model-echo": samples | {"reach", "stream", "tools", "structured"},
+        "model-echo": {label for label in planned if candidate_call(label)},
         "output-quality": {"sample-1"},
         "error-path": {"err-missing-model", "err-unknown-model", "err-empty-messages", *CONTROL_LABELS},
         "streaming": {"stream"},

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from approval.checks.base import Evidence, duration_of, not_finished, result, worst
 from approval.classify import auth_hint, describe_failure
 from approval.contract import parse_error_body
 from approval.gateway import Exchange
+from approval.probes import UNKNOWN_MODEL
 from approval.results import Category, CheckResult, Status
 
 NAME = "error-path"
@@ -14,14 +17,42 @@ PROBES = (
     ("err-unknown-model", "unknown-model", "unknown model", True),
     ("err-empty-messages", "empty-messages", "empty messages", False),  # LiteLLM's mock and others accept it: a warning
 )
+SENT_MODEL: dict[str, str | None] = {"err-missing-model": None, "err-unknown-model": UNKNOWN_MODEL}  # others: the candidate
 ACCESS_STATUSES = (401, 403, 407, 408, 429)
 # Well-formed calls to the same path. When none of them shows that the path serves completions, a 4xx to a malformed
 # request proves nothing: a wrong path (404 "Not Found") or a refused key answers every request with a 4xx.
 CONTROL_LABELS = ("reach", "sample-1")
 
 
-def judge_probe(ex: Exchange) -> tuple[bool, Category, str]:
-    """(ok, category if not ok, short finding) for one malformed-request probe."""
+# How error texts name a model: `model=glm-4.6` (LiteLLM), "The model `gpt-5` does not exist" (OpenAI), model: 'x'. After
+# a colon an unquoted word counts only when it looks like a model ID (`model: field required` names none).
+_NAMED_MODEL = re.compile(
+    r"""\bmodel\s*=\s*[`'"]?(?P<assigned>[^\s`'",;()\[\]{}]+)"""
+    r"""|\bmodel\s*:?\s+[`'"](?P<quoted>[^`'"\s]{1,200})[`'"]"""
+    r"""|\bmodel\s*:\s*(?P<bare>[A-Za-z0-9][\w@+]*[-./:\d][^\s`'",;()\[\]{}]*)""",
+    re.IGNORECASE,
+)
+_NO_MODEL = frozenset({"none", "null", "nil", "undefined", "''", '""'})
+
+
+def models_named(message: str) -> list[str]:
+    """The model names an error text names, in order."""
+    names = []
+    for match in _NAMED_MODEL.finditer(message):
+        name = (match.group("assigned") or match.group("quoted") or match.group("bare") or "").rstrip(".:")
+        if name and name.lower() not in _NO_MODEL:
+            names.append(name)
+    return names
+
+
+def rewritten_model(sent: str | None, message: str) -> str | None:
+    """The model a gateway put in place of the one sent (None: no model), when the error it passed back names another:
+    Portkey fills a missing `model` with a default of its own before forwarding, so the upstream's 400 is about that."""
+    return next((name for name in models_named(message) if name != sent), None)
+
+
+def judge_probe(ex: Exchange, sent: str | None = None) -> tuple[bool, Category, str]:
+    """(ok, category if not ok, short finding) for one malformed-request probe; `sent` is the model it carried."""
     if ex.transport_error is not None:  # no answer, or headers and then a broken body: nothing to judge the gateway by
         failure = describe_failure(ex)
         return False, Category.INFRASTRUCTURE, failure[1] if failure else "no answer"
@@ -43,6 +74,17 @@ def judge_probe(ex: Exchange) -> tuple[bool, Category, str]:
     if auth_hint(parsed.message):
         return False, Category.INFRASTRUCTURE, f"HTTP {status} that reads as an access problem, not a rejection of the request — check the API key"
     return True, Category.NONE, f"HTTP {status} {parsed.shape} error"
+
+
+def rewrite_finding(ex: Exchange, sent: str | None) -> str | None:
+    """When a 4xx error names another model than the probe sent, what the gateway did: it rewrote the malformed request
+    and forwarded it, so the 4xx is the upstream's answer about a model nobody asked for, not the gateway's rejection."""
+    parsed = parse_error_body(ex.json()) if ex.status is not None and 400 <= ex.status < 500 else None
+    substitute = rewritten_model(sent, parsed.message) if parsed is not None else None
+    if substitute is None:
+        return None
+    did = "filled in that model" if sent is None else f"put it in place of {sent!r}"
+    return f"HTTP {ex.status} about model {substitute!r}: the gateway {did} and forwarded the request; the upstream, not the gateway, rejected it"
 
 
 def serves_completions(ex: Exchange) -> bool:
@@ -77,19 +119,30 @@ def evaluate(ev: Evidence) -> CheckResult:
     parts: list[str] = []
     categories: list[tuple[Status, Category]] = []
     metrics: dict[str, object] = {}
-    for (_label, short, title, required_by_default), ex in zip(PROBES, present, strict=True):
+    for (label, short, title, required_by_default), ex in zip(PROBES, present, strict=True):
+        sent = SENT_MODEL.get(label, ev.model)
         if ex is None:
             statuses.append(Status.ERROR)
             categories.append((Status.ERROR, Category.INFRASTRUCTURE))
             parts.append(f"{title}: not finished before the deadline")
             continue
         metrics[short] = ex.status
-        ok, category, finding = judge_probe(ex)
+        ok, category, finding = judge_probe(ex, sent)
+        named = f"{NAME}.{short}" in ev.settings.required or NAME in ev.settings.required
+        rewrite = rewrite_finding(ex, sent) if ok else None
+        if rewrite is not None:
+            # The agent got a parseable 4xx, so the contract held in this run; but only because the upstream did not know
+            # the substitute: a warning about the gateway, blocking when the probe is named under `required:`.
+            metrics[f"{short}-rewritten"] = True
+            statuses.append(Status.FAIL if named else Status.WARN)
+            categories.append((statuses[-1], Category.GATEWAY))
+            parts.append(f"{title}: {rewrite}{'' if named else ' (warning)'}")
+            continue
         if ok:
             statuses.append(Status.PASS)
             parts.append(f"{title}: {finding}")
             continue
-        required = required_by_default or f"{NAME}.{short}" in ev.settings.required or NAME in ev.settings.required
+        required = required_by_default or named
         status = Status.FAIL if required else Status.WARN
         statuses.append(status)
         categories.append((status, category))
