@@ -3,11 +3,13 @@ command."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,3 +63,27 @@ def run_approval(args: list[str], *, key: str = MASTER_KEY, timeout: float = 120
     proc = subprocess.run([*approval_command(), *args], capture_output=True, text=True, env=full_env, timeout=timeout,
                           cwd=cwd or ROOT, check=False)
     return CliRun(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+
+
+def approve_at(base_url: str, tmp_path: Path, model: str, *extra: str, key: str = MASTER_KEY) -> tuple[CliRun, Any]:
+    """`approval run` against `base_url`; the record (validated), and the key checked absent from every output."""
+    record = tmp_path / f"{model.replace(',', '_')}.json"
+    report = tmp_path / "report.md"
+    result = run_approval(["run", "--base-url", base_url, "--model", model, "--record-out", str(record),
+                           "--report-out", str(report), "--timeout", "60", *extra], key=key)
+    texts = [result.all_text]
+    data = None
+    if record.exists():
+        texts.append(record.read_text())
+        data = json.loads(record.read_text())
+        assert run_approval(["validate-record", str(record)]).code == 0
+    if report.exists():
+        texts.append(report.read_text())
+    for text in texts:
+        assert key not in text, "the API key leaked into an output"
+    assert "Traceback" not in result.all_text
+    return result, data
+
+
+def statuses(record: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {c["name"]: (c["status"], c["category"]) for c in record["checks"]}
