@@ -37,6 +37,8 @@ ALL_CHECKS = (
     "approved-list",
 )
 DEFAULT_CHECKS = ("reachability", "happy-path", "model-echo", "error-path", "latency", "bounded-retry")
+# Checks that make no call to the candidate: a selection of these alone has no evidence about it and cannot approve it.
+CHECKS_WITHOUT_CALLS = frozenset({"approved-list", "bounded-retry"})
 # Findings that are warnings by default and that `required:` can make blocking.
 REQUIRABLE_FINDINGS = (
     "error-path.missing-model",
@@ -359,10 +361,18 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         if cfg.get("approved_models") or cfg.get("approved_models_file"):
             default.append("approved-list")
         checks = tuple(default)
+    if not set(checks) - CHECKS_WITHOUT_CALLS:
+        raise ConfigError(f"the selected checks ({', '.join(checks)}) make no call to the model, so they cannot approve it",
+                          "add a check that calls it (reachability, happy-path, …), or leave checks empty for the standard set")
     required = frozenset(cfg.get("required", []))
     unknown_required = sorted(r for r in required if r not in ALL_CHECKS and r not in REQUIRABLE_FINDINGS)
     if unknown_required:
         raise ConfigError(f"required: unknown name {unknown_required[0]!r}", f"choose among checks or: {', '.join(REQUIRABLE_FINDINGS)}")
+    unselected = sorted(r for r in required if r.split(".", 1)[0] not in checks)
+    if unselected:
+        check = unselected[0].split(".", 1)[0]
+        raise ConfigError(f"required: {unselected[0]!r} names the check {check!r}, which is not selected in this run, so it could never block",
+                          f"add {check} to checks (or --checks), or remove the entry from required")
 
     expect: dict[str, Any] = dict(cfg.get("expect", {}))
     if prompt.expect is not None:

@@ -29,22 +29,6 @@ STRUCTURED_SCHEMA: dict[str, Any] = {
 STRUCTURED_PROMPT = 'Is Python dynamically typed? Reply as a JSON object {"answer": "<one short sentence>"}.'
 
 
-# Generation calls sent with the candidate's name, besides the samples (`sample-N`): every answer to one is evidence about
-# the model and route that served the candidate (model-echo reads them all).
-CANDIDATE_CALLS = ("reach", "stream", "tools", "structured", "err-empty-messages")
-CALL_NAMES = {"reach": "the reachability call", "stream": "the streaming call", "tools": "the tool call",
-              "structured": "the structured-output call", "err-empty-messages": "the empty-messages probe"}
-
-
-def candidate_call(label: str) -> bool:
-    """Whether a probe label is a generation call for the candidate (see CANDIDATE_CALLS)."""
-    return label in CANDIDATE_CALLS or label.startswith("sample-")
-
-
-def call_name(label: str) -> str:
-    return CALL_NAMES.get(label, f"sample {label.removeprefix('sample-')}" if label.startswith("sample-") else label)
-
-
 @dataclass(frozen=True)
 class Probe:
     label: str  # unique within one model's run

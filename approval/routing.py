@@ -64,8 +64,8 @@ class Finding:
 
     @property
     def shown(self) -> str:
-        """`text (evidence: value)`, the form reports use."""
-        return f"{self.text} ({self.evidence}: {self.value})"
+        """`text (evidence: value)`, the form reports use (the text alone when it already quotes the value)."""
+        return self.text if repr(self.value) in self.text and self.evidence == "body model" else f"{self.text} ({self.evidence}: {self.value})"
 
 
 NO_FINDING = Finding(Kind.NONE, "", "", "", "no gateway evidence of another model, route or retry")

@@ -1,24 +1,30 @@
 """model-echo: the gateway served the candidate through the reviewed route, not another model or route.
 
-Every generation call made with the candidate's name (reachability, the samples, the stream, tools, structured output,
-the empty-messages probe) is read for the gateway's own routing evidence and the `model` its answer names
-(approval.routing). One call served elsewhere fails the check: the answers built on it are about something else.
+Every generation call made with the candidate's name (reachability, the samples, tools, structured output, the stream)
+is read for the gateway's own routing evidence and the `model` its answer names (approval.routing). One call served
+elsewhere fails the check. `served_elsewhere` is also what the suite asks of every generation call, whichever checks
+were selected: an answer that another model or route gave is no evidence about the candidate.
 """
 
 from __future__ import annotations
 
 from approval.checks.base import Evidence, duration_of, not_finished, result
+from approval.checks.streaming import judge_chat_stream, judge_responses_stream
 from approval.classify import generation, routing_of, stream_identity
+from approval.config import Settings
+from approval.contract import show
 from approval.gateway import Exchange
-from approval.probes import CANDIDATE_CALLS, call_name, candidate_call
 from approval.results import Category, CheckResult, Status
 from approval.routing import Finding, Kind
 
 NAME = "model-echo"
+GENERATION_LABELS = ("reach", "stream", "tools", "structured")  # and every `sample-N`
+CALL_NAMES = {"reach": "the reachability call", "stream": "the streaming call", "tools": "the tool call",
+              "structured": "the structured-output call"}
 LEAD = {
     Kind.FALLBACK: "silent fallback",
     Kind.OTHER_ROUTE: "served by another route than the reviewed one",
-    Kind.OTHER_MODEL: "served by another model",
+    Kind.OTHER_MODEL: "silent fallback to another model",
 }
 ROUTE_SIGNALS = {
     "provider": "x-portkey-provider, body provider, X-Kong-LLM-Model, cf-aig-provider",
@@ -30,78 +36,101 @@ ROUTE_SIGNALS = {
 }
 
 
-def _order(label: str) -> tuple[int, int]:
-    if label.startswith("sample-"):
-        return 1, int(label.removeprefix("sample-") or 0)
-    return (0 if label == "reach" else 2 + CANDIDATE_CALLS.index(label)), 0
-
-
-def candidate_exchanges(ev: Evidence) -> list[Exchange]:
-    """The finished generation calls made with the candidate's name, in a fixed order."""
-    return [ev.exchanges[label] for label in sorted((lb for lb in ev.exchanges if candidate_call(lb)), key=_order)]
+def call_name(label: str) -> str:
+    return CALL_NAMES.get(label, f"sample {label.removeprefix('sample-')}" if label.startswith("sample-") else label)
 
 
 def answered(ex: Exchange) -> bool:
-    """A 2xx whose body (JSON, or a stream's events) the gateway finished sending headers for: it carries evidence."""
+    """A 2xx with a body to read (JSON, or a stream's events): the gateway's evidence about who served it counts."""
     if ex.status is None or not 200 <= ex.status < 300:
         return False
     return ex.events is not None or ex.is_json
 
 
-def named_model(ex: Exchange, endpoint: str) -> str | None:
+def served_elsewhere(ex: Exchange, settings: Settings, model: str) -> Finding | None:
+    """Whether an answer to a call for `model` came from another model or route, and what shows it (the gateway's
+    own report first: approval.routing)."""
+    if not answered(ex):
+        return None
+    return routing_of(ex, settings, model).served_elsewhere()
+
+
+def describe(found: Finding) -> str:
+    if found.kind is Kind.OTHER_MODEL and found.text.startswith("a different version"):
+        return f"{found.shown} — if that version is the one reviewed, add it to model_aliases"
+    return f"{LEAD[found.kind]}: {found.shown}"
+
+
+def served_model(ex: Exchange, endpoint: str) -> str | None:
     if ex.events is not None:
         model = stream_identity(ex.events).get("model")
         return model if isinstance(model, str) and model else None
-    return generation(ex, endpoint).model
+    return generation(ex, endpoint).model if ex.is_json else None
+
+
+def usable_answer(label: str, ex: Exchange, endpoint: str) -> bool:
+    """Whether a generation call got an answer a check could judge the model by."""
+    if ex.events is not None:
+        judge = judge_responses_stream if endpoint == "responses" else judge_chat_stream
+        return not ex.truncated and ex.transport_error is None and judge(ex.events, ex.stream_complete)[0]
+    return generation(ex, endpoint, tools_expected=label == "tools").ok
+
+
+def generation_exchanges(ev: Evidence) -> list[Exchange]:
+    return [ex for ex in [ev.get("reach"), *ev.samples(), ev.get("tools"), ev.get("structured"), ev.get("stream")] if ex is not None]
 
 
 def evaluate(ev: Evidence) -> CheckResult:
-    calls = candidate_exchanges(ev)
-    if not calls:
-        return not_finished(NAME, ["the generation calls"])
-    duration = duration_of(*calls)
-    answers = [ex for ex in calls if answered(ex)]
-    if not answers:
-        cause = generation(calls[-1], ev.settings.endpoint)
-        return result(NAME, Status.ERROR, cause.category if not cause.ok else Category.INFRASTRUCTURE,
-                      "not verifiable: no call succeeded (see happy-path / reachability)", duration_ms=duration)
+    exchanges = generation_exchanges(ev)
+    if not exchanges:
+        return not_finished(ev, NAME, ["the generation calls"])
+    duration = duration_of(*exchanges)
     elsewhere: list[tuple[Exchange, Finding]] = []
-    retried: list[tuple[Exchange, Finding]] = []
+    retried: list[Finding] = []
     compared: set[str] = set()
     seen: list[str] = []
+    answers = [ex for ex in exchanges if answered(ex)]
     for ex in answers:
         reading = routing_of(ex, ev.settings, ev.model)
         compared |= reading.route_evidence
         found = reading.served_elsewhere()
         if found is not None:
             elsewhere.append((ex, found))
-        retried += [(ex, finding) for finding in reading.retries()[:1]]
-        named = named_model(ex, ev.settings.endpoint)
-        if named:
+            continue
+        retried += reading.retries()[:1]
+        named = served_model(ex, ev.settings.endpoint)
+        if named is not None and usable_answer(ex.label, ex, ev.settings.endpoint):  # no check passes on calls that failed
             seen.append(named)
     if elsewhere:
-        ex, finding = elsewhere[0]
+        ex, found = elsewhere[0]
         share = f" ({len(elsewhere)} of {len(answers)} answered calls)" if len(answers) > 1 else ""
-        metrics: dict[str, object] = {"routing_kind": finding.kind.value, "routing_evidence": f"{finding.evidence}: {finding.value}",
+        metrics: dict[str, object] = {"routing_kind": found.kind.value, "routing_evidence": f"{found.evidence}: {found.value}",
                                       "calls_served_elsewhere": len(elsewhere)}
-        if finding.evidence == "body model":
-            metrics["served_model"] = finding.value
-        return result(NAME, Status.FAIL, Category.GATEWAY, f"{LEAD[finding.kind]} on {call_name(ex.label)}{share}: {finding.shown}",
-                      duration_ms=duration, metrics=metrics)
+        if found.evidence == "body model":
+            metrics["served_model"] = found.value
+        lead, _, rest = describe(found).partition(": ")
+        return result(NAME, Status.FAIL, Category.GATEWAY, f"{lead} on {call_name(ex.label)}{share}: {rest}", duration_ms=duration,
+                      metrics=metrics)
+    if not seen:
+        usable = [ex for ex in exchanges if usable_answer(ex.label, ex, ev.settings.endpoint)]
+        if not usable:
+            cause = generation(exchanges[0], ev.settings.endpoint)
+            category = cause.category if not cause.ok else Category.GATEWAY
+            return result(NAME, Status.ERROR, category, "not verifiable: no call gave a usable answer (see happy-path / reachability)",
+                          duration_ms=duration)
+        return result(NAME, Status.ERROR, Category.GATEWAY, "the responses carry no `model` field; the served model cannot be verified",
+                      duration_ms=duration)
     unseen = [name for name in ev.settings.route.named() if name not in compared]
     if unseen:
         signals = "; ".join(f"route.{name}: {ROUTE_SIGNALS[name]}" for name in unseen)
         return result(NAME, Status.ERROR, Category.CONFIG,
                       f"the reviewed route cannot be verified: no answer carried the evidence it names ({signals}); this gateway "
                       f"does not report it, so remove it from route:", duration_ms=duration)
-    if not seen:
-        return result(NAME, Status.ERROR, Category.GATEWAY, "the responses carry no `model` field; the served model cannot be verified",
-                      duration_ms=duration)
     names = sorted(set(seen))
-    detail = f"served as {', '.join(repr(n) for n in names)} in {len(seen)} response(s)"
+    detail = f"served as {', '.join(repr(show(n)) for n in names)} in {len(seen)} response(s)"
     if compared:
         detail += f", through the reviewed route ({', '.join('route.' + name for name in sorted(compared))})"
-    metrics = {"served_model": names[0], "gateway_retried_calls": len(retried)}
     if retried:
-        detail += f"; the gateway retried {len(retried)} call(s), which costs the agent time: {retried[0][1].shown}"
-    return result(NAME, Status.PASS, Category.NONE, detail, duration_ms=duration, metrics=metrics)
+        detail += f"; the gateway retried {len(retried)} call(s), which costs the agent time: {retried[0].shown}"
+    return result(NAME, Status.PASS, Category.NONE, detail, duration_ms=duration,
+                  metrics={"served_model": names[0], "gateway_retried_calls": len(retried)})

@@ -78,16 +78,19 @@ def test_approved_through_portkey_in_front_of_the_fault_gateway(portkey, fault, 
 
 
 def test_the_error_path_says_portkey_filled_in_a_model_for_the_request_without_one(portkey, litellm, fault, tmp_path):
+    substitutes = []
     for upstream in (litellm.base_url, fault.base_url):
         result, record = through(portkey, tmp_path, config_file(tmp_path, routed_to(upstream)), "--checks", "error-path")
         error_path = check(record, "error-path")
         assert error_path["status"] == "warn" and error_path["category"] == "gateway", error_path
         assert error_path["metrics"]["missing-model-rewritten"] is True
-        substitute = re.search(r"no model: HTTP 4\d\d about model '([^']+)': the gateway filled in that model", error_path["detail"])
+        substitute = re.search(r"no model \(a warning only\): HTTP 4\d\d about model '([^']+)': the gateway filled in that model",
+                               error_path["detail"])
         assert substitute is not None, error_path["detail"]
+        substitutes.append(substitute.group(1))
         assert "unknown model: HTTP 4" in error_path["detail"] and result.code == 0
     # what reached the fault gateway: the request without a model arrived with Portkey's own default in it
-    assert substitute.group(1) in {r.model for r in fault.requests}
+    assert substitutes[1] == substitutes[0] and substitutes[1] in {r.model for r in fault.requests}
     required = config_file(tmp_path, routed_to(litellm.base_url), required=["error-path.missing-model"])
     result, record = through(portkey, tmp_path, required, "--checks", "error-path")
     assert result.code == 1 and statuses(record)["error-path"] == ("fail", "gateway")

@@ -40,7 +40,9 @@ def test_no_probe_uses_a_one_token_cap(gateway):
 def test_listed_but_unusable_and_usable_but_unlisted_are_different_findings(gateway):
     gateway.on(lambda b: b.get("model") == "cand-model", answer(503, "<html>down</html>"))
     c = check(run(), "reachability")
-    assert c.status is Status.FAIL and c.category is Category.INFRASTRUCTURE and "listed in /models but unusable" in c.detail
+    # a provider's 5xx leaves the candidate unobserved: an evidence gap about the infrastructure, not a finding about the model
+    assert c.status is Status.ERROR and c.category is Category.INFRASTRUCTURE and "listed in /models but unusable" in c.detail
+    assert c.metrics["latency_ms"] is None  # no usable answer, no figure
 
     gateway.overrides.clear()
     gateway.models_answer = (200, {}, json.dumps({"object": "list", "data": [{"id": "other"}]}))
@@ -74,7 +76,11 @@ def test_happy_path_failures_are_classified(gateway, status, body, category, nee
     gateway.on(is_sample, answer(status, body))
     outcome = run()
     c = check(outcome, "happy-path")
-    assert c.status is Status.FAIL and c.category is category and needle in c.detail
+    # what the gateway or the model answered is a finding (fail); access and provider failures are evidence gaps (error)
+    expected = Status.ERROR if category is Category.INFRASTRUCTURE else Status.FAIL
+    assert c.status is expected and c.category is category and needle in c.detail
+    assert c.metrics["output_chars"] is None
+    assert check(outcome, "latency").status is Status.ERROR and check(outcome, "latency").metrics["p50_ms"] is None
     assert outcome.result == "fail"
 
 
@@ -103,7 +109,7 @@ def test_a_portkey_fallback_seen_only_in_its_headers_fails_model_echo(gateway, t
     assert c.status is Status.FAIL and c.category is Category.GATEWAY
     assert c.detail.startswith("silent fallback on the reachability call (")
     assert "(x-portkey-last-used-option-index: config.targets[1])" in c.detail
-    assert c.metrics["routing_kind"] == "fallback" and c.metrics["calls_served_elsewhere"] == 5  # reach, 3 samples, empty messages
+    assert c.metrics["routing_kind"] == "fallback" and c.metrics["calls_served_elsewhere"] == 4  # reach and 3 samples
 
 
 def test_every_generation_call_is_read_including_the_stream(gateway):
@@ -111,7 +117,8 @@ def test_every_generation_call_is_read_including_the_stream(gateway):
     gateway.on(lambda b: b.get("stream") is True, answer(200, f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n",
                                                           {"Content-Type": "text/event-stream"}))
     c = check(run(checks="model-echo,streaming"), "model-echo")
-    assert c.status is Status.FAIL and c.detail.startswith("served by another model on the streaming call (1 of 2")
+    assert c.status is Status.FAIL and c.detail.startswith("silent fallback to another model on the streaming call (1 of 2 answered calls): asked for 'cand-model', "
+                                                            "the response names 'cheaper-model'")
     assert "cheaper-model" in c.detail
 
 
@@ -195,8 +202,8 @@ def test_a_gateway_that_fills_in_a_missing_model_is_reported_not_passed(gateway,
     gateway.on(lambda b: "model" not in b, answer(400, portkey_400))
     c = check(run(), "error-path")
     assert c.status is Status.WARN and c.category is Category.GATEWAY and c.metrics["missing-model-rewritten"] is True
-    assert c.detail.startswith("no model: HTTP 400 about model 'glm-4.6': the gateway filled in that model and forwarded the request; "
-                                "the upstream, not the gateway, rejected it (warning); unknown model: HTTP 404")
+    assert c.detail.startswith("no model (a warning only): HTTP 400 about model 'glm-4.6': the gateway filled in that model and "
+                                "forwarded the request; the upstream, not the gateway, rejected it; unknown model: HTTP 404")
     assert run().result == "pass"
     cfg = tmp_path / "g.yaml"
     cfg.write_text("required: [error-path.missing-model]\n")
@@ -247,7 +254,7 @@ def test_the_error_path_is_still_judged_when_the_candidate_itself_fails(gateway,
 def test_an_access_refusal_is_not_a_structured_rejection(gateway):
     gateway.on(lambda b: "model" not in b, answer(400, {"error": {"message": "Invalid API key provided"}}))
     c = check(run(), "error-path")
-    assert c.status is Status.FAIL and c.category is Category.INFRASTRUCTURE and "access problem" in c.detail
+    assert c.status is Status.ERROR and c.category is Category.INFRASTRUCTURE and "access problem" in c.detail
 
 
 def test_latency_counts_every_attempt_of_a_retried_call(gateway, tmp_path):
