@@ -104,7 +104,8 @@ def test_a_fallback_to_a_later_target_under_the_same_model_name_fails_model_echo
     assert result.code == 1, result.all_text
     checks = statuses(record)
     assert checks["model-echo"] == ("fail", "gateway")
-    assert checks["happy-path"] == ("pass", "none")  # every answer looked right and named good-model: only the route differs
+    # every answer looked right and named good-model: only the route differs, and no check passes on those answers
+    assert checks["happy-path"] == ("error", "gateway") and "answered elsewhere" in check(record, "happy-path")["detail"]
     detail = check(record, "model-echo")["detail"]
     assert detail.startswith("silent fallback on ")
     assert "(x-portkey-last-used-option-index: config.targets[1])" in detail
