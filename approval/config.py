@@ -93,7 +93,7 @@ class Settings:
     route: Route = field(default_factory=Route)  # the reviewed route (gateway.yaml `route:`); empty: only the gateway's own fallback signals
     max_completion_tokens: int | None = None
     expect: Mapping[str, Any] = field(default_factory=dict)
-    approved_by: str = "unknown"
+    approved_by: str = "the operator of this run"
     config_path: str | None = None
     config_sha256: str | None = None
     include_model_output: bool = False
@@ -155,25 +155,11 @@ def validate_against_schema(doc: Any, schema: dict[str, Any], what: str) -> None
         extra = sorted(str(k) for k in err.instance if k not in allowed)
         dotted = ".".join([*map(str, err.absolute_path), extra[0]]) if extra else key
         raise ConfigError(f"{what}: unknown key {dotted!r}", f"allowed here: {', '.join(sorted(allowed))}")
-    if err.validator in ("oneOf", "anyOf") and isinstance(err.validator_value, list):
-        shapes = [_shape(branch, schema) for branch in err.validator_value]
-        raise ConfigError(f"{what}: {key} must be {' or '.join(shapes)}", "fix that value (see examples/gateway.yaml)")
-    message = err.message if len(err.message) < 200 else err.message[:197] + "..."
-    raise ConfigError(f"{what}: {key}: {message}", "fix that value (see approval/schemas/config.schema.json)")
+    from approval.schema_errors import describe
 
+    name, problem = describe(err)
+    raise ConfigError(f"{what}: `{name}` {problem}", "fix that value (the keys are described in the README and examples/gateway.yaml)")
 
-def _shape(branch: Any, schema: dict[str, Any]) -> str:
-    """A schema branch in words: `a text`, `a non-empty list of texts`, `a mapping with value, secret`."""
-    if isinstance(branch, dict) and "$ref" in branch:
-        branch = schema.get("$defs", {}).get(str(branch["$ref"]).rpartition("/")[2], {})
-    kind = branch.get("type") if isinstance(branch, dict) else None
-    if kind == "string":
-        return "a non-empty text" if branch.get("minLength") else "a text"
-    if kind == "array":
-        return f"a{' non-empty' if branch.get('minItems') else ''} list of {_shape(branch.get('items', {}), schema).removeprefix('a ')}s"
-    if kind == "object":
-        return f"a mapping with {', '.join(branch.get('properties', {}))}"
-    return str(kind or "a value")
 
 
 def _nonempty(value: Any) -> bool:
@@ -422,7 +408,7 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         route=route,
         max_completion_tokens=cfg.get("max_completion_tokens"),
         expect=expect,
-        approved_by=str(pick("approved_by", "approved_by") or environ.get("GITHUB_ACTOR") or environ.get("USER") or "unknown"),
+        approved_by=approver(pick("approved_by", "approved_by"), environ),
         config_path=str(config_path) if config_path else None,
         config_sha256=config_sha,
         include_model_output=bool(flags.get("include_model_output", False)),
@@ -464,6 +450,30 @@ def _route(raw: Mapping[str, Any] | None) -> Route:
                               "use the form Portkey reports in x-portkey-last-used-option-index: config, config.targets[0], "
                               "config.targets[1].targets[0]")
     return Route(**values)
+
+
+def approver(given: Any, environ: Mapping[str, str]) -> str:
+    """Who the record names as approving: the one given; else, in CI, the actor with the run and job that gathered the
+    evidence; else the operator's login. Never "unknown": a record must say whose run it was."""
+    if _nonempty(given) and str(given).strip():
+        return str(given).strip()
+    actor = environ.get("GITHUB_ACTOR", "").strip()
+    if actor:
+        run = environ.get("GITHUB_RUN_ID", "").strip()
+        job = environ.get("GITHUB_JOB", "").strip()
+        where = f" via run {run}/{job}" if run and job else f" via run {run}" if run else ""
+        return f"{actor}{where}"
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if environ.get(name, "").strip():
+            return environ[name].strip()
+    import getpass  # the password database, only when the environment names nobody (a container, a service account)
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        import os
+
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "the operator of this run"
 
 
 def _check_expect(expect: Mapping[str, Any]) -> None:

@@ -159,10 +159,10 @@ def evaluate(ev: Evidence) -> CheckResult:
             judged.append((Status.FAIL, Category.GATEWAY, f"{title}: {rewrite}") if named
                           else (Status.WARN, Category.GATEWAY, f"{title} (a warning only): {rewrite}"))
             continue
-        if verdict.kind in STATUS_OF:
+        required = required_by_default or named
+        if verdict.kind == "ok" or (verdict.kind == "gap" and required):
             judged.append((STATUS_OF[verdict.kind], verdict.category, f"{title}: {verdict.finding}"))
             continue
-        required = required_by_default or named
         if required:
             judged.append((Status.FAIL, verdict.category, f"{title}: {verdict.finding}"))
         else:  # said where it stands, so that a failing check's line never reads as a warning

@@ -32,5 +32,6 @@ def evaluate(ev: Evidence) -> CheckResult:
         return result(NAME, Status.ERROR, Category.INFRASTRUCTURE,
                       f"{missing} call(s) did not finish before the run's deadline of {ev.settings.total_timeout_s:g} s",
                       duration_ms=duration, metrics=metrics)
-    return result(NAME, Status.PASS, Category.NONE, f"{family}: HTTP 200, well-formed, non-empty output ({chars} chars)",
-                  duration_ms=duration, metrics=metrics)
+    status = samples[0].status
+    return result(NAME, Status.PASS, Category.NONE, f"{family}: HTTP {status}, well-formed, non-empty output ({chars} chars)",
+                  duration_ms=duration, metrics={**metrics, "http_status": status})

@@ -2,7 +2,7 @@
 Portkey's open-source AI gateway.
 
 LiteLLM is a test and demo peer, never a runtime dependency: install it into its own venv, e.g.
-``python -m venv .venv-gateway && .venv-gateway/bin/pip install 'litellm[proxy]==1.108.7'``.
+``python -m venv .venv-gateway && .venv-gateway/bin/pip install -r requirements/gateway.txt`` (what scripts/bootstrap does).
 
 ``find_litellm()`` looks at ``$LITELLM_BIN``, then ``.venv-gateway/bin/litellm`` under the repository root, then
 ``PATH``. ``start_litellm(config)`` picks a free port, starts the proxy in its own process group with an environment
@@ -319,7 +319,7 @@ def start_litellm(
     if exe is None:
         raise LiteLLMError(
             "litellm not found: set LITELLM_BIN, or install it into .venv-gateway "
-            "(python -m venv .venv-gateway && .venv-gateway/bin/pip install 'litellm[proxy]==1.108.7')"
+            "(python -m venv .venv-gateway && .venv-gateway/bin/pip install -r requirements/gateway.txt)"
         )
     chosen_port = port if port is not None else free_port(host)
     log = _log_file_for("litellm", log_path)
