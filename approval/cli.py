@@ -1,4 +1,4 @@
-"""`approval` command line: run an approval, validate a record, compare two records."""
+"""`approval` command line: run an approval, validate a record, compare two records, promote an approved model."""
 
 from __future__ import annotations
 
@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("old")
     diff.add_argument("new")
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when the records differ in verdict or any check status")
+    promote = sub.add_parser("promote", help="write an approved model and its evidence into the registry (AGENTS.md or gateway.yaml)")
+    promote.add_argument("--record", required=True, help="the approval record of a passing run (approval-record.json)")
+    promote.add_argument("--registry", required=True,
+                         help="the markdown file with the approved-models block (e.g. AGENTS.md), or the gateway.yaml with approved_models")
     return parser
 
 
@@ -73,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_validate(args.file)
         if args.command == "diff":
             return cmd_diff(args.old, args.new, args.exit_code)
+        if args.command == "promote":
+            return cmd_promote(args.record, args.registry)
     except ConfigError as exc:
         fail_line(exc.line())
         return exitcodes.CONFIG_ERROR
@@ -144,9 +150,15 @@ def _output_path(text: str, flag: str) -> Path:
 
 
 def _load_record(path_text: str) -> dict[str, Any]:
+    return _read_record(path_text)[0]
+
+
+def _read_record(path_text: str) -> tuple[dict[str, Any], bytes]:
+    """The record as JSON and its bytes (the sha256 the registry keeps is of the bytes)."""
     path = Path(path_text)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        data = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"record {path_text!r} does not exist", "give the path of an approval record JSON file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -155,17 +167,25 @@ def _load_record(path_text: str) -> dict[str, Any]:
         raise ConfigError(f"record {path_text!r} is not valid JSON", "give an approval record JSON file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"record {path_text!r} is not a JSON object", "give an approval record JSON file")
-    return data
+    return data, raw
 
 
-def cmd_validate(path_text: str) -> int:
+def _record_problem(data: dict[str, Any]) -> str | None:
+    """Why `data` is not a valid approval record (what `validate-record` checks), or None."""
     from approval.record import RecordInvalid, validate_record
 
-    data = _load_record(path_text)
     try:
         validate_record(data)
     except RecordInvalid as exc:
-        fail_line(f"{path_text}: invalid record: {exc}")
+        return str(exc)
+    return None
+
+
+def cmd_validate(path_text: str) -> int:
+    data = _load_record(path_text)
+    problem = _record_problem(data)
+    if problem is not None:
+        fail_line(f"{path_text}: invalid record: {problem}")
         return exitcodes.NOT_APPROVED
     say(f"{path_text}: valid approval record ({data.get('candidate_model_id')}, {data.get('overall_result')})")
     return exitcodes.APPROVED
@@ -181,6 +201,66 @@ def cmd_diff(old_path: str, new_path: str, exit_code: bool) -> int:
     for line in changes:
         say(line)
     return exitcodes.NOT_APPROVED if exit_code and material else exitcodes.APPROVED
+
+
+def cmd_promote(record_path: str, registry_path: str) -> int:
+    """Add the record's model with its evidence to the registry (or refresh its evidence). Exit 1 and no change when
+    the record does not approve it; exit 2 when the registry cannot be edited safely."""
+    from approval.promote import approval_for_record, promote_text, registry_kind, write_atomic
+    from approval.registry import MAX_REGISTRY_BYTES
+    from approval.userfile import read_user_file
+
+    data, raw = _read_record(record_path)
+    problem = _record_problem(data)
+    if problem is not None:
+        fail_line(f"{record_path}: not promoted: not a valid approval record ({problem})")
+        return exitcodes.NOT_APPROVED
+    model = str(data["candidate_model_id"])
+    if data["overall_result"] != "pass":
+        fail_line(f"{record_path}: not promoted: {model} was not approved in that run ({data.get('notes', '')})")
+        return exitcodes.NOT_APPROVED
+    kind = registry_kind(registry_path)
+    text, _ = read_user_file(registry_path, "registry", MAX_REGISTRY_BYTES, "give an existing AGENTS.md or gateway.yaml",
+                             "keep the registry file under 1 MiB")
+    if kind == "yaml":
+        _same_gateway(data, text, registry_path)
+    edit = promote_text(kind, text, model, approval_for_record(raw, data), registry_path)
+    if not edit.changed(text):
+        say(f"{registry_path} already lists {model} with this record's evidence: nothing changed")
+        return exitcodes.APPROVED
+    write_atomic(Path(registry_path), edit.text)
+    say(f"promoted {model} in {registry_path}:")
+    for line in edit.removed:
+        say(f"- {line}")
+    for line in edit.added:
+        say(f"+ {line}")
+    return exitcodes.APPROVED
+
+
+def _same_gateway(record: dict[str, Any], config_text: str, source: str) -> None:
+    """A gateway.yaml registry approves models on its own gateway and endpoint: a record from another is refused."""
+    from approval.config import normalise_base_url
+    from approval.userfile import load_yaml
+
+    try:
+        doc = load_yaml(config_text)
+    except Exception:  # noqa: BLE001 - a broken file is reported by the edit that follows
+        return
+    if not isinstance(doc, dict):
+        return
+    base = doc.get("base_url")
+    if isinstance(base, str) and base.strip():
+        try:
+            wanted = normalise_base_url(base)
+        except ConfigError:
+            wanted = base
+        if wanted != record.get("gateway_base_url"):
+            raise ConfigError(f"the record is for the gateway {record.get('gateway_base_url')}, {source} configures {wanted}",
+                              "promote a record from a run against that gateway")
+    endpoint = str(doc.get("endpoint") or "chat")
+    if endpoint != record.get("endpoint_family"):
+        raise ConfigError(f"the record is for the {record.get('endpoint_family')} endpoint, {source} configures {endpoint}",
+                          "promote a record from a run against that endpoint")
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ class Settings:
         return self.responses_path if endpoint == "responses" else self.chat_path
 
 
-def _schema() -> dict[str, Any]:
+def config_schema() -> dict[str, Any]:
     from importlib import resources  # here, not at the top: only a config file is checked against the schema
 
     text = resources.files("approval.schemas").joinpath("config.schema.json").read_text("utf-8")
@@ -137,7 +137,7 @@ def load_config_file(path_text: str) -> tuple[dict[str, Any], str]:
         doc = {}
     if not isinstance(doc, dict):
         raise ConfigError(f"config file {path_text!r} must be a mapping of keys", "see examples/gateway.yaml")
-    validate_against_schema(doc, _schema(), f"config file {path_text!r}")
+    validate_against_schema(doc, config_schema(), f"config file {path_text!r}")
     return doc, hashlib.sha256(data).hexdigest()
 
 
@@ -358,14 +358,22 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
 
     expect: dict[str, Any] = dict(cfg.get("expect", {}))
     if prompt.expect is not None:
-        validate_against_schema(prompt.expect, {**_schema()["$defs"]["expect"], "$defs": _schema()["$defs"]}, f"prompt file {prompt.source!r} expect")
+        defs = config_schema()["$defs"]
+        validate_against_schema(prompt.expect, {**defs["expect"], "$defs": defs}, f"prompt file {prompt.source!r} expect")
         expect.update(prompt.expect)
     _check_expect(expect)
     if "output-quality" in checks and not expect:
         raise ConfigError("check 'output-quality' is selected but no expectations are given", "add an expect: block to gateway.yaml or the prompt file")
 
     aliases = {str(k): tuple(v) for k, v in cfg.get("model_aliases", {}).items()}
-    approved = list(cfg.get("approved_models", []))
+    from approval.registry import entry_model
+
+    approved: list[str] = []
+    for item in cfg.get("approved_models", []):
+        model = str(entry_model(item))  # the schema allows strings and mappings with a model only
+        if model in approved:
+            raise ConfigError(f"approved_models lists {model!r} twice", "keep one entry per model")
+        approved.append(model)
     registry_file = cfg.get("approved_models_file")
     if registry_file:
         from approval.registry import load_registry
