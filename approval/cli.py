@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--report-out", help="where to write the markdown report")
     run.add_argument("--approved-by", help="who approves (default $GITHUB_ACTOR or $USER)")
     run.add_argument("--include-model-output", action="store_true", help="show the first sample's answer in the markdown report")
+    run.add_argument("--registry-base", action="append", metavar="FILE",
+                     help="the registry as the target branch has it (its gateway.yaml and/or approved-models markdown file; repeat for "
+                          "both): checks registry-guard, what this change does to the approved list")
     run.add_argument("--quiet", action="store_true", help="print only the verdict")
     val = sub.add_parser("validate-record", help="validate a record against the shipped schema")
     val.add_argument("file")
@@ -110,6 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "include_model_output": args.include_model_output,
     }
     settings = build_settings(flags, os.environ)
+    base = _registry_base(args.registry_base, settings) if args.registry_base else None  # read before anything is sent
     record_out = _output_path(args.record_out, "--record-out")
     report_out = _output_path(args.report_out, "--report-out") if args.report_out else None
     several = len(settings.candidates) > 1 or settings.baseline_model is not None
@@ -124,12 +128,65 @@ def cmd_run(args: argparse.Namespace) -> int:
         fail_line(f"no verdict: internal error ({result.internal_error}); {written}")
         return exitcodes.NO_VERDICT
     assert result.run is not None
-    say(render_text(result.run))
+    run_checks = []
+    if base is not None:
+        from approval.guard import registry_guard, verdicts_of
+        from approval.registry import head_registry
+        from approval.report import render_markdown
+
+        registry, label, files = base
+        head = head_registry(settings.config_path, settings.approved_models_file)
+        verdicts = verdicts_of([(o.model, o.result, o.checks) for o in result.run.candidates])
+        run_checks.append(registry_guard(registry, head, verdicts, registry_files=files, base_label=label))
+        if report_out:
+            report_out.write_text(render_markdown(result.run, promotions=result.promotions, run_checks=run_checks), encoding="utf-8")
+    say(render_text(result.run, run_checks))
     for path, _ in result.records:
         say(f"record: {path}")
     if report_out:
         say(f"report: {report_out}")
-    return exitcodes.APPROVED if result.result == "pass" else exitcodes.NOT_APPROVED
+    gated = any(c.result.blocking for c in run_checks)
+    return exitcodes.APPROVED if result.result == "pass" and not gated else exitcodes.NOT_APPROVED
+
+
+def _registry_base(files: list[str], settings: Any) -> tuple[Any, str, str]:
+    """The registry at the target branch, from `--registry-base` files: (registry, how to name it, the files compared)."""
+    from approval.config import load_config_file
+    from approval.promote import registry_kind
+    from approval.registry import MAX_REGISTRY_BYTES, registry_of, registry_sources
+    from approval.userfile import YamlTooLarge, load_yaml, read_user_file
+
+    given: dict[str, tuple[str, str]] = {}
+    for name in files:
+        kind = registry_kind(name)
+        if kind in given:
+            raise ConfigError(f"--registry-base names two {kind} files ({given[kind][0]}, {name})", "give at most one gateway.yaml and one markdown file")
+        text, _ = read_user_file(name, "--registry-base file", MAX_REGISTRY_BYTES, "give the registry file as the target branch has it",
+                                 "keep the registry file under 1 MiB")
+        given[kind] = (name, text)
+    head_doc = load_config_file(settings.config_path)[0] if settings.config_path else None
+    sources = registry_sources(head_doc, settings.config_path, settings.approved_models_file)
+    if not sources:
+        raise ConfigError("--registry-base is given but no registry is configured",
+                          "list approved_models (or approved_models_file) and model_in_use in the gateway.yaml passed with --config")
+    wanted = {"yaml": settings.config_path if settings.config_path in sources else None, "markdown": settings.approved_models_file}
+    for wanted_kind, head_file in wanted.items():
+        if head_file and wanted_kind not in given:
+            raise ConfigError(f"--registry-base has no base version of {head_file}", f"add --registry-base with {head_file} as the target branch has it")
+    doc: Any = {}
+    if "yaml" in given:
+        import yaml
+
+        try:
+            doc = load_yaml(given["yaml"][1]) or {}
+        except (yaml.YAMLError, YamlTooLarge, RecursionError):
+            raise ConfigError(f"--registry-base file {given['yaml'][0]!r} is not valid YAML", "give the gateway.yaml as the target branch has it") from None
+        if not isinstance(doc, dict):
+            raise ConfigError(f"--registry-base file {given['yaml'][0]!r} is not a mapping of keys", "give the gateway.yaml as the target branch has it")
+    block = given.get("markdown")
+    registry = registry_of(doc, block[1] if block else None, block[0] if block else "")
+    label = "the base (" + ", ".join(name for name, _ in given.values()) + ")"
+    return registry, label, ", ".join(sources)
 
 
 def _output_path(text: str, flag: str) -> Path:

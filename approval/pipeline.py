@@ -16,6 +16,7 @@ from approval import __version__
 from approval.config import Settings
 from approval.record import RecordInvalid, build_record, python_version, record_paths, validate_record, write_json
 from approval.redact import redact
+from approval.registry import Approval
 from approval.report import render_markdown
 from approval.suite import ProgressCallback, RunOutcome, run_suite
 
@@ -27,6 +28,7 @@ class PipelineResult:
     records: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
     markdown: str = ""
     internal_error: str | None = None
+    promotions: dict[str, tuple[Approval, str]] = field(default_factory=dict)  # model → its evidence, its record's path
 
 
 def execute(settings: Settings, record_out: Path, report_out: Path | None = None, *, on_check: ProgressCallback | None = None,
@@ -44,12 +46,13 @@ def execute(settings: Settings, record_out: Path, report_out: Path | None = None
             validate_record(record)
             write_json(path, record)
             records.append((path, record))
-        markdown = render_markdown(run, links)
+        promotions = promotions_of(records)
+        markdown = render_markdown(run, links, promotions=promotions)
         if report_out is not None:
             report_out.parent.mkdir(parents=True, exist_ok=True)
             report_out.write_text(markdown, encoding="utf-8")
             report_out.chmod(0o644)
-        return PipelineResult(run, run.result, records, markdown)
+        return PipelineResult(run, run.result, records, markdown, promotions=promotions)
     except (Exception, RecordInvalid) as exc:  # noqa: BLE001 - a bug of ours: still leave a verdict and a record
         import traceback  # here, not at the top: only a bug of ours needs it
 
@@ -66,6 +69,13 @@ def execute(settings: Settings, record_out: Path, report_out: Path | None = None
             pass
         markdown = redact(f"## ⛔ Model approval: no verdict\n\nThe approval run hit an internal error: {detail}\n")
         return PipelineResult(None, "fail", records, markdown, internal_error=detail)
+
+
+def promotions_of(records: list[tuple[Path, dict[str, Any]]]) -> dict[str, tuple[Approval, str]]:
+    """The evidence each written record gives `approval promote` (the sha256 is of the file's bytes)."""
+    from approval.promote import approval_for_record
+
+    return {str(record["candidate_model_id"]): (approval_for_record(path.read_bytes(), record), str(path)) for path, record in records}
 
 
 def _preload_validator() -> None:

@@ -187,3 +187,26 @@ def registry_of(config: Mapping[str, Any], block_text: str | None = None, block_
         entries += [e for e in parse_block_entries(block_text, block_source) if e.model not in seen]
     in_use = config.get("model_in_use")
     return Registry(tuple(entries), in_use if isinstance(in_use, str) and in_use else None)
+
+
+def registry_sources(config: Mapping[str, Any] | None, config_path: str | None, block_path: str | None) -> list[str]:
+    """The files a registry is kept in: the gateway.yaml when it lists models or names the model in use, and the
+    markdown file it points to."""
+    sources = []
+    if config_path and config is not None and ("approved_models" in config or "model_in_use" in config):
+        sources.append(config_path)
+    if block_path:
+        sources.append(block_path)
+    return sources
+
+
+def head_registry(config_path: str | None, block_path: str | None) -> Registry:
+    """The registry as the working tree has it: the (validated) config file and its approved-models file."""
+    from approval.config import load_config_file
+
+    doc = load_config_file(config_path)[0] if config_path else {}
+    text = None
+    if block_path:
+        text, _ = read_user_file(block_path, "approved_models_file", MAX_REGISTRY_BYTES, "point it at e.g. AGENTS.md",
+                                 "keep the registry file under 1 MiB")
+    return registry_of(doc, text, block_path or "")
