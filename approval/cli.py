@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--report-out", help="where to write the markdown report")
     run.add_argument("--approved-by", help="who approves (default $GITHUB_ACTOR or $USER)")
     run.add_argument("--include-model-output", action="store_true", help="show the first sample's answer in the markdown report")
+    run.add_argument("--reapprove", action="store_true",
+                     help="without --model: re-approve every model of the registry (approved_models, approved_models_file) and model_in_use")
     run.add_argument("--registry-base", action="append", metavar="FILE",
                      help="the registry as the target branch has it (its gateway.yaml and/or approved-models markdown file; repeat for "
                           "both): checks registry-guard, what this change does to the approved list")
@@ -111,6 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "concurrency": args.concurrency,
         "approved_by": args.approved_by,
         "include_model_output": args.include_model_output,
+        "reapprove": args.reapprove,
     }
     settings = build_settings(flags, os.environ)
     base = _registry_base(args.registry_base, settings) if args.registry_base else None  # read before anything is sent

@@ -239,7 +239,7 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
 
     `flags` keys (all optional): base_url, models (list), endpoint, prompt_file, config, max_latency_ms, samples,
     timeout, request_timeout, approved_by, checks (list or comma text), baseline_model, concurrency,
-    include_model_output.
+    include_model_output, reapprove (without models: every approved model and the model in use are the candidates).
     """
     cfg: dict[str, Any] = {}
     config_sha = None
@@ -299,8 +299,25 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         if name.lower() not in PUBLIC_HEADERS:
             register_secret(value)
 
-    # Models
-    candidates = split_models(flags.get("models")) or split_models(cfg.get("candidates")) or split_models(cfg.get("candidate_model"))
+    # Models: the registry first, since a re-approval (`reapprove`) approves everything in it
+    from approval.registry import entry_model
+
+    approved: list[str] = []
+    for item in cfg.get("approved_models", []):
+        model = str(entry_model(item))  # the schema allows strings and mappings with a model only
+        if model in approved:
+            raise ConfigError(f"approved_models lists {model!r} twice", "keep one entry per model")
+        approved.append(model)
+    registry_file = cfg.get("approved_models_file")
+    if registry_file:
+        from approval.registry import load_registry
+
+        approved += [m for m in load_registry(str(registry_file)) if m not in approved]
+    in_use = cfg.get("model_in_use")
+    candidates = split_models(flags.get("models"))
+    if not candidates and flags.get("reapprove"):
+        candidates = list(dict.fromkeys([*approved, *([in_use] if in_use else [])]))
+    candidates = candidates or split_models(cfg.get("candidates")) or split_models(cfg.get("candidate_model"))
     if not candidates:
         candidates = split_models(environ.get("CANDIDATE_MODEL_ID", ""))
     if not candidates:
@@ -366,19 +383,6 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         raise ConfigError("check 'output-quality' is selected but no expectations are given", "add an expect: block to gateway.yaml or the prompt file")
 
     aliases = {str(k): tuple(v) for k, v in cfg.get("model_aliases", {}).items()}
-    from approval.registry import entry_model
-
-    approved: list[str] = []
-    for item in cfg.get("approved_models", []):
-        model = str(entry_model(item))  # the schema allows strings and mappings with a model only
-        if model in approved:
-            raise ConfigError(f"approved_models lists {model!r} twice", "keep one entry per model")
-        approved.append(model)
-    registry_file = cfg.get("approved_models_file")
-    if registry_file:
-        from approval.registry import load_registry
-
-        approved += [m for m in load_registry(str(registry_file)) if m not in approved]
     return Settings(
         base_url=base_url,
         api_key=api_key,
@@ -406,7 +410,7 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         warnings_block=bool(cfg.get("warnings_block", False)),
         approved_models=tuple(approved),
         approved_models_file=str(registry_file) if registry_file else None,
-        model_in_use=cfg.get("model_in_use"),
+        model_in_use=in_use,
         model_aliases=aliases,
         max_completion_tokens=cfg.get("max_completion_tokens"),
         expect=expect,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.action_container import ContainerImage, ImageBuildError, build_image
 from tests.support.commands import approval_command, require_e2e
 from tests.support.peer_gateway import RunningLiteLLM, find_litellm, start_litellm
 
@@ -25,6 +26,15 @@ def litellm() -> Iterator[RunningLiteLLM]:
         pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
     with start_litellm(ROOT / "examples" / "litellm.yaml") as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def image(tmp_path_factory: pytest.TempPathFactory) -> ContainerImage:
+    """The Dockerfile, followed once per session: a fresh venv with `pip install` of requirements/runtime.txt, plus COPY."""
+    try:
+        return build_image(ROOT, tmp_path_factory.mktemp("image"))
+    except ImageBuildError as exc:
+        pytest.fail(f"could not build the action's image from the Dockerfile: {exc}", pytrace=False)
 
 
 @dataclass
