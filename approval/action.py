@@ -68,7 +68,7 @@ def _flags(environ: Mapping[str, str]) -> dict[str, Any]:
 def _settings_environment(environ: Mapping[str, str], api_key: str) -> dict[str, str]:
     """The environment Settings may read: the key from the input (or GATEWAY_API_KEY), the fall-back variables, and
     the proxy and CA-bundle variables a step's `env:` sets (approval.network)."""
-    wanted = {"GATEWAY_BASE_URL", "CANDIDATE_MODEL_ID", "GATEWAY_API_KEY", "GITHUB_ACTOR", *CA_BUNDLE_VARIABLES}
+    wanted = {"GATEWAY_BASE_URL", "CANDIDATE_MODEL_ID", "GATEWAY_API_KEY", "GITHUB_ACTOR", "GITHUB_RUN_ID", "GITHUB_JOB", *CA_BUNDLE_VARIABLES}
     env = {k: v for k, v in environ.items() if k in wanted or k.upper() in PROXY_VARIABLES}
     if api_key:
         env["GATEWAY_API_KEY"] = api_key
@@ -151,7 +151,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     except ConfigError as exc:
         return _fail_config(exc, env, config_file)
 
-    from approval.pipeline import execute
+    from approval.pipeline import execute, write_text_file
     from approval.report import progress_line, render_markdown
 
     several = len(settings.candidates) > 1 or settings.baseline_model is not None
@@ -170,7 +170,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         say(progress_line("", run_checks[-1].result, False))
     gated = any(c.result.blocking for c in run_checks)
 
-    publication = Publication()
+    publication = Publication(messages=list(result.output_errors))
     previous = _previous(get_input(env, "previous-record"), result, settings, token, ctx, artifact_name, record_store)
     if want_artifact and result.records:
         _upload(result.records, artifact_name, int(retention_text), ctx, env, publication)
@@ -183,7 +183,11 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         links = {**links, "artifact": publication.artifact_url}
         markdown = render_markdown(result.run, links, promotions=result.promotions, run_checks=run_checks)
         markdown += drift_section(previous, result.records)
-        Path(REPORT_NAME).write_text(markdown, encoding="utf-8")
+        try:
+            write_text_file(Path(REPORT_NAME), markdown)
+        except OSError as exc:
+            publication.messages.append(f"the report could not be written to {REPORT_NAME} ({exc.strerror or type(exc).__name__}); "
+                                        f"the verdict stands")
     if mode == "pull-request" and want_comment:
         _comment(settings, markdown, token, ctx, publication)
     elif mode == "schedule" and result.run is not None:
@@ -196,7 +200,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         say(message)
     _set_outputs(output_path, result, publication, env.get("GITHUB_WORKSPACE", ""), gated)
     if result.internal_error:
-        commands.error(f"no verdict: internal error ({result.internal_error})", title="Model approval: no verdict")
+        commands.error(f"no verdict: {result.internal_error}", title="Model approval: no verdict")
         return exitcodes.NO_VERDICT
     registry_file = settings.approved_models_file or settings.config_path
     for check in run_checks:

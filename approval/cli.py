@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--concurrency", type=str, help="cap on concurrent requests to the gateway (default 8)")
     run.add_argument("--record-out", default="approval-record.json", help="where to write the record (default %(default)s)")
     run.add_argument("--report-out", help="where to write the markdown report")
-    run.add_argument("--approved-by", help="who approves (default $GITHUB_ACTOR or $USER)")
+    run.add_argument("--approved-by", help="who approves (default: in CI '$GITHUB_ACTOR via run $GITHUB_RUN_ID/$GITHUB_JOB', else your login)")
     run.add_argument("--include-model-output", action="store_true", help="show the first sample's answer in the markdown report")
     run.add_argument("--reapprove", action="store_true",
                      help="without --model: re-approve every model of the registry (approved_models, approved_models_file) and model_in_use")
@@ -126,9 +126,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"deadline {settings.total_timeout_s:g}s")
     result = execute(settings, record_out, report_out,
                      on_check=None if args.quiet else lambda model, check: say(progress_line(model, check, several)))
+    for problem in result.output_errors:
+        fail_line(problem)
     if result.internal_error:
         written = f"a failing record was written to {result.records[0][0]}" if result.records else "no record could be written"
-        fail_line(f"no verdict: internal error ({result.internal_error}); {written}")
+        fail_line(f"no verdict: {result.internal_error}; {written}")
         return exitcodes.NO_VERDICT
     assert result.run is not None
     run_checks = []
@@ -197,6 +199,8 @@ def _output_path(text: str, flag: str) -> Path:
     if path.is_dir():
         raise ConfigError(f"{flag} {text!r} is a directory", f"give {flag} a file name")
     parent = path.parent if str(path.parent) else Path(".")
+    if flag == "--record-out" and path.exists() and not path.is_file():
+        raise ConfigError(f"{flag} {text!r} is not a regular file", f"give {flag} a file path: the record is replaced atomically")
     if parent.exists() and not parent.is_dir():
         raise ConfigError(f"{flag} {text!r}: {parent} is not a directory", f"give {flag} a writable path")
     if parent.exists() and not os.access(parent, os.W_OK):
@@ -230,31 +234,43 @@ def _read_record(path_text: str) -> tuple[dict[str, Any], bytes]:
     return data, raw
 
 
-def _record_problem(data: dict[str, Any]) -> str | None:
-    """Why `data` is not a valid approval record (what `validate-record` checks), or None."""
+def _load_approval_record(path_text: str) -> dict[str, Any]:
+    data = _load_record(path_text)
+    if data.get("record_type") != "model_candidate_approval":
+        raise ConfigError(f"{path_text!r} is not an approval record (no record_type 'model_candidate_approval')",
+                          "give two records written by `approval run` or the action (approval-record.json)")
+    return data
+
+
+def _record_problems(data: dict[str, Any]) -> list[str]:
+    """Why `data` is not a valid approval record — the schema, then its consistency with its own checks (and that it
+    holds no key) — as `validate-record` and `promote` both check it; [] when it is valid."""
     from approval.record import RecordInvalid, validate_record
+    from approval.record_consistency import inconsistencies
 
     try:
         validate_record(data)
     except RecordInvalid as exc:
-        return str(exc)
-    return None
+        return [str(exc)]
+    return inconsistencies(data, os.environ.get("GATEWAY_API_KEY", "").strip() or None)
 
 
 def cmd_validate(path_text: str) -> int:
     data = _load_record(path_text)
-    problem = _record_problem(data)
-    if problem is not None:
+    problems = _record_problems(data)
+    for problem in problems:
         fail_line(f"{path_text}: invalid record: {problem}")
+    if problems:
         return exitcodes.NOT_APPROVED
-    say(f"{path_text}: valid approval record ({data.get('candidate_model_id')}, {data.get('overall_result')})")
+    say(f"{path_text}: valid approval record ({data.get('candidate_model_id')}, {data.get('overall_result')}; schema "
+        f"{data.get('schema_version')}, consistent with its checks)")
     return exitcodes.APPROVED
 
 
 def cmd_diff(old_path: str, new_path: str, exit_code: bool) -> int:
     from approval.diff import diff_records
 
-    old, new = _load_record(old_path), _load_record(new_path)
+    old, new = _load_approval_record(old_path), _load_approval_record(new_path)
     changes, material = diff_records(old, new)
     if not changes:
         say("no differences in verdict, checks, latency or environment")
@@ -271,9 +287,9 @@ def cmd_promote(record_path: str, registry_path: str) -> int:
     from approval.userfile import read_user_file
 
     data, raw = _read_record(record_path)
-    problem = _record_problem(data)
-    if problem is not None:
-        fail_line(f"{record_path}: not promoted: not a valid approval record ({problem})")
+    problems = _record_problems(data)
+    if problems:
+        fail_line(f"{record_path}: not promoted: not a valid approval record ({'; '.join(problems)})")
         return exitcodes.NOT_APPROVED
     model = str(data["candidate_model_id"])
     if data["overall_result"] != "pass":

@@ -87,7 +87,10 @@ def test_a_pull_request_listing_an_unapproved_model_fails_registry_guard_and_pas
     body = our_comment(github)
     record_bytes = (candidate.workspace / "approval-record.json").read_bytes()
     record = json.loads(record_bytes)
-    line = (f"- json-model  # approved_at={record['approved_at']} approved_by=octocat "
+    approver = record["approved_by"]  # "octocat via run 9000000002/approve": quoted, since it has spaces
+    assert approver.startswith("octocat")
+    shown = json.dumps(approver) if " " in approver else approver
+    line = (f"- json-model  # approved_at={record['approved_at']} approved_by={shown} "
             f"run_url={SERVER_URL}/{REPOSITORY}/actions/runs/9000000002 record_sha256={hashlib.sha256(record_bytes).hexdigest()}")
     assert f"```markdown\n{line}\n```" in body
     assert "approval promote --record approval-record.json --registry AGENTS.md" in body
@@ -153,39 +156,49 @@ def test_promote_is_idempotent_on_agents_md_and_on_gateway_yaml_and_keeps_their_
 # --- monthly re-approval of everything approved ----------------------------------------------------------------------
 
 
-REGISTRY = {"config/gateway.yaml": CONFIG.replace("model_in_use: good-model", "model_in_use: fallback-model"),
-            "AGENTS.md": agents("- good-model", "- json-model", "- fallback-model")}
+REGISTRY = {"config/gateway.yaml": CONFIG.replace("model_in_use: good-model", "model_in_use: json-model"),
+            "AGENTS.md": agents("- good-model", "- json-model", "- slow-model")}
+# This month the team expects no JSON in answers to the representative prompt: json-model (it answers {"answer": "ok"}) fails.
+EXPECT = '\nexpect:\n  not_contains: [\'"answer"\']\n'
 
 
 def test_schedule_reapproves_a_three_model_registry_and_opens_one_issue_for_the_one_that_fails(runner: Runner, github: FakeGitHub) -> None:
     inputs = {"config": "config/gateway.yaml", "previous-record": "auto"}
-    # the month before: the checks of that time (no model-echo yet) passed all three
-    before = runner.run("schedule", "", inputs={**inputs, "checks": "reachability,happy-path"}, checkout=REGISTRY)
+    before = runner.run("schedule", "", inputs=inputs, checkout=REGISTRY)  # last month: all three pass
     assert before.code == 0, before.log
-    assert before.outputs["record-path"].splitlines() == [f"approval-record.{m}.json" for m in ("good-model", "json-model", "fallback-model")]
+    assert before.outputs["record-path"].splitlines() == [f"approval-record.{m}.json" for m in ("good-model", "json-model", "slow-model")]
     assert not [i for i in github.issues.values() if not i.is_pull_request]
 
-    now = runner.run("schedule", "", inputs=inputs, checkout=REGISTRY)
+    stricter = {**REGISTRY, "config/gateway.yaml": REGISTRY["config/gateway.yaml"] + EXPECT}
+    now = runner.run("schedule", "", inputs=inputs, checkout=stricter)
     assert now.code == 1, now.log
-    results = {json.loads((now.workspace / p).read_text(encoding="utf-8"))["candidate_model_id"]:
-               json.loads((now.workspace / p).read_text(encoding="utf-8"))["overall_result"] for p in now.outputs["record-path"].splitlines()}
-    assert results == {"good-model": "pass", "json-model": "pass", "fallback-model": "fail"}
+    results = {}
+    for path in now.outputs["record-path"].splitlines():
+        record = json.loads((now.workspace / path).read_text(encoding="utf-8"))
+        results[record["candidate_model_id"]] = record["overall_result"]
+    assert results == {"good-model": "pass", "json-model": "fail", "slow-model": "pass"}, "each model has its own record"
     issues = [i for i in github.issues.values() if not i.is_pull_request]
-    assert [i.title for i in issues] == ["Model approval failing: fallback-model (chat)"], "one issue, for the model that fails"
+    assert [i.title for i in issues] == ["Model approval failing: json-model (chat)"], "one issue, for the model that fails"
     (issue,) = issues
     assert now.outputs["issue-url"] == f"{SERVER_URL}/{REPOSITORY}/issues/{issue.number}"
     assert not github.comments(PR_NUMBER), "a scheduled run comments on no pull request"
     body = issue.body
-    assert body.startswith(MARKER) and "## ❌ Model approval: `fallback-model` not approved" in body
-    artifact = next(a for a in github.artifacts if a.name == "model-approval-record-fallback-model")
-    assert (f"- last passing record: [run #1, artifact model-approval-record-fallback-model]"
+    assert body.startswith(MARKER) and "## ❌ Model approval: `json-model` not approved" in body
+    artifact = next(a for a in github.artifacts if a.name == "model-approval-record-json-model")
+    assert (f"- last passing record: [run #1, artifact model-approval-record-json-model]"
             f"({SERVER_URL}/{REPOSITORY}/actions/runs/9000000001/artifacts/{artifact.artifact_id})") in body
-    assert "### What changed since" in body and "- check model-echo: new, fail" in body
-    assert "### Proposed revocation" in body and "Remove from `AGENTS.md`:\n\n```text\n- fallback-model\n```" in body
-    assert "### Proposed replacement" in body
-    assert "`good-model` is approved and passed in this same run" in body
-    assert ("in `config/gateway.yaml` replace\n\n```yaml\nmodel_in_use: fallback-model   # what the agents use today\n```\n\nwith\n\n"
+    assert "### What changed since" in body and "- check output-quality: new, fail" in body and "- config_sha256: " in body
+    assert "### Proposed revocation" in body and "Remove from `AGENTS.md`:\n\n```text\n- json-model\n```" in body
+    assert "### Proposed replacement" in body and "`good-model` is approved and passed in this same run" in body
+    assert ("in `config/gateway.yaml` replace\n\n```yaml\nmodel_in_use: json-model   # what the agents use today\n```\n\nwith\n\n"
             "```yaml\nmodel_in_use: good-model   # what the agents use today\n```") in body
+
+    # the expectation is dropped again: json-model recovers and its issue is closed; the others never had one
+    recovered = runner.run("schedule", "", inputs=inputs, checkout=REGISTRY)
+    assert recovered.code == 0, recovered.log
+    assert (issue.state, issue.state_reason) == ("closed", "completed")
+    assert github.comments(issue.number)[-1].body.startswith("✅ **Recovered**")
+    assert [i.number for i in github.issues.values() if not i.is_pull_request] == [issue.number]
 
 
 # --- previous-record: auto, record-store -----------------------------------------------------------------------------
