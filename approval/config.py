@@ -109,7 +109,7 @@ class Settings:
         return self.responses_path if endpoint == "responses" else self.chat_path
 
 
-def _schema() -> dict[str, Any]:
+def config_schema() -> dict[str, Any]:
     from importlib import resources  # here, not at the top: only a config file is checked against the schema
 
     text = resources.files("approval.schemas").joinpath("config.schema.json").read_text("utf-8")
@@ -137,7 +137,7 @@ def load_config_file(path_text: str) -> tuple[dict[str, Any], str]:
         doc = {}
     if not isinstance(doc, dict):
         raise ConfigError(f"config file {path_text!r} must be a mapping of keys", "see examples/gateway.yaml")
-    validate_against_schema(doc, _schema(), f"config file {path_text!r}")
+    validate_against_schema(doc, config_schema(), f"config file {path_text!r}")
     return doc, hashlib.sha256(data).hexdigest()
 
 
@@ -242,7 +242,7 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
 
     `flags` keys (all optional): base_url, models (list), endpoint, prompt_file, config, max_latency_ms, samples,
     timeout, request_timeout, approved_by, checks (list or comma text), baseline_model, concurrency,
-    include_model_output.
+    include_model_output, reapprove (without models: every approved model and the model in use are the candidates).
     """
     cfg: dict[str, Any] = {}
     config_sha = None
@@ -295,8 +295,25 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
     register_secret(api_key)
     extra_headers = _headers(cfg.get("headers", {}))
 
-    # Models
-    candidates = split_models(flags.get("models")) or split_models(cfg.get("candidates")) or split_models(cfg.get("candidate_model"))
+    # Models: the registry first, since a re-approval (`reapprove`) approves everything in it
+    from approval.registry import entry_model
+
+    approved: list[str] = []
+    for item in cfg.get("approved_models", []):
+        model = str(entry_model(item))  # the schema allows strings and mappings with a model only
+        if model in approved:
+            raise ConfigError(f"approved_models lists {model!r} twice", "keep one entry per model")
+        approved.append(model)
+    registry_file = cfg.get("approved_models_file")
+    if registry_file:
+        from approval.registry import load_registry
+
+        approved += [m for m in load_registry(str(registry_file)) if m not in approved]
+    in_use = cfg.get("model_in_use")
+    candidates = split_models(flags.get("models"))
+    if not candidates and flags.get("reapprove"):
+        candidates = list(dict.fromkeys([*approved, *([in_use] if in_use else [])]))
+    candidates = candidates or split_models(cfg.get("candidates")) or split_models(cfg.get("candidate_model"))
     if not candidates:
         candidates = split_models(environ.get("CANDIDATE_MODEL_ID", ""))
     if not candidates:
@@ -362,7 +379,8 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
 
     expect: dict[str, Any] = dict(cfg.get("expect", {}))
     if prompt.expect is not None:
-        validate_against_schema(prompt.expect, {**_schema()["$defs"]["expect"], "$defs": _schema()["$defs"]}, f"prompt file {prompt.source!r} expect")
+        defs = config_schema()["$defs"]
+        validate_against_schema(prompt.expect, {**defs["expect"], "$defs": defs}, f"prompt file {prompt.source!r} expect")
         expect.update(prompt.expect)
     _check_expect(expect)
     if "output-quality" in checks and not expect:
@@ -370,12 +388,6 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
 
     aliases = {str(k): tuple(v) for k, v in cfg.get("model_aliases", {}).items()}
     route = _route(cfg.get("route"))
-    approved = list(cfg.get("approved_models", []))
-    registry_file = cfg.get("approved_models_file")
-    if registry_file:
-        from approval.registry import load_registry
-
-        approved += [m for m in load_registry(str(registry_file)) if m not in approved]
     return Settings(
         base_url=base_url,
         api_key=api_key,
@@ -403,7 +415,7 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         warnings_block=bool(cfg.get("warnings_block", False)),
         approved_models=tuple(approved),
         approved_models_file=str(registry_file) if registry_file else None,
-        model_in_use=cfg.get("model_in_use"),
+        model_in_use=in_use,
         model_aliases=aliases,
         route=route,
         max_completion_tokens=cfg.get("max_completion_tokens"),

@@ -78,7 +78,7 @@ def conflict_free_name(name: str, environ: Mapping[str, str]) -> str:
     return "-".join(p for p in parts if p)
 
 
-class _Authorization(AuthBase):
+class OnlyAuthorization(AuthBase):
     """Sets exactly this Authorization header, or none at all; a session's auth or a ~/.netrc cannot override it."""
 
     def __init__(self, value: str | None) -> None:
@@ -202,7 +202,7 @@ def _service_message(response: requests.Response) -> str:
 
 def _twirp(session: requests.Session, retrier: _Retrier, base: str, token: str, method: str, body: dict[str, Any]) -> dict[str, Any]:
     url = f"{base}/twirp/{SERVICE}/{method}"
-    auth = _Authorization(f"Bearer {token}")
+    auth = OnlyAuthorization(f"Bearer {token}")
     response = retrier.call(method, lambda: session.post(url, json=body, auth=auth, timeout=TIMEOUT))
     try:
         data = response.json()
@@ -281,7 +281,7 @@ def upload_record_artifact(
         blob_headers = {"x-ms-blob-type": "BlockBlob", "x-ms-blob-content-type": ZIP_MIME_TYPE, "Content-Type": ZIP_MIME_TYPE}
         retrier.call(
             "blob upload",
-            lambda: http.put(upload_url, data=content, headers=blob_headers, auth=_Authorization(None), timeout=TIMEOUT),
+            lambda: http.put(upload_url, data=content, headers=blob_headers, auth=OnlyAuthorization(None), timeout=TIMEOUT),
         )
 
         digest = hashlib.sha256(content).hexdigest()

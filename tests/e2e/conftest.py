@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.action_container import ContainerImage, ImageBuildError, build_image
 from tests.support.commands import approval_command, require_e2e
 from tests.support.peer_gateway import RunningLiteLLM, RunningPortkey, find_litellm, find_portkey, start_litellm, start_portkey
 
@@ -38,6 +39,15 @@ def portkey() -> Iterator[RunningPortkey]:
         pytest.skip("Portkey's gateway is not installed: run scripts/bootstrap (it needs npm)")
     with start_portkey() as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def image(tmp_path_factory: pytest.TempPathFactory) -> ContainerImage:
+    """The Dockerfile, followed once per session: a fresh venv with `pip install` of requirements/runtime.txt, plus COPY."""
+    try:
+        return build_image(ROOT, tmp_path_factory.mktemp("image"))
+    except ImageBuildError as exc:
+        pytest.fail(f"could not build the action's image from the Dockerfile: {exc}", pytrace=False)
 
 
 @dataclass
