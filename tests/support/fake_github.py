@@ -541,6 +541,7 @@ class FakeGitHub:
             ("POST", r"/git/refs", lambda: self._create_ref(req)),
             ("POST", r"/git/trees", lambda: self._create_tree(req)),
             ("POST", r"/git/commits", lambda: self._create_git_commit(req)),
+            ("GET", r"/git/commits/([0-9a-f]{40})", lambda sha: self._ok(self._git_commit_json(self._known_commit(sha)))),
             ("GET", r"/actions/runs/(\d+)", lambda n: self._ok(self._run_json(self._run(n)))),
             ("GET", r"/actions/workflows/([^/]+)/runs", lambda w: self._list_runs(req, w)),
             ("GET", r"/actions/runs/(\d+)/artifacts", lambda n: self._list_artifacts(req, n)),
@@ -806,6 +807,12 @@ class FakeGitHub:
         entries = [{"path": path, "mode": "100644", "type": "blob", "sha": _git_sha("blob", blob), "size": len(blob),
                     "url": f"{self._repo_api()}/git/blobs/{_git_sha('blob', blob)}"} for path, blob in sorted(tree.items())]
         self._ok({"sha": sha, "url": f"{self._repo_api()}/git/trees/{sha}", "tree": entries, "truncated": False}, 201)
+
+    def _known_commit(self, sha: str) -> FakeCommit:
+        commit = self.commits.get(sha)
+        if commit is None:
+            raise _not_found()
+        return commit
 
     def _create_git_commit(self, req: RecordedRequest) -> None:
         data = self._body(req)
