@@ -176,16 +176,10 @@ def _load_approval_record(path_text: str) -> dict[str, Any]:
 
 
 def cmd_validate(path_text: str) -> int:
-    from approval.record import RecordInvalid, validate_record
-    from approval.record_consistency import inconsistencies
+    from approval.record_consistency import record_problems
 
     data = _load_record(path_text)
-    try:
-        validate_record(data)
-    except RecordInvalid as exc:
-        fail_line(f"{path_text}: invalid record: {exc}")
-        return exitcodes.NOT_APPROVED
-    problems = inconsistencies(data, os.environ.get("GATEWAY_API_KEY", "").strip() or None)
+    problems = record_problems(data, _key_to_look_for())
     for problem in problems:
         fail_line(f"{path_text}: invalid record: {problem}")
     if problems:
@@ -193,6 +187,11 @@ def cmd_validate(path_text: str) -> int:
     say(f"{path_text}: valid approval record ({data.get('candidate_model_id')}, {data.get('overall_result')}; schema "
         f"{data.get('schema_version')}, consistent with its checks)")
     return exitcodes.APPROVED
+
+
+def _key_to_look_for() -> str | None:
+    """The key a record must not hold: GATEWAY_API_KEY when it is set."""
+    return os.environ.get("GATEWAY_API_KEY", "").strip() or None
 
 
 def cmd_diff(old_path: str, new_path: str, exit_code: bool) -> int:
@@ -208,7 +207,7 @@ def cmd_diff(old_path: str, new_path: str, exit_code: bool) -> int:
 
 
 def cmd_summarize(paths: list[str], output_format: str) -> int:
-    from approval.record import RecordInvalid, validate_record
+    from approval.record_consistency import record_problems
     from approval.summary import find_record_files, invalid_row, render_markdown, render_text, row_from_record, summarize
 
     rows = []
@@ -218,10 +217,9 @@ def cmd_summarize(paths: list[str], output_format: str) -> int:
         except ConfigError as exc:
             rows.append(invalid_row(None, str(path), exc.problem))
             continue
-        try:
-            validate_record(data)
-        except RecordInvalid as exc:
-            rows.append(invalid_row(data, str(path), f"{path}: {exc}"))
+        problems = record_problems(data, _key_to_look_for())
+        if problems:  # a record that is malformed or contradicts itself (a hand-edited verdict) counts as not approved
+            rows.append(invalid_row(data, str(path), f"{path}: {problems[0]}"))
             continue
         rows.append(row_from_record(data, str(path)))
     summary = summarize(rows)

@@ -31,6 +31,17 @@ def _warnings_block(record: Mapping[str, Any]) -> bool:
     return "warnings block approval" in str(record.get("notes", ""))  # schema 1 said it in the notes only
 
 
+def record_problems(record: Any, api_key: str | None = None) -> list[str]:
+    """Everything wrong with a record: its shape (the shipped schema) first, then its truth to itself."""
+    from approval.record import RecordInvalid, validate_record  # the schema, read once a record is checked
+
+    try:
+        validate_record(record)
+    except RecordInvalid as exc:
+        return [str(exc)]
+    return inconsistencies(record, api_key)
+
+
 def inconsistencies(record: Mapping[str, Any], api_key: str | None = None) -> list[str]:
     """Each way the record contradicts itself, or holds the key, as one line naming the field."""
     problems: list[str] = []

@@ -1,8 +1,9 @@
 """One table over many approval records: the legs of a matrix (gateways × candidates), downloaded as artifacts.
 
 Rows come from the records alone, so the summary needs nothing but the files each run left behind. A record that
-cannot be read or does not match the schema is a row of its own and counts as not approved. Re-runs of a leg leave
-several records of the same candidate; the latest (by `approved_at`) stands and the others are counted as superseded.
+cannot be read, does not match the schema or contradicts its own checks is a row of its own and counts as not
+approved. Re-runs of a leg leave several records of the same candidate; the latest (by `approved_at`) stands and the
+others are counted as superseded.
 """
 
 from __future__ import annotations

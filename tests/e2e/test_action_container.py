@@ -298,7 +298,8 @@ def test_pull_request_run_creates_then_edits_one_sticky_comment_and_uploads_the_
     _, run_backend, job_backend = claims["scp"].split(" ")[1].split(":")
     assert create["workflow_run_backend_id"] == finalize["workflow_run_backend_id"] == run_backend
     assert create["workflow_job_run_backend_id"] == finalize["workflow_job_run_backend_id"] == job_backend
-    assert create["name"] == finalize["name"] == "model-approval-record" and create["version"] == 4
+    assert create["name"] == finalize["name"] == "model-approval-record"
+    assert (create["version"], create["mime_type"]) == (7, "application/zip")
     expiry = datetime.strptime(create["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert abs(expiry - (datetime.now(UTC) + timedelta(days=30))) < timedelta(hours=1), "retention capped by GITHUB_RETENTION_DAYS"
     blob = github.blobs[artifact.upload_path]

@@ -33,7 +33,7 @@ def variant(record: dict[str, Any], *, gateway: str = BASE, model: str = "cand-m
     data = copy.deepcopy(record)
     data.update(gateway_base_url=gateway, candidate_model_id=model, approved_at=at)
     if failed:
-        data["overall_result"] = "fail"
+        data.update(overall_result="fail", failure_categories=["gateway"])
         for check in data["checks"]:
             if check["name"] == failed:
                 check.update(status="fail", category="gateway", detail="silent fallback")
@@ -127,6 +127,17 @@ def test_nothing_to_summarize_is_a_usage_error(tmp_path, capsys, paths, needle):
     assert err.startswith("error: ") and needle in err and "Traceback" not in err
 
 
+def test_a_verdict_its_own_checks_contradict_is_not_trusted(record, tmp_path, capsys):
+    """A record hand-edited to "pass" over a failing check matches the schema; the summary still refuses it."""
+    edited = variant(record, failed="model-echo")
+    edited["overall_result"] = "pass"
+    path = write(tmp_path / "records", "approval-record.json", edited)
+    capsys.readouterr()
+    assert main(["summarize", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "INVALID RECORD" in out and "overall_result is 'pass' but the checks model-echo block it" in out
+
+
 def test_blocking_warnings_are_named_when_no_check_failed(record):
     data = variant(record)
     data["overall_result"] = "fail"
@@ -152,3 +163,4 @@ def test_the_command_as_a_job_summary_step_runs_it(record, tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout.startswith("## ❌ Model approval matrix") and proc.stderr == ""
     assert CANARY_KEY not in proc.stdout
+
