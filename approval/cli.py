@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate-record", help="validate a record against the shipped schema")
     val.add_argument("file")
     diff = sub.add_parser("diff", help="show what changed between two records")
-    diff.add_argument("old")
-    diff.add_argument("new")
+    diff.add_argument("old", help="a record file, or REF:PATH of one in git (e.g. on the record-store branch: origin/approval-records:…)")
+    diff.add_argument("new", help="a record file, or REF:PATH")
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when the records differ in verdict or any check status")
     promote = sub.add_parser("promote", help="write an approved model and its evidence into the registry (AGENTS.md or gateway.yaml)")
     promote.add_argument("--record", required=True, help="the approval record of a passing run (approval-record.json)")
@@ -234,8 +235,30 @@ def _read_record(path_text: str) -> tuple[dict[str, Any], bytes]:
     return data, raw
 
 
+def _record_from_git(spec: str) -> dict[str, Any]:
+    """A record kept in git, e.g. on the record-store branch: `origin/approval-records:<host>/<model>/<file>.json`."""
+    import subprocess
+
+    fix = "fetch the branch first (git fetch origin approval-records), and give REF:PATH of a record on it"
+    try:
+        shown = subprocess.run(["git", "show", spec], capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        raise ConfigError(f"record {spec!r} is not a file, and git could not be run to read it as REF:PATH", fix) from None
+    if shown.returncode != 0:
+        reason = (shown.stderr.decode("utf-8", "replace").strip().splitlines() or ["not found"])[0]
+        raise ConfigError(f"record {spec!r} is not a file, nor in git ({reason})", fix)
+    try:
+        data = json.loads(shown.stdout.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ConfigError(f"record {spec!r} is not valid JSON", "give an approval record JSON file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"record {spec!r} is not a JSON object", "give an approval record JSON file")
+    return data
+
+
 def _load_approval_record(path_text: str) -> dict[str, Any]:
-    data = _load_record(path_text)
+    in_git = not Path(path_text).exists() and re.match(r"^[^\s:]+:[^\s:].*\.json$", path_text) is not None
+    data = _record_from_git(path_text) if in_git else _load_record(path_text)
     if data.get("record_type") != "model_candidate_approval":
         raise ConfigError(f"{path_text!r} is not an approval record (no record_type 'model_candidate_approval')",
                           "give two records written by `approval run` or the action (approval-record.json)")
