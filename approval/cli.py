@@ -1,4 +1,4 @@
-"""`approval` command line: run an approval, validate a record, compare two records, promote an approved model."""
+"""`approval` command line: run an approval, validate a record, compare two records, summarize many, promote an approved model."""
 
 from __future__ import annotations
 
@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("old", help="a record file, or REF:PATH of one in git (e.g. on the record-store branch: origin/approval-records:…)")
     diff.add_argument("new", help="a record file, or REF:PATH")
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when the records differ in verdict or any check status")
+    summ = sub.add_parser("summarize", help="one table over many records (matrix legs); exit 1 unless every candidate passed")
+    summ.add_argument("paths", nargs="+", metavar="PATH", help="record files, or folders searched for approval-record*.json")
+    summ.add_argument("--format", choices=("text", "markdown"), default="text", help="text for a terminal, markdown for a job summary")
     promote = sub.add_parser("promote", help="write an approved model and its evidence into the registry (AGENTS.md or gateway.yaml)")
     promote.add_argument("--record", required=True, help="the approval record of a passing run (approval-record.json)")
     promote.add_argument("--registry", required=True,
@@ -83,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_validate(args.file)
         if args.command == "diff":
             return cmd_diff(args.old, args.new, args.exit_code)
+        if args.command == "summarize":
+            return cmd_summarize(args.paths, args.format)
         if args.command == "promote":
             return cmd_promote(args.record, args.registry)
     except ConfigError as exc:
@@ -265,22 +270,11 @@ def _load_approval_record(path_text: str) -> dict[str, Any]:
     return data
 
 
-def _record_problems(data: dict[str, Any]) -> list[str]:
-    """Why `data` is not a valid approval record — the schema, then its consistency with its own checks (and that it
-    holds no key) — as `validate-record` and `promote` both check it; [] when it is valid."""
-    from approval.record import RecordInvalid, validate_record
-    from approval.record_consistency import inconsistencies
-
-    try:
-        validate_record(data)
-    except RecordInvalid as exc:
-        return [str(exc)]
-    return inconsistencies(data, os.environ.get("GATEWAY_API_KEY", "").strip() or None)
-
-
 def cmd_validate(path_text: str) -> int:
+    from approval.record_consistency import record_problems
+
     data = _load_record(path_text)
-    problems = _record_problems(data)
+    problems = record_problems(data, _key_to_look_for())
     for problem in problems:
         fail_line(f"{path_text}: invalid record: {problem}")
     if problems:
@@ -288,6 +282,11 @@ def cmd_validate(path_text: str) -> int:
     say(f"{path_text}: valid approval record ({data.get('candidate_model_id')}, {data.get('overall_result')}; schema "
         f"{data.get('schema_version')}, consistent with its checks)")
     return exitcodes.APPROVED
+
+
+def _key_to_look_for() -> str | None:
+    """The key a record must not hold: GATEWAY_API_KEY when it is set."""
+    return os.environ.get("GATEWAY_API_KEY", "").strip() or None
 
 
 def cmd_diff(old_path: str, new_path: str, exit_code: bool) -> int:
@@ -306,11 +305,12 @@ def cmd_promote(record_path: str, registry_path: str) -> int:
     """Add the record's model with its evidence to the registry (or refresh its evidence). Exit 1 and no change when
     the record does not approve it; exit 2 when the registry cannot be edited safely."""
     from approval.promote import approval_for_record, promote_text, registry_kind, write_atomic
+    from approval.record_consistency import record_problems
     from approval.registry import MAX_REGISTRY_BYTES
     from approval.userfile import read_user_file
 
     data, raw = _read_record(record_path)
-    problems = _record_problems(data)
+    problems = record_problems(data, _key_to_look_for())
     if problems:
         fail_line(f"{record_path}: not promoted: not a valid approval record ({'; '.join(problems)})")
         return exitcodes.NOT_APPROVED
@@ -360,6 +360,26 @@ def _same_gateway(record: dict[str, Any], config_text: str, source: str) -> None
     if endpoint != record.get("endpoint_family"):
         raise ConfigError(f"the record is for the {record.get('endpoint_family')} endpoint, {source} configures {endpoint}",
                           "promote a record from a run against that endpoint")
+
+def cmd_summarize(paths: list[str], output_format: str) -> int:
+    from approval.record_consistency import record_problems
+    from approval.summary import find_record_files, invalid_row, render_markdown, render_text, row_from_record, summarize
+
+    rows = []
+    for path in find_record_files(paths):
+        try:
+            data = _load_record(str(path))
+        except ConfigError as exc:
+            rows.append(invalid_row(None, str(path), exc.problem))
+            continue
+        problems = record_problems(data, _key_to_look_for())
+        if problems:  # a record that is malformed or contradicts itself (a hand-edited verdict) counts as not approved
+            rows.append(invalid_row(data, str(path), f"{path}: {problems[0]}"))
+            continue
+        rows.append(row_from_record(data, str(path)))
+    summary = summarize(rows)
+    say(render_markdown(summary) if output_format == "markdown" else render_text(summary))
+    return exitcodes.APPROVED if summary.all_approved else exitcodes.NOT_APPROVED
 
 
 if __name__ == "__main__":

@@ -109,10 +109,10 @@ def evaluate(ev: Evidence) -> CheckResult:
             continue
         metrics[short] = ex.status
         verdict = judge_probe(ex, gateway_answers)
-        if verdict.kind in STATUS_OF:
+        required = required_by_default or f"{NAME}.{short}" in ev.settings.required or NAME in ev.settings.required
+        if verdict.kind == "ok" or (verdict.kind == "gap" and required):
             judged.append((STATUS_OF[verdict.kind], verdict.category, f"{title}: {verdict.finding}"))
             continue
-        required = required_by_default or f"{NAME}.{short}" in ev.settings.required or NAME in ev.settings.required
         if required:
             judged.append((Status.FAIL, verdict.category, f"{title}: {verdict.finding}"))
         else:  # said where it stands, so that a failing check's line never reads as a warning

@@ -8,6 +8,7 @@ Every run is checked for leaked secrets (`_assert_no_leak`), whatever else its t
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import io
 import json
@@ -28,6 +29,7 @@ import pytest
 
 from tests.e2e.conftest import MASTER_KEY
 from tests.support.action_container import ActionRun, ContainerImage, action_input_env, parse_output_file
+from tests.support.commands import approval_command
 from tests.support.fake_github import TWIRP_PREFIX, FakeGitHub
 from tests.support.peer_gateway import RunningLiteLLM
 
@@ -300,7 +302,8 @@ def test_pull_request_run_creates_then_edits_one_sticky_comment_and_uploads_the_
     _, run_backend, job_backend = claims["scp"].split(" ")[1].split(":")
     assert create["workflow_run_backend_id"] == finalize["workflow_run_backend_id"] == run_backend
     assert create["workflow_job_run_backend_id"] == finalize["workflow_job_run_backend_id"] == job_backend
-    assert create["name"] == finalize["name"] == "model-approval-record" and create["version"] == 4
+    assert create["name"] == finalize["name"] == "model-approval-record"
+    assert (create["version"], create["mime_type"]) == (7, "application/zip")
     expiry = datetime.strptime(create["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert abs(expiry - (datetime.now(UTC) + timedelta(days=30))) < timedelta(hours=1), "retention capped by GITHUB_RETENTION_DAYS"
     blob = github.blobs[artifact.upload_path]
@@ -460,3 +463,53 @@ def test_missing_api_key_is_a_configuration_error_or_a_skip(runner: Runner, gith
     from_fork = runner.run("pull_request", "good-model", key="", inputs={"fail-on-missing-secrets": "false"}, payload=fork)
     assert from_fork.code == 0 and from_fork.outputs == {"result": "skipped"}
     assert "pull requests from forks get no secrets" in from_fork.summary
+
+
+# --- a matrix over gateways (.github/workflows/model-approval-matrix.yml) -------------------------------------------
+
+
+def _download_artifacts(github: FakeGitHub, pattern: str, into: Path) -> list[str]:
+    """What actions/download-artifact does with `pattern:` and no `merge-multiple`: one folder per artifact."""
+    names = []
+    for artifact in github.artifacts:
+        if artifact.finalize_request is None or not fnmatch.fnmatchcase(artifact.name, pattern):
+            continue
+        names.append(artifact.name)
+        with zipfile.ZipFile(io.BytesIO(github.blobs[artifact.upload_path].data)) as archive:
+            archive.extractall(into / artifact.name)
+    return names
+
+
+def test_a_matrix_over_gateways_leaves_one_comment_per_gateway_and_one_table(runner: Runner, github: FakeGitHub, tmp_path: Path) -> None:
+    """The legs of model-approval-matrix.yml: each approves one gateway's candidates; the summary job reads their records.
+
+    Two gateways here are the same LiteLLM at two base URLs (it serves the API with and without /v1): to the action
+    they are two gateways, each with its own comment and artifacts.
+    """
+    legs = {
+        "litellm": {"gateway-base-url": runner.gateway.base_url, "candidate-model-id": "good-model,fallback-model"},
+        "litellm-root": {"gateway-base-url": runner.gateway.root_url, "candidate-model-id": "good-model"},
+    }
+    codes = {}
+    for leg, inputs in legs.items():
+        run = runner.run("pull_request", inputs["candidate-model-id"], inputs={**inputs, "artifact-name": f"model-approval-record-{leg}"})
+        codes[leg] = run.code
+    assert codes == {"litellm": 1, "litellm-root": 0}  # fallback-model is silently served by another model
+
+    comments = [c for c in github.comments(PR_NUMBER) if MARKER in c.body]
+    assert len(comments) == 2, "one sticky comment per gateway"
+    assert sum(runner.gateway.root_url + "/v1`" in c.body for c in comments) == 1
+    names = _download_artifacts(github, "model-approval-record-*", tmp_path / "records")
+    assert sorted(names) == ["model-approval-record-litellm-fallback-model", "model-approval-record-litellm-good-model",
+                             "model-approval-record-litellm-root"]
+
+    summary = subprocess.run([*approval_command(), "summarize", "--format", "markdown", str(tmp_path / "records")], capture_output=True,
+                             text=True, timeout=60, check=False)
+    assert summary.returncode == 1, summary.stdout + summary.stderr  # the summary job fails: one candidate failed
+    table = summary.stdout
+    assert table.startswith("## ❌ Model approval matrix: 2 of 3 candidate(s) approved")
+    rows = [line for line in table.splitlines() if line.startswith("| `http")]
+    assert len(rows) == 3
+    assert f"| `{runner.gateway.base_url}` | `fallback-model` | chat | ❌ not approved |" in table
+    assert sum("`good-model` | chat | ✅ approved" in row for row in rows) == 2
+    assert MASTER_KEY not in table and runner.token not in table

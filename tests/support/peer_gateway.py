@@ -1,7 +1,7 @@
 """Start and stop a real LiteLLM proxy on 127.0.0.1, for end-to-end tests and the demo.
 
 LiteLLM is a test and demo peer, never a runtime dependency: install it into its own venv, e.g.
-``python -m venv .venv-gateway && .venv-gateway/bin/pip install 'litellm[proxy]==1.108.7'``.
+``python -m venv .venv-gateway && .venv-gateway/bin/pip install -r requirements/gateway.txt`` (what scripts/bootstrap does).
 
 ``find_litellm()`` looks at ``$LITELLM_BIN``, then ``.venv-gateway/bin/litellm`` under the repository root, then
 ``PATH``. ``start_litellm(config)`` picks a free port, starts the proxy in its own process group with an environment
@@ -227,7 +227,7 @@ def start_litellm(
     if exe is None:
         raise LiteLLMError(
             "litellm not found: set LITELLM_BIN, or install it into .venv-gateway "
-            "(python -m venv .venv-gateway && .venv-gateway/bin/pip install 'litellm[proxy]==1.108.7')"
+            "(python -m venv .venv-gateway && .venv-gateway/bin/pip install -r requirements/gateway.txt)"
         )
     chosen_port = port if port is not None else free_port(host)
     if log_path is None:

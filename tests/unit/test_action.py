@@ -175,3 +175,12 @@ def test_the_comment_names_the_commit_it_evaluated(gateway: FakeGateway, workspa
     assert action.main(env) == 0
     report = (workspace / "approval-report.md").read_text(encoding="utf-8")
     assert f"commit [`{BASE_SHA[:12]}`](https://ghe.example.test/acme/models/commit/{BASE_SHA})" in report
+
+
+def test_the_record_names_the_actor_run_and_job_when_approved_by_is_empty(gateway: FakeGateway, workspace: Path) -> None:
+    env = {**_env(workspace), "GITHUB_ACTOR": "octocat", "GITHUB_RUN_ID": "4242", "GITHUB_JOB": "approve", "INPUT_APPROVED-BY": ""}
+    assert action.main(env) == 0
+    record = json.loads((workspace / "approval-record.json").read_text(encoding="utf-8"))
+    assert record["approved_by"] == "octocat via run 4242/approve"
+    assert action.main({**env, "INPUT_APPROVED-BY": "platform-team"}) == 0
+    assert json.loads((workspace / "approval-record.json").read_text(encoding="utf-8"))["approved_by"] == "platform-team"
