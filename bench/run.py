@@ -208,6 +208,12 @@ def concurrent_raw(base_url: str, probes: Sequence[Probe]) -> dict[str, float]:
 # -- the exact-latency stub gateway ------------------------------------------------------------------------------------
 
 
+class _StubServer(ThreadingHTTPServer):
+    # 20 candidates at --concurrency 64 open well over a hundred connections at once (the raw probes and the SDK's
+    # calls): the stdlib listen backlog of 5 would make the stub itself reset some, and every client retry them.
+    request_queue_size = 1024
+
+
 class StubGateway:
     """An OpenAI-compatible chat gateway on 127.0.0.1 in this process: answers a real completion after exactly
     `delay_s`, malformed requests at once with a structured 4xx; records when requests arrive and how many are in flight."""
@@ -219,7 +225,7 @@ class StubGateway:
         self.arrivals: list[float] = []
         self.in_flight = 0
         self.max_in_flight = 0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _stub_handler(self))
+        self.server = _StubServer(("127.0.0.1", 0), _stub_handler(self))
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 

@@ -37,13 +37,23 @@ class Part:
     text: str
 
 
+FAILURE_WORDS = {"transport": "connection failed", "connect": "connection failed", "timeout": "timed out", "too-large": "too large"}
+
+
 def attempts_text(call: SDKCall) -> str:
-    """'1 attempt, 0.09 s' / '3 attempts (HTTP 500, 500, 500), 15.4 s'."""
+    """'1 attempt, 0.09 s' / '3 attempts (HTTP 500, 500, 500), 15.40 s' / '2 attempts (connection failed, HTTP 400), 1.50 s'."""
     n = len(call.attempts)
-    seen = [" then ".join(str(x) for x in (a.status, a.failure) if x is not None) or "no answer" for a in call.attempts]
+    seen: list[str] = []
+    after_status = False  # "HTTP" is said once per run of statuses: "HTTP 500, 500"
+    for a in call.attempts:
+        failure = FAILURE_WORDS.get(a.failure or "", a.failure)
+        if a.status is None:
+            seen.append(failure or "no answer")
+        else:
+            seen.append(("" if after_status else "HTTP ") + str(a.status) + (f" then {failure}" if failure else ""))
+        after_status = a.status is not None
     shown = n > 1 or any(a.status is None or a.failure for a in call.attempts)
-    statuses = f" ({'HTTP ' if any(a.status for a in call.attempts) else ''}{', '.join(seen)})" if shown else ""
-    return f"{n} attempt{'' if n == 1 else 's'}{statuses}, {call.seconds:.2f} s"
+    return f"{n} attempt{'' if n == 1 else 's'}{' (' + ', '.join(seen) + ')' if shown else ''}, {call.seconds:.2f} s"
 
 
 def _raised(call: SDKCall) -> str:
@@ -143,6 +153,9 @@ def judge_malformed(call: SDKCall, ev: Evidence, gateway_down: str | None, path_
                                                 f"SDK-based agent retry it")
         if 400 <= status < 500 and not call.retried:
             return Part(Status.PASS, Category.NONE, f"{_raised(call)}{_said(call)}, 1 attempt")
+        if 400 <= status < 500 and all(a.status is None for a in call.attempts[:-1]):  # the connection failed, not the answer
+            return Part(Status.WARN, Category.INFRASTRUCTURE, f"{_raised(call)}{_said(call)} only after {attempts_text(call)}: the SDK "
+                                                              f"retried a connection that failed before the gateway answered")
         if 400 <= status < 500:
             return Part(miss, Category.GATEWAY, f"{_raised(call)} after {attempts_text(call)}: the gateway asked the SDK to retry it")
         return Part(miss, Category.GATEWAY, f"{_raised(call)} (expected a 4xx)")

@@ -325,3 +325,11 @@ def test_answers_another_model_gave_are_no_evidence_for_agent_client_either(gate
     assert c.detail.startswith("no evidence about 'cand-model'")
     echo = outcome.candidates[0].check("model-echo")
     assert echo is not None and echo.status is Status.FAIL
+
+
+def test_a_retry_after_a_failed_connection_is_not_blamed_on_the_gateways_answer():
+    reset = SDKCall("missing-model", (Attempt(None, "transport", 0.01), Attempt(400, None, 0.02)), 1.5, raised="BadRequestError", status=400,
+                    message="Error code: 400 - model is required")
+    c = evaluate(*healthy(**{"missing-model": reset}))
+    assert c.status is Status.WARN and c.category is Category.INFRASTRUCTURE
+    assert "no model: BadRequestError 400 \"model is required\" only after 2 attempts (connection failed, HTTP 400), 1.50 s" in c.detail
