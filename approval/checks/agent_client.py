@@ -69,7 +69,7 @@ def _message(call: SDKCall) -> str:
 
 def _said(call: SDKCall) -> str:
     message = _message(call)
-    return f' "{message[:48]}{"…" if len(message) > 48 else ""}"' if message else ""
+    return f' "{message[:36]}{"…" if len(message) > 36 else ""}"' if message else ""
 
 
 def _unhandled(call: SDKCall) -> str:
