@@ -1,6 +1,8 @@
 # python:3.12-slim, pinned by the digest of its multi-arch index (as seen in public Dockerfiles; re-resolve with
-# `docker buildx imagetools inspect python:3.12-slim` when bumping).
-FROM python:3.12-slim@sha256:78387bc3881b8273120a12ebe6c1ab22b018ccc2c9adf565ae1ac9b536e184ea
+# `docker buildx imagetools inspect python:3.12-slim` when bumping). The tests build on a stand-in of it where it
+# cannot be pulled (scripts/python-base); nothing else changes.
+ARG PYTHON_IMAGE=python:3.12-slim@sha256:78387bc3881b8273120a12ebe6c1ab22b018ccc2c9adf565ae1ac9b536e184ea
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
