@@ -1,8 +1,11 @@
-"""The action as its container runs it: `entrypoint.py` from the runtime requirements alone, in a runner's environment.
+"""The action as GitHub runs it: the image `docker build` makes of the Dockerfile, run the way the runner runs it.
 
-The "image" is built by following the Dockerfile (tests/support/action_container.py: there is no container engine in
-CI); GitHub is an in-memory fake on 127.0.0.1 (tests/support/fake_github.py) and the gateway a real LiteLLM proxy.
-Every run is checked for leaked secrets (`_assert_no_leak`), whatever else its test looks at.
+A real container engine builds the image (tests/support/action_container.py; scripts/test starts one) and each run is
+a `docker run` with the runner's flags, mounts, HOME, file-command paths and hyphenated `INPUT_` names, in a workspace
+that belongs to a non-root user as a runner's checkout does. GitHub is an in-memory fake on 127.0.0.1
+(tests/support/fake_github.py) and the gateway a real LiteLLM proxy; the container reaches both with `--network host`.
+Every run is checked for leaked secrets (`_assert_no_leak`) and for files left to root in the workspace, whatever
+else its test looks at.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import re
 import secrets
 import shutil
@@ -21,7 +25,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,12 +33,18 @@ import pytest
 from tests.e2e.conftest import MASTER_KEY
 from tests.support.action_container import (
     ActionRun,
-    ContainerImage,
-    ImageBuildError,
+    BuiltImage,
+    EngineError,
+    RunnerJob,
     action_input_env,
     build_image,
+    docker,
+    engine_problem,
+    image_layers,
     parse_output_file,
+    python_base,
 )
+from tests.support.commands import require_e2e
 from tests.support.fake_github import TWIRP_PREFIX, FakeGitHub
 from tests.support.peer_gateway import RunningLiteLLM
 
@@ -51,6 +61,9 @@ SERVER_URL = "https://github.com"
 MARKER = "<!-- model-approval-gate:"
 TRACKING_LABEL = "model-approval"
 UNRELATED_COMMENTS = 130  # more than one page of 100: the sticky comment is found on page 2
+IMAGE_TAG = "model-approval-gate:e2e"
+RUNNER_USER = (1001, 1001)  # the runner's user on GitHub-hosted runners: the checkout is theirs, not root's
+TEST_CA = "/run/approval-test/ca.pem"  # the fake GitHub's throw-away CA, mounted read-only (not a runner mount)
 
 
 def _b64url(data: dict[str, Any]) -> str:
@@ -65,19 +78,29 @@ def runtime_token(run_backend_id: str, job_backend_id: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def image(tmp_path_factory: pytest.TempPathFactory) -> ContainerImage:
-    """The Dockerfile, followed once per session: a fresh venv with `pip install` of requirements/runtime.txt, plus COPY."""
+def image() -> BuiltImage:
+    """The repository's Dockerfile, built once per session by the container engine (layers cached between sessions)."""
+    problem = engine_problem()
+    if problem is not None:
+        if require_e2e():
+            pytest.fail(f"APPROVAL_REQUIRE_E2E=1 but {problem}", pytrace=False)
+        pytest.skip(problem)
     try:
-        return build_image(ROOT, tmp_path_factory.mktemp("image"))
-    except ImageBuildError as exc:
-        pytest.fail(f"could not build the action's image from the Dockerfile: {exc}", pytrace=False)
+        return build_image(ROOT, IMAGE_TAG, base=python_base())
+    except EngineError as exc:
+        pytest.fail(f"could not build the action's image: {exc}", pytrace=False)
+
+
+def _workspace_owner() -> tuple[int, int] | None:
+    """The runner's user when the tests run as root; otherwise the workspace is already the (non-root) caller's."""
+    return RUNNER_USER if os.geteuid() == 0 else None
 
 
 @dataclass
 class Runner:
-    """Runs of the action in one repository: each run gets a fresh workspace, file-command files and runtime token."""
+    """Runs of the action in one repository: each run gets a fresh job (workspace, file-command files, runtime token)."""
 
-    image: ContainerImage
+    image: BuiltImage
     github: FakeGitHub
     gateway: RunningLiteLLM
     tmp: Path
@@ -87,27 +110,28 @@ class Runner:
     def run(self, event: str, model: str, *, key: str = MASTER_KEY, inputs: dict[str, str] | None = None,
             payload: dict[str, Any] | None = None) -> ActionRun:
         self.count += 1
-        base = self.tmp / f"run-{self.count}"
-        workspace, commands, workflow, home = (base / d for d in ("workspace", "file_commands", "workflow", "home"))
-        for directory in (workspace, commands, workflow, home):
-            directory.mkdir(parents=True)
+        job = RunnerJob.create(self.tmp / f"run-{self.count}", owner=_workspace_owner())
+        workspace = job.workspace
         # the checkout, as far as the action reads it: the example config and its prompts
         shutil.copytree(ROOT / "examples" / "prompts", workspace / "examples" / "prompts")
         shutil.copy(ROOT / "examples" / "gateway.yaml", workspace / "examples" / "gateway.yaml")
-        event_path = workflow / "event.json"
+        event_path = job.workflow / "event.json"
         if payload is None:
             shutil.copy(DATA / f"{event}_event.json", event_path)
         else:
             event_path.write_text(json.dumps(payload), encoding="utf-8")
-        files = {name: commands / f"{name}_{uuid.uuid4()}" for name in ("set_output", "step_summary", "set_env", "add_path", "save_state")}
+        files = {name: job.file_commands / f"{name}_{uuid.uuid4()}" for name in ("set_output", "step_summary", "set_env", "add_path", "save_state")}
         for path in files.values():
             path.touch()
+        job.hand_over()
+        before = _tree(workspace)
         run_id = str(9_000_000_000 + self.count)
         token = runtime_token(str(uuid.uuid4()), str(uuid.uuid4()))
         self.github.runtime_tokens.add(token)
         given = {"gateway-base-url": self.gateway.base_url, "api-key": key, "candidate-model-id": model, **(inputs or {})}
         env = {
             **action_input_env(ROOT / "action.yml", given, {"github.token": self.token, "github.actor": ACTOR}),
+            "HOME": str(job.home),
             "GITHUB_EVENT_NAME": event,
             "GITHUB_EVENT_PATH": str(event_path),
             "GITHUB_REPOSITORY": REPOSITORY,
@@ -132,21 +156,19 @@ class Runner:
             "GITHUB_PATH": str(files["add_path"]),
             "GITHUB_STATE": str(files["save_state"]),
             "GITHUB_WORKSPACE": str(workspace),
-            "GITHUB_ACTIONS": "true",
             "GITHUB_RETENTION_DAYS": "30",
-            "CI": "true",
             "RUNNER_OS": "Linux",
+            "RUNNER_TEMP": str(job.temp),  # passed on untranslated and not mounted, as the runner does
             "ACTIONS_RUNTIME_TOKEN": token,
             "ACTIONS_RUNTIME_URL": self.github.origin + "/runtime/",
             "ACTIONS_RESULTS_URL": self.github.results_url,
-            "HOME": str(home),
-            "PATH": f"{self.image.venv / 'bin'}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             # Not set by a runner: the fake serves TLS from a throw-away CA, because the action uploads only to https.
-            "REQUESTS_CA_BUNDLE": str(self.github.ca_file),
+            "REQUESTS_CA_BUNDLE": TEST_CA,
         }
+        assert self.github.ca_file is not None
         started = time.monotonic()
         try:
-            proc = self.image.run(env, cwd=workspace, timeout=150)
+            proc = job.run(self.image.id, env, timeout=150, extra_mounts=[(self.github.ca_file, TEST_CA)])
         except subprocess.TimeoutExpired as exc:
             pytest.fail(f"the action ran for more than {exc.timeout}s")
         output_text = files["set_output"].read_text(encoding="utf-8")
@@ -155,7 +177,21 @@ class Runner:
         assert "Traceback" not in run.log, run.log
         assert not self.github.errors, self.github.errors
         _assert_no_leak(run, self.github, key=key, github_token=self.token, runtime_token=token)
+        _assert_left_to_the_workspace_owner(workspace, before)
         return run
+
+
+def _tree(top: Path) -> set[Path]:
+    return {p for p in top.rglob("*")}
+
+
+def _assert_left_to_the_workspace_owner(workspace: Path, before: set[Path]) -> None:
+    """Every file the container wrote into the workspace belongs to the workspace's owner, as later steps need."""
+    owner = workspace.stat()
+    assert owner.st_uid != 0 or os.geteuid() != 0, "the test workspace must not belong to root"
+    for path in sorted(_tree(workspace) - before):
+        stat = path.lstat()
+        assert (stat.st_uid, stat.st_gid) == (owner.st_uid, owner.st_gid), f"{path.relative_to(workspace)} was left to uid {stat.st_uid}"
 
 
 def _assert_no_leak(run: ActionRun, github: FakeGitHub, *, key: str, github_token: str, runtime_token: str) -> None:
@@ -210,7 +246,7 @@ def github() -> Iterator[FakeGitHub]:
 
 
 @pytest.fixture
-def runner(image: ContainerImage, github: FakeGitHub, litellm: RunningLiteLLM, tmp_path: Path) -> Runner:
+def runner(image: BuiltImage, github: FakeGitHub, litellm: RunningLiteLLM, tmp_path: Path) -> Runner:
     return Runner(image, github, litellm, tmp_path, github.token)
 
 
@@ -235,24 +271,43 @@ def _twirp_and_blob(github: FakeGitHub) -> list[tuple[str, str]]:
 
 # --- the image ------------------------------------------------------------------------------------------------------
 
+_IMAGE_PROBE = """
+import importlib.metadata as m, importlib.util as u, json, os, sys
+print(json.dumps({
+    "python": "%d.%d" % sys.version_info[:2],
+    "cwd": os.getcwd(),
+    "app": sorted(os.listdir(".")),
+    "pycache": [d for d, _, _ in os.walk(".") if d.endswith("__pycache__")],
+    "installed": {d.metadata["Name"]: d.version for d in m.distributions()},
+    "test_only": [n for n in ("pytest", "responses", "litellm", "hypothesis") if u.find_spec(n)],
+}))
+"""
 
-def test_the_image_is_what_the_dockerfile_builds(image: ContainerImage) -> None:
-    dockerfile = image.dockerfile
-    program, script = dockerfile.entrypoint  # exec form, two words: ["python", "/app/entrypoint.py"]
-    assert program == "python" and PurePosixPath(script).is_absolute() and PurePosixPath(script).name == "entrypoint.py"
-    runs = [(argument, workdir) for instruction, argument, workdir in dockerfile.steps if instruction == "RUN"]
-    assert runs == [("pip install --require-hashes --no-deps -r requirements/runtime.txt", str(PurePosixPath(script).parent))]
-    app = image.path(str(PurePosixPath(script).parent))
-    assert sorted(p.name for p in app.iterdir()) == ["approval", "entrypoint.py", "requirements"]
-    assert not list(app.rglob("__pycache__")), ".dockerignore keeps byte code out of the image"
-    listed = subprocess.run([str(image.python), "-m", "pip", "list", "--format=json"], capture_output=True, text=True, timeout=60, check=True)
-    installed = {_normalize(p["name"]): p["version"] for p in json.loads(listed.stdout)}
+
+def test_the_image_is_what_the_dockerfile_builds(image: BuiltImage) -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    args = re.findall(r"^ARG (.*)$", dockerfile, re.MULTILINE)
+    assert len(args) == 1 and re.fullmatch(r"PYTHON_IMAGE=python:3\.12-slim@sha256:[0-9a-f]{64}", args[0]), \
+        "the base is pinned by digest, and only the tests' stand-in replaces it"
+    assert re.findall(r"^FROM (.*)$", dockerfile, re.MULTILINE) == ["${PYTHON_IMAGE}"]
+
+    layers = image_layers(image.id)
+    base_layers = image_layers(image.base)
+    assert layers[: len(base_layers)] == base_layers and len(layers) > len(base_layers), f"not built on {image.base}"
+    config = image.inspect()["Config"]
+    assert config["Entrypoint"] == ["python", "/app/entrypoint.py"] and config["WorkingDir"] == "/app"
+    assert {"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"} <= set(config["Env"])
+
+    probe = docker(["run", "--rm", "--network", "none", "--entrypoint", "python", image.id, "-c", _IMAGE_PROBE])
+    facts = json.loads(probe.stdout)
+    assert facts["python"] == "3.12" and facts["cwd"] == "/app"
+    assert facts["app"] == ["approval", "entrypoint.py", "requirements"]
+    assert facts["pycache"] == [], ".dockerignore keeps byte code out of the image"
+    installed = {_normalize(name): version for name, version in facts["installed"].items()}
     for tool in ("pip", "setuptools", "wheel"):
         installed.pop(tool, None)
     assert installed == _pinned_requirements(), "the image must hold exactly the pinned runtime requirements"
-    probe = "import importlib.util as u; print([m for m in ('pytest', 'responses', 'litellm') if u.find_spec(m)])"
-    found = subprocess.run([str(image.python), "-c", probe], capture_output=True, text=True, timeout=60, check=True, cwd=app)
-    assert found.stdout.strip() == "[]", "the image's python sees test-only packages"
+    assert facts["test_only"] == [], "the image's python sees test-only packages"
 
 
 # --- pull requests --------------------------------------------------------------------------------------------------
