@@ -65,7 +65,7 @@ def _flags(environ: Mapping[str, str]) -> dict[str, Any]:
 def _settings_environment(environ: Mapping[str, str], api_key: str) -> dict[str, str]:
     """The environment Settings may read: the key from the input (or GATEWAY_API_KEY), the fall-back variables, and
     the proxy and CA-bundle variables a step's `env:` sets (approval.network)."""
-    wanted = {"GATEWAY_BASE_URL", "CANDIDATE_MODEL_ID", "GATEWAY_API_KEY", "GITHUB_ACTOR", *CA_BUNDLE_VARIABLES}
+    wanted = {"GATEWAY_BASE_URL", "CANDIDATE_MODEL_ID", "GATEWAY_API_KEY", "GITHUB_ACTOR", "GITHUB_RUN_ID", "GITHUB_JOB", *CA_BUNDLE_VARIABLES}
     env = {k: v for k, v in environ.items() if k in wanted or k.upper() in PROXY_VARIABLES}
     if api_key:
         env["GATEWAY_API_KEY"] = api_key
@@ -139,7 +139,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     except ConfigError as exc:
         return _fail_config(exc, env, config_file)
 
-    from approval.pipeline import execute
+    from approval.pipeline import execute, write_text_file
     from approval.report import progress_line, render_markdown
 
     several = len(settings.candidates) > 1 or settings.baseline_model is not None
@@ -150,14 +150,18 @@ def main(environ: Mapping[str, str] | None = None) -> int:
                      ci=_ci(ctx), links=links)
     commands.endgroup()
 
-    publication = Publication()
+    publication = Publication(messages=list(result.output_errors))
     if want_artifact and result.records:
         _upload(result.records, artifact_name, int(retention_text), ctx, env, publication)
     markdown = result.markdown
     if result.run is not None:
         markdown = render_markdown(result.run, {**links, "artifact": publication.artifact_url})
         markdown += drift_section(get_input(env, "previous-record"), result.records)
-        Path(REPORT_NAME).write_text(markdown, encoding="utf-8")
+        try:
+            write_text_file(Path(REPORT_NAME), markdown)
+        except OSError as exc:
+            publication.messages.append(f"the report could not be written to {REPORT_NAME} ({exc.strerror or type(exc).__name__}); "
+                                        f"the verdict stands")
     if mode == "pull-request" and want_comment:
         _comment(settings, markdown, token, ctx, publication)
     elif mode == "schedule" and result.run is not None:
@@ -170,7 +174,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         say(message)
     _set_outputs(output_path, result, publication, env.get("GITHUB_WORKSPACE", ""))
     if result.internal_error:
-        commands.error(f"no verdict: internal error ({result.internal_error})", title="Model approval: no verdict")
+        commands.error(f"no verdict: {result.internal_error}", title="Model approval: no verdict")
         return exitcodes.NO_VERDICT
     approved = result.result == "pass"
     say(f"RESULT: {'APPROVED' if approved else 'NOT APPROVED'}")

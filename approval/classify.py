@@ -5,7 +5,7 @@ from __future__ import annotations
 from approval.contract import Generation, parse_chat_completion, parse_error_body, parse_responses_object
 from approval.gateway import Exchange
 from approval.redact import excerpt
-from approval.results import Category
+from approval.results import Category, Status
 
 TRANSPORT_WORDS = {
     "timeout": "timed out",
@@ -18,8 +18,24 @@ TRANSPORT_WORDS = {
 }
 
 
-def describe_failure(exchange: Exchange) -> tuple[Category, str] | None:
-    """Category and one-line reason when the exchange did not yield a usable 2xx JSON body; None otherwise."""
+def failure_status(category: Category) -> Status:
+    """The status of a check whose call did not give a usable answer. An infrastructure or configuration cause (no
+    answer, the run's deadline, a refused key, a rate limit, a provider's 5xx, a wrong path) leaves the candidate
+    unobserved: an evidence gap (`error`), the same in every check. What the gateway or the model did answer is a
+    finding (`fail`)."""
+    return Status.ERROR if category in (Category.INFRASTRUCTURE, Category.CONFIG) else Status.FAIL
+
+
+def path_miss(status: int, message: str | None) -> bool:
+    """A 404 or 405 that is not about a model: the path does not exist on this gateway (a wrong `paths.*` or
+    `base_url`), whatever model was asked for."""
+    return status in (404, 405) and (message is None or "model" not in message.lower())
+
+
+def describe_failure(exchange: Exchange, path_key: str | None = None) -> tuple[Category, str] | None:
+    """Category and one-line reason when the exchange did not yield a usable 2xx JSON body; None otherwise.
+
+    `path_key` names the setting that chose the path (`paths.chat`, …), for the fix of a path that does not exist."""
     if exchange.transport_error is not None and (exchange.status is None or exchange.transport_error in ("timeout", "deadline")):
         detail = exchange.transport_detail or TRANSPORT_WORDS.get(exchange.transport_error, exchange.transport_error)
         retries = f" after {exchange.attempts} attempts" if exchange.attempts > 1 else ""
@@ -43,6 +59,10 @@ def describe_failure(exchange: Exchange) -> tuple[Category, str] | None:
     if status >= 500:
         kind = "provider or gateway failure"
         return Category.INFRASTRUCTURE, f"HTTP {status} {kind}{retried}{said}"
+    if path_miss(status, parsed.message if parsed else None):
+        key = path_key or "paths"
+        return Category.CONFIG, (f"HTTP {status} at {exchange.path}{said}: this path does not answer on the gateway — check {key} and "
+                                 f"base_url in the config")
     if 400 <= status < 500:
         if auth_hint(parsed.message if parsed else "") and status == 400:
             return Category.INFRASTRUCTURE, f"HTTP 400 that reads as an access problem{said} — check the API key"
@@ -65,7 +85,7 @@ def auth_hint(message: str) -> bool:
 
 def generation(exchange: Exchange, endpoint: str, *, tools_expected: bool = False) -> Generation:
     """The generation an exchange carries, with transport and HTTP failures folded in."""
-    failure = describe_failure(exchange)
+    failure = describe_failure(exchange, f"paths.{endpoint}")
     if failure is not None:
         category, reason = failure
         return Generation(False, category, reason)

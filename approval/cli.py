@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--concurrency", type=str, help="cap on concurrent requests to the gateway (default 8)")
     run.add_argument("--record-out", default="approval-record.json", help="where to write the record (default %(default)s)")
     run.add_argument("--report-out", help="where to write the markdown report")
-    run.add_argument("--approved-by", help="who approves (default $GITHUB_ACTOR or $USER)")
+    run.add_argument("--approved-by", help="who approves (default: in CI '$GITHUB_ACTOR via run $GITHUB_RUN_ID/$GITHUB_JOB', else your login)")
     run.add_argument("--include-model-output", action="store_true", help="show the first sample's answer in the markdown report")
     run.add_argument("--quiet", action="store_true", help="print only the verdict")
     val = sub.add_parser("validate-record", help="validate a record against the shipped schema")
@@ -113,9 +113,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"deadline {settings.total_timeout_s:g}s")
     result = execute(settings, record_out, report_out,
                      on_check=None if args.quiet else lambda model, check: say(progress_line(model, check, several)))
+    for problem in result.output_errors:
+        fail_line(problem)
     if result.internal_error:
         written = f"a failing record was written to {result.records[0][0]}" if result.records else "no record could be written"
-        fail_line(f"no verdict: internal error ({result.internal_error}); {written}")
+        fail_line(f"no verdict: {result.internal_error}; {written}")
         return exitcodes.NO_VERDICT
     assert result.run is not None
     say(render_text(result.run))
@@ -131,6 +133,8 @@ def _output_path(text: str, flag: str) -> Path:
     if path.is_dir():
         raise ConfigError(f"{flag} {text!r} is a directory", f"give {flag} a file name")
     parent = path.parent if str(path.parent) else Path(".")
+    if flag == "--record-out" and path.exists() and not path.is_file():
+        raise ConfigError(f"{flag} {text!r} is not a regular file", f"give {flag} a file path: the record is replaced atomically")
     if parent.exists() and not parent.is_dir():
         raise ConfigError(f"{flag} {text!r}: {parent} is not a directory", f"give {flag} a writable path")
     if parent.exists() and not os.access(parent, os.W_OK):
@@ -158,8 +162,17 @@ def _load_record(path_text: str) -> dict[str, Any]:
     return data
 
 
+def _load_approval_record(path_text: str) -> dict[str, Any]:
+    data = _load_record(path_text)
+    if data.get("record_type") != "model_candidate_approval":
+        raise ConfigError(f"{path_text!r} is not an approval record (no record_type 'model_candidate_approval')",
+                          "give two records written by `approval run` or the action (approval-record.json)")
+    return data
+
+
 def cmd_validate(path_text: str) -> int:
     from approval.record import RecordInvalid, validate_record
+    from approval.record_consistency import inconsistencies
 
     data = _load_record(path_text)
     try:
@@ -167,14 +180,20 @@ def cmd_validate(path_text: str) -> int:
     except RecordInvalid as exc:
         fail_line(f"{path_text}: invalid record: {exc}")
         return exitcodes.NOT_APPROVED
-    say(f"{path_text}: valid approval record ({data.get('candidate_model_id')}, {data.get('overall_result')})")
+    problems = inconsistencies(data, os.environ.get("GATEWAY_API_KEY", "").strip() or None)
+    for problem in problems:
+        fail_line(f"{path_text}: invalid record: {problem}")
+    if problems:
+        return exitcodes.NOT_APPROVED
+    say(f"{path_text}: valid approval record ({data.get('candidate_model_id')}, {data.get('overall_result')}; schema "
+        f"{data.get('schema_version')}, consistent with its checks)")
     return exitcodes.APPROVED
 
 
 def cmd_diff(old_path: str, new_path: str, exit_code: bool) -> int:
     from approval.diff import diff_records
 
-    old, new = _load_record(old_path), _load_record(new_path)
+    old, new = _load_approval_record(old_path), _load_approval_record(new_path)
     changes, material = diff_records(old, new)
     if not changes:
         say("no differences in verdict, checks, latency or environment")

@@ -36,6 +36,8 @@ ALL_CHECKS = (
     "approved-list",
 )
 DEFAULT_CHECKS = ("reachability", "happy-path", "model-echo", "error-path", "latency", "bounded-retry")
+# Checks that make no call to the candidate: a selection of these alone has no evidence about it and cannot approve it.
+CHECKS_WITHOUT_CALLS = frozenset({"approved-list", "bounded-retry"})
 # Findings that are warnings by default and that `required:` can make blocking.
 REQUIRABLE_FINDINGS = (
     "error-path.missing-model",
@@ -93,7 +95,7 @@ class Settings:
     model_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     max_completion_tokens: int | None = None
     expect: Mapping[str, Any] = field(default_factory=dict)
-    approved_by: str = "unknown"
+    approved_by: str = "the operator of this run"
     config_path: str | None = None
     config_sha256: str | None = None
     include_model_output: bool = False
@@ -155,8 +157,10 @@ def validate_against_schema(doc: Any, schema: dict[str, Any], what: str) -> None
         extra = sorted(str(k) for k in err.instance if k not in allowed)
         dotted = ".".join([*map(str, err.absolute_path), extra[0]]) if extra else key
         raise ConfigError(f"{what}: unknown key {dotted!r}", f"allowed here: {', '.join(sorted(allowed))}")
-    message = err.message if len(err.message) < 200 else err.message[:197] + "..."
-    raise ConfigError(f"{what}: {key}: {message}", "fix that value (see approval/schemas/config.schema.json)")
+    from approval.schema_errors import describe
+
+    name, problem = describe(err)
+    raise ConfigError(f"{what}: `{name}` {problem}", "fix that value (the keys are described in the README and examples/gateway.yaml)")
 
 
 def _nonempty(value: Any) -> bool:
@@ -351,10 +355,18 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         if cfg.get("approved_models") or cfg.get("approved_models_file"):
             default.append("approved-list")
         checks = tuple(default)
+    if not set(checks) - CHECKS_WITHOUT_CALLS:
+        raise ConfigError(f"the selected checks ({', '.join(checks)}) make no call to the model, so they cannot approve it",
+                          "add a check that calls it (reachability, happy-path, …), or leave checks empty for the standard set")
     required = frozenset(cfg.get("required", []))
     unknown_required = sorted(r for r in required if r not in ALL_CHECKS and r not in REQUIRABLE_FINDINGS)
     if unknown_required:
         raise ConfigError(f"required: unknown name {unknown_required[0]!r}", f"choose among checks or: {', '.join(REQUIRABLE_FINDINGS)}")
+    unselected = sorted(r for r in required if r.split(".", 1)[0] not in checks)
+    if unselected:
+        check = unselected[0].split(".", 1)[0]
+        raise ConfigError(f"required: {unselected[0]!r} names the check {check!r}, which is not selected in this run, so it could never block",
+                          f"add {check} to checks (or --checks), or remove the entry from required")
 
     expect: dict[str, Any] = dict(cfg.get("expect", {}))
     if prompt.expect is not None:
@@ -402,7 +414,7 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         model_aliases=aliases,
         max_completion_tokens=cfg.get("max_completion_tokens"),
         expect=expect,
-        approved_by=str(pick("approved_by", "approved_by") or environ.get("GITHUB_ACTOR") or environ.get("USER") or "unknown"),
+        approved_by=approver(pick("approved_by", "approved_by"), environ),
         config_path=str(config_path) if config_path else None,
         config_sha256=config_sha,
         include_model_output=bool(flags.get("include_model_output", False)),
@@ -410,6 +422,30 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         proxy=proxy,
         ca_bundle=ca_bundle,
     )
+
+
+def approver(given: Any, environ: Mapping[str, str]) -> str:
+    """Who the record names as approving: the one given; else, in CI, the actor with the run and job that gathered the
+    evidence; else the operator's login. Never "unknown": a record must say whose run it was."""
+    if _nonempty(given) and str(given).strip():
+        return str(given).strip()
+    actor = environ.get("GITHUB_ACTOR", "").strip()
+    if actor:
+        run = environ.get("GITHUB_RUN_ID", "").strip()
+        job = environ.get("GITHUB_JOB", "").strip()
+        where = f" via run {run}/{job}" if run and job else f" via run {run}" if run else ""
+        return f"{actor}{where}"
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if environ.get(name, "").strip():
+            return environ[name].strip()
+    import getpass  # the password database, only when the environment names nobody (a container, a service account)
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        import os
+
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "the operator of this run"
 
 
 def _check_expect(expect: Mapping[str, Any]) -> None:

@@ -1,4 +1,9 @@
-"""Compare two approval records: what drifted between the last approval and today's run."""
+"""Compare two approval records: what drifted between the last approval and today's run.
+
+Records of schema 1 and 2 compare: both carry the verdict, the checks (by name, with their status), the latency and
+the environment; the template fields that changed meaning in schema 2 (`happy_path_status`, `error_path_status`) are
+not compared as text, the checks they summarise are.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,26 @@ def _checks(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {str(c.get("name")): c for c in record.get("checks") or [] if isinstance(c, dict)}
 
 
+def shown_ms(value: Any) -> str:
+    """A latency figure for a person: `not measured` when the run had no usable answer to measure."""
+    return f"{value:.0f} ms" if isinstance(value, int | float) and not isinstance(value, bool) else "not measured"
+
+
+def _figure(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def shown(value: Any) -> str:
+    return "none" if value is None else str(value)
+
+
 def diff_records(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], bool]:
     """Lines describing each change, and whether any is material (verdict or a check's status)."""
     lines: list[str] = []
     material = False
+    if old.get("schema_version") != new.get("schema_version"):
+        lines.append(f"record schema: {shown(old.get('schema_version'))} → {shown(new.get('schema_version'))} (compared by checks, "
+                     f"latency and environment)")
     if old.get("candidate_model_id") != new.get("candidate_model_id"):
         lines.append(f"model: {old.get('candidate_model_id')} → {new.get('candidate_model_id')}")
     if old.get("overall_result") != new.get("overall_result"):
@@ -33,12 +54,12 @@ def diff_records(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], b
         elif a is not None and b is not None and a.get("status") != b.get("status"):
             lines.append(f"check {name}: {a.get('status')} → {b.get('status')} — {b.get('detail', '')}")
             material = True
-    lo, hi = old.get("latency_ms"), new.get("latency_ms")
-    if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > 0 and abs(hi - lo) / lo > LATENCY_DRIFT:
-        lines.append(f"latency p50: {lo:.0f} ms → {hi:.0f} ms ({hi / lo:.2f}×)")
+    lo, hi = _figure(old.get("latency_ms")), _figure(new.get("latency_ms"))
+    if lo is not None and hi is not None and lo > 0 and abs(hi - lo) / lo > LATENCY_DRIFT:
+        lines.append(f"latency p50: {shown_ms(lo)} → {shown_ms(hi)} ({hi / lo:.2f}×)")
     elif (lo is None) != (hi is None):
-        lines.append(f"latency p50: {lo} → {hi}")
+        lines.append(f"latency p50: {shown_ms(lo)} → {shown_ms(hi)}")
     for field in ENVIRONMENT_FIELDS:
         if old.get(field) != new.get(field):
-            lines.append(f"{field}: {old.get(field)} → {new.get(field)}")
+            lines.append(f"{field}: {shown(old.get(field))} → {shown(new.get(field))}")
     return lines, material

@@ -128,6 +128,20 @@ class GatewayClient:
         return self._call(label, "GET", path, None, stream=False, auth=True)
 
     # -- internals ----------------------------------------------------------------------------------------------
+    def _deadline_text(self, when: str) -> str:
+        return f"cut by the run's deadline of {self.settings.total_timeout_s:g} s {when}"
+
+    def _which_timeout(self, error: tuple[str, str], budget: float, when: str) -> tuple[str, str]:
+        """A socket timeout is the run's deadline when the deadline set it (it came before the request timeout)."""
+        kind, detail = error
+        if kind != "timeout":
+            return error
+        if budget < self.settings.request_timeout_s and self.deadline.remaining() < MIN_CALL_SECONDS:
+            return "deadline", self._deadline_text(when)
+        if detail == "the gateway did not answer within the request timeout":
+            return kind, f"{detail} of {self.settings.request_timeout_s:g} s"
+        return error
+
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
@@ -163,7 +177,7 @@ class GatewayClient:
         for attempt in range(1, max_attempts + 1):
             if self.deadline.remaining() < MIN_CALL_SECONDS:
                 if exchange.attempts == 0:
-                    exchange.transport_error, exchange.transport_detail = "deadline", "the run's deadline was reached before the call"
+                    exchange.transport_error, exchange.transport_detail = "deadline", self._deadline_text("before the call was sent")
                 break
             exchange = self._attempt(exchange, method, url, data, stream, auth)
             exchange.attempts = attempt
@@ -200,7 +214,7 @@ class GatewayClient:
         exchange = Exchange(label=previous.label, method=method, path=previous.path, retry_waits=previous.retry_waits)
         remaining = self.deadline.remaining()
         if not self.limiter.acquire(timeout=max(remaining, 0.001)):
-            exchange.transport_error, exchange.transport_detail = "deadline", "no free request slot before the deadline"
+            exchange.transport_error, exchange.transport_detail = "deadline", self._deadline_text("while the call waited for a free request slot")
             return exchange
         try:
             budget = min(self.settings.request_timeout_s, self.deadline.remaining())
@@ -217,7 +231,8 @@ class GatewayClient:
                     stream=True,
                 )
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-                exchange.transport_error, exchange.transport_detail = classify_transport_error(exc)
+                exchange.transport_error, exchange.transport_detail = self._which_timeout(classify_transport_error(exc), budget,
+                                                                                          "before the gateway answered")
                 exchange.elapsed_ms = (time.monotonic() - started) * 1000
                 return exchange
             exchange.ttfb_ms = (time.monotonic() - started) * 1000
@@ -225,9 +240,9 @@ class GatewayClient:
             exchange.headers = {k.lower(): v for k, v in response.headers.items()}
             try:
                 if stream and 200 <= response.status_code < 300:
-                    self._read_stream(response, exchange, started, call_deadline)
+                    self._read_stream(response, exchange, started, call_deadline, budget)
                 else:
-                    self._read_body(response, exchange, call_deadline)
+                    self._read_body(response, exchange, call_deadline, budget)
             finally:
                 response.close()
             exchange.elapsed_ms = (time.monotonic() - started) * 1000
@@ -235,33 +250,33 @@ class GatewayClient:
         finally:
             self.limiter.release()
 
-    def _chunks(self, response: requests.Response, exchange: Exchange, call_deadline: float) -> Iterator[bytes]:
+    def _chunks(self, response: requests.Response, exchange: Exchange, call_deadline: float, budget: float) -> Iterator[bytes]:
         raw: urllib3.HTTPResponse = response.raw
         while True:
             now = time.monotonic()
             if now >= call_deadline or self.deadline.expired():
                 exchange.transport_error = "timeout" if not self.deadline.expired() else "deadline"
                 exchange.transport_detail = (
-                    "the response body did not finish within the request timeout"
+                    f"the response body did not finish within the request timeout of {self.settings.request_timeout_s:g} s"
                     if exchange.transport_error == "timeout"
-                    else "the run's deadline was reached while reading the response"
+                    else self._deadline_text("while the response was being read")
                 )
                 return
             try:
                 chunk = raw.read1(READ_CHUNK, decode_content=True)
             except (urllib3.exceptions.HTTPError, OSError, requests.RequestException) as exc:
-                kind, detail = classify_transport_error(exc)
-                exchange.transport_error, exchange.transport_detail = kind, detail
+                exchange.transport_error, exchange.transport_detail = self._which_timeout(
+                    classify_transport_error(exc), budget, "while the response was being read")
                 return
             if not chunk:
                 return
             yield chunk
 
-    def _read_body(self, response: requests.Response, exchange: Exchange, call_deadline: float) -> None:
+    def _read_body(self, response: requests.Response, exchange: Exchange, call_deadline: float, budget: float) -> None:
         cap = self.settings.max_response_bytes
         parts: list[bytes] = []
         size = 0
-        for chunk in self._chunks(response, exchange, call_deadline):
+        for chunk in self._chunks(response, exchange, call_deadline, budget):
             parts.append(chunk)
             size += len(chunk)
             if size > cap:
@@ -271,13 +286,13 @@ class GatewayClient:
         # call stays at about the cap while reading and near zero after, however many calls hit a huge body.
         exchange.body = _head(parts, min(cap + 1, TRUNCATED_KEEP)) if exchange.truncated else b"".join(parts)
 
-    def _read_stream(self, response: requests.Response, exchange: Exchange, started: float, call_deadline: float) -> None:
+    def _read_stream(self, response: requests.Response, exchange: Exchange, started: float, call_deadline: float, budget: float) -> None:
         cap = self.settings.max_response_bytes
         parser = SSEParser()
         events: list[SSEEvent] = []
         size = 0
         kept: list[bytes] = []
-        for chunk in self._chunks(response, exchange, call_deadline):
+        for chunk in self._chunks(response, exchange, call_deadline, budget):
             size += len(chunk)
             if size <= cap:
                 kept.append(chunk)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
+import tempfile
 import threading
 import uuid
 from collections.abc import Mapping
@@ -15,6 +17,7 @@ from typing import Any
 from approval import __version__
 from approval.config import Settings
 from approval.record import RecordInvalid, build_record, python_version, record_paths, validate_record, write_json
+from approval.record_consistency import inconsistencies
 from approval.redact import redact
 from approval.report import render_markdown
 from approval.suite import ProgressCallback, RunOutcome, run_suite
@@ -27,6 +30,7 @@ class PipelineResult:
     records: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
     markdown: str = ""
     internal_error: str | None = None
+    output_errors: list[str] = field(default_factory=list)  # outputs that could not be written; the verdict stands
 
 
 def execute(settings: Settings, record_out: Path, report_out: Path | None = None, *, on_check: ProgressCallback | None = None,
@@ -38,18 +42,27 @@ def execute(settings: Settings, record_out: Path, report_out: Path | None = None
     try:
         threading.Thread(target=_preload_validator, name="approval-preload", daemon=True).start()
         run = run_suite(settings, on_check)
-        records = []
+        records: list[tuple[Path, dict[str, Any]]] = []
         for path, outcome in zip(record_paths(record_out, [o.model for o in run.candidates]), run.candidates, strict=True):
             record = build_record(run, outcome, ci)
             validate_record(record)
-            write_json(path, record)
+            problems = inconsistencies(record, settings.api_key or None)
+            if problems:  # a bug of ours: never write a record that contradicts itself
+                raise RecordInvalid(f"the record contradicts itself: {problems[0]}")
+            try:
+                write_json(path, record)
+            except OSError as exc:  # the record is the product: without it there is no verdict to hand on
+                return PipelineResult(run, "fail", records, "",
+                                      internal_error=f"the record could not be written to {path} ({exc.strerror or type(exc).__name__})")
             records.append((path, record))
         markdown = render_markdown(run, links)
+        errors = []
         if report_out is not None:
-            report_out.parent.mkdir(parents=True, exist_ok=True)
-            report_out.write_text(markdown, encoding="utf-8")
-            report_out.chmod(0o644)
-        return PipelineResult(run, run.result, records, markdown)
+            try:
+                write_text_file(report_out, markdown)
+            except OSError as exc:  # the report is a copy of what the record and the terminal say: the verdict stands
+                errors.append(f"the report could not be written to {report_out} ({exc.strerror or type(exc).__name__}); the verdict stands")
+        return PipelineResult(run, run.result, records, markdown, output_errors=errors)
     except (Exception, RecordInvalid) as exc:  # noqa: BLE001 - a bug of ours: still leave a verdict and a record
         import traceback  # here, not at the top: only a bug of ours needs it
 
@@ -65,7 +78,25 @@ def execute(settings: Settings, record_out: Path, report_out: Path | None = None
         except Exception:  # noqa: BLE001 - the disk itself failed; the exit code still says no verdict
             pass
         markdown = redact(f"## ⛔ Model approval: no verdict\n\nThe approval run hit an internal error: {detail}\n")
-        return PipelineResult(None, "fail", records, markdown, internal_error=detail)
+        return PipelineResult(None, "fail", records, markdown, internal_error=f"internal error ({detail})")
+
+
+def write_text_file(path: Path, text: str) -> None:
+    """A regular file is replaced atomically; a device or pipe the user named (/dev/stdout) is written as it is."""
+    if path.exists() and not path.is_file():
+        with path.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".approval-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _preload_validator() -> None:
@@ -77,7 +108,7 @@ def _preload_validator() -> None:
 def fallback_record(settings: Settings, note: str, ci: Mapping[str, Any] | None) -> dict[str, Any]:
     return {
         "record_type": "model_candidate_approval",
-        "schema_version": 1,
+        "schema_version": 2,
         "run_id": str(uuid.uuid4()),
         "gateway_base_url": settings.base_url,
         "candidate_model_id": settings.candidate,
@@ -97,6 +128,8 @@ def fallback_record(settings: Settings, note: str, ci: Mapping[str, Any] | None)
         "config_sha256": settings.config_sha256,
         "evidence_gaps": ["every check: the run stopped on an internal error"],
         "failure_categories": [],
+        "answered_calls": 0,
+        "policy": {"warnings_block": settings.warnings_block, "required": sorted(settings.required)},
         "duration_s": 0.0,
         "timeout_s": settings.total_timeout_s,
         "baseline_model_id": settings.baseline_model,

@@ -12,10 +12,10 @@ from typing import Any
 
 from approval import __version__
 from approval.redact import redact_data
-from approval.results import BLOCKING, Status
+from approval.results import BLOCKING, CheckResult, Status
 from approval.suite import ModelOutcome, RunOutcome
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class RecordInvalid(Exception):
@@ -36,25 +36,55 @@ def record_schema() -> dict[str, Any]:
 
 def _p50(outcome: ModelOutcome) -> float | None:
     check = outcome.check("latency")
-    if check is not None and isinstance(check.metrics.get("p50_ms"), int | float):
-        return float(check.metrics["p50_ms"])
+    if check is not None:  # measured over usable answers only: None when there were none
+        value = check.metrics.get("p50_ms")
+        return float(value) if isinstance(value, int | float) else None
     reach = outcome.check("reachability")
     if reach is not None and reach.status is Status.PASS and isinstance(reach.metrics.get("latency_ms"), int | float):
         return float(reach.metrics["latency_ms"])
     return None
 
 
+def happy_path_status(check: CheckResult | None) -> str:
+    """The template's value: the HTTP status the representative prompt was answered with, or "fail"."""
+    if check is None:
+        return "not_run"
+    status = check.metrics.get("http_status")
+    return str(status) if check.status is Status.PASS and isinstance(status, int) else "fail"
+
+
+ERROR_PROBES = ("missing-model", "unknown-model")  # the malformed requests every gateway must reject
+
+
+def error_path_status(check: CheckResult | None) -> str:
+    """The template's value: the 4xx status(es) the malformed requests got ("400", "400/404"), or "fail"."""
+    if check is None:
+        return "not_run"
+    statuses = [check.metrics.get(probe) for probe in ERROR_PROBES]
+    if check.status not in (Status.PASS, Status.WARN) or not all(isinstance(s, int) and 400 <= s < 500 for s in statuses):
+        return "fail"
+    return "/".join(dict.fromkeys(str(s) for s in statuses))
+
+
+def blocking_statuses(warnings_block: bool) -> frozenset[Status]:
+    return BLOCKING | ({Status.WARN} if warnings_block else frozenset())
+
+
 def build_record(run: RunOutcome, outcome: ModelOutcome, ci: Mapping[str, Any] | None = None) -> dict[str, Any]:
     s = run.settings
     happy = outcome.check("happy-path")
-    errors = outcome.check("error-path")
-    gaps = [f"{c.name}: {c.detail}" for c in outcome.checks if c.status is Status.ERROR]
-    categories = sorted({c.category.value for c in outcome.checks if c.status in BLOCKING and c.category.value != "none"})
+    blocking = blocking_statuses(s.warnings_block)
+    gaps = [f"{c.name}: {c.detail}" for c in outcome.checks if c.status is Status.ERROR] + list(outcome.gaps)
+    categories = sorted({c.category.value for c in outcome.checks if c.status in blocking and c.category.value != "none"})
     failed = [c.name for c in outcome.checks if c.status in BLOCKING]
+    warned = [c.name for c in outcome.checks if c.status is Status.WARN]
     notes = list(run.notes)
     notes.append(f"failed: {', '.join(failed)}" if failed else "all selected checks passed")
-    if s.warnings_block:
+    if s.warnings_block and warned:
+        notes.append(f"not approved because warnings block approval (warnings_block: true): {', '.join(warned)}")
+    elif s.warnings_block:
         notes.append("warnings block approval")
+    notes += outcome.gaps
     record: dict[str, Any] = {
         "record_type": "model_candidate_approval",
         "schema_version": SCHEMA_VERSION,
@@ -62,8 +92,8 @@ def build_record(run: RunOutcome, outcome: ModelOutcome, ci: Mapping[str, Any] |
         "gateway_base_url": s.base_url,
         "candidate_model_id": outcome.model,
         "endpoint_family": s.endpoint,
-        "happy_path_status": happy.status.value if happy else "not_run",
-        "error_path_status": errors.status.value if errors else "not_run",
+        "happy_path_status": happy_path_status(happy),
+        "error_path_status": error_path_status(outcome.check("error-path")),
         "latency_ms": _p50(outcome),
         "output_non_empty": bool(happy and happy.status is Status.PASS),
         "overall_result": outcome.result,
@@ -77,6 +107,8 @@ def build_record(run: RunOutcome, outcome: ModelOutcome, ci: Mapping[str, Any] |
         "config_sha256": s.config_sha256,
         "evidence_gaps": gaps,
         "failure_categories": categories,
+        "answered_calls": outcome.answered_calls,
+        "policy": {"warnings_block": s.warnings_block, "required": sorted(s.required)},
         "duration_s": round(run.elapsed_s, 3),
         "timeout_s": s.total_timeout_s,
         "baseline_model_id": run.baseline.model if run.baseline else None,

@@ -63,8 +63,18 @@ def _checks_table(checks: list[CheckResult]) -> list[str]:
     return lines
 
 
-def _failures(checks: list[CheckResult]) -> list[str]:
-    return [f"- **{md_cell(c.name)}** ({c.category.value}): {md_cell(c.detail)}" for c in checks if c.status in (Status.FAIL, Status.ERROR)]
+def why_not_approved(o: ModelOutcome, warnings_block: bool) -> list[str]:
+    """What blocked the verdict beyond failing checks: warnings under `warnings_block`, or no evidence at all."""
+    reasons = list(o.gaps)
+    warned = [c.name for c in o.checks if c.status is Status.WARN]
+    if warnings_block and warned and o.result == "fail":
+        reasons.append(f"warnings block approval (warnings_block: true), and {', '.join(warned)} warned")
+    return reasons
+
+
+def _failures(o: ModelOutcome, warnings_block: bool) -> list[str]:
+    lines = [f"- **{md_cell(c.name)}** ({c.category.value}): {md_cell(c.detail)}" for c in o.checks if c.status in (Status.FAIL, Status.ERROR)]
+    return lines + [f"- {md_cell(reason)}" for reason in why_not_approved(o, warnings_block)]
 
 
 def _latency(o: ModelOutcome) -> float | None:
@@ -138,7 +148,7 @@ def render_markdown(run: RunOutcome, links: Mapping[str, str] | None = None) -> 
     if len(run.candidates) == 1:
         o = run.candidates[0]
         lines += _checks_table(o.checks)
-        failures = _failures(o.checks)
+        failures = _failures(o, s.warnings_block)
         if failures:
             lines += ["", "### Why it was not approved", "", *failures]
         lines += _model_output(o)
@@ -154,7 +164,7 @@ def render_markdown(run: RunOutcome, links: Mapping[str, str] | None = None) -> 
         for o in run.candidates:
             lines += ["<details>", f"<summary>{'✅' if o.result == 'pass' else '❌'} {md_cell(o.model)} — {VERDICT_WORD[o.result]}</summary>", ""]
             lines += _checks_table(o.checks)
-            failures = _failures(o.checks)
+            failures = _failures(o, s.warnings_block)
             if failures:
                 lines += ["", *failures]
             lines += _model_output(o)
@@ -187,5 +197,7 @@ def render_text(run: RunOutcome) -> str:
                      f"{len(warned)} warning(s), {len(failed)} failed")
         for c in failed:
             lines.append(f"    {c.name} ({c.category.value}): {c.detail}")
+        for reason in why_not_approved(o, run.settings.warnings_block):
+            lines.append(f"    not approved: {reason}")
     lines.append(f"RESULT: {VERDICT_WORD[run.result].upper()} in {run.elapsed_s:.1f} s")
     return redact("\n".join(lines))

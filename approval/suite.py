@@ -18,13 +18,14 @@ from datetime import UTC, datetime
 from approval.checks import EVALUATORS
 from approval.checks.base import Evidence, RetryStats
 from approval.checks.error_path import CONTROL_LABELS
+from approval.checks.model_echo import GENERATION_LABELS, ServedElsewhere, describe, served_elsewhere, usable_answer
 from approval.classify import generation
 from approval.config import Settings
 from approval.deadline import Deadline
 from approval.gateway import Exchange, GatewayClient
 from approval.probes import Probe, plan
 from approval.redact import redact, redact_head
-from approval.results import CheckResult, Status, verdict
+from approval.results import Category, CheckResult, Status, verdict
 
 # Seconds kept back from the total timeout for evaluating, writing the record and publishing.
 RESERVE_FRACTION = 0.05
@@ -39,6 +40,8 @@ class ModelOutcome:
     result: str  # pass | fail
     deadline_hit: bool
     sample_output: str | None = None  # only when the user opts in (include_model_output); never in the record
+    answered_calls: int = 0  # generation calls the candidate itself answered usably in this run
+    gaps: list[str] = field(default_factory=list)  # evidence missing beyond what the checks say
 
     def check(self, name: str) -> CheckResult | None:
         return next((c for c in self.checks if c.name == name), None)
@@ -86,6 +89,24 @@ def labels_for(check: str, planned: set[str]) -> set[str]:
     return wanted & planned
 
 
+def is_generation(label: str) -> bool:
+    return label in GENERATION_LABELS or label.startswith("sample-")
+
+
+# Checks about the gateway's own handling, not about answers the candidate gave: another model answering them is no
+# reason to doubt them (model-echo reports the other model itself).
+NOT_TAINTED = frozenset({"model-echo", "error-path", "approved-list", "bounded-retry"})
+
+
+def not_about_candidate(check: CheckResult, foreign: dict[str, ServedElsewhere], model: str) -> CheckResult:
+    """A check that would pass or warn on answers another model or route gave is an evidence gap, not a pass."""
+    if not foreign or check.name in NOT_TAINTED or check.status not in (Status.PASS, Status.WARN):
+        return check
+    label, found = next(iter(foreign.items()))
+    detail = f"no evidence about {model!r}: the {label} call was answered elsewhere ({describe(found)})"
+    return CheckResult(check.name, Status.ERROR, Category.GATEWAY, check.duration_ms, detail, check.metrics)
+
+
 def retry_stats(exchanges: list[Exchange]) -> RetryStats:
     waits = [w for ex in exchanges for w in ex.retry_waits]
     return RetryStats(
@@ -115,7 +136,26 @@ class _ModelRun:
         return Evidence(self.settings, self.model, dict(self.exchanges), retry_stats(list(self.exchanges.values())), deadline_hit, elapsed)
 
     def evaluate(self, name: str, deadline_hit: bool, elapsed: float) -> CheckResult:
-        return EVALUATORS[name](self.evidence(deadline_hit, elapsed))
+        check = EVALUATORS[name](self.evidence(deadline_hit, elapsed))
+        return not_about_candidate(check, self.foreign(labels_for(name, self.planned)), self.model)
+
+    def foreign(self, labels: set[str]) -> dict[str, ServedElsewhere]:
+        """The generation calls among `labels` that another model or route answered."""
+        aliases = self.settings.model_aliases.get(self.model, ())
+        found = {}
+        for label in sorted(labels):
+            ex = self.exchanges.get(label)
+            if ex is not None and is_generation(label):
+                served = served_elsewhere(ex, self.model, aliases, self.settings.endpoint)
+                if served is not None:
+                    found[label] = served
+        return found
+
+    def answered_calls(self) -> int:
+        """Generation calls this model answered usably itself (not another model or route)."""
+        foreign = self.foreign(set(self.exchanges))
+        return sum(1 for label, ex in self.exchanges.items()
+                   if is_generation(label) and label not in foreign and usable_answer(label, ex, self.settings.endpoint))
 
 
 def run_suite(settings: Settings, on_check: ProgressCallback | None = None, *, client: GatewayClient | None = None) -> RunOutcome:
@@ -126,8 +166,12 @@ def run_suite(settings: Settings, on_check: ProgressCallback | None = None, *, c
     calls_deadline = Deadline(max(0.1, settings.total_timeout_s - reserve))
     client = client or GatewayClient(settings, calls_deadline)
     runs = [_ModelRun(m, "candidate", settings) for m in settings.candidates]
+    notes = []
     if settings.baseline_model and settings.baseline_model not in settings.candidates:
         runs.append(_ModelRun(settings.baseline_model, "baseline", settings))
+    elif settings.baseline_model:
+        notes.append(f"the baseline {settings.baseline_model!r} is also a candidate: it is judged as a candidate, and no separate "
+                     f"baseline comparison is made")
 
     jobs: queue.Queue[tuple[_ModelRun, Probe] | None] = queue.Queue()
     results: queue.Queue[tuple[_ModelRun, Exchange]] = queue.Queue()
@@ -188,11 +232,14 @@ def run_suite(settings: Settings, on_check: ProgressCallback | None = None, *, c
                 emit(run, name, deadline_hit)
         checks = [run.done[name] for name in settings.checks]
         checks = [promote_required(c, settings) for c in checks]
-        outcomes.append(ModelOutcome(run.model, run.role, checks, verdict(checks, settings.warnings_block), deadline_hit,
-                                     sample_output(run.exchanges, settings) if settings.include_model_output else None))
-    notes = []
+        answered = run.answered_calls()
+        gaps = [] if answered else [f"no generation call was answered by {run.model!r} itself in this run: nothing here is evidence "
+                                    f"about it, so it cannot be approved"]
+        result = verdict(checks, settings.warnings_block) if answered else "fail"
+        outcomes.append(ModelOutcome(run.model, run.role, checks, result, deadline_hit,
+                                     sample_output(run.exchanges, settings) if settings.include_model_output else None, answered, gaps))
     if deadline_hit:
-        notes.append(f"the run's deadline ({settings.total_timeout_s:g}s) was reached with {pending} call(s) unfinished")
+        notes.append(f"the run's deadline of {settings.total_timeout_s:g} s was reached with {pending} call(s) unfinished")
     candidates = [o for o in outcomes if o.role == "candidate"]
     baseline = next((o for o in outcomes if o.role == "baseline"), None)
     return RunOutcome(settings, str(uuid.uuid4()), started_at, total.elapsed(), candidates, baseline, notes)

@@ -48,9 +48,9 @@ def result(name: str, status: Status, category: Category, detail: str, *, durati
                        excerpt(detail, 300), metrics or {})
 
 
-def not_finished(name: str, labels: list[str]) -> CheckResult:
+def not_finished(ev: Evidence, name: str, labels: list[str]) -> CheckResult:
     return result(name, Status.ERROR, Category.INFRASTRUCTURE,
-                  f"could not be checked: {', '.join(labels)} did not finish before the run's deadline")
+                  f"could not be checked: {', '.join(labels)} did not finish before the run's deadline of {ev.settings.total_timeout_s:g} s")
 
 
 def missing_labels(ev: Evidence, labels: list[str]) -> list[str]:

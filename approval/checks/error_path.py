@@ -1,6 +1,13 @@
-"""error-path: malformed requests get a 4xx with a parseable structured error, quickly; never a 200 or a 5xx."""
+"""error-path: malformed requests get a 4xx with a parseable structured error, quickly; never a 200 or a 5xx.
+
+Each malformed request is judged against the well-formed calls of the same run: when no well-formed call shows that
+the path serves completions (a wrong path, a refused key), or when the gateway is down, rate-limiting or hanging, the
+answers to malformed requests prove nothing about the error path, and the check is `error` (an evidence gap).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from approval.checks.base import Evidence, duration_of, not_finished, result, worst
 from approval.classify import auth_hint, describe_failure
@@ -20,29 +27,41 @@ ACCESS_STATUSES = (401, 403, 407, 408, 429)
 CONTROL_LABELS = ("reach", "sample-1")
 
 
-def judge_probe(ex: Exchange) -> tuple[bool, Category, str]:
-    """(ok, category if not ok, short finding) for one malformed-request probe."""
+@dataclass(frozen=True)
+class ProbeJudgement:
+    kind: str  # ok | finding (the gateway mishandled the malformed request) | gap (nothing to judge the gateway by)
+    category: Category
+    finding: str
+
+
+def judge_probe(ex: Exchange, gateway_answers: bool) -> ProbeJudgement:
+    """One malformed-request probe. `gateway_answers`: a well-formed call of this run got a 2xx, so the gateway is up
+    and a server error to a malformed request is the gateway's own handling, not an outage."""
     if ex.transport_error is not None:  # no answer, or headers and then a broken body: nothing to judge the gateway by
         failure = describe_failure(ex)
-        return False, Category.INFRASTRUCTURE, failure[1] if failure else "no answer"
+        return ProbeJudgement("gap", Category.INFRASTRUCTURE, failure[1] if failure else "no answer")
     status = ex.status or 0
-    if status in ACCESS_STATUSES or status >= 500:
-        parsed = parse_error_body(ex.json())
-        if status >= 500:
-            return False, Category.GATEWAY, f"HTTP {status} (a malformed request must get a 4xx, not a server error)"
-        failure = describe_failure(ex)
-        return False, Category.INFRASTRUCTURE, failure[1] if failure else f"HTTP {status}{': ' + parsed.message if parsed else ''}"
-    if 200 <= status < 300:
-        return False, Category.GATEWAY, f"HTTP {status}: the gateway accepted it"
-    if not 400 <= status < 500:
-        return False, Category.GATEWAY, f"HTTP {status} (expected a 4xx)"
     parsed = parse_error_body(ex.json())
+    if status in ACCESS_STATUSES:
+        failure = describe_failure(ex)
+        return ProbeJudgement("gap", Category.INFRASTRUCTURE, failure[1] if failure else f"HTTP {status}")
+    if status >= 500:
+        if gateway_answers:
+            return ProbeJudgement("finding", Category.GATEWAY, f"HTTP {status} (a malformed request must get a 4xx, not a server error)")
+        failure = describe_failure(ex)
+        reason = failure[1] if failure else f"HTTP {status}"
+        return ProbeJudgement("gap", Category.INFRASTRUCTURE, f"{reason}; no well-formed call succeeded either, so the gateway or its provider is failing")
+    if 200 <= status < 300:
+        return ProbeJudgement("finding", Category.GATEWAY, f"HTTP {status}: the gateway accepted it")
+    if not 400 <= status < 500:
+        return ProbeJudgement("finding", Category.GATEWAY, f"HTTP {status} (expected a 4xx)")
     if parsed is None:
         shown = ex.body_excerpt(60) if ex.body else "empty body"
-        return False, Category.GATEWAY, f"HTTP {status} without a parseable error ({shown})"
+        return ProbeJudgement("finding", Category.GATEWAY, f"HTTP {status} without a parseable error ({shown})")
     if auth_hint(parsed.message):
-        return False, Category.INFRASTRUCTURE, f"HTTP {status} that reads as an access problem, not a rejection of the request — check the API key"
-    return True, Category.NONE, f"HTTP {status} {parsed.shape} error"
+        return ProbeJudgement("gap", Category.INFRASTRUCTURE,
+                              f"HTTP {status} that reads as an access problem, not a rejection of the request — check the API key")
+    return ProbeJudgement("ok", Category.NONE, f"HTTP {status} {parsed.shape} error")
 
 
 def serves_completions(ex: Exchange) -> bool:
@@ -59,47 +78,54 @@ def serves_completions(ex: Exchange) -> bool:
     return False
 
 
+def controls(ev: Evidence) -> list[Exchange]:
+    return [ex for ex in (ev.get(label) for label in CONTROL_LABELS) if ex is not None]
+
+
 def control_failure(ev: Evidence) -> tuple[Category, str] | None:
     """Why no well-formed call shows the path serves completions, or None when one does (or none was made)."""
-    controls = [ex for ex in (ev.get(label) for label in CONTROL_LABELS) if ex is not None]
-    if not controls or any(serves_completions(ex) for ex in controls):
+    made = controls(ev)
+    if not made or any(serves_completions(ex) for ex in made):
         return None
-    failure = describe_failure(controls[0])
-    return failure if failure is not None else (Category.GATEWAY, f"HTTP {controls[0].status}")
+    failure = describe_failure(made[0], f"paths.{ev.settings.endpoint}")
+    return failure if failure is not None else (Category.GATEWAY, f"HTTP {made[0].status}")
+
+
+STATUS_OF = {"ok": Status.PASS, "gap": Status.ERROR}
 
 
 def evaluate(ev: Evidence) -> CheckResult:
     labels = [label for label, *_ in PROBES]
     present = [ev.get(label) for label in labels]
     if all(ex is None for ex in present):
-        return not_finished(NAME, ["the error-path probes"])
-    statuses: list[Status] = []
-    parts: list[str] = []
-    categories: list[tuple[Status, Category]] = []
+        return not_finished(ev, NAME, ["the error-path probes"])
+    gateway_answers = any(ex.status is not None and 200 <= ex.status < 300 for ex in controls(ev))
+    judged: list[tuple[Status, Category, str]] = []
     metrics: dict[str, object] = {}
     for (_label, short, title, required_by_default), ex in zip(PROBES, present, strict=True):
         if ex is None:
-            statuses.append(Status.ERROR)
-            categories.append((Status.ERROR, Category.INFRASTRUCTURE))
-            parts.append(f"{title}: not finished before the deadline")
+            judged.append((Status.ERROR, Category.INFRASTRUCTURE,
+                           f"{title}: not finished before the run's deadline of {ev.settings.total_timeout_s:g} s"))
             continue
         metrics[short] = ex.status
-        ok, category, finding = judge_probe(ex)
-        if ok:
-            statuses.append(Status.PASS)
-            parts.append(f"{title}: {finding}")
+        verdict = judge_probe(ex, gateway_answers)
+        if verdict.kind in STATUS_OF:
+            judged.append((STATUS_OF[verdict.kind], verdict.category, f"{title}: {verdict.finding}"))
             continue
         required = required_by_default or f"{NAME}.{short}" in ev.settings.required or NAME in ev.settings.required
-        status = Status.FAIL if required else Status.WARN
-        statuses.append(status)
-        categories.append((status, category))
-        parts.append(f"{title}: {finding}{'' if required else ' (warning)'}")
-    overall = worst(statuses)
-    category = next((c for s, c in categories if s == overall), Category.NONE)
+        if required:
+            judged.append((Status.FAIL, verdict.category, f"{title}: {verdict.finding}"))
+        else:  # said where it stands, so that a failing check's line never reads as a warning
+            judged.append((Status.WARN, verdict.category, f"{title} (a warning only): {verdict.finding}"))
+    statuses = [status for status, _, _ in judged]
+    # a finding about how the gateway handled a malformed request stands, even when another probe got no answer
+    overall = Status.FAIL if Status.FAIL in statuses else worst(statuses)
+    category = next((c for s, c, _ in judged if s == overall), Category.NONE)
+    parts = [text for _, _, text in judged]
     control = control_failure(ev)
-    if control is not None and overall in (Status.PASS, Status.WARN):
+    if control is not None and overall in (Status.PASS, Status.WARN, Status.FAIL):
         category, why = control
         detail = (f"could not be checked: no well-formed call shows that {ev.settings.path_for(ev.settings.endpoint)} serves completions "
-                  f"({why}), so its 4xx answers to malformed ones prove nothing; {'; '.join(parts)}")
+                  f"({why}), so its answers to malformed ones prove nothing; {'; '.join(parts)}")
         return result(NAME, Status.ERROR, category, detail, duration_ms=duration_of(*present), metrics=metrics)
     return result(NAME, overall, category, "; ".join(parts), duration_ms=duration_of(*present), metrics=metrics)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 
 from approval.checks.base import Evidence, duration_of, not_finished, result
-from approval.classify import describe_failure
+from approval.classify import generation
 from approval.results import Category, CheckResult, Status
 
 NAME = "latency"
@@ -14,16 +14,18 @@ NAME = "latency"
 def evaluate(ev: Evidence) -> CheckResult:
     samples = ev.samples()
     if not samples:
-        return not_finished(NAME, ["the latency samples"])
+        return not_finished(ev, NAME, ["the latency samples"])
     # What an agent waits for: every attempt of a call the client had to retry, and the waits between them.
-    answered = [ex for ex in samples if describe_failure(ex) is None]
+    # Measured over successful answers only: a 200 carrying an error or an empty output is not an answer.
+    generations = [generation(ex, ev.settings.endpoint) for ex in samples]
+    answered = [ex for ex, gen in zip(samples, generations, strict=True) if gen.ok]
     good = [max(ex.total_ms, ex.elapsed_ms) for ex in answered]
     retried = sum(1 for ex in answered if ex.attempts > 1)
     bound = ev.settings.max_latency_ms
     if not good:
-        cause = describe_failure(samples[0])
-        return result(NAME, Status.ERROR, cause[0] if cause else Category.INFRASTRUCTURE,
-                      "not measurable: no call succeeded (see happy-path)", duration_ms=duration_of(*samples))
+        cause = next(gen for gen in generations if not gen.ok)
+        return result(NAME, Status.ERROR, cause.category, f"not measured: none of the {len(samples)} call(s) gave a usable answer ({cause.reason})",
+                      duration_ms=duration_of(*samples), metrics={"p50_ms": None, "max_ms": None, "samples": 0, "bound_ms": bound})
     p50 = statistics.median(good)
     worst = max(good)
     metrics = {"p50_ms": round(p50, 1), "max_ms": round(worst, 1), "samples": len(good), "bound_ms": bound}
@@ -39,7 +41,9 @@ def evaluate(ev: Evidence) -> CheckResult:
     if worst > bound:
         return result(NAME, Status.WARN, category, text + " (max above the bound)", duration_ms=duration_of(*samples), metrics=metrics)
     if len(good) < ev.settings.latency_samples:
-        return result(NAME, Status.ERROR, Category.INFRASTRUCTURE,
-                      text + f" — only {len(good)} of {ev.settings.latency_samples} samples succeeded", duration_ms=duration_of(*samples),
+        # A partial measurement is an evidence gap: the missing samples were cut by the deadline or got no usable answer.
+        gap = next((gen for gen in generations if not gen.ok), None)
+        return result(NAME, Status.ERROR, gap.category if gap else Category.INFRASTRUCTURE,
+                      text + f" — only {len(good)} of {ev.settings.latency_samples} samples gave a usable answer", duration_ms=duration_of(*samples),
                       metrics=metrics)
     return result(NAME, Status.PASS, Category.NONE, text, duration_ms=duration_of(*samples), metrics=metrics)

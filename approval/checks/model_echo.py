@@ -1,14 +1,30 @@
-"""model-echo: the gateway served the candidate, not another model (a silent fallback fails)."""
+"""model-echo: the gateway served the candidate, not another model (a silent fallback fails).
+
+`served_elsewhere` is also what the suite asks of every generation call, whichever checks were selected: an answer
+that another model or route gave is no evidence about the candidate.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from approval.checks.base import Evidence, duration_of, not_finished, result
+from approval.checks.streaming import judge_chat_stream, judge_responses_stream
 from approval.classify import generation
-from approval.contract import model_matches
-from approval.gateway import Exchange
+from approval.contract import model_matches, show
+from approval.gateway import Exchange, sse_json
 from approval.results import Category, CheckResult, Status
 
 NAME = "model-echo"
+GENERATION_LABELS = ("reach", "stream", "tools", "structured")  # and every `sample-N`
+
+
+@dataclass(frozen=True)
+class ServedElsewhere:
+    kind: str  # fallback (the gateway says another route served it) | other-model | other-version
+    evidence: str  # what showed it, for a person: the header or field and its value
+    served_model: str | None = None
 
 
 def gateway_evidence(ex: Exchange, model: str, aliases: tuple[str, ...]) -> str | None:
@@ -22,41 +38,92 @@ def gateway_evidence(ex: Exchange, model: str, aliases: tuple[str, ...]) -> str 
     return None
 
 
+def _stream_model(ex: Exchange) -> str | None:
+    """The `model` a stream's chunks (chat) or its response object (Responses) name."""
+    for event in ex.events or []:
+        payload: Any = sse_json(event)
+        if not isinstance(payload, dict):
+            continue
+        for node in (payload, payload.get("response")):
+            if isinstance(node, dict) and isinstance(node.get("model"), str) and node["model"]:
+                return str(node["model"])
+    return None
+
+
+def served_model(ex: Exchange, endpoint: str) -> str | None:
+    if ex.events is not None:
+        return _stream_model(ex)
+    return generation(ex, endpoint).model if ex.is_json else None
+
+
+def is_other_version(requested: str, returned: str) -> bool:
+    """`gemini-1.5-pro-002` for `gemini-1.5-pro`: the requested name with a version suffix that is not a snapshot date."""
+    want, got = requested.strip().lower().rpartition("/")[2], returned.strip().lower().rpartition("/")[2]
+    return got != want and got.startswith(want) and got[len(want)] in "-@:."
+
+
+def served_elsewhere(ex: Exchange, model: str, aliases: tuple[str, ...], endpoint: str) -> ServedElsewhere | None:
+    """Whether a 2xx answer to a call for `model` came from another model or route, and what shows it."""
+    if ex.status is None or not 200 <= ex.status < 300:
+        return None
+    said = gateway_evidence(ex, model, aliases)
+    if said is not None:
+        return ServedElsewhere("fallback", said)
+    named = served_model(ex, endpoint)
+    if named is None or model_matches(model, named, aliases):
+        return None
+    if is_other_version(model, named):
+        return ServedElsewhere("other-version", f"asked for {model!r}, the response names {named!r}", named)
+    return ServedElsewhere("other-model", f"asked for {model!r}, the response names {named!r}", named)
+
+
+def describe(found: ServedElsewhere) -> str:
+    if found.kind == "other-version":
+        return (f"a different version than the one requested: {found.evidence} — if that version is the one reviewed, "
+                f"add it to model_aliases")
+    return f"silent fallback: {found.evidence}"
+
+
+def usable_answer(label: str, ex: Exchange, endpoint: str) -> bool:
+    """Whether a generation call got an answer a check could judge the model by."""
+    if ex.events is not None:
+        judge = judge_responses_stream if endpoint == "responses" else judge_chat_stream
+        return not ex.truncated and ex.transport_error is None and judge(ex.events, ex.stream_complete)[0]
+    return generation(ex, endpoint, tools_expected=label == "tools").ok
+
+
+def generation_exchanges(ev: Evidence) -> list[Exchange]:
+    return [ex for ex in [ev.get("reach"), *ev.samples(), ev.get("tools"), ev.get("structured"), ev.get("stream")] if ex is not None]
+
+
 def evaluate(ev: Evidence) -> CheckResult:
-    exchanges = [ex for ex in [ev.get("reach"), *ev.samples(), ev.get("tools"), ev.get("structured")] if ex is not None]
+    exchanges = generation_exchanges(ev)
     if not exchanges:
-        return not_finished(NAME, ["the generation calls"])
+        return not_finished(ev, NAME, ["the generation calls"])
     aliases = ev.settings.model_aliases.get(ev.model, ())
     duration = duration_of(*exchanges)
     seen: list[str] = []
     answered = 0
-    stream = ev.get("stream")
-    if stream is not None and stream.status is not None and 200 <= stream.status < 300:
-        evidence = gateway_evidence(stream, ev.model, aliases)
-        if evidence:
-            return result(NAME, Status.FAIL, Category.GATEWAY, f"silent fallback on the streaming call: {evidence}", duration_ms=duration)
     for ex in exchanges:
-        gen = generation(ex, ev.settings.endpoint)
-        if ex.status is None or not (200 <= ex.status < 300) or not ex.is_json:
+        found = served_elsewhere(ex, ev.model, aliases, ev.settings.endpoint)
+        if found is not None:
+            where = " on the streaming call" if ex.label == "stream" else ""
+            metrics = {"served_model": found.served_model} if found.served_model else {}
+            return result(NAME, Status.FAIL, Category.GATEWAY, f"{describe(found)}{where}", duration_ms=duration, metrics=metrics)
+        if not usable_answer(ex.label, ex, ev.settings.endpoint):  # no check passes on calls that failed
             continue
         answered += 1
-        evidence = gateway_evidence(ex, ev.model, aliases)
-        if evidence:
-            return result(NAME, Status.FAIL, Category.GATEWAY, f"silent fallback: {evidence}", duration_ms=duration)
-        if gen.model is None:
-            continue
-        if not model_matches(ev.model, gen.model, aliases):
-            return result(NAME, Status.FAIL, Category.GATEWAY,
-                          f"silent fallback: asked for {ev.model!r}, the response names {gen.model!r}",
-                          duration_ms=duration, metrics={"served_model": gen.model})
-        seen.append(gen.model)
+        named = served_model(ex, ev.settings.endpoint)
+        if named is not None:
+            seen.append(named)
     if answered == 0:
-        cause = generation(exchanges[-1], ev.settings.endpoint)
-        return result(NAME, Status.ERROR, cause.category if not cause.ok else Category.INFRASTRUCTURE,
-                      "not verifiable: no call succeeded (see happy-path / reachability)", duration_ms=duration)
+        cause = generation(exchanges[0], ev.settings.endpoint)
+        category = cause.category if not cause.ok else Category.GATEWAY
+        return result(NAME, Status.ERROR, category, "not verifiable: no call gave a usable answer (see happy-path / reachability)",
+                      duration_ms=duration)
     if not seen:
         return result(NAME, Status.ERROR, Category.GATEWAY, "the responses carry no `model` field; the served model cannot be verified",
                       duration_ms=duration)
     names = sorted(set(seen))
-    return result(NAME, Status.PASS, Category.NONE, f"served as {', '.join(repr(n) for n in names)} in {len(seen)} response(s)",
+    return result(NAME, Status.PASS, Category.NONE, f"served as {', '.join(repr(show(n)) for n in names)} in {len(seen)} response(s)",
                   duration_ms=duration, metrics={"served_model": names[0]})

@@ -54,7 +54,7 @@ def evaluate(ev: Evidence) -> CheckResult:
         return result(NAME, Status.SKIP, Category.NONE, "no expectations configured")
     sample = ev.get("sample-1")
     if sample is None:
-        return not_finished(NAME, ["the representative prompt call"])
+        return not_finished(ev, NAME, ["the representative prompt call"])
     gen = generation(sample, ev.settings.endpoint)
     if not gen.ok:
         return result(NAME, Status.ERROR, gen.category, f"no usable output to check ({gen.reason})", duration_ms=sample.elapsed_ms)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from approval.checks.base import Evidence, not_finished, result
-from approval.classify import describe_failure
-from approval.contract import ERROR_TEXT, parse_error_body, show, show_repr, status_reason
+from approval.checks.base import Evidence, duration_of, not_finished, result
+from approval.classify import describe_failure, failure_status
+from approval.contract import ERROR_TEXT, error_in_success_body, parse_error_body, show, show_repr, status_reason
 from approval.gateway import MAX_SSE_EVENTS, Exchange, SSEEvent, sse_json
 from approval.redact import excerpt
 from approval.results import Category, CheckResult, Status
@@ -107,31 +107,50 @@ def _kind(value: Any) -> str:
     return "null" if value is None else f"a{'n' if type(value).__name__[0] in 'aeiou' else ''} {type(value).__name__}"
 
 
+def plain_json_answer(ex: Exchange) -> str | None:
+    """What a 2xx answer to `stream: true` said when it was a plain JSON body instead of an event stream."""
+    if ex.events or ex.status is None or not 200 <= ex.status < 300 or ex.truncated:
+        return None
+    body = ex.json()
+    if not isinstance(body, dict | list):
+        return None
+    kind = ex.header("content-type") or "no content type"
+    embedded = error_in_success_body(body)
+    if embedded is not None:
+        return f"the gateway answered `stream: true` with a plain JSON body ({kind}), not an event stream, and it carries an error: {embedded.message}"
+    return f"the gateway answered `stream: true` with a plain JSON body ({kind}), not an event stream"
+
+
 def evaluate(ev: Evidence) -> CheckResult:
     ex: Exchange | None = ev.get("stream")
     if ex is None:
-        return not_finished(NAME, ["the streaming call"])
-    metrics: dict[str, Any] = {"total_ms": round(ex.elapsed_ms, 1)}
-    if ex.ttft_ms is not None:
-        metrics["ttft_ms"] = round(ex.ttft_ms, 1)
+        return not_finished(ev, NAME, ["the streaming call"])
+    duration = duration_of(ex)
+    # Measured over a usable stream only: a failed one has no time to first token or total to report.
+    unmeasured: dict[str, Any] = {"total_ms": None, "ttft_ms": None}
     if ex.events is None or (ex.transport_error and not ex.events):
-        failure = describe_failure(ex)
+        failure = describe_failure(ex, f"paths.{ev.settings.endpoint}")
         category, reason = failure if failure else (Category.GATEWAY, "no stream")
-        return result(NAME, Status.FAIL, category, reason, duration_ms=ex.elapsed_ms, metrics=metrics)
+        return result(NAME, failure_status(category), category, reason, duration_ms=duration, metrics=unmeasured)
+    plain = plain_json_answer(ex)
+    if plain is not None:
+        return result(NAME, Status.FAIL, Category.GATEWAY, plain, duration_ms=duration, metrics=unmeasured)
     if ex.truncated:
         return result(NAME, Status.FAIL, Category.GATEWAY,
                       f"the stream is larger than the size cap (max_response_bytes) or has more than {MAX_SSE_EVENTS} events",
-                      duration_ms=ex.elapsed_ms, metrics=metrics)
+                      duration_ms=duration, metrics=unmeasured)
     judge = judge_responses_stream if ev.settings.endpoint == "responses" else judge_chat_stream
     ok, category, reason, _ = judge(ex.events, ex.stream_complete)
     if not ok and ex.transport_error:
+        # the stream broke off (a reset, a stall cut by the request timeout or the run's deadline): nothing to judge by
         reason += f" ({ex.transport_detail or ex.transport_error})"
         category = Category.INFRASTRUCTURE if category is Category.GATEWAY and ex.transport_error != "invalid-response" else category
-    timing = f"time to first token {ex.ttft_ms:.0f} ms, total {ex.elapsed_ms:.0f} ms" if ex.ttft_ms is not None else f"total {ex.elapsed_ms:.0f} ms"
     if not ok:
-        return result(NAME, Status.FAIL, category, reason, duration_ms=ex.elapsed_ms, metrics=metrics)
+        return result(NAME, failure_status(category), category, reason, duration_ms=duration, metrics=unmeasured)
+    metrics: dict[str, Any] = {"total_ms": round(ex.elapsed_ms, 1), "ttft_ms": round(ex.ttft_ms, 1) if ex.ttft_ms is not None else None}
+    timing = f"time to first token {ex.ttft_ms:.0f} ms, total {ex.elapsed_ms:.0f} ms" if ex.ttft_ms is not None else f"total {ex.elapsed_ms:.0f} ms"
     bound = ev.settings.max_ttft_ms
     if bound is not None and ex.ttft_ms is not None and ex.ttft_ms > bound:
         return result(NAME, Status.FAIL, Category.MODEL, f"{timing}; over the time-to-first-token bound {bound:.0f} ms",
-                      duration_ms=ex.elapsed_ms, metrics=metrics)
-    return result(NAME, Status.PASS, Category.NONE, f"{reason}; {timing}", duration_ms=ex.elapsed_ms, metrics=metrics)
+                      duration_ms=duration, metrics=metrics)
+    return result(NAME, Status.PASS, Category.NONE, f"{reason}; {timing}", duration_ms=duration, metrics=metrics)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from approval.checks.base import Evidence, not_finished, result
+from approval.checks.base import Evidence, duration_of, not_finished, result
 from approval.checks.output_quality import unmet_expectations
-from approval.classify import generation
+from approval.classify import failure_status, generation
 from approval.probes import STRUCTURED_SCHEMA
 from approval.results import Category, CheckResult, Status
 
@@ -14,11 +14,11 @@ NAME = "structured-output"
 def evaluate(ev: Evidence) -> CheckResult:
     ex = ev.get("structured")
     if ex is None:
-        return not_finished(NAME, ["the structured-output call"])
+        return not_finished(ev, NAME, ["the structured-output call"])
     gen = generation(ex, ev.settings.endpoint)
     if not gen.ok:
-        return result(NAME, Status.FAIL, gen.category, gen.reason, duration_ms=ex.elapsed_ms)
+        return result(NAME, failure_status(gen.category), gen.category, gen.reason, duration_ms=duration_of(ex))
     problems = unmet_expectations(gen.text.strip(), {"json_schema": STRUCTURED_SCHEMA})
     if problems:
-        return result(NAME, Status.FAIL, Category.MODEL, "the answer " + "; ".join(problems), duration_ms=ex.elapsed_ms)
-    return result(NAME, Status.PASS, Category.NONE, "JSON answer valid against the requested schema", duration_ms=ex.elapsed_ms)
+        return result(NAME, Status.FAIL, Category.MODEL, "the answer " + "; ".join(problems), duration_ms=duration_of(ex))
+    return result(NAME, Status.PASS, Category.NONE, "JSON answer valid against the requested schema", duration_ms=duration_of(ex))

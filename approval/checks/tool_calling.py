@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from approval.checks.base import Evidence, not_finished, result
-from approval.classify import generation
+from approval.checks.base import Evidence, duration_of, not_finished, result
+from approval.classify import failure_status, generation
 from approval.contract import show_repr
 from approval.probes import TOOL_NAME, TOOL_PARAMETERS
 from approval.redact import redact_head
@@ -40,15 +40,16 @@ def judge_tool_calls(calls: list[dict[str, Any]]) -> tuple[bool, str]:
 def evaluate(ev: Evidence) -> CheckResult:
     ex = ev.get("tools")
     if ex is None:
-        return not_finished(NAME, ["the tool-calling call"])
+        return not_finished(ev, NAME, ["the tool-calling call"])
     gen = generation(ex, ev.settings.endpoint, tools_expected=True)
+    duration = duration_of(ex)
     if not gen.ok and not gen.tool_calls:
-        return result(NAME, Status.FAIL, gen.category, gen.reason, duration_ms=ex.elapsed_ms)
+        return result(NAME, failure_status(gen.category), gen.category, gen.reason, duration_ms=duration)
     ok, reason = judge_tool_calls(gen.tool_calls)
     if not ok:
-        return result(NAME, Status.FAIL, Category.MODEL, reason, duration_ms=ex.elapsed_ms)
+        return result(NAME, Status.FAIL, Category.MODEL, reason, duration_ms=duration)
     if ev.settings.endpoint == "chat" and gen.finish_reason != "tool_calls":
         required = "tool-calling.finish-reason" in ev.settings.required
         return result(NAME, Status.FAIL if required else Status.WARN, Category.GATEWAY,
-                      f"{reason}, but finish_reason is {gen.finish_reason!r}, not 'tool_calls'", duration_ms=ex.elapsed_ms)
-    return result(NAME, Status.PASS, Category.NONE, reason, duration_ms=ex.elapsed_ms)
+                      f"{reason}, but finish_reason is {gen.finish_reason!r}, not 'tool_calls'", duration_ms=duration)
+    return result(NAME, Status.PASS, Category.NONE, reason, duration_ms=duration)

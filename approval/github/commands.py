@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import uuid
 from collections.abc import Mapping
 from typing import TextIO
 
+from approval.console import write_line
 from approval.redact import redact, register_secret
 
 SUMMARY_LIMIT_BYTES = 1024 * 1024  # GitHub's limit per step
@@ -31,9 +31,7 @@ def escape_property(value: str) -> str:
 
 
 def _write(stream: TextIO | None, line: str) -> None:
-    out = stream if stream is not None else sys.stdout
-    out.write(line + "\n")
-    out.flush()
+    write_line(line, stream)
 
 
 def add_mask(value: str, stream: TextIO | None = None) -> None:

@@ -40,7 +40,9 @@ def test_no_probe_uses_a_one_token_cap(gateway):
 def test_listed_but_unusable_and_usable_but_unlisted_are_different_findings(gateway):
     gateway.on(lambda b: b.get("model") == "cand-model", answer(503, "<html>down</html>"))
     c = check(run(), "reachability")
-    assert c.status is Status.FAIL and c.category is Category.INFRASTRUCTURE and "listed in /models but unusable" in c.detail
+    # a provider's 5xx leaves the candidate unobserved: an evidence gap about the infrastructure, not a finding about the model
+    assert c.status is Status.ERROR and c.category is Category.INFRASTRUCTURE and "listed in /models but unusable" in c.detail
+    assert c.metrics["latency_ms"] is None  # no usable answer, no figure
 
     gateway.overrides.clear()
     gateway.models_answer = (200, {}, json.dumps({"object": "list", "data": [{"id": "other"}]}))
@@ -74,7 +76,11 @@ def test_happy_path_failures_are_classified(gateway, status, body, category, nee
     gateway.on(is_sample, answer(status, body))
     outcome = run()
     c = check(outcome, "happy-path")
-    assert c.status is Status.FAIL and c.category is category and needle in c.detail
+    # what the gateway or the model answered is a finding (fail); access and provider failures are evidence gaps (error)
+    expected = Status.ERROR if category is Category.INFRASTRUCTURE else Status.FAIL
+    assert c.status is expected and c.category is category and needle in c.detail
+    assert c.metrics["output_chars"] is None
+    assert check(outcome, "latency").status is Status.ERROR and check(outcome, "latency").metrics["p50_ms"] is None
     assert outcome.result == "fail"
 
 
@@ -172,7 +178,7 @@ def test_the_error_path_is_still_judged_when_the_candidate_itself_fails(gateway,
 def test_an_access_refusal_is_not_a_structured_rejection(gateway):
     gateway.on(lambda b: "model" not in b, answer(400, {"error": {"message": "Invalid API key provided"}}))
     c = check(run(), "error-path")
-    assert c.status is Status.FAIL and c.category is Category.INFRASTRUCTURE and "access problem" in c.detail
+    assert c.status is Status.ERROR and c.category is Category.INFRASTRUCTURE and "access problem" in c.detail
 
 
 def test_latency_counts_every_attempt_of_a_retried_call(gateway, tmp_path):
