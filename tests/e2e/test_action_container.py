@@ -168,7 +168,7 @@ class Runner:
         assert self.github.ca_file is not None
         started = time.monotonic()
         try:
-            proc = job.run(self.image.id, env, timeout=150, extra_mounts=[(self.github.ca_file, TEST_CA)])
+            proc = job.run(self.image.tag, env, timeout=150, extra_mounts=[(self.github.ca_file, TEST_CA)])
         except subprocess.TimeoutExpired as exc:
             pytest.fail(f"the action ran for more than {exc.timeout}s")
         output_text = files["set_output"].read_text(encoding="utf-8")
