@@ -16,5 +16,10 @@ RUN pip install --require-hashes --no-deps -r requirements/runtime.txt
 
 COPY approval/ approval/
 COPY entrypoint.py entrypoint.py
+# Byte code made once here, not at every start: the base ships its standard library without .pyc files, and
+# PYTHONDONTWRITEBYTECODE keeps a container from writing any. This compiles the action's package and every module
+# its start imports (about 4 MB); a job's container then reaches the gateway about half a second sooner.
+RUN env -u PYTHONDONTWRITEBYTECODE python -c "import approval.action, approval.cli" \
+    && python -m compileall -q approval
 
 ENTRYPOINT ["python", "/app/entrypoint.py"]
