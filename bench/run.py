@@ -660,11 +660,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         scenarios["version"] = repeat(Scenario("version", "approval --version"), max(runs, 5), lambda: command_run(version_cmd, scratch))
         scenarios["python"] = repeat(Scenario("python", "python -c pass (interpreter start, reference)"), max(runs, 5),
                                      lambda: command_run([sys.executable, "-c", "pass"], scratch))
+        prebuilt: image.PrebuiltFigures | str = "skipped (--skip-image)"
         if args.skip_image:
             figures: image.ImageFigures | str = "skipped (--skip-image)"
         else:
             say("bench: the action's image")
             figures = image.measure(stub, MODEL, runs, scratch, say)
+            prebuilt = image.measure_prebuilt(figures.base, stub, MODEL, runs, scratch, say) if isinstance(figures, image.ImageFigures) else figures
         litellm_version = _litellm_version(gateway)
 
     # -- table, ratios, targets ------------------------------------------------------------------------------------
@@ -732,6 +734,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     say()
     if isinstance(figures, image.ImageFigures):
         image.report(figures, say, fmt)
+        if isinstance(prebuilt, image.PrebuiltFigures):
+            say()
+            image.report_prebuilt(figures, prebuilt, say, fmt)
+            targets += [Target(*t) for t in image.prebuilt_targets(prebuilt, fmt)]
+        else:
+            say(f"prebuilt image figures left out: {prebuilt}")
     else:
         say(f"image figures left out: {figures}")
     say()
@@ -756,6 +764,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ratios": dict(rows),
         "targets": [{"name": t.name, "ok": t.ok, "detail": t.detail} for t in targets],
         "image": figures.to_json() if isinstance(figures, image.ImageFigures) else {"left_out": figures},
+        "prebuilt": prebuilt.to_json() if isinstance(prebuilt, image.PrebuiltFigures) else {"left_out": prebuilt},
     }
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
