@@ -1,7 +1,9 @@
 # python:3.12-slim, pinned by the digest of its multi-arch index (as seen in public Dockerfiles; re-resolve with
-# `docker buildx imagetools inspect python:3.12-slim` when bumping). The tests build on a stand-in of it where it
-# cannot be pulled (scripts/python-base); nothing else changes.
-ARG PYTHON_IMAGE=python:3.12-slim@sha256:78387bc3881b8273120a12ebe6c1ab22b018ccc2c9adf565ae1ac9b536e184ea
+# `docker buildx imagetools inspect python:3.12-slim` when bumping; Dependabot updates this literal FROM). The build
+# argument PYTHON_IMAGE swaps the base for another (the tests' stand-in where the pinned one cannot be pulled,
+# scripts/python-base); by default it names this stage. BuildKit then builds only the stage the image needs.
+ARG PYTHON_IMAGE=pinned-base
+FROM python:3.12-slim@sha256:78387bc3881b8273120a12ebe6c1ab22b018ccc2c9adf565ae1ac9b536e184ea AS pinned-base
 FROM ${PYTHON_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from approval import __version__, exitcodes
 from approval.console import say
@@ -21,9 +21,12 @@ from approval.github import commands
 from approval.github.context import GitHubContext, resolve_mode
 from approval.github.inputs import get_bool_input, get_input
 from approval.network import CA_BUNDLE_VARIABLES, PROXY_VARIABLES
+from approval.previous import Previous, drift_section, from_file
 from approval.redact import redact, register_secret
-from approval.report import md_cell, md_code
-from approval.results import Status
+from approval.results import RunCheck, Status
+
+if TYPE_CHECKING:
+    from approval.config import Settings
 
 RECORD_NAME = "approval-record.json"
 REPORT_NAME = "approval-report.md"
@@ -129,6 +132,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
             return exitcodes.APPROVED
         from approval.config import build_settings
 
+        flags["reapprove"] = mode == "schedule"  # a scheduled run re-approves everything approved
         try:
             settings = build_settings(flags, _settings_environment(env, api_key))
         except ConfigError as exc:
@@ -136,6 +140,14 @@ def main(environ: Mapping[str, str] | None = None) -> int:
                 hint = FORK_HELP if ctx.is_fork_pr else "pass `api-key: ${{ secrets.GATEWAY_API_KEY }}`"
                 raise ConfigError("the api-key input is empty", hint) from None
             raise
+        from approval.github.registry_guard import guard_wanted
+
+        guard_on = guard_wanted(get_input(env, "registry-guard", "auto"), ctx, mode, settings)
+        record_store = get_input(env, "record-store")
+        if record_store:
+            from approval.github.record_store import validate_branch
+
+            validate_branch(record_store, ctx)
     except ConfigError as exc:
         return _fail_config(exc, env, config_file)
 
@@ -150,13 +162,27 @@ def main(environ: Mapping[str, str] | None = None) -> int:
                      ci=_ci(ctx), links=links)
     commands.endgroup()
 
+    run_checks: list[RunCheck] = []
+    if guard_on and result.run is not None:
+        from approval.github.registry_guard import evaluate
+
+        run_checks.append(evaluate(settings, result.run, ctx, token, Path(env.get("GITHUB_WORKSPACE") or Path.cwd())))
+        say(progress_line("", run_checks[-1].result, False))
+    gated = any(c.result.blocking for c in run_checks)
+
     publication = Publication(messages=list(result.output_errors))
+    previous = _previous(get_input(env, "previous-record"), result, settings, token, ctx, artifact_name, record_store)
     if want_artifact and result.records:
         _upload(result.records, artifact_name, int(retention_text), ctx, env, publication)
+    if record_store and result.records:
+        from approval.github.record_store import store_records
+
+        publication.messages += store_records(token, ctx, record_store, result.records)
     markdown = result.markdown
     if result.run is not None:
-        markdown = render_markdown(result.run, {**links, "artifact": publication.artifact_url})
-        markdown += drift_section(get_input(env, "previous-record"), result.records)
+        links = {**links, "artifact": publication.artifact_url}
+        markdown = render_markdown(result.run, links, promotions=result.promotions, run_checks=run_checks)
+        markdown += drift_section(previous, result.records)
         try:
             write_text_file(Path(REPORT_NAME), markdown)
         except OSError as exc:
@@ -165,18 +191,24 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     if mode == "pull-request" and want_comment:
         _comment(settings, markdown, token, ctx, publication)
     elif mode == "schedule" and result.run is not None:
-        _track(result, markdown, token, ctx, publication)
+        _track(result, links, previous, token, ctx, publication)
     _annotate(result, settings, env.get("GITHUB_WORKSPACE", ""))
     _hand_over(result.records, Path(REPORT_NAME), env.get("GITHUB_WORKSPACE", ""))
     notes = "".join(f"\n> {redact(m)}" for m in publication.messages)
     commands.append_summary(summary_path, markdown + ("\n**Publishing:**\n" + notes + "\n" if notes else ""))
     for message in publication.messages:
         say(message)
-    _set_outputs(output_path, result, publication, env.get("GITHUB_WORKSPACE", ""))
+    _set_outputs(output_path, result, publication, env.get("GITHUB_WORKSPACE", ""), gated)
     if result.internal_error:
         commands.error(f"no verdict: {result.internal_error}", title="Model approval: no verdict")
         return exitcodes.NO_VERDICT
-    approved = result.result == "pass"
+    registry_file = settings.approved_models_file or settings.config_path
+    for check in run_checks:
+        if check.result.blocking:
+            where = _relative(Path(registry_file).resolve(), Path(env.get("GITHUB_WORKSPACE") or Path.cwd())) if registry_file else None
+            commands.error(f"{check.result.name} ({check.result.category.value}): {check.result.detail}", file=where,
+                           title=f"Model approval: {check.result.name} {check.result.status.value}")
+    approved = result.result == "pass" and not gated
     say(f"RESULT: {'APPROVED' if approved else 'NOT APPROVED'}")
     if not approved and not fail_on_reject:
         commands.warning("not approved, but fail-on-reject is false: the step passes", title="Model approval")
@@ -201,30 +233,15 @@ def _refuse_fork_code_with_secrets(ctx: GitHubContext, config_file: str | None) 
         )
 
 
-def drift_section(previous: str, records: list[tuple[Path, dict[str, Any]]]) -> str:
-    """Markdown saying what changed since the record kept from the last approval (`previous-record`)."""
-    if not previous:
-        return ""
-    import json
+def _previous(value: str, result: Any, settings: Settings, token: str, ctx: GitHubContext, artifact_name: str, store: str) -> Previous | None:
+    """The records to compare with: `auto` (this workflow's last successful runs, then the record store), or a path."""
+    if not value or result.run is None:
+        return None
+    if value.lower() == "auto":
+        from approval.github.previous import fetch_previous
 
-    from approval.diff import diff_records
-
-    heading = f"\n### What changed since the last approval ({md_code(previous)})\n\n"
-    try:
-        old = json.loads(Path(previous).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return heading + "No previous record at that path yet: commit this run's record there to compare next time.\n"
-    except (OSError, ValueError, UnicodeDecodeError):
-        return heading + "The previous record could not be read as JSON.\n"
-    if not isinstance(old, dict):
-        return heading + "The previous record is not a JSON object.\n"
-    match = next((rec for _, rec in records if rec.get("candidate_model_id") == old.get("candidate_model_id")), None)
-    if match is None:
-        return heading + f"The previous record is for {md_code(str(old.get('candidate_model_id')))}, not a candidate of this run.\n"
-    lines, _ = diff_records(old, match)
-    if not lines:
-        return heading + "Nothing: same verdict, same check results, latency within 25 %, same environment.\n"
-    return heading + "\n".join(f"- {md_cell(line)}" for line in lines) + "\n"
+        return fetch_previous(token, ctx, artifact_name, list(settings.candidates), settings.base_url, settings.endpoint, store)
+    return from_file(value, result.records)
 
 
 def _commit_links(ctx: GitHubContext) -> dict[str, str]:
@@ -263,15 +280,29 @@ def _comment(settings: Any, markdown: str, token: str, ctx: GitHubContext, publi
     publication.messages.append(message)
 
 
-def _track(result: Any, markdown: str, token: str, ctx: GitHubContext, publication: Publication) -> None:
+def _track(result: Any, links: Mapping[str, str], previous: Previous | None, token: str, ctx: GitHubContext, publication: Publication) -> None:
+    """One tracking issue per model (and endpoint and gateway): opened or updated while it fails, closed when it passes."""
     from approval.github.tracking_issue import sync_tracking_issue
+    from approval.reapproval import issue_body
+    from approval.registry import Registry, head_registry
 
-    for outcome in result.run.candidates:
-        subject = f"{outcome.model}@{result.run.settings.endpoint}@{result.run.settings.base_url}"
-        title = f"Model approval failing: {outcome.model} ({result.run.settings.endpoint})"
-        issue = sync_tracking_issue(token, ctx.api_url, ctx.repository, subject, title, outcome.result != "pass", markdown)
-        publication.issue_url = publication.issue_url or issue.url
+    run = result.run
+    try:
+        registry = head_registry(run.settings.config_path, run.settings.approved_models_file)
+    except ConfigError:
+        registry = Registry()
+    records = {str(rec.get("candidate_model_id")): rec for _, rec in result.records}
+    failing_urls: list[str] = []
+    other_urls: list[str] = []
+    for outcome in run.candidates:
+        subject = f"{outcome.model}@{run.settings.endpoint}@{run.settings.base_url}"
+        title = f"Model approval failing: {outcome.model} ({run.settings.endpoint})"
+        body = issue_body(run, outcome, registry, links, previous, records.get(outcome.model))
+        issue = sync_tracking_issue(token, ctx.api_url, ctx.repository, subject, title, outcome.result != "pass", body)
+        if issue.url:
+            (failing_urls if outcome.result != "pass" else other_urls).append(issue.url)
         publication.messages.append(issue.message)
+    publication.issue_url = next(iter(failing_urls + other_urls), "")  # the output names the first failing model's issue
 
 
 def _annotate(result: Any, settings: Any, workspace_env: str) -> None:
@@ -305,7 +336,7 @@ def _hand_over(records: list[tuple[Path, dict[str, Any]]], report: Path, workspa
             os.chown(path, owner.st_uid, owner.st_gid)
 
 
-def _set_outputs(path: str, result: Any, publication: Publication, workspace_env: str) -> None:
+def _set_outputs(path: str, result: Any, publication: Publication, workspace_env: str, gated: bool = False) -> None:
     latency = ""
     if result.run is not None and result.run.candidates:
         lat = result.run.candidates[0].check("latency")
@@ -315,7 +346,7 @@ def _set_outputs(path: str, result: Any, publication: Publication, workspace_env
     base = Path(workspace_env) if workspace_env else workspace
     paths = [_relative(p.resolve(), base) for p, _ in result.records]
     commands.set_outputs(path, {
-        "result": result.result,
+        "result": "fail" if gated else result.result,
         "record-path": "\n".join(paths),
         "report-path": _relative((workspace / REPORT_NAME).resolve(), base),
         "latency-ms": latency,

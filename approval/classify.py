@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from approval import routing
+from approval.config import Settings
 from approval.contract import Generation, parse_chat_completion, parse_error_body, parse_responses_object
-from approval.gateway import Exchange
+from approval.gateway import Exchange, SSEEvent, sse_json
 from approval.redact import excerpt
 from approval.results import Category, Status
 
@@ -93,3 +97,25 @@ def generation(exchange: Exchange, endpoint: str, *, tools_expected: bool = Fals
     if endpoint == "responses":
         return parse_responses_object(body, tools_expected=tools_expected)
     return parse_chat_completion(body, tools_expected=tools_expected)
+
+
+def routing_of(exchange: Exchange, settings: Settings, model: str) -> routing.Reading:
+    """What the gateway's own evidence in this exchange says about the model and route that served it
+    (approval.routing): headers, and the body, or for a stream its first chunk that names a model."""
+    body = stream_identity(exchange.events) if exchange.events is not None else exchange.json()
+    return routing.read(exchange.headers, body, model, aliases=settings.model_aliases.get(model, ()), route=settings.route,
+                        portkey_config=routing.portkey_config_of(settings.extra_headers))
+
+
+def stream_identity(events: list[SSEEvent]) -> dict[str, Any]:
+    """`model` (and `provider`, `system_fingerprint`) from the first stream event that names a model: a chat chunk, or
+    the `response` object of a Responses event."""
+    for event in events:
+        payload = sse_json(event)
+        if not isinstance(payload, dict):
+            continue
+        response = payload.get("response")
+        carrier: dict[str, Any] = response if isinstance(response, dict) else payload
+        if isinstance(carrier.get("model"), str):
+            return {k: carrier[k] for k in ("model", "provider", "system_fingerprint", "openrouter_metadata") if k in carrier}
+    return {}

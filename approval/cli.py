@@ -1,4 +1,4 @@
-"""`approval` command line: run an approval, validate a record, compare two records."""
+"""`approval` command line: run an approval, validate a record, compare two records, summarize many, promote an approved model."""
 
 from __future__ import annotations
 
@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--report-out", help="where to write the markdown report")
     run.add_argument("--approved-by", help="who approves (default: in CI '$GITHUB_ACTOR via run $GITHUB_RUN_ID/$GITHUB_JOB', else your login)")
     run.add_argument("--include-model-output", action="store_true", help="show the first sample's answer in the markdown report")
+    run.add_argument("--reapprove", action="store_true",
+                     help="without --model: re-approve every model of the registry (approved_models, approved_models_file) and model_in_use")
+    run.add_argument("--registry-base", action="append", metavar="FILE",
+                     help="the registry as the target branch has it (its gateway.yaml and/or approved-models markdown file; repeat for "
+                          "both): checks registry-guard, what this change does to the approved list")
     run.add_argument("--quiet", action="store_true", help="print only the verdict")
     val = sub.add_parser("validate-record", help="validate a record against the shipped schema")
     val.add_argument("file")
@@ -60,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("old")
     diff.add_argument("new")
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when the records differ in verdict or any check status")
+    summ = sub.add_parser("summarize", help="one table over many records (matrix legs); exit 1 unless every candidate passed")
+    summ.add_argument("paths", nargs="+", metavar="PATH", help="record files, or folders searched for approval-record*.json")
+    summ.add_argument("--format", choices=("text", "markdown"), default="text", help="text for a terminal, markdown for a job summary")
+    promote = sub.add_parser("promote", help="write an approved model and its evidence into the registry (AGENTS.md or gateway.yaml)")
+    promote.add_argument("--record", required=True, help="the approval record of a passing run (approval-record.json)")
+    promote.add_argument("--registry", required=True,
+                         help="the markdown file with the approved-models block (e.g. AGENTS.md), or the gateway.yaml with approved_models")
     return parser
 
 
@@ -73,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_validate(args.file)
         if args.command == "diff":
             return cmd_diff(args.old, args.new, args.exit_code)
+        if args.command == "summarize":
+            return cmd_summarize(args.paths, args.format)
+        if args.command == "promote":
+            return cmd_promote(args.record, args.registry)
     except ConfigError as exc:
         fail_line(exc.line())
         return exitcodes.CONFIG_ERROR
@@ -102,8 +118,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         "concurrency": args.concurrency,
         "approved_by": args.approved_by,
         "include_model_output": args.include_model_output,
+        "reapprove": args.reapprove,
     }
     settings = build_settings(flags, os.environ)
+    base = _registry_base(args.registry_base, settings) if args.registry_base else None  # read before anything is sent
     record_out = _output_path(args.record_out, "--record-out")
     report_out = _output_path(args.report_out, "--report-out") if args.report_out else None
     several = len(settings.candidates) > 1 or settings.baseline_model is not None
@@ -120,12 +138,65 @@ def cmd_run(args: argparse.Namespace) -> int:
         fail_line(f"no verdict: {result.internal_error}; {written}")
         return exitcodes.NO_VERDICT
     assert result.run is not None
-    say(render_text(result.run))
+    run_checks = []
+    if base is not None:
+        from approval.guard import registry_guard, verdicts_of
+        from approval.registry import head_registry
+        from approval.report import render_markdown
+
+        registry, label, files = base
+        head = head_registry(settings.config_path, settings.approved_models_file)
+        verdicts = verdicts_of([(o.model, o.result, o.checks) for o in result.run.candidates])
+        run_checks.append(registry_guard(registry, head, verdicts, registry_files=files, base_label=label))
+        if report_out:
+            report_out.write_text(render_markdown(result.run, promotions=result.promotions, run_checks=run_checks), encoding="utf-8")
+    say(render_text(result.run, run_checks))
     for path, _ in result.records:
         say(f"record: {path}")
     if report_out:
         say(f"report: {report_out}")
-    return exitcodes.APPROVED if result.result == "pass" else exitcodes.NOT_APPROVED
+    gated = any(c.result.blocking for c in run_checks)
+    return exitcodes.APPROVED if result.result == "pass" and not gated else exitcodes.NOT_APPROVED
+
+
+def _registry_base(files: list[str], settings: Any) -> tuple[Any, str, str]:
+    """The registry at the target branch, from `--registry-base` files: (registry, how to name it, the files compared)."""
+    from approval.config import load_config_file
+    from approval.promote import registry_kind
+    from approval.registry import MAX_REGISTRY_BYTES, registry_of, registry_sources
+    from approval.userfile import YamlTooLarge, load_yaml, read_user_file
+
+    given: dict[str, tuple[str, str]] = {}
+    for name in files:
+        kind = registry_kind(name)
+        if kind in given:
+            raise ConfigError(f"--registry-base names two {kind} files ({given[kind][0]}, {name})", "give at most one gateway.yaml and one markdown file")
+        text, _ = read_user_file(name, "--registry-base file", MAX_REGISTRY_BYTES, "give the registry file as the target branch has it",
+                                 "keep the registry file under 1 MiB")
+        given[kind] = (name, text)
+    head_doc = load_config_file(settings.config_path)[0] if settings.config_path else None
+    sources = registry_sources(head_doc, settings.config_path, settings.approved_models_file)
+    if not sources:
+        raise ConfigError("--registry-base is given but no registry is configured",
+                          "list approved_models (or approved_models_file) and model_in_use in the gateway.yaml passed with --config")
+    wanted = {"yaml": settings.config_path if settings.config_path in sources else None, "markdown": settings.approved_models_file}
+    for wanted_kind, head_file in wanted.items():
+        if head_file and wanted_kind not in given:
+            raise ConfigError(f"--registry-base has no base version of {head_file}", f"add --registry-base with {head_file} as the target branch has it")
+    doc: Any = {}
+    if "yaml" in given:
+        import yaml
+
+        try:
+            doc = load_yaml(given["yaml"][1]) or {}
+        except (yaml.YAMLError, YamlTooLarge, RecursionError):
+            raise ConfigError(f"--registry-base file {given['yaml'][0]!r} is not valid YAML", "give the gateway.yaml as the target branch has it") from None
+        if not isinstance(doc, dict):
+            raise ConfigError(f"--registry-base file {given['yaml'][0]!r} is not a mapping of keys", "give the gateway.yaml as the target branch has it")
+    block = given.get("markdown")
+    registry = registry_of(doc, block[1] if block else None, block[0] if block else "")
+    label = "the base (" + ", ".join(name for name, _ in given.values()) + ")"
+    return registry, label, ", ".join(sources)
 
 
 def _output_path(text: str, flag: str) -> Path:
@@ -148,9 +219,15 @@ def _output_path(text: str, flag: str) -> Path:
 
 
 def _load_record(path_text: str) -> dict[str, Any]:
+    return _read_record(path_text)[0]
+
+
+def _read_record(path_text: str) -> tuple[dict[str, Any], bytes]:
+    """The record as JSON and its bytes (the sha256 the registry keeps is of the bytes)."""
     path = Path(path_text)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        data = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"record {path_text!r} does not exist", "give the path of an approval record JSON file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -159,7 +236,7 @@ def _load_record(path_text: str) -> dict[str, Any]:
         raise ConfigError(f"record {path_text!r} is not valid JSON", "give an approval record JSON file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"record {path_text!r} is not a JSON object", "give an approval record JSON file")
-    return data
+    return data, raw
 
 
 def _load_approval_record(path_text: str) -> dict[str, Any]:
@@ -171,16 +248,10 @@ def _load_approval_record(path_text: str) -> dict[str, Any]:
 
 
 def cmd_validate(path_text: str) -> int:
-    from approval.record import RecordInvalid, validate_record
-    from approval.record_consistency import inconsistencies
+    from approval.record_consistency import record_problems
 
     data = _load_record(path_text)
-    try:
-        validate_record(data)
-    except RecordInvalid as exc:
-        fail_line(f"{path_text}: invalid record: {exc}")
-        return exitcodes.NOT_APPROVED
-    problems = inconsistencies(data, os.environ.get("GATEWAY_API_KEY", "").strip() or None)
+    problems = record_problems(data, _key_to_look_for())
     for problem in problems:
         fail_line(f"{path_text}: invalid record: {problem}")
     if problems:
@@ -188,6 +259,11 @@ def cmd_validate(path_text: str) -> int:
     say(f"{path_text}: valid approval record ({data.get('candidate_model_id')}, {data.get('overall_result')}; schema "
         f"{data.get('schema_version')}, consistent with its checks)")
     return exitcodes.APPROVED
+
+
+def _key_to_look_for() -> str | None:
+    """The key a record must not hold: GATEWAY_API_KEY when it is set."""
+    return os.environ.get("GATEWAY_API_KEY", "").strip() or None
 
 
 def cmd_diff(old_path: str, new_path: str, exit_code: bool) -> int:
@@ -200,6 +276,88 @@ def cmd_diff(old_path: str, new_path: str, exit_code: bool) -> int:
     for line in changes:
         say(line)
     return exitcodes.NOT_APPROVED if exit_code and material else exitcodes.APPROVED
+
+
+def cmd_summarize(paths: list[str], output_format: str) -> int:
+    from approval.record_consistency import record_problems
+    from approval.summary import find_record_files, invalid_row, render_markdown, render_text, row_from_record, summarize
+
+    rows = []
+    for path in find_record_files(paths):
+        try:
+            data = _load_record(str(path))
+        except ConfigError as exc:
+            rows.append(invalid_row(None, str(path), exc.problem))
+            continue
+        problems = record_problems(data, _key_to_look_for())
+        if problems:  # a record that is malformed or contradicts itself (a hand-edited verdict) counts as not approved
+            rows.append(invalid_row(data, str(path), f"{path}: {problems[0]}"))
+            continue
+        rows.append(row_from_record(data, str(path)))
+    summary = summarize(rows)
+    say(render_markdown(summary) if output_format == "markdown" else render_text(summary))
+    return exitcodes.APPROVED if summary.all_approved else exitcodes.NOT_APPROVED
+
+
+def cmd_promote(record_path: str, registry_path: str) -> int:
+    """Add the record's model with its evidence to the registry (or refresh its evidence). Exit 1 and no change when
+    the record does not approve it; exit 2 when the registry cannot be edited safely."""
+    from approval.promote import approval_for_record, promote_text, registry_kind, write_atomic
+    from approval.record_consistency import record_problems
+    from approval.registry import MAX_REGISTRY_BYTES
+    from approval.userfile import read_user_file
+
+    data, raw = _read_record(record_path)
+    problems = record_problems(data, _key_to_look_for())
+    if problems:
+        fail_line(f"{record_path}: not promoted: not a valid approval record ({'; '.join(problems)})")
+        return exitcodes.NOT_APPROVED
+    model = str(data["candidate_model_id"])
+    if data["overall_result"] != "pass":
+        fail_line(f"{record_path}: not promoted: {model} was not approved in that run ({data.get('notes', '')})")
+        return exitcodes.NOT_APPROVED
+    kind = registry_kind(registry_path)
+    text, _ = read_user_file(registry_path, "registry", MAX_REGISTRY_BYTES, "give an existing AGENTS.md or gateway.yaml",
+                             "keep the registry file under 1 MiB")
+    if kind == "yaml":
+        _same_gateway(data, text, registry_path)
+    edit = promote_text(kind, text, model, approval_for_record(raw, data), registry_path)
+    if not edit.changed(text):
+        say(f"{registry_path} already lists {model} with this record's evidence: nothing changed")
+        return exitcodes.APPROVED
+    write_atomic(Path(registry_path), edit.text)
+    say(f"promoted {model} in {registry_path}:")
+    for line in edit.removed:
+        say(f"- {line}")
+    for line in edit.added:
+        say(f"+ {line}")
+    return exitcodes.APPROVED
+
+
+def _same_gateway(record: dict[str, Any], config_text: str, source: str) -> None:
+    """A gateway.yaml registry approves models on its own gateway and endpoint: a record from another is refused."""
+    from approval.config import normalise_base_url
+    from approval.userfile import load_yaml
+
+    try:
+        doc = load_yaml(config_text)
+    except Exception:  # noqa: BLE001 - a broken file is reported by the edit that follows
+        return
+    if not isinstance(doc, dict):
+        return
+    base = doc.get("base_url")
+    if isinstance(base, str) and base.strip():
+        try:
+            wanted = normalise_base_url(base)
+        except ConfigError:
+            wanted = base
+        if wanted != record.get("gateway_base_url"):
+            raise ConfigError(f"the record is for the gateway {record.get('gateway_base_url')}, {source} configures {wanted}",
+                              "promote a record from a run against that gateway")
+    endpoint = str(doc.get("endpoint") or "chat")
+    if endpoint != record.get("endpoint_family"):
+        raise ConfigError(f"the record is for the {record.get('endpoint_family')} endpoint, {source} configures {endpoint}",
+                          "promote a record from a run against that endpoint")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 from approval.errors import ConfigError
 from approval.network import ca_bundle_for, proxy_credentials, proxy_for
 from approval.prompt import Prompt, default_prompt, load_prompt
-from approval.redact import register_secret
+from approval.redact import header_secrets, register_secret
+from approval.routing import OPTION_INDEX_RE, ROUTE_FIELDS, Route
 from approval.userfile import YamlTooLarge, load_yaml, read_user_file
 
 ENDPOINTS = ("chat", "responses")
@@ -47,10 +48,6 @@ REQUIRABLE_FINDINGS = (
     "tool-calling.finish-reason",
     "approved-list.model-in-use",
 )
-# Extra headers whose values are not secrets (masking `application/json` everywhere would only garble the output);
-# every other header's value is redacted like the key.
-PUBLIC_HEADERS = frozenset({"accept", "accept-encoding", "accept-language", "content-type", "user-agent", "referer", "http-referer",
-                            "x-title"})
 MAX_CONFIG_BYTES = 1024 * 1024
 MODEL_ID_RE = re.compile(r"^[^\s\x00-\x1f]{1,256}$")
 
@@ -93,6 +90,7 @@ class Settings:
     approved_models_file: str | None = None
     model_in_use: str | None = None
     model_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    route: Route = field(default_factory=Route)  # the reviewed route (gateway.yaml `route:`); empty: only the gateway's own fallback signals
     max_completion_tokens: int | None = None
     expect: Mapping[str, Any] = field(default_factory=dict)
     approved_by: str = "the operator of this run"
@@ -111,7 +109,7 @@ class Settings:
         return self.responses_path if endpoint == "responses" else self.chat_path
 
 
-def _schema() -> dict[str, Any]:
+def config_schema() -> dict[str, Any]:
     from importlib import resources  # here, not at the top: only a config file is checked against the schema
 
     text = resources.files("approval.schemas").joinpath("config.schema.json").read_text("utf-8")
@@ -139,7 +137,7 @@ def load_config_file(path_text: str) -> tuple[dict[str, Any], str]:
         doc = {}
     if not isinstance(doc, dict):
         raise ConfigError(f"config file {path_text!r} must be a mapping of keys", "see examples/gateway.yaml")
-    validate_against_schema(doc, _schema(), f"config file {path_text!r}")
+    validate_against_schema(doc, config_schema(), f"config file {path_text!r}")
     return doc, hashlib.sha256(data).hexdigest()
 
 
@@ -161,6 +159,7 @@ def validate_against_schema(doc: Any, schema: dict[str, Any], what: str) -> None
 
     name, problem = describe(err)
     raise ConfigError(f"{what}: `{name}` {problem}", "fix that value (the keys are described in the README and examples/gateway.yaml)")
+
 
 
 def _nonempty(value: Any) -> bool:
@@ -243,7 +242,7 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
 
     `flags` keys (all optional): base_url, models (list), endpoint, prompt_file, config, max_latency_ms, samples,
     timeout, request_timeout, approved_by, checks (list or comma text), baseline_model, concurrency,
-    include_model_output.
+    include_model_output, reapprove (without models: every approved model and the model in use are the candidates).
     """
     cfg: dict[str, Any] = {}
     config_sha = None
@@ -294,17 +293,27 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         raise ConfigError(f"{auth.api_key_env} contains characters that cannot be sent in an HTTP header (outside Latin-1)",
                           "check that the variable holds the key itself")
     register_secret(api_key)
-    extra_headers = tuple((str(k), str(v)) for k, v in cfg.get("headers", {}).items())
-    for name, value in extra_headers:
-        if any(ch in value for ch in "\r\n\x00"):
-            raise ConfigError(f"headers.{name} contains a line break", "remove it")
-        if not _header_safe(value):
-            raise ConfigError(f"headers.{name} contains characters that cannot be sent in an HTTP header (outside Latin-1)", "remove them")
-        if name.lower() not in PUBLIC_HEADERS:
-            register_secret(value)
+    extra_headers = _headers(cfg.get("headers", {}))
 
-    # Models
-    candidates = split_models(flags.get("models")) or split_models(cfg.get("candidates")) or split_models(cfg.get("candidate_model"))
+    # Models: the registry first, since a re-approval (`reapprove`) approves everything in it
+    from approval.registry import entry_model
+
+    approved: list[str] = []
+    for item in cfg.get("approved_models", []):
+        model = str(entry_model(item))  # the schema allows strings and mappings with a model only
+        if model in approved:
+            raise ConfigError(f"approved_models lists {model!r} twice", "keep one entry per model")
+        approved.append(model)
+    registry_file = cfg.get("approved_models_file")
+    if registry_file:
+        from approval.registry import load_registry
+
+        approved += [m for m in load_registry(str(registry_file)) if m not in approved]
+    in_use = cfg.get("model_in_use")
+    candidates = split_models(flags.get("models"))
+    if not candidates and flags.get("reapprove"):
+        candidates = list(dict.fromkeys([*approved, *([in_use] if in_use else [])]))
+    candidates = candidates or split_models(cfg.get("candidates")) or split_models(cfg.get("candidate_model"))
     if not candidates:
         candidates = split_models(environ.get("CANDIDATE_MODEL_ID", ""))
     if not candidates:
@@ -370,19 +379,15 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
 
     expect: dict[str, Any] = dict(cfg.get("expect", {}))
     if prompt.expect is not None:
-        validate_against_schema(prompt.expect, {**_schema()["$defs"]["expect"], "$defs": _schema()["$defs"]}, f"prompt file {prompt.source!r} expect")
+        defs = config_schema()["$defs"]
+        validate_against_schema(prompt.expect, {**defs["expect"], "$defs": defs}, f"prompt file {prompt.source!r} expect")
         expect.update(prompt.expect)
     _check_expect(expect)
     if "output-quality" in checks and not expect:
         raise ConfigError("check 'output-quality' is selected but no expectations are given", "add an expect: block to gateway.yaml or the prompt file")
 
     aliases = {str(k): tuple(v) for k, v in cfg.get("model_aliases", {}).items()}
-    approved = list(cfg.get("approved_models", []))
-    registry_file = cfg.get("approved_models_file")
-    if registry_file:
-        from approval.registry import load_registry
-
-        approved += [m for m in load_registry(str(registry_file)) if m not in approved]
+    route = _route(cfg.get("route"))
     return Settings(
         base_url=base_url,
         api_key=api_key,
@@ -410,8 +415,9 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         warnings_block=bool(cfg.get("warnings_block", False)),
         approved_models=tuple(approved),
         approved_models_file=str(registry_file) if registry_file else None,
-        model_in_use=cfg.get("model_in_use"),
+        model_in_use=in_use,
         model_aliases=aliases,
+        route=route,
         max_completion_tokens=cfg.get("max_completion_tokens"),
         expect=expect,
         approved_by=approver(pick("approved_by", "approved_by"), environ),
@@ -422,6 +428,40 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         proxy=proxy,
         ca_bundle=ca_bundle,
     )
+
+
+def _headers(raw: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """`headers:` as (name, value) pairs; registers what in them is a secret (approval.redact.header_secrets): the value
+    when marked `secret: true`, named like a credential or shaped like a key, and the credential fields of a JSON value."""
+    out: list[tuple[str, str]] = []
+    for name, item in raw.items():
+        value, marked = (str(item["value"]), item.get("secret")) if isinstance(item, dict) else (str(item), None)
+        if any(ch in value for ch in "\r\n\x00"):
+            raise ConfigError(f"headers.{name} contains a line break", "remove it")
+        if not _header_safe(value):
+            raise ConfigError(f"headers.{name} contains characters that cannot be sent in an HTTP header (outside Latin-1)", "remove them")
+        for secret in header_secrets(str(name), value, marked):
+            register_secret(secret)
+        out.append((str(name), value))
+    return tuple(out)
+
+
+def _route(raw: Mapping[str, Any] | None) -> Route:
+    """`route:` (schema-checked: known fields, each a non-empty string or list of them) as a Route."""
+    if raw is None:
+        return Route()
+    if not raw:
+        raise ConfigError("route: names nothing", f"give at least one of {', '.join(ROUTE_FIELDS)}, or remove route:")
+    values = {name: tuple(str(v).strip() for v in (item if isinstance(item, list) else [item])) for name, item in raw.items()}
+    for name, items in values.items():
+        if any(not v for v in items):
+            raise ConfigError(f"route.{name} has an empty value", "give the value the gateway reports, or remove the field")
+    for index in values.get("portkey_option_index", ()):
+        if not OPTION_INDEX_RE.match(index):
+            raise ConfigError(f"route.portkey_option_index {index!r} is not a Portkey option path",
+                              "use the form Portkey reports in x-portkey-last-used-option-index: config, config.targets[0], "
+                              "config.targets[1].targets[0]")
+    return Route(**values)
 
 
 def approver(given: Any, environ: Mapping[str, str]) -> str:

@@ -19,6 +19,7 @@ from approval.config import Settings
 from approval.record import RecordInvalid, build_record, python_version, record_paths, validate_record, write_json
 from approval.record_consistency import inconsistencies
 from approval.redact import redact
+from approval.registry import Approval
 from approval.report import render_markdown
 from approval.suite import ProgressCallback, RunOutcome, run_suite
 
@@ -31,6 +32,7 @@ class PipelineResult:
     markdown: str = ""
     internal_error: str | None = None
     output_errors: list[str] = field(default_factory=list)  # outputs that could not be written; the verdict stands
+    promotions: dict[str, tuple[Approval, str]] = field(default_factory=dict)  # model → its evidence, its record's path
 
 
 def execute(settings: Settings, record_out: Path, report_out: Path | None = None, *, on_check: ProgressCallback | None = None,
@@ -55,14 +57,15 @@ def execute(settings: Settings, record_out: Path, report_out: Path | None = None
                 return PipelineResult(run, "fail", records, "",
                                       internal_error=f"the record could not be written to {path} ({exc.strerror or type(exc).__name__})")
             records.append((path, record))
-        markdown = render_markdown(run, links)
+        promotions = promotions_of(records)
+        markdown = render_markdown(run, links, promotions=promotions)
         errors = []
         if report_out is not None:
             try:
                 write_text_file(report_out, markdown)
             except OSError as exc:  # the report is a copy of what the record and the terminal say: the verdict stands
                 errors.append(f"the report could not be written to {report_out} ({exc.strerror or type(exc).__name__}); the verdict stands")
-        return PipelineResult(run, run.result, records, markdown, output_errors=errors)
+        return PipelineResult(run, run.result, records, markdown, output_errors=errors, promotions=promotions)
     except (Exception, RecordInvalid) as exc:  # noqa: BLE001 - a bug of ours: still leave a verdict and a record
         import traceback  # here, not at the top: only a bug of ours needs it
 
@@ -97,6 +100,13 @@ def write_text_file(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def promotions_of(records: list[tuple[Path, dict[str, Any]]]) -> dict[str, tuple[Approval, str]]:
+    """The evidence each written record gives `approval promote` (the sha256 is of the file's bytes)."""
+    from approval.promote import approval_for_record
+
+    return {str(record["candidate_model_id"]): (approval_for_record(path.read_bytes(), record), str(path)) for path, record in records}
 
 
 def _preload_validator() -> None:

@@ -31,6 +31,17 @@ def _warnings_block(record: Mapping[str, Any]) -> bool:
     return "warnings block approval" in str(record.get("notes", ""))  # schema 1 said it in the notes only
 
 
+def record_problems(record: Any, api_key: str | None = None) -> list[str]:
+    """Everything wrong with a record: its shape (the shipped schema) first, then its truth to itself."""
+    from approval.record import RecordInvalid, validate_record  # the schema, read once a record is checked
+
+    try:
+        validate_record(record)
+    except RecordInvalid as exc:
+        return [str(exc)]
+    return inconsistencies(record, api_key)
+
+
 def inconsistencies(record: Mapping[str, Any], api_key: str | None = None) -> list[str]:
     """Each way the record contradicts itself, or holds the key, as one line naming the field."""
     problems: list[str] = []
@@ -69,10 +80,23 @@ def inconsistencies(record: Mapping[str, Any], api_key: str | None = None) -> li
     problems += _template_fields(record, checks, version)
 
     if api_key:
-        texts = (json.dumps(record, ensure_ascii=False), json.dumps(record))
+        # the values as they are, and as the file spells them (JSON-escaped, \u-escaped)
+        texts = (*_strings(record), json.dumps(record, ensure_ascii=False), json.dumps(record))
         if any(form in text for text in texts for form in encoded_forms(api_key)):
             problems.append("the record contains the API key (GATEWAY_API_KEY), verbatim or encoded")
     return problems
+
+
+def _strings(value: Any, depth: int = 0) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if depth > 20:
+        return []
+    if isinstance(value, Mapping):
+        return [text for k, v in value.items() for text in (str(k), *_strings(v, depth + 1))]
+    if isinstance(value, list):
+        return [text for v in value for text in _strings(v, depth + 1)]
+    return []
 
 
 def _template_fields(record: Mapping[str, Any], checks: Mapping[str, Mapping[str, Any]], version: Any) -> list[str]:

@@ -9,7 +9,9 @@ approvals in one process only ever redact more, never less.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import math
 import re
 import threading
 from typing import Any
@@ -56,6 +58,74 @@ def encoded_forms(value: str) -> set[str]:
         core = encoded[(shift * 8 + 5) // 6 : (shift + len(raw)) * 8 // 6]
         forms |= {core, core.replace("+", "-").replace("/", "_")}
     return {f for f in forms if len(f) >= _MIN_SECRET_LEN}
+
+
+# Words of a header or field name that make its value a credential whatever it looks like: authorization, x-api-key,
+# cookie, x-auth-token, x-portkey-virtual-key, cf-aig-authorization, helicone-auth, api_key, accessToken, ... Whole
+# words only: `x-portkey-provider` is not a key, `max_tokens` is not a token.
+_CREDENTIAL_WORDS = frozenset({"key", "apikey", "auth", "authorization", "cookie", "token", "secret", "password", "passwd",
+                               "credential", "credentials", "signature", "session", "bearer", "jwt"})
+_NAME_WORDS = re.compile(r"[-_\s.]+")
+_SEGMENT_SPLIT = re.compile(r"[-_./:+=~]")
+
+
+def credential_name(name: str) -> bool:
+    """Whether a header or JSON field name says its value is a credential."""
+    words = _NAME_WORDS.split(re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
+    return any(w in _CREDENTIAL_WORDS or w.endswith(("token", "secret", "password", "apikey")) or w.startswith("auth")
+               for w in words)
+
+
+def _entropy(text: str) -> float:
+    counts: dict[str, int] = {}
+    for ch in text:
+        counts[ch] = counts.get(ch, 0) + 1
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+
+
+def credential_shaped(value: str) -> bool:
+    """Whether a value looks like a key or token: one word with a long random-looking run (16+ characters mixing
+    letters and digits or both cases), or 32+ characters of near-random text. Model names (`gpt-4o-mini-2024-07-18`,
+    `anthropic.claude-3-5-sonnet-20240620-v1:0`), URLs, UUIDs and plain words are not."""
+    text = value.strip()
+    if len(text) < 16 or any(ch.isspace() for ch in text) or "://" in text:
+        return False
+    for segment in _SEGMENT_SPLIT.split(text):
+        classes = sum((any(c.islower() for c in segment), any(c.isupper() for c in segment), any(c.isdigit() for c in segment)))
+        if len(segment) >= 16 and classes >= 2:
+            return True
+    return len(text) >= 32 and _entropy(text) >= 4.5
+
+
+def _credential_fields(value: Any, under_credential: bool = False) -> list[str]:
+    """String values in a JSON structure that sit under a credential-named field (`api_key`, `token`, ...) or look like one."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _credential_fields(item, under_credential or credential_name(str(key)))
+    elif isinstance(value, list):
+        for item in value:
+            found += _credential_fields(item, under_credential)
+    elif isinstance(value, str) and (under_credential or credential_shaped(value)):
+        found.append(value)
+    return found
+
+
+def header_secrets(name: str, value: str, marked: bool | None = None) -> list[str]:
+    """The parts of a configured header's value that are secrets: all of it when the configuration marks it secret, its
+    name says credential, or it looks like a key; for a JSON value (Portkey's `x-portkey-config`), the values of its
+    credential fields. Never a plain short word: `x-portkey-provider: openai` masks nothing. `marked=False` says the
+    value as a whole is not a secret (credential fields inside a JSON value still are)."""
+    if marked:
+        return [value]
+    found: list[str] = []
+    stripped = value.strip()
+    if stripped[:1] in ("{", "["):
+        with contextlib.suppress(ValueError, RecursionError):
+            found += _credential_fields(json.loads(stripped))
+    if marked is None and (credential_name(name) or credential_shaped(value)):
+        found.append(value)
+    return found
 
 
 def register_secret(value: str | None) -> None:

@@ -6,11 +6,15 @@ Every string leaving this module has gone through `redact()`.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
 
 from approval.redact import redact
-from approval.results import CheckResult, Status
+from approval.results import CheckResult, RunCheck, Status
 from approval.suite import ModelOutcome, RunOutcome
+
+if TYPE_CHECKING:
+    from approval.registry import Approval
 
 ICONS = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.ERROR: "⛔", Status.SKIP: "⏭️"}
 VERDICT_WORD = {"pass": "approved", "fail": "not approved"}
@@ -113,28 +117,51 @@ def _baseline_section(run: RunOutcome) -> list[str]:
     return lines
 
 
-def _approved_line(run: RunOutcome) -> list[str]:
+def _approved_line(run: RunOutcome, promotions: Mapping[str, tuple[Approval, str]]) -> list[str]:
+    """For each candidate that passed and is not listed yet: the exact registry lines `approval promote` would add."""
+    from approval.promote import proposed_lines
+
     s = run.settings
     new = [o.model for o in run.candidates if o.result == "pass" and o.model not in s.approved_models]
-    if not new or not (s.approved_models or "approved-list" in s.checks):
+    if not new or not (s.approved_models or s.approved_models_file or "approved-list" in s.checks):
         return []
+    registry = s.approved_models_file or s.config_path
     if s.approved_models_file:
         lines = ["", f"To record the approval, add to the approved-models block of {md_code(s.approved_models_file)}:", "", "```markdown"]
-        lines += [f"- {m}" for m in new]
     else:
         lines = ["", "To record the approval, add to `approved_models` in the gateway config:", "", "```yaml"]
-        lines += [f"  - {m}" for m in new]
+    kind: Literal["markdown", "yaml"] = "markdown" if s.approved_models_file else "yaml"
+    for model in new:
+        if model in promotions:
+            lines += [line.replace("`" * 3, "'" * 3) for line in proposed_lines(kind, model, promotions[model][0])]
+        else:
+            lines.append(f"- {model}" if kind == "markdown" else f"  - {model}")
     lines += ["```"]
+    if registry and any(m in promotions for m in new):
+        commands = [f"approval promote --record {shlex.quote(promotions[m][1])} --registry {shlex.quote(registry)}" for m in new if m in promotions]
+        lines += ["", "or, with this run's record (its artifact), run:", "", "```bash", *commands, "```"]
     return lines
 
 
-def render_markdown(run: RunOutcome, links: Mapping[str, str] | None = None) -> str:
-    """The PR comment / job summary body (without the sticky marker)."""
+def _run_checks(run_checks: Sequence[RunCheck]) -> list[str]:
+    lines: list[str] = []
+    for check in run_checks:
+        c = check.result
+        lines += [f"### {ICONS[c.status]} {md_cell(c.name)}: {c.status.value}" + (f" ({c.category.value})" if c.blocking else ""), ""]
+        lines += [*check.lines, ""]
+    return lines
+
+
+def render_markdown(run: RunOutcome, links: Mapping[str, str] | None = None, *, promotions: Mapping[str, tuple[Approval, str]] | None = None,
+                    run_checks: Sequence[RunCheck] = ()) -> str:
+    """The PR comment / job summary body (without the sticky marker). `promotions`: each candidate's evidence and
+    record path, for the registry lines to add; `run_checks`: checks of the run as a whole (registry-guard)."""
     s = run.settings
     links = links or {}
-    icon = "✅" if run.result == "pass" else "❌"
+    gate = [c.result.name for c in run_checks if c.result.blocking]
+    icon = "✅" if run.result == "pass" and not gate else "❌"
     models = ", ".join(md_code(o.model) for o in run.candidates)
-    lines = [f"## {icon} Model approval: {models} {VERDICT_WORD[run.result]}", ""]
+    lines = [f"## {icon} Model approval: {models} {VERDICT_WORD[run.result]}" + (f" — {', '.join(gate)} failed" if gate else ""), ""]
     meta = [f"gateway {md_code(s.base_url)}", f"endpoint {md_code(s.endpoint)}", f"{len(s.checks)} checks", f"{run.elapsed_s:.1f} s"]
     if links.get("commit") and links.get("commit_url"):  # what was evaluated: after a push, or on an issue_comment run
         meta.append(f"commit [{md_code(links['commit'][:12])}]({links['commit_url']})")
@@ -145,6 +172,7 @@ def render_markdown(run: RunOutcome, links: Mapping[str, str] | None = None) -> 
     lines += [" · ".join(meta), ""]
     for note in run.notes:
         lines.append(f"> {md_cell(note)}")
+    lines += _run_checks(run_checks)
     if len(run.candidates) == 1:
         o = run.candidates[0]
         lines += _checks_table(o.checks)
@@ -170,7 +198,7 @@ def render_markdown(run: RunOutcome, links: Mapping[str, str] | None = None) -> 
             lines += _model_output(o)
             lines += ["", "</details>", ""]
     lines += _baseline_section(run)
-    lines += _approved_line(run)
+    lines += _approved_line(run, promotions or {})
     lines += ["", "<details><summary>Reproduce locally</summary>", "", "```bash", reproduce_command(run), "```", "", "</details>"]
     return redact("\n".join(lines).rstrip() + "\n")
 
@@ -184,7 +212,7 @@ def progress_line(model: str, check: CheckResult, several: bool) -> str:
     return redact(f"  {TEXT_STATUS[check.status]} {who}{check.name:<18} {fmt_ms(check.duration_ms):>8}{category}  {check.detail}")
 
 
-def render_text(run: RunOutcome) -> str:
+def render_text(run: RunOutcome, run_checks: Sequence[RunCheck] = ()) -> str:
     """The closing summary printed to the terminal."""
     lines = []
     for note in run.notes:
@@ -199,5 +227,9 @@ def render_text(run: RunOutcome) -> str:
             lines.append(f"    {c.name} ({c.category.value}): {c.detail}")
         for reason in why_not_approved(o, run.settings.warnings_block):
             lines.append(f"    not approved: {reason}")
-    lines.append(f"RESULT: {VERDICT_WORD[run.result].upper()} in {run.elapsed_s:.1f} s")
+    for check in run_checks:
+        c = check.result
+        lines.append(f"{c.name}: {c.status.value.upper()}" + (f" ({c.category.value})" if c.blocking else "") + f" — {c.detail}")
+    approved = run.result == "pass" and not any(c.result.blocking for c in run_checks)
+    lines.append(f"RESULT: {VERDICT_WORD['pass' if approved else 'fail'].upper()} in {run.elapsed_s:.1f} s")
     return redact("\n".join(lines))

@@ -50,6 +50,15 @@ class CheckResult:
         }
 
 
+@dataclass(frozen=True)
+class RunCheck:
+    """A check of the run as a whole rather than of one model (registry-guard): shown above the models; a failure
+    fails the run, while each model's own verdict and record stay what its checks say."""
+
+    result: CheckResult
+    lines: tuple[str, ...] = ()  # markdown details, already escaped
+
+
 def verdict(checks: list[CheckResult], warnings_block: bool = False) -> str:
     """`pass` only when no check failed or errored (and, if asked, none warned)."""
     blocking = set(BLOCKING) | ({Status.WARN} if warnings_block else set())

@@ -45,7 +45,7 @@ def _types(expected: Any) -> str:
 
 def phrase(validator: str, expected: Any, instance: Any, schema: dict[str, Any]) -> str:
     """What is wrong with one value, as the end of a sentence that starts with the value's name."""
-    if isinstance(schema.get("x-message"), str) and validator in ("pattern", "format", "propertyNames"):
+    if isinstance(schema.get("x-message"), str) and validator in ("pattern", "format", "propertyNames", "oneOf", "anyOf"):
         return str(schema["x-message"])
     if validator == "type":
         return f"must be {_types(expected)}, not {_kind(instance)} ({_shown(instance)})"

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from approval.checks import EVALUATORS
 from approval.checks.base import Evidence, RetryStats
 from approval.checks.error_path import CONTROL_LABELS
-from approval.checks.model_echo import GENERATION_LABELS, ServedElsewhere, describe, served_elsewhere, usable_answer
+from approval.checks.model_echo import GENERATION_LABELS, describe, served_elsewhere, usable_answer
 from approval.classify import generation
 from approval.config import Settings
 from approval.deadline import Deadline
@@ -26,6 +26,7 @@ from approval.gateway import Exchange, GatewayClient
 from approval.probes import Probe, plan
 from approval.redact import redact, redact_head
 from approval.results import Category, CheckResult, Status, verdict
+from approval.routing import Finding
 
 # Seconds kept back from the total timeout for evaluating, writing the record and publishing.
 RESERVE_FRACTION = 0.05
@@ -98,7 +99,7 @@ def is_generation(label: str) -> bool:
 NOT_TAINTED = frozenset({"model-echo", "error-path", "approved-list", "bounded-retry"})
 
 
-def not_about_candidate(check: CheckResult, foreign: dict[str, ServedElsewhere], model: str) -> CheckResult:
+def not_about_candidate(check: CheckResult, foreign: dict[str, Finding], model: str) -> CheckResult:
     """A check that would pass or warn on answers another model or route gave is an evidence gap, not a pass."""
     if not foreign or check.name in NOT_TAINTED or check.status not in (Status.PASS, Status.WARN):
         return check
@@ -139,14 +140,13 @@ class _ModelRun:
         check = EVALUATORS[name](self.evidence(deadline_hit, elapsed))
         return not_about_candidate(check, self.foreign(labels_for(name, self.planned)), self.model)
 
-    def foreign(self, labels: set[str]) -> dict[str, ServedElsewhere]:
+    def foreign(self, labels: set[str]) -> dict[str, Finding]:
         """The generation calls among `labels` that another model or route answered."""
-        aliases = self.settings.model_aliases.get(self.model, ())
         found = {}
         for label in sorted(labels):
             ex = self.exchanges.get(label)
             if ex is not None and is_generation(label):
-                served = served_elsewhere(ex, self.model, aliases, self.settings.endpoint)
+                served = served_elsewhere(ex, self.settings, self.model)
                 if served is not None:
                     found[label] = served
         return found

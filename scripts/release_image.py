@@ -12,8 +12,8 @@ The release workflow (.github/workflows/release.yml) calls this script; the test
 
 `image` refuses a tag that is not `v` + approval.__version__ (the one place the version lives), labels the image
 with the OCI keys (version, revision, source, created; with --platforms also as index and manifest annotations),
-builds with `docker build` + `docker push` (one platform, the engine's), or with `docker buildx build --push` for
---platforms, then asks the registry itself for the digest the tag now names and checks it against what the push
+builds with BuildKit (scripts/docker-build) + `docker push` (one platform, the engine's), or with
+`docker buildx build --push` for --platforms, then asks the registry itself for the digest the tag now names and checks it against what the push
 reported. It prints `name=value` lines (also appended to $GITHUB_OUTPUT when set): version, image, digest,
 reference, compressed-bytes. With --action-out it writes the action metadata too: action.yml with `runs.image`
 set to `docker://REGISTRY/NAME@sha256:…`, everything else unchanged.
@@ -300,8 +300,8 @@ def build_and_push(args: argparse.Namespace, image: str, labels: Mapping[str, st
             run(["docker", "buildx", "build", "--platform", args.platforms, *common, "--provenance=false", "--sbom=false",
                  "--metadata-file", str(metadata), "--push", "-t", target, str(ROOT)])
             digest = str(json.loads(metadata.read_text(encoding="utf-8")).get("containerimage.digest", ""))
-    else:
-        run(["docker", "build", *common, "-t", target, str(ROOT)])
+    else:  # BuildKit, which leaves out the pinned base stage when --base replaces it
+        run(["bash", str(ROOT / "scripts" / "docker-build"), *common, "-t", target, str(ROOT)])
         pushed = run(["docker", "push", target])
         found = re.findall(rf"{re.escape(args.tag)}: digest: (sha256:[0-9a-f]{{64}})", pushed)
         digest = found[-1] if found else ""

@@ -7,12 +7,14 @@ answers to malformed requests prove nothing about the error path, and the check 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from approval.checks.base import Evidence, duration_of, not_finished, result, worst
 from approval.classify import auth_hint, describe_failure
 from approval.contract import parse_error_body
 from approval.gateway import Exchange
+from approval.probes import UNKNOWN_MODEL
 from approval.results import Category, CheckResult, Status
 
 NAME = "error-path"
@@ -21,6 +23,7 @@ PROBES = (
     ("err-unknown-model", "unknown-model", "unknown model", True),
     ("err-empty-messages", "empty-messages", "empty messages", False),  # LiteLLM's mock and others accept it: a warning
 )
+SENT_MODEL: dict[str, str | None] = {"err-missing-model": None, "err-unknown-model": UNKNOWN_MODEL}  # others: the candidate
 ACCESS_STATUSES = (401, 403, 407, 408, 429)
 # Well-formed calls to the same path. When none of them shows that the path serves completions, a 4xx to a malformed
 # request proves nothing: a wrong path (404 "Not Found") or a refused key answers every request with a 4xx.
@@ -64,6 +67,44 @@ def judge_probe(ex: Exchange, gateway_answers: bool) -> ProbeJudgement:
     return ProbeJudgement("ok", Category.NONE, f"HTTP {status} {parsed.shape} error")
 
 
+# How error texts name a model: `model=glm-4.6` (LiteLLM), "The model `gpt-5` does not exist" (OpenAI), model: 'x'. After
+# a colon an unquoted word counts only when it looks like a model ID (`model: field required` names none).
+_NAMED_MODEL = re.compile(
+    r"""\bmodel\s*=\s*[`'"]?(?P<assigned>[^\s`'",;()\[\]{}]+)"""
+    r"""|\bmodel\s*:?\s+[`'"](?P<quoted>[^`'"\s]{1,200})[`'"]"""
+    r"""|\bmodel\s*:\s*(?P<bare>[A-Za-z0-9][\w@+]*[-./:\d][^\s`'",;()\[\]{}]*)""",
+    re.IGNORECASE,
+)
+_NO_MODEL = frozenset({"none", "null", "nil", "undefined", "''", '""'})
+
+
+def models_named(message: str) -> list[str]:
+    """The model names an error text names, in order."""
+    names = []
+    for match in _NAMED_MODEL.finditer(message):
+        name = (match.group("assigned") or match.group("quoted") or match.group("bare") or "").rstrip(".:")
+        if name and name.lower() not in _NO_MODEL:
+            names.append(name)
+    return names
+
+
+def rewritten_model(sent: str | None, message: str) -> str | None:
+    """The model a gateway put in place of the one sent (None: no model), when the error it passed back names another:
+    Portkey fills a missing `model` with a default of its own before forwarding, so the upstream's 400 is about that."""
+    return next((name for name in models_named(message) if name != sent), None)
+
+
+def rewrite_finding(ex: Exchange, sent: str | None) -> str | None:
+    """When a 4xx error names another model than the probe sent, what the gateway did: it rewrote the malformed request
+    and forwarded it, so the 4xx is the upstream's answer about a model nobody asked for, not the gateway's rejection."""
+    parsed = parse_error_body(ex.json()) if ex.status is not None and 400 <= ex.status < 500 else None
+    substitute = rewritten_model(sent, parsed.message) if parsed is not None else None
+    if substitute is None:
+        return None
+    did = "filled in that model" if sent is None else f"put it in place of {sent!r}"
+    return f"HTTP {ex.status} about model {substitute!r}: the gateway {did} and forwarded the request; the upstream, not the gateway, rejected it"
+
+
 def serves_completions(ex: Exchange) -> bool:
     """Whether a well-formed call's answer shows the path is a completions endpoint: a 2xx; a 5xx (the handler ran and
     its upstream failed); or a 400/404/422 whose structured error is about the model (an unknown or broken model)."""
@@ -102,17 +143,26 @@ def evaluate(ev: Evidence) -> CheckResult:
     gateway_answers = any(ex.status is not None and 200 <= ex.status < 300 for ex in controls(ev))
     judged: list[tuple[Status, Category, str]] = []
     metrics: dict[str, object] = {}
-    for (_label, short, title, required_by_default), ex in zip(PROBES, present, strict=True):
+    for (label, short, title, required_by_default), ex in zip(PROBES, present, strict=True):
         if ex is None:
             judged.append((Status.ERROR, Category.INFRASTRUCTURE,
                            f"{title}: not finished before the run's deadline of {ev.settings.total_timeout_s:g} s"))
             continue
         metrics[short] = ex.status
         verdict = judge_probe(ex, gateway_answers)
-        if verdict.kind in STATUS_OF:
+        named = f"{NAME}.{short}" in ev.settings.required or NAME in ev.settings.required
+        rewrite = rewrite_finding(ex, SENT_MODEL.get(label, ev.model)) if verdict.kind == "ok" else None
+        if rewrite is not None:
+            # The agent got its parseable 4xx, so the contract held in this run, but only because the upstream did not
+            # know the model the gateway put in: a warning about the gateway, blocking when `required:` names the probe.
+            metrics[f"{short}-rewritten"] = True
+            judged.append((Status.FAIL, Category.GATEWAY, f"{title}: {rewrite}") if named
+                          else (Status.WARN, Category.GATEWAY, f"{title} (a warning only): {rewrite}"))
+            continue
+        required = required_by_default or named
+        if verdict.kind == "ok" or (verdict.kind == "gap" and required):
             judged.append((STATUS_OF[verdict.kind], verdict.category, f"{title}: {verdict.finding}"))
             continue
-        required = required_by_default or f"{NAME}.{short}" in ev.settings.required or NAME in ev.settings.required
         if required:
             judged.append((Status.FAIL, verdict.category, f"{title}: {verdict.finding}"))
         else:  # said where it stands, so that a failing check's line never reads as a warning

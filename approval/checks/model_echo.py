@@ -1,87 +1,71 @@
-"""model-echo: the gateway served the candidate, not another model (a silent fallback fails).
+"""model-echo: the gateway served the candidate through the reviewed route, not another model or route.
 
-`served_elsewhere` is also what the suite asks of every generation call, whichever checks were selected: an answer
-that another model or route gave is no evidence about the candidate.
+Every generation call made with the candidate's name (reachability, the samples, tools, structured output, the stream)
+is read for the gateway's own routing evidence and the `model` its answer names (approval.routing). One call served
+elsewhere fails the check. `served_elsewhere` is also what the suite asks of every generation call, whichever checks
+were selected: an answer that another model or route gave is no evidence about the candidate.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from approval.checks.base import Evidence, duration_of, not_finished, result
 from approval.checks.streaming import judge_chat_stream, judge_responses_stream
-from approval.classify import generation
-from approval.contract import model_matches, show
-from approval.gateway import Exchange, sse_json
+from approval.classify import generation, routing_of, stream_identity
+from approval.config import Settings
+from approval.contract import show
+from approval.gateway import Exchange
 from approval.results import Category, CheckResult, Status
+from approval.routing import Finding, Kind
 
 NAME = "model-echo"
 GENERATION_LABELS = ("reach", "stream", "tools", "structured")  # and every `sample-N`
+CALL_NAMES = {"reach": "the reachability call", "stream": "the streaming call", "tools": "the tool call",
+              "structured": "the structured-output call"}
+LEAD = {
+    Kind.FALLBACK: "silent fallback",
+    Kind.OTHER_ROUTE: "served by another route than the reviewed one",
+    Kind.OTHER_MODEL: "silent fallback to another model",
+}
+ROUTE_SIGNALS = {
+    "provider": "x-portkey-provider, body provider, X-Kong-LLM-Model, cf-aig-provider",
+    "portkey_option_index": "x-portkey-last-used-option-index",
+    "litellm_model_group": "x-litellm-model-group",
+    "litellm_model_id": "x-litellm-model-id",
+    "api_base": "x-litellm-model-api-base",
+    "deployment": "x-ms-deployment-name",
+}
 
 
-@dataclass(frozen=True)
-class ServedElsewhere:
-    kind: str  # fallback (the gateway says another route served it) | other-model | other-version
-    evidence: str  # what showed it, for a person: the header or field and its value
-    served_model: str | None = None
+def call_name(label: str) -> str:
+    return CALL_NAMES.get(label, f"sample {label.removeprefix('sample-')}" if label.startswith("sample-") else label)
 
 
-def gateway_evidence(ex: Exchange, model: str, aliases: tuple[str, ...]) -> str | None:
-    """What the gateway's own headers say about a fallback, when they say anything."""
-    attempted = ex.header("x-litellm-attempted-fallbacks")
-    if attempted is not None and attempted.strip() not in ("", "0", "None"):
-        return f"the gateway reports {attempted.strip()} attempted fallback(s) (x-litellm-attempted-fallbacks)"
-    group = ex.header("x-litellm-model-group")
-    if group and not model_matches(model, group, aliases):
-        return f"the gateway served model group {group!r} (x-litellm-model-group)"
-    return None
+def answered(ex: Exchange) -> bool:
+    """A 2xx with a body to read (JSON, or a stream's events): the gateway's evidence about who served it counts."""
+    if ex.status is None or not 200 <= ex.status < 300:
+        return False
+    return ex.events is not None or ex.is_json
 
 
-def _stream_model(ex: Exchange) -> str | None:
-    """The `model` a stream's chunks (chat) or its response object (Responses) name."""
-    for event in ex.events or []:
-        payload: Any = sse_json(event)
-        if not isinstance(payload, dict):
-            continue
-        for node in (payload, payload.get("response")):
-            if isinstance(node, dict) and isinstance(node.get("model"), str) and node["model"]:
-                return str(node["model"])
-    return None
+def served_elsewhere(ex: Exchange, settings: Settings, model: str) -> Finding | None:
+    """Whether an answer to a call for `model` came from another model or route, and what shows it (the gateway's
+    own report first: approval.routing)."""
+    if not answered(ex):
+        return None
+    return routing_of(ex, settings, model).served_elsewhere()
+
+
+def describe(found: Finding) -> str:
+    if found.kind is Kind.OTHER_MODEL and found.text.startswith("a different version"):
+        return f"{found.shown} — if that version is the one reviewed, add it to model_aliases"
+    return f"{LEAD[found.kind]}: {found.shown}"
 
 
 def served_model(ex: Exchange, endpoint: str) -> str | None:
     if ex.events is not None:
-        return _stream_model(ex)
+        model = stream_identity(ex.events).get("model")
+        return model if isinstance(model, str) and model else None
     return generation(ex, endpoint).model if ex.is_json else None
-
-
-def is_other_version(requested: str, returned: str) -> bool:
-    """`gemini-1.5-pro-002` for `gemini-1.5-pro`: the requested name with a version suffix that is not a snapshot date."""
-    want, got = requested.strip().lower().rpartition("/")[2], returned.strip().lower().rpartition("/")[2]
-    return got != want and got.startswith(want) and got[len(want)] in "-@:."
-
-
-def served_elsewhere(ex: Exchange, model: str, aliases: tuple[str, ...], endpoint: str) -> ServedElsewhere | None:
-    """Whether a 2xx answer to a call for `model` came from another model or route, and what shows it."""
-    if ex.status is None or not 200 <= ex.status < 300:
-        return None
-    said = gateway_evidence(ex, model, aliases)
-    if said is not None:
-        return ServedElsewhere("fallback", said)
-    named = served_model(ex, endpoint)
-    if named is None or model_matches(model, named, aliases):
-        return None
-    if is_other_version(model, named):
-        return ServedElsewhere("other-version", f"asked for {model!r}, the response names {named!r}", named)
-    return ServedElsewhere("other-model", f"asked for {model!r}, the response names {named!r}", named)
-
-
-def describe(found: ServedElsewhere) -> str:
-    if found.kind == "other-version":
-        return (f"a different version than the one requested: {found.evidence} — if that version is the one reviewed, "
-                f"add it to model_aliases")
-    return f"silent fallback: {found.evidence}"
 
 
 def usable_answer(label: str, ex: Exchange, endpoint: str) -> bool:
@@ -100,30 +84,53 @@ def evaluate(ev: Evidence) -> CheckResult:
     exchanges = generation_exchanges(ev)
     if not exchanges:
         return not_finished(ev, NAME, ["the generation calls"])
-    aliases = ev.settings.model_aliases.get(ev.model, ())
     duration = duration_of(*exchanges)
+    elsewhere: list[tuple[Exchange, Finding]] = []
+    retried: list[Finding] = []
+    compared: set[str] = set()
     seen: list[str] = []
-    answered = 0
-    for ex in exchanges:
-        found = served_elsewhere(ex, ev.model, aliases, ev.settings.endpoint)
+    answers = [ex for ex in exchanges if answered(ex)]
+    for ex in answers:
+        reading = routing_of(ex, ev.settings, ev.model)
+        compared |= reading.route_evidence
+        found = reading.served_elsewhere()
         if found is not None:
-            where = " on the streaming call" if ex.label == "stream" else ""
-            metrics = {"served_model": found.served_model} if found.served_model else {}
-            return result(NAME, Status.FAIL, Category.GATEWAY, f"{describe(found)}{where}", duration_ms=duration, metrics=metrics)
-        if not usable_answer(ex.label, ex, ev.settings.endpoint):  # no check passes on calls that failed
+            elsewhere.append((ex, found))
             continue
-        answered += 1
+        retried += reading.retries()[:1]
         named = served_model(ex, ev.settings.endpoint)
-        if named is not None:
+        if named is not None and usable_answer(ex.label, ex, ev.settings.endpoint):  # no check passes on calls that failed
             seen.append(named)
-    if answered == 0:
-        cause = generation(exchanges[0], ev.settings.endpoint)
-        category = cause.category if not cause.ok else Category.GATEWAY
-        return result(NAME, Status.ERROR, category, "not verifiable: no call gave a usable answer (see happy-path / reachability)",
-                      duration_ms=duration)
+    if elsewhere:
+        ex, found = elsewhere[0]
+        share = f" ({len(elsewhere)} of {len(answers)} answered calls)" if len(answers) > 1 else ""
+        metrics: dict[str, object] = {"routing_kind": found.kind.value, "routing_evidence": f"{found.evidence}: {found.value}",
+                                      "calls_served_elsewhere": len(elsewhere)}
+        if found.evidence == "body model":
+            metrics["served_model"] = found.value
+        lead, _, rest = describe(found).partition(": ")
+        return result(NAME, Status.FAIL, Category.GATEWAY, f"{lead} on {call_name(ex.label)}{share}: {rest}", duration_ms=duration,
+                      metrics=metrics)
     if not seen:
+        usable = [ex for ex in exchanges if usable_answer(ex.label, ex, ev.settings.endpoint)]
+        if not usable:
+            cause = generation(exchanges[0], ev.settings.endpoint)
+            category = cause.category if not cause.ok else Category.GATEWAY
+            return result(NAME, Status.ERROR, category, "not verifiable: no call gave a usable answer (see happy-path / reachability)",
+                          duration_ms=duration)
         return result(NAME, Status.ERROR, Category.GATEWAY, "the responses carry no `model` field; the served model cannot be verified",
                       duration_ms=duration)
+    unseen = [name for name in ev.settings.route.named() if name not in compared]
+    if unseen:
+        signals = "; ".join(f"route.{name}: {ROUTE_SIGNALS[name]}" for name in unseen)
+        return result(NAME, Status.ERROR, Category.CONFIG,
+                      f"the reviewed route cannot be verified: no answer carried the evidence it names ({signals}); this gateway "
+                      f"does not report it, so remove it from route:", duration_ms=duration)
     names = sorted(set(seen))
-    return result(NAME, Status.PASS, Category.NONE, f"served as {', '.join(repr(show(n)) for n in names)} in {len(seen)} response(s)",
-                  duration_ms=duration, metrics={"served_model": names[0]})
+    detail = f"served as {', '.join(repr(show(n)) for n in names)} in {len(seen)} response(s)"
+    if compared:
+        detail += f", through the reviewed route ({', '.join('route.' + name for name in sorted(compared))})"
+    if retried:
+        detail += f"; the gateway retried {len(retried)} call(s), which costs the agent time: {retried[0].shown}"
+    return result(NAME, Status.PASS, Category.NONE, detail, duration_ms=duration,
+                  metrics={"served_model": names[0], "gateway_retried_calls": len(retried)})

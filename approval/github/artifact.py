@@ -1,10 +1,12 @@
 """Upload the approval record as a workflow-run artifact with the artifact service v4, without Node.
 
 The protocol is the one `@actions/artifact` speaks (packages/artifact/src/internal in actions/toolkit):
-CreateArtifact (Twirp, JSON) → one PUT of a zip to the signed Azure blob URL → FinalizeArtifact with size and
-sha256. Twirp calls are retried on 429, 5xx and connection errors only, with a bounded count, a capped backoff and an
-overall time budget. Every failure comes back as a "skipped" outcome with a reason: the record stays in the
-workspace and its path is an output, so a later `actions/upload-artifact` step can still upload it.
+CreateArtifact (Twirp, JSON; version 7 with the artifact's MIME type, as the current toolkit sends it) → one PUT of a
+zip to the signed Azure blob URL, the blob's content type set to that MIME type as the toolkit's Azure client sets it
+(`x-ms-blob-content-type`) → FinalizeArtifact with size and sha256. Twirp calls are retried on 429, 5xx and
+connection errors only, with a bounded count, a capped backoff and an overall time budget. Every failure comes back
+as a "skipped" outcome with a reason: the record stays in the workspace and its path is an output, so a later
+`actions/upload-artifact` step can still upload it.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from approval.github.context import GitHubContext
 from approval.redact import redact, register_secret
 
 SERVICE = "github.actions.results.api.v1.ArtifactService"
-ZIP_VERSION = 4  # artifact version 4 is a zip archive
+ARTIFACT_VERSION = 7  # what @actions/artifact sends since 6.0: the artifact carries its MIME type (4: zip, no type)
+ZIP_MIME_TYPE = "application/zip"
 MAX_ATTEMPTS = 5
 BASE_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 8.0
@@ -75,7 +78,7 @@ def conflict_free_name(name: str, environ: Mapping[str, str]) -> str:
     return "-".join(p for p in parts if p)
 
 
-class _Authorization(AuthBase):
+class OnlyAuthorization(AuthBase):
     """Sets exactly this Authorization header, or none at all; a session's auth or a ~/.netrc cannot override it."""
 
     def __init__(self, value: str | None) -> None:
@@ -199,7 +202,7 @@ def _service_message(response: requests.Response) -> str:
 
 def _twirp(session: requests.Session, retrier: _Retrier, base: str, token: str, method: str, body: dict[str, Any]) -> dict[str, Any]:
     url = f"{base}/twirp/{SERVICE}/{method}"
-    auth = _Authorization(f"Bearer {token}")
+    auth = OnlyAuthorization(f"Bearer {token}")
     response = retrier.call(method, lambda: session.post(url, json=body, auth=auth, timeout=TIMEOUT))
     try:
         data = response.json()
@@ -257,7 +260,7 @@ def upload_record_artifact(
         ids = {"workflow_run_backend_id": run_id, "workflow_job_run_backend_id": job_id, "name": name}
         renamed = ""
 
-        create: dict[str, Any] = {**ids, "version": ZIP_VERSION}
+        create: dict[str, Any] = {**ids, "version": ARTIFACT_VERSION, "mime_type": ZIP_MIME_TYPE}
         expiry = expires_at(retention_days, environ.get("GITHUB_RETENTION_DAYS", ""))
         if expiry:
             create["expires_at"] = expiry
@@ -275,10 +278,10 @@ def upload_record_artifact(
             raise _UploadError("CreateArtifact returned no signed upload URL")
         _register_signed_url(upload_url)
 
-        blob_headers = {"x-ms-blob-type": "BlockBlob", "Content-Type": "application/zip"}
+        blob_headers = {"x-ms-blob-type": "BlockBlob", "x-ms-blob-content-type": ZIP_MIME_TYPE, "Content-Type": ZIP_MIME_TYPE}
         retrier.call(
             "blob upload",
-            lambda: http.put(upload_url, data=content, headers=blob_headers, auth=_Authorization(None), timeout=TIMEOUT),
+            lambda: http.put(upload_url, data=content, headers=blob_headers, auth=OnlyAuthorization(None), timeout=TIMEOUT),
         )
 
         digest = hashlib.sha256(content).hexdigest()

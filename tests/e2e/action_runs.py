@@ -72,15 +72,20 @@ class Runner:
     tmp: Path
     token: str
     count: int = 0
+    workflow_path: str = ".github/workflows/model-approval.yml"
 
     def run(self, event: str, model: str, *, key: str = MASTER_KEY, inputs: dict[str, str] | None = None,
-            payload: dict[str, Any] | None = None) -> ActionRun:
+            payload: dict[str, Any] | None = None, checkout: dict[str, str] | None = None) -> ActionRun:
+        """One run of the action; `checkout` files are written into the workspace after the example config and prompts."""
         self.count += 1
         job = RunnerJob.create(self.tmp / f"run-{self.count}", owner=_workspace_owner())
         workspace = job.workspace
         # the checkout, as far as the action reads it: the example config and its prompts
         shutil.copytree(ROOT / "examples" / "prompts", workspace / "examples" / "prompts")
         shutil.copy(ROOT / "examples" / "gateway.yaml", workspace / "examples" / "gateway.yaml")
+        for name, text in (checkout or {}).items():
+            (workspace / name).parent.mkdir(parents=True, exist_ok=True)
+            (workspace / name).write_text(text, encoding="utf-8")
         event_path = job.workflow / "event.json"
         if payload is None:
             shutil.copy(DATA / f"{event}_event.json", event_path)
@@ -92,8 +97,15 @@ class Runner:
         job.hand_over()
         before = _tree(workspace)
         run_id = str(9_000_000_000 + self.count)
-        token = runtime_token(str(uuid.uuid4()), str(uuid.uuid4()))
+        run_backend_id = str(uuid.uuid4())
+        token = runtime_token(run_backend_id, str(uuid.uuid4()))
         self.github.runtime_tokens.add(token)
+        sha = PR_EVENT["pull_request"]["merge_commit_sha"] if event == "pull_request" else "1f0e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6"
+        workflow_id = next((i for i, (path, _) in self.github.workflows.items() if path == self.workflow_path), None)
+        if workflow_id is None:
+            workflow_id = self.github.add_workflow(self.workflow_path, WORKFLOW)
+        self.github.start_run(int(run_id), workflow_id, run_backend_id, event=event, head_sha=sha,
+                              head_branch=PR_EVENT["pull_request"]["head"]["ref"] if event == "pull_request" else "main")
         given = {"gateway-base-url": self.gateway.base_url, "api-key": key, "candidate-model-id": model, **(inputs or {})}
         env = {
             **action_input_env(ROOT / "action.yml", given, {"github.token": self.token, "github.actor": ACTOR}),
@@ -102,7 +114,7 @@ class Runner:
             "GITHUB_EVENT_PATH": str(event_path),
             "GITHUB_REPOSITORY": REPOSITORY,
             "GITHUB_REPOSITORY_OWNER": REPOSITORY.split("/", maxsplit=1)[0],
-            "GITHUB_SHA": PR_EVENT["pull_request"]["merge_commit_sha"] if event == "pull_request" else "1f0e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6",
+            "GITHUB_SHA": sha,
             "GITHUB_REF": f"refs/pull/{PR_NUMBER}/merge" if event == "pull_request" else "refs/heads/main",
             "GITHUB_HEAD_REF": PR_EVENT["pull_request"]["head"]["ref"] if event == "pull_request" else "",
             "GITHUB_BASE_REF": "main" if event == "pull_request" else "",
@@ -137,6 +149,7 @@ class Runner:
             proc = job.run(self.image, env, timeout=150, extra_mounts=[(self.github.ca_file, TEST_CA)])
         except subprocess.TimeoutExpired as exc:
             pytest.fail(f"the action ran for more than {exc.timeout}s")
+        self.github.finish_run(int(run_id), "success" if proc.returncode == 0 else "failure")
         output_text = files["set_output"].read_text(encoding="utf-8")
         run = ActionRun(proc.returncode, proc.stdout, proc.stderr, parse_output_file(output_text), output_text,
                         files["step_summary"].read_text(encoding="utf-8"), workspace, time.monotonic() - started)
@@ -204,8 +217,15 @@ def assert_no_leak(run: ActionRun, github: FakeGitHub, *, key: str, github_token
             assert auth == f"token {github_token}"
 
 
+def example_files() -> dict[str, str]:
+    """The files of the checkout the action reads, as the repository's base commit holds them."""
+    files = {f"examples/prompts/{p.name}": p.read_text(encoding="utf-8") for p in (ROOT / "examples" / "prompts").iterdir()}
+    return {**files, "examples/gateway.yaml": (ROOT / "examples" / "gateway.yaml").read_text(encoding="utf-8")}
+
+
 def github_fake() -> Iterator[FakeGitHub]:
-    """The GitHub fake for one test: the repository of the example events with their pull request."""
+    """The GitHub fake for one test: the repository of the example events with their pull request and base commit."""
     with FakeGitHub(REPOSITORY, token=f"ghs_{secrets.token_hex(18)}", repo_id=PR_EVENT["repository"]["id"]) as fake:
         fake.add_pull_request(PR_NUMBER, PR_EVENT["pull_request"]["title"], PR_EVENT["pull_request"]["user"]["login"])
+        fake.add_commit(example_files(), sha=PR_EVENT["pull_request"]["base"]["sha"], branch="main")  # the registry's base: unchanged
         yield fake

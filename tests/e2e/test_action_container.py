@@ -11,11 +11,13 @@ its test looks at.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import io
 import json
 import os
 import re
+import subprocess
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -34,30 +36,15 @@ from tests.e2e.action_runs import (
     github_fake,
 )
 from tests.e2e.conftest import MASTER_KEY
-from tests.support.action_container import BuiltImage, EngineError, build_image, docker, engine_problem, image_layers, python_base
-from tests.support.commands import require_e2e
+from tests.support.action_container import BuiltImage, docker, image_layers
+from tests.support.commands import approval_command
 from tests.support.fake_github import TWIRP_PREFIX, FakeGitHub
 from tests.support.peer_gateway import RunningLiteLLM
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-IMAGE_TAG = "model-approval-gate:e2e"
 UNRELATED_COMMENTS = 130  # more than one page of 100: the sticky comment is found on page 2
-
-
-@pytest.fixture(scope="session")
-def image() -> BuiltImage:
-    """The repository's Dockerfile, built once per session by the container engine (layers cached between sessions)."""
-    problem = engine_problem()
-    if problem is not None:
-        if require_e2e():
-            pytest.fail(f"APPROVAL_REQUIRE_E2E=1 but {problem}", pytrace=False)
-        pytest.skip(problem)
-    try:
-        return build_image(ROOT, IMAGE_TAG, base=python_base())
-    except EngineError as exc:
-        pytest.fail(f"could not build the action's image: {exc}", pytrace=False)
 
 
 @pytest.fixture
@@ -116,10 +103,10 @@ print("\\n".join(f for f in files if not os.path.exists(importlib.util.cache_fro
 
 def test_the_image_is_what_the_dockerfile_builds(image: BuiltImage) -> None:
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    args = re.findall(r"^ARG (.*)$", dockerfile, re.MULTILINE)
-    assert len(args) == 1 and re.fullmatch(r"PYTHON_IMAGE=python:3\.12-slim@sha256:[0-9a-f]{64}", args[0]), \
-        "the base is pinned by digest, and only the tests' stand-in replaces it"
-    assert re.findall(r"^FROM (.*)$", dockerfile, re.MULTILINE) == ["${PYTHON_IMAGE}"]
+    assert re.findall(r"^ARG (.*)$", dockerfile, re.MULTILINE) == ["PYTHON_IMAGE=pinned-base"]
+    pinned, final = re.findall(r"^FROM (.*)$", dockerfile, re.MULTILINE)
+    assert re.fullmatch(r"python:3\.12-slim@sha256:[0-9a-f]{64} AS pinned-base", pinned), "the base is pinned by digest"
+    assert final == "${PYTHON_IMAGE}", "only the build argument replaces it (the tests' stand-in)"
 
     layers = image_layers(image.id)
     base_layers = image_layers(image.base)
@@ -185,7 +172,8 @@ def test_pull_request_run_creates_then_edits_one_sticky_comment_and_uploads_the_
     _, run_backend, job_backend = claims["scp"].split(" ")[1].split(":")
     assert create["workflow_run_backend_id"] == finalize["workflow_run_backend_id"] == run_backend
     assert create["workflow_job_run_backend_id"] == finalize["workflow_job_run_backend_id"] == job_backend
-    assert create["name"] == finalize["name"] == "model-approval-record" and create["version"] == 4
+    assert create["name"] == finalize["name"] == "model-approval-record"
+    assert (create["version"], create["mime_type"]) == (7, "application/zip")
     expiry = datetime.strptime(create["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert abs(expiry - (datetime.now(UTC) + timedelta(days=30))) < timedelta(hours=1), "retention capped by GITHUB_RETENTION_DAYS"
     blob = github.blobs[artifact.upload_path]
@@ -345,3 +333,53 @@ def test_missing_api_key_is_a_configuration_error_or_a_skip(runner: Runner, gith
     from_fork = runner.run("pull_request", "good-model", key="", inputs={"fail-on-missing-secrets": "false"}, payload=fork)
     assert from_fork.code == 0 and from_fork.outputs == {"result": "skipped"}
     assert "pull requests from forks get no secrets" in from_fork.summary
+
+
+# --- a matrix over gateways (.github/workflows/model-approval-matrix.yml) -------------------------------------------
+
+
+def _download_artifacts(github: FakeGitHub, pattern: str, into: Path) -> list[str]:
+    """What actions/download-artifact does with `pattern:` and no `merge-multiple`: one folder per artifact."""
+    names = []
+    for artifact in github.artifacts:
+        if artifact.finalize_request is None or not fnmatch.fnmatchcase(artifact.name, pattern):
+            continue
+        names.append(artifact.name)
+        with zipfile.ZipFile(io.BytesIO(github.blobs[artifact.upload_path].data)) as archive:
+            archive.extractall(into / artifact.name)
+    return names
+
+
+def test_a_matrix_over_gateways_leaves_one_comment_per_gateway_and_one_table(runner: Runner, github: FakeGitHub, tmp_path: Path) -> None:
+    """The legs of model-approval-matrix.yml: each approves one gateway's candidates; the summary job reads their records.
+
+    Two gateways here are the same LiteLLM at two base URLs (it serves the API with and without /v1): to the action
+    they are two gateways, each with its own comment and artifacts.
+    """
+    legs = {
+        "litellm": {"gateway-base-url": runner.gateway.base_url, "candidate-model-id": "good-model,fallback-model"},
+        "litellm-root": {"gateway-base-url": runner.gateway.root_url, "candidate-model-id": "good-model"},
+    }
+    codes = {}
+    for leg, inputs in legs.items():
+        run = runner.run("pull_request", inputs["candidate-model-id"], inputs={**inputs, "artifact-name": f"model-approval-record-{leg}"})
+        codes[leg] = run.code
+    assert codes == {"litellm": 1, "litellm-root": 0}  # fallback-model is silently served by another model
+
+    comments = [c for c in github.comments(PR_NUMBER) if MARKER in c.body]
+    assert len(comments) == 2, "one sticky comment per gateway"
+    assert sum(runner.gateway.root_url + "/v1`" in c.body for c in comments) == 1
+    names = _download_artifacts(github, "model-approval-record-*", tmp_path / "records")
+    assert sorted(names) == ["model-approval-record-litellm-fallback-model", "model-approval-record-litellm-good-model",
+                             "model-approval-record-litellm-root"]
+
+    summary = subprocess.run([*approval_command(), "summarize", "--format", "markdown", str(tmp_path / "records")], capture_output=True,
+                             text=True, timeout=60, check=False)
+    assert summary.returncode == 1, summary.stdout + summary.stderr  # the summary job fails: one candidate failed
+    table = summary.stdout
+    assert table.startswith("## ❌ Model approval matrix: 2 of 3 candidate(s) approved")
+    rows = [line for line in table.splitlines() if line.startswith("| `http")]
+    assert len(rows) == 3
+    assert f"| `{runner.gateway.base_url}` | `fallback-model` | chat | ❌ not approved |" in table
+    assert sum("`good-model` | chat | ✅ approved" in row for row in rows) == 2
+    assert MASTER_KEY not in table and runner.token not in table

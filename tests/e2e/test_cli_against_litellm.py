@@ -8,33 +8,14 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import MASTER_KEY, CliRun, run_approval
+from tests.e2e.conftest import MASTER_KEY, CliRun, approve_at, run_approval, statuses
 from tests.support.peer_gateway import RunningLiteLLM
 
 pytestmark = pytest.mark.e2e
 
 
 def approve(litellm: RunningLiteLLM, tmp_path: Path, model: str, *extra: str, key: str = MASTER_KEY) -> tuple[CliRun, Any]:
-    record = tmp_path / f"{model.replace(',', '_')}.json"
-    report = tmp_path / "report.md"
-    result = run_approval(["run", "--base-url", litellm.base_url, "--model", model, "--record-out", str(record),
-                           "--report-out", str(report), "--timeout", "60", *extra], key=key)
-    texts = [result.all_text]
-    data = None
-    if record.exists():
-        texts.append(record.read_text())
-        data = json.loads(record.read_text())
-        assert run_approval(["validate-record", str(record)]).code == 0
-    if report.exists():
-        texts.append(report.read_text())
-    for text in texts:
-        assert key not in text, "the API key leaked into an output"
-    assert "Traceback" not in result.all_text
-    return result, data
-
-
-def statuses(record: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    return {c["name"]: (c["status"], c["category"]) for c in record["checks"]}
+    return approve_at(litellm.base_url, tmp_path, model, *extra, key=key)
 
 
 def test_good_model_is_approved_on_chat(litellm, tmp_path):

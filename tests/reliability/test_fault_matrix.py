@@ -57,10 +57,24 @@ class Case:
     max_attempts: int = MAX_ATTEMPTS
     retry_cap_s: float = RETRY_CAP_S
     label: str = ""  # tells apart cases of one fault that differ only in their config
+    secrets: tuple[str, ...] = ()  # besides the key: values that must appear in no output
+    shown: tuple[str, ...] = ()  # plain words that the outputs must show as they are (redaction masks secrets, not words)
 
     @property
     def id(self) -> str:
         return f"{self.fault}[{self.endpoint}{'' if self.scope == 'model' else ',all'}{',' + self.label if self.label else ''}]"
+
+
+# Configured headers that the echo-headers fault sends back: three secrets (by name, inside a JSON value, marked) that
+# must be masked, and a plain routing word that must not be.
+HEADER_SECRETS = ("hdr-4d1c/8e2f+7a9b=BY-NAME", "hdr-5e2d/9f3a+8b0c=IN-JSON", "hdr-6f3e/0a4b+9c1d=MARKED")
+ECHOED_HEADERS = (
+    "headers:\n"
+    "  x-portkey-provider: openai\n"
+    f"  x-api-key: '{HEADER_SECRETS[0]}'\n"
+    f"  x-portkey-config: '{{\"provider\": \"openai\", \"api_key\": \"{HEADER_SECRETS[1]}\"}}'\n"
+    f"  x-route-note: {{value: '{HEADER_SECRETS[2]}', secret: true}}\n"
+)
 
 
 def happy(status: str, category: str) -> dict[str, tuple[str, str]]:
@@ -107,6 +121,8 @@ CHAT_CASES = [
     Case("echo-key", INFRA, scope="all"),
     Case("echo-key-encoded", INFRA, checks=happy("error", "infrastructure")),
     Case("echo-key-encoded", INFRA, scope="all"),
+    Case("echo-headers", INFRA, checks=happy("error", "infrastructure"), config=ECHOED_HEADERS, secrets=HEADER_SECRETS,
+         shown=("x-portkey-provider=openai",)),
     # answers another model gave are no evidence about the candidate, in any check built on them
     Case("fallback", GATEWAY, checks={"model-echo": ("fail", "gateway"), "happy-path": ("error", "gateway"), "latency": ("error", "gateway")}),
     Case("fallback-header", GATEWAY, checks={"model-echo": ("fail", "gateway"), "happy-path": ("error", "gateway"),
@@ -265,6 +281,11 @@ def test_fault(case: Case, matrix: dict[str, Outcome]) -> None:
     # The key was sent to the gateway, and appears in no output: stdout, stderr, record, report.
     assert o.key_seen_by_gateway
     assert not o.leaked, context
+    everything = run.stdout + run.stderr + o.record_text + o.report_text
+    for secret in case.secrets:
+        assert secret not in everything, f"{secret} leaked\n{context}"
+    for word in case.shown:
+        assert word in run.stdout and word in o.report_text, f"{word} was masked\n{context}"
 
     # Nothing ever reaches another host after a redirect (so neither does the Authorization header).
     assert o.redirected == [], o.redirected

@@ -1,1 +1,1 @@
-"""Test support: a fault-injection gateway (``fault_gateway``) and a real LiteLLM proxy launcher (``peer_gateway``)."""
+"""Test support: a fault-injection gateway (``fault_gateway``) and launchers of real gateways, LiteLLM and Portkey (``peer_gateway``)."""

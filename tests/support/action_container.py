@@ -1,10 +1,10 @@
 """The action's image, built by a real container engine and run the way the GitHub runner runs a Docker action.
 
 The engine is the one `DOCKER_HOST` names (scripts/test starts a private one: scripts/container-engine). The image is
-`docker build` of the repository's Dockerfile; its base is the pinned `python:3.12-slim@sha256:…` where it can be
-pulled, else a stand-in with the same layout (scripts/python-base), passed as `--build-arg PYTHON_IMAGE` — the only
-difference from the runner's `docker build -t … -f Dockerfile .`, with `--network host` so that pip reaches the
-package index the way the host does.
+`docker build` of the repository's Dockerfile with BuildKit (scripts/docker-build); its base is the pinned
+`python:3.12-slim@sha256:…` where it can be pulled, else a stand-in with the same layout (scripts/python-base), passed
+as `--build-arg PYTHON_IMAGE` — the only difference from the runner's `docker build -t … -f Dockerfile .`, with
+`--network host` so that pip reaches the package index the way the host does.
 
 A run follows actions/runner's ContainerActionHandler and DockerCommandManager.DockerRun: the job's folders on the
 host (`<temp>/_github_home`, `_github_workflow`, `_runner_file_commands`, the workspace) are mounted at `/github/…`,
@@ -113,16 +113,20 @@ def inspect_image(reference: str) -> dict[str, Any]:
     return data[0]
 
 
-def build_image(context: Path, tag: str, *, base: str, no_cache: bool = False, labels: Mapping[str, str] | None = None,
-                timeout: float = BUILD_TIMEOUT_S) -> BuiltImage:
-    """`docker build` of `context`/Dockerfile on `base`, as the runner builds a Dockerfile action (plus the base)."""
-    args = ["build", "--network", "host", "--build-arg", f"PYTHON_IMAGE={base}", "-t", tag, "-f", str(context / "Dockerfile")]
+def build_image(context: Path, tag: str, *, base: str, no_cache: bool = False, timeout: float = BUILD_TIMEOUT_S) -> BuiltImage:
+    """`docker build` of `context`/Dockerfile on `base`, as the runner builds a Dockerfile action (plus the base), with
+    BuildKit (scripts/docker-build) so that the pinned base stage is not pulled when another base replaces it."""
+    args = ["--network", "host", "--build-arg", f"PYTHON_IMAGE={base}", "-t", tag, "-f", str(context / "Dockerfile")]
     if no_cache:
         args.append("--no-cache")
-    for name, value in (labels or {}).items():
-        args += ["--label", f"{name}={value}"]
     started = time.monotonic()
-    proc = docker([*args, str(context)], timeout=timeout)
+    try:
+        proc = subprocess.run(["bash", str(ROOT / "scripts" / "docker-build"), *args, str(context)], capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise EngineError(f"docker build: not done within {timeout:.0f}s") from exc
+    if proc.returncode != 0:
+        raise EngineError(f"docker build failed with exit code {proc.returncode}:\n" + "\n".join(proc.stderr.strip().splitlines()[-15:]))
     seconds = time.monotonic() - started
     return BuiltImage(tag, inspect_image(tag)["Id"], base, seconds, proc.stdout + proc.stderr)
 

@@ -84,6 +84,8 @@ redirect             307 to the same path on a second server (``.redirect_target
 echo-key             401 whose error message echoes the ``Authorization`` and ``api-key`` header values verbatim.
 echo-key-encoded     401 whose error text echoes the ``Authorization`` value percent-encoded, base64-encoded and
                      JSON-escaped with ``\/`` (a raw body, so the escapes reach the client as sent).
+echo-headers         401 whose error message echoes every request header but the common ones (Host, Accept*,
+                     Content-*, User-Agent, Connection) as ``name=value``: the configured extra headers and the key.
 fallback             200, normal answer, but ``model`` in the body (and in chunks) is ``fallback_model``
                      (``gpt-4o-mini``), not the requested name; no header says so.
 fallback-header      200, normal answer with the requested ``model``, plus LiteLLM-style headers
@@ -168,6 +170,7 @@ FAULTS: Final[tuple[str, ...]] = (
     "redirect",
     "echo-key",
     "echo-key-encoded",
+    "echo-headers",
     "fallback",
     "fallback-header",
     "slow",
@@ -671,6 +674,10 @@ class _Handler(TLSHandlerMixin, BaseHTTPRequestHandler):
             raw = (f'{{"error": {{"message": "bad credentials: {escaped} / {quote(auth, safe="")} / {encoded}", '
                    f'"type": "invalid_request_error", "code": "invalid_api_key"}}}}')
             self._send_bytes(401, raw.encode(), "application/json")
+        elif name == "echo-headers":
+            common = ("host", "content-length", "content-type", "user-agent", "accept", "accept-encoding", "connection")
+            echoed = "; ".join(f"{k}={v}" for k, v in self.headers.items() if k.lower() not in common)
+            self._send_json(401, error_envelope(f"Rejected request with headers: {echoed}.", "invalid_request_error", "invalid_api_key"))
         elif name == "401":
             self._send_json(401, error_envelope("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"))
         elif name == "403":

@@ -1,7 +1,8 @@
-"""Start and stop a real LiteLLM proxy on 127.0.0.1, for end-to-end tests and the demo.
+"""Start and stop real third-party gateways on 127.0.0.1 for end-to-end tests and the demo: LiteLLM's proxy and
+Portkey's open-source AI gateway.
 
 LiteLLM is a test and demo peer, never a runtime dependency: install it into its own venv, e.g.
-``python -m venv .venv-gateway && .venv-gateway/bin/pip install 'litellm[proxy]==1.108.7'``.
+``python -m venv .venv-gateway && .venv-gateway/bin/pip install -r requirements/gateway.txt`` (what scripts/bootstrap does).
 
 ``find_litellm()`` looks at ``$LITELLM_BIN``, then ``.venv-gateway/bin/litellm`` under the repository root, then
 ``PATH``. ``start_litellm(config)`` picks a free port, starts the proxy in its own process group with an environment
@@ -16,6 +17,20 @@ process group on exit::
 From a shell, in the foreground until Ctrl-C::
 
     python -m tests.support.peer_gateway --config examples/litellm.yaml --port 4000
+
+Portkey's gateway (npm ``@portkey-ai/gateway``, pinned in ``requirements/portkey``; ``scripts/bootstrap`` installs it
+into ``.tools/portkey``) runs under Node. ``start_portkey()`` starts
+``node --require tests/support/loopback_only.cjs start-server.js --port=PORT --headless`` on a free port, in its own
+process group, with an environment of PATH and HOME alone (no proxy, Redis, cloud credentials or trusted-host
+settings reach it). Its start-up code listens on every interface and has no option to choose one; the preloaded
+``loopback_only.cjs`` makes it listen on 127.0.0.1 and refuses any outgoing connection that is not to a loopback
+address. Read in 1.15.2's ``build/start-server.js``: no telemetry or analytics call; ``--headless`` leaves out the
+web UI and its log stream. Ready when ``GET /`` answers 200 (about a second). It routes each request by its headers
+(``x-portkey-provider`` + ``x-portkey-custom-host``, or one ``x-portkey-config`` JSON)::
+
+    with start_portkey() as portkey:
+        requests.post(f"{portkey.base_url}/chat/completions", headers={"x-portkey-provider": "openai",
+                      "x-portkey-custom-host": litellm.base_url, ...}, ...)
 """
 
 from __future__ import annotations
@@ -42,12 +57,19 @@ from typing import IO, Final, Self
 __all__ = [
     "LITELLM_ENV",
     "LiteLLMError",
+    "PeerError",
+    "PortkeyError",
     "RunningLiteLLM",
+    "RunningPeer",
+    "RunningPortkey",
     "find_litellm",
+    "find_portkey",
     "free_port",
     "litellm_env",
     "main",
+    "portkey_env",
     "start_litellm",
+    "start_portkey",
 ]
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
@@ -80,8 +102,23 @@ _DROPPED_ENV: Final = (
 )
 
 
-class LiteLLMError(RuntimeError):
+PORTKEY_VERSION: Final = "1.15.2"  # requirements/portkey/package.json
+PORTKEY_SERVER: Final = REPO_ROOT / ".tools" / "portkey" / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
+LOOPBACK_PRELOAD: Final = Path(__file__).resolve().with_name("loopback_only.cjs")
+PORTKEY_READY_PATH: Final = "/"  # answers 200 "AI Gateway says hey!"
+PORTKEY_READY_TIMEOUT_S: Final = 30.0
+
+
+class PeerError(RuntimeError):
+    """A peer gateway could not be found, or did not become ready."""
+
+
+class LiteLLMError(PeerError):
     """LiteLLM could not be found, or did not become ready."""
+
+
+class PortkeyError(PeerError):
+    """Portkey's gateway (or Node) could not be found, or did not become ready."""
 
 
 def find_litellm() -> Path | None:
@@ -146,19 +183,17 @@ def _log_tail(path: Path, limit: int = 3000) -> str:
     return data[-limit:].decode("utf-8", "replace")
 
 
-@dataclass
-class RunningLiteLLM:
-    """A started LiteLLM proxy. Use as a context manager, or call ``stop()``."""
+@dataclass(kw_only=True)
+class RunningPeer:
+    """A started gateway process. Use as a context manager, or call ``stop()``."""
 
+    name: str
     process: subprocess.Popen[bytes]
     host: str
     port: int
-    config_path: Path
     log_path: Path
-    master_key: str | None
     started_in_s: float = 0.0
     _log_file: IO[bytes] | None = field(default=None, repr=False)
-    _owns_log: bool = field(default=False, repr=False)
 
     @property
     def root_url(self) -> str:
@@ -180,7 +215,7 @@ class RunningLiteLLM:
         return _log_tail(self.log_path, limit)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Terminate the proxy's process group (it was started in a session of its own), then kill if needed."""
+        """Terminate the process group it was started in (a session of its own), then kill if needed."""
         if self.process.poll() is None:
             for sig, wait_s in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
                 with contextlib.suppress(ProcessLookupError):
@@ -205,6 +240,63 @@ class RunningLiteLLM:
         self.stop()
 
 
+@dataclass(kw_only=True)
+class RunningLiteLLM(RunningPeer):
+    """A started LiteLLM proxy."""
+
+    config_path: Path
+    master_key: str | None
+
+
+@dataclass(kw_only=True)
+class RunningPortkey(RunningPeer):
+    """A started Portkey gateway, on 127.0.0.1 and able to reach loopback addresses only."""
+
+    version: str = PORTKEY_VERSION
+
+
+def _log_file_for(prefix: str, log_path: str | Path | None) -> Path:
+    if log_path is None:
+        fd, name = tempfile.mkstemp(prefix=f"{prefix}-", suffix=".log")
+        os.close(fd)
+        return Path(name)
+    log = Path(log_path)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return log
+
+
+def _spawn(argv: list[str], env: Mapping[str, str], log: Path, error: type[PeerError]) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
+    """Start ``argv`` in a session of its own (so ``stop()`` ends its whole group), output to ``log``."""
+    log_file = log.open("wb")
+    try:
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, env=dict(env),
+                                   start_new_session=True)
+    except OSError as exc:
+        log_file.close()
+        raise error(f"cannot start {argv[0]}: {exc}") from exc
+    return process, log_file
+
+
+def _ready(running: RunningPeer, path: str, started: float, timeout_s: float, error: type[PeerError]) -> None:
+    """Wait (at most ``timeout_s`` after ``started``) until ``GET path`` answers 200; stop the peer if it does not."""
+    deadline = started + timeout_s
+    url = running.root_url + path
+    try:
+        while True:
+            code = running.process.poll()
+            if code is not None:
+                raise error(f"{running.name} exited with code {code} before it was ready; log tail:\n{running.log_tail()}")
+            if _http_status(url, timeout=2.0) == 200:
+                break
+            if time.monotonic() >= deadline:
+                raise error(f"{running.name} not ready in time at {url}; log tail:\n{running.log_tail()}")
+            time.sleep(0.25)
+    except BaseException:
+        running.stop()  # also on Ctrl-C while waiting: never leave a gateway behind
+        raise
+    running.started_in_s = time.monotonic() - started
+
+
 def start_litellm(
     config_path: str | Path,
     port: int | None = None,
@@ -227,71 +319,78 @@ def start_litellm(
     if exe is None:
         raise LiteLLMError(
             "litellm not found: set LITELLM_BIN, or install it into .venv-gateway "
-            "(python -m venv .venv-gateway && .venv-gateway/bin/pip install 'litellm[proxy]==1.108.7')"
+            "(python -m venv .venv-gateway && .venv-gateway/bin/pip install -r requirements/gateway.txt)"
         )
     chosen_port = port if port is not None else free_port(host)
-    if log_path is None:
-        fd, name = tempfile.mkstemp(prefix="litellm-", suffix=".log")
-        os.close(fd)
-        log = Path(name)
-    else:
-        log = Path(log_path)
-        log.parent.mkdir(parents=True, exist_ok=True)
-    log_file = log.open("wb")
+    log = _log_file_for("litellm", log_path)
     started = time.monotonic()
-    try:
-        process = subprocess.Popen(
-            [str(exe), "--config", str(config), "--host", host, "--port", str(chosen_port)],
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=litellm_env(extra_env),
-            start_new_session=True,
-        )
-    except OSError as exc:
-        log_file.close()
-        raise LiteLLMError(f"cannot start {exe}: {exc}") from exc
-    running = RunningLiteLLM(
-        process=process,
-        host=host,
-        port=chosen_port,
-        config_path=config,
-        log_path=log,
-        master_key=_master_key(config),
-        _log_file=log_file,
-    )
-    try:
-        _wait_live(running, started + ready_timeout_s)
-    except BaseException:
-        running.stop()  # also on Ctrl-C while waiting: never leave a proxy behind
-        raise
-    running.started_in_s = time.monotonic() - started
+    process, log_file = _spawn([str(exe), "--config", str(config), "--host", host, "--port", str(chosen_port)],
+                               litellm_env(extra_env), log, LiteLLMError)
+    running = RunningLiteLLM(name="litellm", process=process, host=host, port=chosen_port, log_path=log, _log_file=log_file,
+                             config_path=config, master_key=_master_key(config))
+    _ready(running, LIVENESS_PATH, started, ready_timeout_s, LiteLLMError)
     return running
 
 
-def _wait_live(running: RunningLiteLLM, deadline: float) -> None:
-    url = running.root_url + LIVENESS_PATH
-    while True:
-        code = running.process.poll()
-        if code is not None:
-            raise LiteLLMError(f"litellm exited with code {code} before it was live; log tail:\n{running.log_tail()}")
-        if _http_status(url, timeout=2.0) == 200:
-            return
-        if time.monotonic() >= deadline:
-            raise LiteLLMError(f"litellm not live in time at {url}; log tail:\n{running.log_tail()}")
-        time.sleep(0.25)
+def find_portkey() -> Path | None:
+    """Portkey's ``start-server.js``: ``$PORTKEY_SERVER``, else the one ``scripts/bootstrap`` installed; or None.
+
+    A ``PORTKEY_SERVER`` that does not name a file is a mistake and raises ``PortkeyError``.
+    """
+    configured = os.environ.get("PORTKEY_SERVER")
+    if configured:
+        path = Path(configured).expanduser()
+        if path.is_file():
+            return path
+        raise PortkeyError(f"PORTKEY_SERVER={configured} is not a file")
+    return PORTKEY_SERVER if PORTKEY_SERVER.is_file() else None
+
+
+def portkey_env() -> dict[str, str]:
+    """The whole environment Portkey gets: where to find programs, a home, a locale. Nothing it would act on."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8",
+            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+
+
+def start_portkey(
+    port: int | None = None,
+    log_path: str | Path | None = None,
+    *,
+    ready_timeout_s: float = PORTKEY_READY_TIMEOUT_S,
+    server: str | Path | None = None,
+) -> RunningPortkey:
+    """Start Portkey's gateway on 127.0.0.1 (a free port by default), loopback-only, and wait until it answers.
+
+    Raises ``PortkeyError`` when Node or the gateway is missing, or when it exits or does not answer within
+    ``ready_timeout_s``; it is stopped in that case.
+    """
+    script = Path(server) if server is not None else find_portkey()
+    if script is None:
+        raise PortkeyError("Portkey's gateway is not installed: run scripts/bootstrap (npm ci of requirements/portkey into .tools/portkey)")
+    node = shutil.which("node")
+    if node is None:
+        raise PortkeyError("node not found on PATH: Portkey's gateway runs under Node (20 or newer)")
+    chosen_port = port if port is not None else free_port(DEFAULT_HOST)
+    log = _log_file_for("portkey", log_path)
+    started = time.monotonic()
+    argv = [node, "--require", str(LOOPBACK_PRELOAD), str(script), f"--port={chosen_port}", "--headless"]
+    process, log_file = _spawn(argv, portkey_env(), log, PortkeyError)
+    running = RunningPortkey(name="portkey", process=process, host=DEFAULT_HOST, port=chosen_port, log_path=log, _log_file=log_file)
+    _ready(running, PORTKEY_READY_PATH, started, ready_timeout_s, PortkeyError)
+    return running
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.support.peer_gateway",
-        description="Run a LiteLLM proxy on 127.0.0.1 in the foreground until Ctrl-C.",
+        description="Run a LiteLLM proxy (and optionally Portkey's gateway in front of it) on 127.0.0.1 until Ctrl-C.",
     )
     parser.add_argument("--config", default=str(REPO_ROOT / "examples" / "litellm.yaml"), help="LiteLLM config")
     parser.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     parser.add_argument("--log", default=None, help="log file (default: a new temporary file)")
     parser.add_argument("--ready-timeout", type=float, default=DEFAULT_READY_TIMEOUT_S, help="seconds to wait")
     parser.add_argument("--max-hours", type=float, default=12.0, help="stop by itself after this long")
+    parser.add_argument("--portkey", action="store_true", help="also start Portkey's gateway, routing to this LiteLLM")
     args = parser.parse_args(argv)
 
     def interrupt(signum: int, frame: object) -> None:
@@ -300,18 +399,23 @@ def main(argv: list[str] | None = None) -> int:
     # Also when started in the background (SIGINT inherited as ignored) or stopped with SIGTERM: stop the proxy too.
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
-    try:
-        gateway = start_litellm(args.config, args.port, args.log, ready_timeout_s=args.ready_timeout)
-    except LiteLLMError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    with gateway:
+    with contextlib.ExitStack() as stack:
+        try:
+            gateway = stack.enter_context(start_litellm(args.config, args.port, args.log, ready_timeout_s=args.ready_timeout))
+            portkey = stack.enter_context(start_portkey()) if args.portkey else None
+        except PeerError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
         print(f"LiteLLM ready in {gateway.started_in_s:.1f} s (pid {gateway.pid}, log {gateway.log_path})")
         print(f"base URL: {gateway.base_url}")
         if gateway.master_key:
             print(f"API key:  {gateway.master_key}")
+        if portkey is not None:
+            print(f"Portkey {portkey.version} ready in {portkey.started_in_s:.1f} s (pid {portkey.pid}, log {portkey.log_path})")
+            print(f"Portkey base URL: {portkey.base_url}; in gateway.yaml:")
+            print(f"  headers: {{x-portkey-provider: openai, x-portkey-custom-host: '{gateway.base_url}'}}")
         print("Ctrl-C to stop.", flush=True)
         try:
             gateway.process.wait(timeout=args.max_hours * 3600)

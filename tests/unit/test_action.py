@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from approval import action
+from approval.previous import drift_section, from_file
 from tests.conftest import BASE, CANARY_KEY, FakeGateway, answer_with
 
 
@@ -90,7 +91,7 @@ def test_drift_section_says_what_changed_since_the_previous_record(tmp_path: Pat
     previous = tmp_path / "previous.json"
     previous.write_text(json.dumps(_record(latency=100.0)), encoding="utf-8")
     now = [(tmp_path / "r.json", _record(result="fail", latency=400.0, happy="fail"))]
-    text = action.drift_section(str(previous), now)
+    text = drift_section(from_file(str(previous), now), now)
     assert "What changed since the last approval" in text
     assert "verdict: pass → fail" in text
     assert "check happy-path: pass → fail" in text
@@ -99,14 +100,14 @@ def test_drift_section_says_what_changed_since_the_previous_record(tmp_path: Pat
 
 def test_drift_section_without_a_usable_previous_record(tmp_path: Path) -> None:
     now = [(tmp_path / "r.json", _record())]
-    assert action.drift_section("", now) == ""
-    assert "No previous record at that path yet" in action.drift_section(str(tmp_path / "missing.json"), now)
+    assert drift_section(None, now) == ""
+    assert "No previous record at that path yet" in drift_section(from_file(str(tmp_path / "missing.json"), now), now)
     (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
-    assert "could not be read as JSON" in action.drift_section(str(tmp_path / "bad.json"), now)
+    assert "could not be read as JSON" in drift_section(from_file(str(tmp_path / "bad.json"), now), now)
     (tmp_path / "other.json").write_text(json.dumps(_record(model="other-model")), encoding="utf-8")
-    assert "not a candidate of this run" in action.drift_section(str(tmp_path / "other.json"), now)
+    assert "not a candidate of this run" in drift_section(from_file(str(tmp_path / "other.json"), now), now)
     (tmp_path / "same.json").write_text(json.dumps(_record()), encoding="utf-8")
-    assert "Nothing: same verdict" in action.drift_section(str(tmp_path / "same.json"), now)
+    assert "Nothing: same verdict" in drift_section(from_file(str(tmp_path / "same.json"), now), now)
 
 
 HEAD_SHA = "a" * 40
@@ -174,3 +175,12 @@ def test_the_comment_names_the_commit_it_evaluated(gateway: FakeGateway, workspa
     assert action.main(env) == 0
     report = (workspace / "approval-report.md").read_text(encoding="utf-8")
     assert f"commit [`{BASE_SHA[:12]}`](https://ghe.example.test/acme/models/commit/{BASE_SHA})" in report
+
+
+def test_the_record_names_the_actor_run_and_job_when_approved_by_is_empty(gateway: FakeGateway, workspace: Path) -> None:
+    env = {**_env(workspace), "GITHUB_ACTOR": "octocat", "GITHUB_RUN_ID": "4242", "GITHUB_JOB": "approve", "INPUT_APPROVED-BY": ""}
+    assert action.main(env) == 0
+    record = json.loads((workspace / "approval-record.json").read_text(encoding="utf-8"))
+    assert record["approved_by"] == "octocat via run 4242/approve"
+    assert action.main({**env, "INPUT_APPROVED-BY": "platform-team"}) == 0
+    assert json.loads((workspace / "approval-record.json").read_text(encoding="utf-8"))["approved_by"] == "platform-team"

@@ -96,6 +96,55 @@ def test_litellm_fallback_headers_fail_model_echo_even_when_the_body_looks_right
     assert c.status is Status.FAIL and "attempted fallback" in c.detail
 
 
+PORTKEY_HEADERS = {"x-portkey-last-used-option-index": "config", "x-portkey-provider": "openai", "x-portkey-retry-attempt-count": "0"}
+
+
+def test_a_portkey_fallback_seen_only_in_its_headers_fails_model_echo(gateway, tmp_path):
+    fell = {**PORTKEY_HEADERS, "x-portkey-last-used-option-index": "config.targets[1]"}
+    gateway.on(lambda b: b.get("model") == "cand-model", answer(200, chat_body(), fell))
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("headers:\n  x-portkey-config: '{\"strategy\": {\"mode\": \"fallback\"}, \"targets\": "
+                   "[{\"provider\": \"openai\"}, {\"provider\": \"openai\"}]}'\n")
+    c = check(run(config=str(cfg)), "model-echo")
+    assert c.status is Status.FAIL and c.category is Category.GATEWAY
+    assert c.detail.startswith("silent fallback on the reachability call (")
+    assert "(x-portkey-last-used-option-index: config.targets[1])" in c.detail
+    assert c.metrics["routing_kind"] == "fallback" and c.metrics["calls_served_elsewhere"] == 4  # reach and 3 samples
+
+
+def test_every_generation_call_is_read_including_the_stream(gateway):
+    chunk = {"object": "chat.completion.chunk", "model": "cheaper-model", "choices": [{"index": 0, "delta": {"content": "Hi"}}]}
+    gateway.on(lambda b: b.get("stream") is True, answer(200, f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n",
+                                                          {"Content-Type": "text/event-stream"}))
+    c = check(run(checks="model-echo,streaming"), "model-echo")
+    assert c.status is Status.FAIL
+    assert c.detail == ("silent fallback to another model on the streaming call (1 of 2 answered calls): asked for 'cand-model', "
+                        "the response names 'cheaper-model'")
+    assert "cheaper-model" in c.detail
+
+
+def test_gateway_retries_are_reported_and_pass(gateway):
+    gateway.on(is_sample, answer(200, chat_body(), {**PORTKEY_HEADERS, "x-portkey-retry-attempt-count": "2"}))
+    c = check(run(), "model-echo")
+    assert c.status is Status.PASS and c.metrics["gateway_retried_calls"] == 3
+    assert "the gateway retried 3 call(s)" in c.detail and "(x-portkey-retry-attempt-count: 2)" in c.detail
+
+
+def test_the_reviewed_route_passes_fails_or_is_an_evidence_gap(gateway, tmp_path):
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("route: {provider: openai}\n")
+    gateway.on(lambda b: b.get("model") == "cand-model", answer(200, chat_body(), PORTKEY_HEADERS))
+    c = check(run(config=str(cfg)), "model-echo")
+    assert c.status is Status.PASS and "through the reviewed route (route.provider)" in c.detail
+    cfg.write_text("route: {provider: anthropic}\n")
+    c = check(run(config=str(cfg)), "model-echo")
+    assert c.status is Status.FAIL and c.detail.startswith("served by another route than the reviewed one")
+    assert "(x-portkey-provider: openai)" in c.detail
+    gateway.overrides.clear()  # the default gateway says nothing about its route
+    c = check(run(config=str(cfg)), "model-echo")
+    assert c.status is Status.ERROR and c.category is Category.CONFIG and "route.provider" in c.detail
+
+
 def test_dated_variant_and_alias_pass_model_echo(gateway, tmp_path):
     gateway.on(is_sample, answer(200, chat_body(model="cand-model-2024-07-18")))
     assert check(run(), "model-echo").status is Status.PASS
@@ -144,6 +193,34 @@ def test_empty_messages_accepted_is_a_warning_unless_required(gateway, tmp_path)
     cfg = tmp_path / "g.yaml"
     cfg.write_text("required: [error-path.empty-messages]\n")
     assert check(run(config=str(cfg)), "error-path").status is Status.FAIL
+
+
+def test_a_gateway_that_fills_in_a_missing_model_is_reported_not_passed(gateway, tmp_path):
+    # Portkey puts a default model of its own into a request without one; the upstream's 400 is then about that model
+    portkey_400 = {"error": {"message": "openai error: /chat/completions: Invalid model name passed in model=glm-4.6. Call `/v1/models` "
+                                        "to view available models for your key.", "type": "invalid_request_error", "param": None,
+                             "code": "400"}, "provider": "openai"}
+    gateway.on(lambda b: "model" not in b, answer(400, portkey_400))
+    c = check(run(), "error-path")
+    assert c.status is Status.WARN and c.category is Category.GATEWAY and c.metrics["missing-model-rewritten"] is True
+    assert c.detail.startswith("no model (a warning only): HTTP 400 about model 'glm-4.6': the gateway filled in that model and "
+                                "forwarded the request; the upstream, not the gateway, rejected it; unknown model: HTTP 404")
+    assert run().result == "pass"
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("required: [error-path.missing-model]\n")
+    c = check(run(config=str(cfg)), "error-path")
+    assert c.status is Status.FAIL and not c.detail.endswith("(warning)")
+
+
+def test_an_error_naming_the_model_that_was_sent_is_no_rewrite(gateway):
+    litellm_400 = {"error": {"message": "/chat/completions: Invalid model name passed in model=None. Call `/v1/models` to view "
+                                        "available models", "type": "invalid_request_error", "param": None, "code": "400"}}
+    gateway.on(lambda b: "model" not in b, answer(400, litellm_400))
+    unknown = {"error": {"message": "The model `approval-gate-no-such-model-7f3c9e` does not exist", "type": "invalid_request_error"}}
+    gateway.on(lambda b: b.get("model") == "approval-gate-no-such-model-7f3c9e", answer(404, unknown))
+    gateway.on(lambda b: b.get("messages") == [], answer(400, {"error": {"message": "messages must not be empty"}}))
+    c = check(run(), "error-path")
+    assert c.status is Status.PASS and "rewritten" not in json.dumps(c.metrics)
 
 
 def test_a_path_that_answers_every_request_with_a_4xx_proves_nothing_about_the_error_path(gateway):

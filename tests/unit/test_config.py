@@ -102,6 +102,11 @@ BAD_CONFIGS = [
     ("min over max", "expect: {min_length: 10, max_length: 2}\n", "min_length"),
     ("unknown required", "required: [everything]\n", "required: unknown name"),
     ("header without name", "auth: {scheme: header}\n", "auth.header"),
+    ("empty route", "route: {}\n", "route: names nothing"),
+    ("unknown route field", "route: {region: eu}\n", "route.region"),
+    ("bad portkey option", "route: {portkey_option_index: 'targets[1]'}\n", "not a Portkey option path"),
+    ("blank route value", "route: {provider: ['openai', ' ']}\n", "route.provider has an empty value"),
+    ("header object without value", "headers: {X-A: {secret: true}}\n", "headers.X-A"),
 ]
 
 
@@ -218,11 +223,40 @@ def test_auth_prefix_is_validated(tmp_path, text, needle):
         make_settings(config=str(cfg))
 
 
-def test_extra_header_values_are_secrets_unless_plainly_public(tmp_path):
-    from approval.redact import redact
+def test_route_names_the_reviewed_route(tmp_path):
+    from approval.routing import Route
 
     cfg = tmp_path / "g.yaml"
-    cfg.write_text("headers: {X-Tenant-Token: tenant-secret-31337, Accept: application/json, HTTP-Referer: https://ci.example.org/app}\n")
-    make_settings(config=str(cfg))
-    assert "tenant-secret-31337" not in redact("sent tenant-secret-31337")
+    cfg.write_text("route: {provider: openai, portkey_option_index: ['config.targets[0]', 'config.targets[2]'], api_base: 'https://api.example.test'}\n")
+    s = make_settings(config=str(cfg))
+    assert s.route == Route(provider=("openai",), portkey_option_index=("config.targets[0]", "config.targets[2]"),
+                            api_base=("https://api.example.test",))
+    assert s.route.named() == ("provider", "portkey_option_index", "api_base")
+    assert make_settings().route == Route()
+
+
+def test_header_values_are_masked_when_they_are_secrets_and_shown_when_they_are_words(tmp_path):
+    from approval.redact import redact
+
+    config_json = '{"strategy": {"mode": "fallback"}, "targets": [{"provider": "openai", "api_key": "pk-target-key-5551", ' \
+                  '"custom_host": "http://127.0.0.1:9/v1", "override_params": {"max_tokens": 4242}}]}'
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text(
+        "headers:\n"
+        "  X-Tenant-Token: tenant-secret-31337\n"
+        "  x-portkey-provider: plainprovider\n"
+        "  x-portkey-custom-host: http://127.0.0.1:14000/v1\n"
+        "  x-team: platform-team-blue\n"
+        "  x-opaque: Zq8vN2kLp4Rt7Wx9Yb3Cd6Fg\n"
+        "  x-marked: {value: marked-word, secret: true}\n"
+        "  x-api-key: {value: not-really-a-key-77, secret: false}\n"
+        f"  x-portkey-config: '{config_json}'\n"
+    )
+    s = make_settings(config=str(cfg))
+    assert dict(s.extra_headers)["x-marked"] == "marked-word" and dict(s.extra_headers)["x-portkey-config"] == config_json
+    masked = redact("tenant-secret-31337 Zq8vN2kLp4Rt7Wx9Yb3Cd6Fg marked-word pk-target-key-5551")
+    for secret in ("tenant-secret-31337", "Zq8vN2kLp4Rt7Wx9Yb3Cd6Fg", "marked-word", "pk-target-key-5551"):
+        assert secret not in masked
+    shown = "plainprovider http://127.0.0.1:14000/v1 platform-team-blue not-really-a-key-77 fallback 4242"
+    assert redact(shown) == shown
     assert redact("Content-Type: application/json") == "Content-Type: application/json"

@@ -203,6 +203,14 @@ def test_echo_key_echoes_both_credential_headers(gw: FaultGateway) -> None:
     assert r.status_code == 401 and KEY in r.text and "azure-style-key" in r.text
 
 
+def test_echo_headers_echoes_every_request_header(gw: FaultGateway) -> None:
+    r = requests.post(f"{gw.base_url}/chat/completions", json={"model": "fault:echo-headers", "messages": MESSAGES},
+                      headers={**AUTH, "x-portkey-provider": "openai", "x-api-key": "extra-key-9"}, timeout=TIMEOUT)
+    message = r.json()["error"]["message"]
+    assert r.status_code == 401 and f"Bearer {KEY}" in message and "x-portkey-provider=openai" in message
+    assert "x-api-key=extra-key-9" in message
+
+
 def test_huge_body_streams_at_least_30_mib(gw: FaultGateway) -> None:
     total = 0
     with requests.post(f"{gw.base_url}/chat/completions", json={"model": "fault:huge-body", "messages": MESSAGES}, timeout=TIMEOUT, stream=True) as r:

@@ -94,9 +94,11 @@ def test_create_upload_finalize(api: responses.RequestsMock, record: Path) -> No
         "workflow_run_backend_id": RUN_ID,
         "workflow_job_run_backend_id": JOB_ID,
         "name": "model-approval-record",
-        "version": 4,
+        "version": 7,
+        "mime_type": "application/zip",
     }
     assert put.request.headers["x-ms-blob-type"] == "BlockBlob"
+    assert put.request.headers["x-ms-blob-content-type"] == "application/zip", "the blob's type is the declared mime_type"
     assert "Authorization" not in put.request.headers
     uploaded = put.request.body
     assert isinstance(uploaded, bytes)
@@ -126,8 +128,8 @@ def test_blob_put_drops_any_authorization(api: responses.RequestsMock, record: P
 
 
 def test_retries_503_then_succeeds(api: responses.RequestsMock, record: Path) -> None:
-    api.post(f"{TWIRP}/CreateArtifact", status=503, json={"msg": "busy"})
-    api.post(f"{TWIRP}/CreateArtifact", status=503, json={"msg": "busy"})
+    api.post(f"{TWIRP}/CreateArtifact", status=503, json={"code": "unavailable", "msg": "busy"})
+    api.post(f"{TWIRP}/CreateArtifact", status=503, json={"code": "unavailable", "msg": "busy"})
     _happy(api)
     clock = Clock()
     outcome = _upload(record, clock)
@@ -137,7 +139,7 @@ def test_retries_503_then_succeeds(api: responses.RequestsMock, record: Path) ->
 
 
 def test_retries_are_bounded(api: responses.RequestsMock, record: Path) -> None:
-    api.post(f"{TWIRP}/CreateArtifact", status=503, json={"msg": "busy"})
+    api.post(f"{TWIRP}/CreateArtifact", status=503, json={"code": "unavailable", "msg": "busy"})
     clock = Clock()
     outcome = _upload(record, clock)
     assert outcome.action == "skipped"
@@ -150,7 +152,7 @@ def test_retries_are_bounded(api: responses.RequestsMock, record: Path) -> None:
 
 def test_time_budget_stops_retrying(api: responses.RequestsMock, record: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(artifact, "TIME_BUDGET_SECONDS", 1.0)
-    api.post(f"{TWIRP}/CreateArtifact", status=429, json={}, headers={"Retry-After": "5"})
+    api.post(f"{TWIRP}/CreateArtifact", status=429, json={"code": "resource_exhausted", "msg": "slow down"}, headers={"Retry-After": "5"})
     clock = Clock()
     outcome = _upload(record, clock)
     assert outcome.action == "skipped"
@@ -159,7 +161,7 @@ def test_time_budget_stops_retrying(api: responses.RequestsMock, record: Path, m
 
 
 def test_client_errors_fail_fast(api: responses.RequestsMock, record: Path) -> None:
-    api.post(f"{TWIRP}/CreateArtifact", status=400, json={"msg": "insufficient usage to create artifact"})
+    api.post(f"{TWIRP}/CreateArtifact", status=400, json={"code": "invalid_argument", "msg": "insufficient usage to create artifact"})
     clock = Clock()
     outcome = _upload(record, clock)
     assert outcome.action == "skipped"

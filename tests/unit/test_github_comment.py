@@ -21,6 +21,7 @@ from approval.github.comment import (
     upsert_sticky_comment,
 )
 from approval.redact import redact, register_secret
+from tests.support import github_shapes as shapes
 
 API = "http://127.0.0.1:9/api/v3"
 COMMENTS = f"{API}/repos/acme/models/issues/3/comments"
@@ -28,18 +29,18 @@ TOKEN = "ghs_" + "T" * 36
 CANARY = "canary-b81d0c2e94f7a635"
 
 
-BOT = {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"}
-HUMAN = {"login": "pr-author", "id": 7, "type": "User"}
+WEB = "https://github.test"
+BOT = shapes.simple_user(API, WEB, "github-actions[bot]", 41898282)
+HUMAN = shapes.simple_user(API, WEB, "pr-author", 7)
+OTHER_APP = shapes.simple_user(API, WEB, "some-app[bot]", 9)
 
 
 def _comment(cid: int, body: str, user: dict[str, Any] = BOT) -> dict[str, Any]:
-    return {
-        "id": cid,
-        "body": body,
-        "user": user,
-        "url": f"{API}/repos/acme/models/issues/comments/{cid}",
-        "html_url": f"https://github.test/acme/models/pull/3#issuecomment-{cid}",
-    }
+    return shapes.issue_comment(API, WEB, "acme/models", 3, cid, body=body, user=user)
+
+
+def _error(status: int, message: str) -> dict[str, str]:
+    return {"message": message, "documentation_url": shapes.DOCS, "status": str(status)}
 
 
 def _sent(call: Any) -> dict[str, Any]:
@@ -150,7 +151,7 @@ def test_read_only_token_is_skipped_with_a_clear_message(api: responses.Requests
 )
 def test_other_api_errors_are_skipped(api: responses.RequestsMock, status: int, expected: str) -> None:
     api.get(COMMENTS, json=[])
-    api.post(COMMENTS, status=status, json={"message": "nope"})
+    api.post(COMMENTS, status=status, json=_error(status, "nope"))
     outcome = upsert_sticky_comment(TOKEN, API, "acme/models", 3, comment_marker("wf", "m"), "body")
     assert outcome.action == "skipped"
     assert expected in outcome.message
@@ -222,7 +223,7 @@ def test_a_marker_in_somebody_elses_comment_is_not_adopted(api: responses.Reques
 def test_a_personal_token_adopts_its_own_users_comment(api: responses.RequestsMock) -> None:
     marker = comment_marker("wf", "gpt-4o")
     api.get(COMMENTS, json=[_comment(1, f"{marker}\nold", HUMAN)])
-    api.get(f"{API}/user", json={"login": "pr-author", "id": 7, "type": "User"})
+    api.get(f"{API}/user", json=shapes.public_user(API, WEB, "pr-author", 7))
     api.patch(f"{API}/repos/acme/models/issues/comments/1", json=_comment(1, "new", HUMAN))
     outcome = upsert_sticky_comment(TOKEN, API, "acme/models", 3, marker, "## Approved")
     assert outcome.action == "updated"
@@ -230,7 +231,7 @@ def test_a_personal_token_adopts_its_own_users_comment(api: responses.RequestsMo
 
 def test_our_comment_is_found_after_another_apps_comment_that_cannot_be_edited(api: responses.RequestsMock) -> None:
     marker = comment_marker("wf", "gpt-4o")
-    other_app = {"login": "some-app[bot]", "id": 9, "type": "Bot"}
+    other_app = OTHER_APP
     api.get(COMMENTS, json=[_comment(1, f"{marker}\nold", other_app), _comment(2, f"{marker}\nours")])
     api.patch(f"{API}/repos/acme/models/issues/comments/1", status=403, json={"message": "Forbidden"})
     api.patch(f"{API}/repos/acme/models/issues/comments/2", json=_comment(2, "new"))
@@ -241,7 +242,7 @@ def test_our_comment_is_found_after_another_apps_comment_that_cannot_be_edited(a
 
 def test_a_comment_that_cannot_be_edited_is_replaced_by_a_new_one(api: responses.RequestsMock) -> None:
     marker = comment_marker("wf", "gpt-4o")
-    other_app = {"login": "some-app[bot]", "id": 9, "type": "Bot"}
+    other_app = OTHER_APP
     api.get(COMMENTS, json=[_comment(1, f"{marker}\nold", other_app)])
     api.patch(f"{API}/repos/acme/models/issues/comments/1", status=403, json={"message": "Forbidden"})
     api.post(COMMENTS, json=_comment(5, "new"), status=201)

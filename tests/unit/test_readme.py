@@ -42,7 +42,7 @@ def test_input_and_output_tables_equal_action_yml():
 
 
 def test_usage_examples_are_the_repository_workflows():
-    for workflow in ("model-approval.yml", "model-reapproval.yml"):
+    for workflow in ("model-approval.yml", "model-reapproval.yml", "model-approval-matrix.yml"):
         text = (ROOT / ".github" / "workflows" / workflow).read_text(encoding="utf-8").strip()
         assert f"```yaml\n{text}\n```" in README, f"README must show .github/workflows/{workflow} verbatim"
 

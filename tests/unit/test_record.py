@@ -80,3 +80,59 @@ def test_diff_reports_verdict_checks_latency_and_environment(gateway):
     assert material and "verdict: pass → fail" in text and "reachability: pass → fail" in text
     assert "latency p50" in text and "tool_version" in text
     assert diff_records(old, old) == ([], False)
+
+
+def as_schema_1(record):
+    """The same run as a schema-1 record wrote it: the template fields copied the check statuses."""
+    old = json.loads(json.dumps(record))
+    checks = {c["name"]: c["status"] for c in old["checks"]}
+    old.update(schema_version=1, happy_path_status=checks.get("happy-path", "not_run"), error_path_status=checks.get("error-path", "not_run"))
+    del old["answered_calls"], old["policy"]
+    return old
+
+
+def test_records_of_schema_1_stay_valid_and_compare_with_schema_2(gateway):
+    from approval.record_consistency import inconsistencies
+
+    new = make_record(gateway)
+    assert new["schema_version"] == 2 and new["happy_path_status"] == "200" and new["error_path_status"] == "400/404"
+    old = as_schema_1(new)
+    validate_record(old)
+    assert inconsistencies(old) == []
+    lines, material = diff_records(old, new)
+    assert not material and lines == ["record schema: 1 → 2 (compared by checks, latency and environment)"]
+
+
+def test_a_record_of_schema_2_must_carry_the_template_values(gateway):
+    record = make_record(gateway)
+    for field, value in (("happy_path_status", "pass"), ("error_path_status", "warn"), ("approved_by", "unknown")):
+        with pytest.raises(RecordInvalid):
+            validate_record({**record, field: value})
+
+
+def test_consistency_is_checked_field_by_field(gateway):
+    from approval.record_consistency import inconsistencies
+
+    record = make_record(gateway)
+    assert inconsistencies(record) == []
+    assert any("overall_result" in p for p in inconsistencies({**record, "answered_calls": 0}))
+    failing = json.loads(json.dumps(record))
+    failing["checks"][0].update(status="error", category="infrastructure")
+    problems = inconsistencies(failing)
+    assert any("overall_result is 'pass'" in p for p in problems)
+    assert any("evidence_gaps does not list" in p for p in problems)
+    assert any("failure_categories" in p for p in problems)
+    warned = json.loads(json.dumps(record))
+    warned["checks"][0]["status"] = "warn"
+    assert inconsistencies(warned) == []  # a warning does not block by default …
+    warned["policy"]["warnings_block"] = True
+    assert any("overall_result is 'pass'" in p for p in inconsistencies(warned))  # … unless the policy says so
+
+
+def test_approved_by_is_never_unknown():
+    from approval.config import approver
+
+    assert approver("alice", {"GITHUB_ACTOR": "bob"}) == "alice"
+    assert approver("", {"GITHUB_ACTOR": "bob", "GITHUB_RUN_ID": "42", "GITHUB_JOB": "approve"}) == "bob via run 42/approve"
+    assert approver(None, {"USER": "carol"}) == "carol"
+    assert approver(None, {}) not in ("", "unknown")

@@ -101,3 +101,46 @@ def test_a_body_excerpt_never_shows_part_of_a_key_after_multibyte_text():
         body = ("\u3000" * pad + key + " tail").encode("utf-8")
         shown = Exchange("x", "POST", "/p", status=500, body=body).body_excerpt(4000)
         assert key[:8] not in shown and key[-8:] not in shown, pad
+
+
+HEADER_CASES = [
+    # (name, value, marked, the secrets it yields)
+    ("x-portkey-provider", "openai", None, []),
+    ("x-portkey-custom-host", "http://127.0.0.1:4000/v1", None, []),
+    ("x-title", "model-approval-gate", None, []),
+    ("x-model-override", "anthropic.claude-3-5-sonnet-20240620-v1:0", None, []),
+    ("x-request-id", "e5e4cdbf-11a2-46f2-8da5-324ecf9d952f", None, []),
+    ("content-type", "application/json", None, []),
+    ("x-api-key", "abcd1234", None, ["abcd1234"]),
+    ("X-Auth-Token", "plainword", None, ["plainword"]),
+    ("cf-aig-authorization", "Bearer tok", None, ["Bearer tok"]),
+    ("cookie", "session=1", None, ["session=1"]),
+    ("x-portkey-virtual-key", "vk-openai-01", None, ["vk-openai-01"]),
+    ("x-opaque", "Zq8vN2kLp4Rt7Wx9Yb3Cd6Fg", None, ["Zq8vN2kLp4Rt7Wx9Yb3Cd6Fg"]),  # shaped like a key
+    ("x-note", "plain", True, ["plain"]),
+    ("x-api-key", "not-a-secret", False, []),
+    ("x-portkey-config", '{"provider": "openai", "api_key": "pk-1", "targets": [{"virtualKey": "vk-2", "override_params": '
+                         '{"max_tokens": 64}}], "custom_host": "http://127.0.0.1:9/v1"}', None, ["pk-1", "vk-2"]),
+    ("x-portkey-config", '{"api_key": "pk-3"}', False, ["pk-3"]),  # secret: false covers the value, not its credential fields
+]
+
+
+def test_header_values_are_secrets_by_mark_name_shape_or_json_field_never_as_plain_words():
+    from approval.redact import header_secrets
+
+    for name, value, marked, expected in HEADER_CASES:
+        assert header_secrets(name, value, marked) == expected, (name, value, marked)
+
+
+def test_a_routing_word_in_the_evidence_is_shown_while_the_canary_key_is_masked(gateway, tmp_path):
+    portkey_400 = {"error": {"message": f"openai error: model=glm-4.6 rejected for Bearer {CANARY_KEY}", "type": "invalid_request_error"},
+                   "provider": "openai"}
+    gateway.on(lambda b: "model" not in b, lambda _b, _r: (400, {}, json.dumps(portkey_400)))
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("headers: {x-portkey-provider: openai, x-portkey-custom-host: 'http://127.0.0.1:4000/v1'}\n")
+    outcome = run_suite(make_settings(config=str(cfg)))
+    record = build_record(outcome, outcome.candidates[0])
+    texts = [json.dumps(record), render_markdown(outcome), render_text(outcome)]
+    for text in texts:
+        assert CANARY_KEY not in text
+    assert "about model 'glm-4.6'" in texts[1] and "openai" in texts[0]

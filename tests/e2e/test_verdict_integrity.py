@@ -1,0 +1,353 @@
+"""Verdict integrity, class by class, through the installed `approval` command, against three gateways: LiteLLM (a real
+third-party proxy), the fault gateway and a small hand-written echo gateway, all on 127.0.0.1.
+
+Each class is a principle, not an example:
+- approve only on evidence about this candidate, gathered in this run;
+- blame the right party (config, infrastructure, gateway, model);
+- keep the record true (self-consistent, secret-free, replaced only whole, by a run that finished);
+- say it plainly.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.e2e.conftest import MASTER_KEY, CliRun, run_approval
+from tests.support.commands import approval_command
+from tests.support.echo_gateway import echo_gateway
+from tests.support.fault_gateway import FaultGateway
+from tests.support.peer_gateway import RunningLiteLLM
+
+pytestmark = pytest.mark.e2e
+
+KEY = "sk-canary-integrity/9f+8e=7d6c5b4a"  # with /, + and =: they encode differently in each form
+
+
+def approve(base_url: str, tmp_path: Path, model: str, *extra: str, key: str = KEY, name: str = "record") -> tuple[CliRun, dict[str, Any] | None]:
+    record = tmp_path / f"{name}.json"
+    result = run_approval(["run", "--base-url", base_url, "--model", model, "--record-out", str(record), "--timeout", "30", *extra], key=key)
+    assert "Traceback" not in result.all_text, result.all_text
+    assert key not in result.all_text
+    data = json.loads(record.read_text()) if record.exists() else None
+    if data is not None:
+        assert key not in record.read_text()
+        check = run_approval(["validate-record", str(record)], key=key)
+        assert check.code == 0, check.all_text  # every record the tool writes is true to itself
+    return result, data
+
+
+def statuses(record: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {c["name"]: (c["status"], c["category"]) for c in record["checks"]}
+
+
+def config(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+# -- Approve only on evidence about this candidate, from this run ---------------------------------------------------
+
+
+@pytest.mark.parametrize("checks", ["approved-list", "bounded-retry", "approved-list,bounded-retry"])
+def test_checks_that_call_nothing_cannot_approve(tmp_path: Path, checks: str) -> None:
+    with echo_gateway() as gw:
+        result, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", checks)
+        assert result.code == 2, result.all_text
+        assert "make no call to the model" in result.stderr and record is None
+        assert gw.requests == []  # a configuration error: nothing was sent
+
+
+def test_a_run_the_candidate_never_answered_cannot_approve_on_litellm(litellm: RunningLiteLLM, tmp_path: Path) -> None:
+    """error-path alone on a model whose provider is down: the malformed requests got fine 400s, but the candidate
+    answered nothing, so nothing in the run is evidence about it."""
+    result, record = approve(litellm.base_url, tmp_path, "broken-model", "--checks", "error-path", key=MASTER_KEY)
+    assert result.code == 1, result.all_text
+    assert record is not None and record["overall_result"] == "fail" and record["answered_calls"] == 0
+    assert statuses(record)["error-path"][0] in ("pass", "warn")  # its required probes got fine 400s
+    assert any("no generation call was answered" in gap for gap in record["evidence_gaps"])
+    assert "not approved: no generation call was answered" in result.stdout
+
+
+def test_answers_another_model_gave_pass_no_check_on_litellm(litellm: RunningLiteLLM, tmp_path: Path) -> None:
+    """LiteLLM's fallback serves good-model for fallback-model; model-echo is not even selected."""
+    result, record = approve(litellm.base_url, tmp_path, "fallback-model", "--checks", "happy-path,latency", "--samples", "1",
+                             key=MASTER_KEY)
+    assert result.code == 1
+    assert record is not None
+    assert statuses(record) == {"happy-path": ("error", "gateway"), "latency": ("error", "gateway")}
+    assert "x-litellm-attempted-fallbacks" in result.stdout and record["answered_calls"] == 0
+
+
+@pytest.mark.parametrize("served", ["other-model", "echo-model-002"])
+def test_answers_another_model_gave_pass_no_check_on_the_echo_gateway(tmp_path: Path, served: str) -> None:
+    with echo_gateway(served_model=served) as gw:
+        result, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", "reachability,happy-path,streaming")
+    assert result.code == 1 and record is not None
+    assert {name: s for name, (s, _) in statuses(record).items()} == {"reachability": "error", "happy-path": "error", "streaming": "error"}
+    if served == "echo-model-002":  # said for what it is: another version, not a "silent fallback"
+        assert "a different version than the one requested" in result.stdout and "silent fallback" not in result.stdout
+
+
+def test_a_gateways_own_fallback_header_taints_the_stream_on_the_fault_gateway(tmp_path: Path) -> None:
+    with FaultGateway() as gw:
+        gw.set_fault("fallback-header", model="good-model")
+        result, record = approve(gw.base_url, tmp_path, "good-model", "--checks", "streaming")
+    assert result.code == 1 and record is not None
+    assert statuses(record)["streaming"] == ("error", "gateway")
+
+
+def test_measurements_are_taken_over_usable_answers_only(tmp_path: Path) -> None:
+    """A 200 with no content is no answer: no latency, no output length, no time to first token — null, not a number."""
+    with FaultGateway() as gw:
+        gw.set_fault("content-null", model="good-model")
+        result, record = approve(gw.base_url, tmp_path, "good-model", "--checks", "happy-path,latency,streaming")
+    assert result.code == 1 and record is not None
+    checks = {c["name"]: c for c in record["checks"]}
+    assert record["latency_ms"] is None and checks["latency"]["status"] == "error" and checks["latency"]["metrics"]["p50_ms"] is None
+    assert checks["happy-path"]["metrics"]["output_chars"] is None
+    assert checks["streaming"]["metrics"]["ttft_ms"] is None
+    assert record["happy_path_status"] == "fail"
+
+
+def test_required_names_a_check_that_is_not_selected(tmp_path: Path) -> None:
+    with echo_gateway() as gw:
+        cfg = config(tmp_path, "required: [error-path.empty-messages]\n")
+        result, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", "happy-path", "--config", cfg)
+        assert result.code == 2 and record is None and gw.requests == []
+    assert "'error-path.empty-messages' names the check 'error-path', which is not selected" in result.stderr
+
+
+def test_a_baseline_equal_to_a_candidate_is_said(tmp_path: Path) -> None:
+    with echo_gateway() as gw:
+        result, record = approve(gw.base_url, tmp_path, "echo-model", "--baseline-model", "echo-model", "--checks", "happy-path")
+    assert result.code == 0 and record is not None
+    assert "is also a candidate" in result.stdout and "is also a candidate" in record["notes"]
+
+
+# -- Blame the right party -------------------------------------------------------------------------------------------
+
+
+def test_a_wrong_path_is_a_config_problem_on_litellm(litellm: RunningLiteLLM, tmp_path: Path) -> None:
+    cfg = config(tmp_path, "paths: {chat: /api/text/chat}\n")
+    result, record = approve(litellm.base_url, tmp_path, "good-model", "--config", cfg, key=MASTER_KEY)
+    assert result.code == 1 and record is not None
+    checks = statuses(record)
+    assert checks["reachability"] == ("error", "config") and checks["happy-path"] == ("error", "config")
+    assert checks["error-path"] == ("error", "config")
+    assert "check paths.chat and base_url" in result.stdout
+    assert "rejected the call to this model" not in result.stdout
+    assert record["failure_categories"] == ["config"]
+
+
+def test_a_wrong_models_path_is_a_config_problem_on_litellm(litellm: RunningLiteLLM, tmp_path: Path) -> None:
+    cfg = config(tmp_path, "paths: {models: /v2/models}\n")
+    result, record = approve(litellm.base_url, tmp_path, "good-model", "--config", cfg, "--checks", "reachability", key=MASTER_KEY)
+    assert record is not None
+    assert statuses(record)["reachability"] == ("warn", "config") and "paths.models" in result.stdout
+    assert result.code == 0  # the listing is a warning unless required; the candidate itself answered
+
+
+@pytest.mark.parametrize(("fault", "retried"), [("401", False), ("html-502", True), ("429", True), ("hang", False)])
+def test_the_error_path_proves_nothing_when_access_or_the_gateway_fails(tmp_path: Path, fault: str, retried: bool) -> None:
+    """A refused key, a gateway that is down, rate-limiting or hanging: every request fails alike, so its answers to
+    malformed requests say nothing about its error handling."""
+    cfg = config(tmp_path, "retries: {max_attempts: 2, backoff_seconds: 0.05, max_retry_after_seconds: 0.1}\n")
+    with FaultGateway(max_stall_s=10.0) as gw:
+        gw.set_fault(fault)
+        result, record = approve(gw.base_url, tmp_path, "good-model", "--config", cfg, "--checks", "reachability,error-path",
+                                 "--timeout", "4")
+    assert result.code == 1 and record is not None
+    assert statuses(record)["error-path"] == ("error", "infrastructure"), result.stdout
+    assert record["error_path_status"] == "fail"
+    assert any(gap.startswith("error-path:") for gap in record["evidence_gaps"])
+
+
+def test_the_error_path_proves_nothing_on_a_port_where_nothing_listens(tmp_path: Path) -> None:
+    with echo_gateway() as gw:
+        base = gw.base_url
+    result, record = approve(base, tmp_path, "echo-model", "--checks", "reachability,error-path")
+    assert result.code == 1 and record is not None
+    assert statuses(record) == {"reachability": ("error", "infrastructure"), "error-path": ("error", "infrastructure")}
+
+
+def test_a_wrong_key_on_litellm_leaves_the_error_path_unproven(litellm: RunningLiteLLM, tmp_path: Path) -> None:
+    result, record = approve(litellm.base_url, tmp_path, "good-model", key="sk-wrong-key-0123456789abcdef")
+    assert result.code == 1 and record is not None
+    assert statuses(record)["error-path"][0] == "error"
+    assert "model" not in record["failure_categories"]
+
+
+@pytest.mark.parametrize("fault", ["hang", "drip", "headers-only"])
+def test_a_call_cut_by_the_runs_deadline_says_so_and_is_an_error_in_every_check(tmp_path: Path, fault: str) -> None:
+    cfg = config(tmp_path, "timeouts: {request_seconds: 60}\n")
+    with FaultGateway(max_stall_s=10.0) as gw:
+        gw.set_fault(fault, model="good-model")
+        result, record = approve(gw.base_url, tmp_path, "good-model", "--config", cfg, "--timeout", "3",
+                                 "--checks", "reachability,happy-path,latency,streaming", "--samples", "1")
+    assert result.code == 1 and record is not None
+    assert "the run's deadline of 3 s" in result.stdout
+    assert "within the request timeout" not in result.stdout
+    assert {s for s, _ in statuses(record).values()} == {"error"}, result.stdout
+
+
+# -- Keep the record true --------------------------------------------------------------------------------------------
+
+
+def test_validate_record_rejects_records_that_contradict_themselves(tmp_path: Path) -> None:
+    with FaultGateway() as gw:
+        gw.set_fault("content-null", model="good-model")
+        _, record = approve(gw.base_url, tmp_path, "good-model", "--checks", "happy-path,latency")
+    assert record is not None and record["overall_result"] == "fail"
+    edits: dict[str, dict[str, Any]] = {
+        "verdict": {"overall_result": "pass"},
+        "gaps": {"evidence_gaps": []},
+        "categories": {"failure_categories": ["infrastructure"]},
+        "template": {"happy_path_status": "200"},
+        "latency": {"latency_ms": 412.0},
+        "output": {"output_non_empty": True},
+    }
+    for label, change in edits.items():
+        path = tmp_path / f"edited-{label}.json"
+        path.write_text(json.dumps({**record, **change}), encoding="utf-8")
+        checked = run_approval(["validate-record", str(path)], key=KEY)
+        assert checked.code == 1, (label, checked.all_text)
+        assert "invalid record" in checked.stderr
+
+
+@pytest.mark.parametrize("encode", [lambda k: k, lambda k: base64.b64encode(f"Bearer {k}".encode()).decode(),
+                                    lambda k: quote(k, safe=""), lambda k: json.dumps(k).replace("/", "\\/")],
+                         ids=["verbatim", "base64", "percent", "json-escaped"])
+def test_validate_record_rejects_a_record_holding_the_key(tmp_path: Path, encode: Any) -> None:
+    with echo_gateway() as gw:
+        _, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", "happy-path")
+    assert record is not None
+    path = tmp_path / "pasted.json"
+    path.write_text(json.dumps({**record, "notes": f"debug: {encode(KEY)}"}), encoding="utf-8")
+    checked = run_approval(["validate-record", str(path)], key=KEY)
+    assert checked.code == 1 and "contains the API key" in checked.stderr
+    assert KEY not in checked.all_text
+
+
+def test_diff_refuses_a_file_that_is_not_a_record_and_says_not_measured(tmp_path: Path) -> None:
+    with FaultGateway() as gw:
+        _, good = approve(gw.base_url, tmp_path, "good-model", "--checks", "happy-path,latency", name="good")
+        gw.set_fault("content-null", model="good-model")
+        _, bad = approve(gw.base_url, tmp_path, "good-model", "--checks", "happy-path,latency", name="bad")
+    assert good is not None and bad is not None
+    other = tmp_path / "package.json"
+    other.write_text('{"name": "x"}', encoding="utf-8")
+    refused = run_approval(["diff", str(other), str(tmp_path / "bad.json")])
+    assert refused.code == 2 and "is not an approval record" in refused.stderr and "package.json" in refused.stderr
+    shown = run_approval(["diff", str(tmp_path / "good.json"), str(tmp_path / "bad.json")])
+    assert shown.code == 0 and "ms → not measured" in shown.stdout and "None" not in shown.stdout
+
+
+def test_a_closed_stdout_does_not_change_the_verdict(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "GITHUB_"))}
+    env["GATEWAY_API_KEY"] = KEY
+    with echo_gateway() as gw:
+        args = [*approval_command(), "run", "--base-url", gw.base_url, "--model", "echo-model", "--checks", "happy-path",
+                "--record-out", str(tmp_path / "r.json")]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # the reader went away (`approval run … | head -0`)
+        err = proc.stderr.read().decode()
+        code = proc.wait(timeout=60)
+    assert code == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    assert json.loads((tmp_path / "r.json").read_text())["overall_result"] == "pass"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_report_that_cannot_be_written_does_not_change_the_verdict(tmp_path: Path) -> None:
+    with echo_gateway() as gw:
+        result, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", "happy-path", "--report-out", "/dev/full")
+    assert result.code == 0 and record is not None and record["overall_result"] == "pass"
+    assert "the report could not be written to /dev/full" in result.stderr and "the verdict stands" in result.stderr
+
+
+def test_a_record_out_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    with echo_gateway() as gw:
+        result, _ = approve(gw.base_url, tmp_path, "echo-model", "--checks", "happy-path", "--record-out", "/dev/null")
+        assert result.code == 2 and "is not a regular file" in result.stderr and gw.requests == []
+
+
+def test_an_interrupted_run_leaves_the_earlier_record_whole(tmp_path: Path) -> None:
+    """The record is replaced by rename at the end of a finished run: killing a run mid-way leaves the old one."""
+    import signal
+    import time
+
+    record = tmp_path / "approval-record.json"
+    earlier = '{"earlier": true}\n'
+    record.write_text(earlier, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "GITHUB_"))}
+    env["GATEWAY_API_KEY"] = KEY
+    with FaultGateway(max_stall_s=10.0) as gw:
+        gw.set_fault("hang", model="good-model")
+        proc = subprocess.Popen([*approval_command(), "run", "--base-url", gw.base_url, "--model", "good-model", "--record-out", str(record),
+                                 "--timeout", "20"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        for _ in range(100):  # until the hanging calls are in flight (bounded: 10 s)
+            if len(gw.requests) >= 2:
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert record.read_text(encoding="utf-8") == earlier
+    assert not list(tmp_path.glob(".approval-*"))
+
+
+# -- Say it plainly --------------------------------------------------------------------------------------------------
+
+
+def test_a_failing_line_never_ends_in_warning_and_names_the_warning_probe(tmp_path: Path) -> None:
+    """The echo gateway rejects a missing model with 400 but LiteLLM-like acceptance of empty messages is made a
+    failure here by a 5xx to unknown models: the check fails, and the one probe that is only a warning says so."""
+    with FaultGateway() as gw:
+        gw.set_fault("html-500", model="approval-gate-no-such-model-7f3c9e")
+        result, record = approve(gw.base_url, tmp_path, "good-model", "--checks", "reachability,error-path")
+    assert record is not None and statuses(record)["error-path"] == ("fail", "gateway")
+    line = next(line for line in result.stdout.splitlines() if "error-path" in line and "FAIL" in line)
+    assert not line.rstrip().endswith("(warning)")
+
+
+def test_warnings_that_block_say_so(litellm: RunningLiteLLM, tmp_path: Path) -> None:
+    cfg = config(tmp_path, "warnings_block: true\n")
+    result, record = approve(litellm.base_url, tmp_path, "good-model", "--config", cfg, "--checks", "reachability,error-path",
+                             key=MASTER_KEY)
+    assert result.code == 1 and record is not None
+    assert statuses(record)["error-path"][0] == "warn"  # LiteLLM's mock accepts empty messages
+    assert "warnings block approval (warnings_block: true)" in result.stdout
+    assert "warnings block approval" in record["notes"]
+
+
+def test_a_stream_answered_with_plain_json_says_so(tmp_path: Path) -> None:
+    with echo_gateway(stream_as_json=True) as gw:
+        result, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", "streaming")
+    assert record is not None and statuses(record)["streaming"] == ("fail", "gateway")
+    assert "with a plain JSON body" in result.stdout and "before `data: [DONE]`" not in result.stdout
+
+
+def test_durations_include_the_retries_and_waits(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "retries: {max_attempts: 3, backoff_seconds: 0.2, max_retry_after_seconds: 0.2}\n")
+    with FaultGateway() as gw:
+        gw.set_fault("429", model="good-model")
+        _, record = approve(gw.base_url, tmp_path, "good-model", "--config", cfg, "--checks", "happy-path,streaming", "--samples", "1")
+    assert record is not None
+    for check in record["checks"]:
+        assert check["duration_ms"] >= 400, check  # two waits of 0.2 s at least, whatever the attempts themselves took
+
+
+def test_schema_messages_speak_the_users_language(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "paths: {chat: api/chat}\n")
+    result = run_approval(["run", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--config", cfg], key=KEY)
+    assert result.code == 2
+    assert "`paths.chat` must start with /" in result.stderr and "^/" not in result.stderr

@@ -1,0 +1,58 @@
+"""The Python package's metadata: one version, the runtime dependencies the container has, the `approval` command."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from approval import __version__
+
+ROOT = Path(__file__).resolve().parents[2]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+PEP440 = re.compile(r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?$")
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_names(lines: list[str]) -> set[str]:
+    names = set()
+    for line in lines:
+        text = line.split("#", 1)[0].strip()
+        if text and not text.startswith("-"):
+            match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", text)
+            assert match, f"unreadable requirement {line!r}"
+            names.add(canonical(match.group(0)))
+    return names
+
+
+def test_the_version_is_written_in_one_place():
+    project = PYPROJECT["project"]
+    assert "version" not in project and "version" in project["dynamic"], "pyproject.toml must read the version, not repeat it"
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "approval.__version__"}
+    assert PEP440.match(__version__), f"{__version__!r} is not a release version PyPI accepts"
+
+
+def test_the_package_depends_on_what_the_container_installs():
+    """What requirements/runtime.in asks for, `pipx install` must get too; and the container has all the package needs."""
+    declared = requirement_names(PYPROJECT["project"]["dependencies"])
+    asked = requirement_names((ROOT / "requirements" / "runtime.in").read_text(encoding="utf-8").splitlines())
+    pinned = requirement_names((ROOT / "requirements" / "runtime.txt").read_text(encoding="utf-8").splitlines())
+    assert asked <= declared, f"add to pyproject.toml's dependencies: {sorted(asked - declared)}"
+    assert declared <= pinned, f"add to requirements/runtime.in and recompile runtime.txt: {sorted(declared - pinned)}"
+
+
+def test_the_console_script_is_approval():
+    assert PYPROJECT["project"]["scripts"] == {"approval": "approval.cli:main"}
+    assert PYPROJECT["project"]["name"] == "model-approval-gate"
+    assert PYPROJECT["project"]["requires-python"] == ">=3.11"
+
+
+def test_the_release_tools_are_pinned_and_in_the_dev_requirements():
+    package = (ROOT / "requirements" / "package.txt").read_text(encoding="utf-8").splitlines()
+    pins = [line for line in package if line and not line.startswith("#")]
+    assert pins and all(re.fullmatch(r"[a-z0-9-]+==[0-9][0-9A-Za-z.]*", pin) for pin in pins), pins
+    assert {"build", "twine", "setuptools"} == requirement_names(pins)
+    assert "-r package.txt" in (ROOT / "requirements" / "dev.txt").read_text(encoding="utf-8").splitlines()

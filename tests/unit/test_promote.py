@@ -1,0 +1,214 @@
+"""`approval promote`: the approved model and its evidence written into AGENTS.md or gateway.yaml, once, reviewably."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from approval.cli import main
+from approval.config import build_settings
+from approval.promote import RegistryEditError, comment_start, markdown_lines_for, promote_markdown, promote_yaml, yaml_lines_for
+from approval.record import build_record, write_json
+from approval.registry import Approval, parse_block_entries, registry_of
+from approval.suite import run_suite
+from approval.userfile import load_yaml
+from tests.conftest import BASE, CANARY_KEY, is_sample, make_settings
+
+AGENTS = """# Agents
+
+Use only approved models. <!-- reviewers: keep this list short -->
+
+<!-- approved-models:start -->
+- `old-model`
+- retired-model # until June
+<!-- approved-models:end -->
+
+More text.
+"""
+
+GATEWAY_YAML = f"""# The gateway this repository gates.
+base_url: {BASE}   # the gateway
+endpoint: chat
+approved_models:   # the registry, reviewed like code
+  - old-model    # the first one
+  # the next one is kept for the batch jobs
+  - retired-model
+model_in_use: old-model   # what agents use today
+"""
+
+EVIDENCE = Approval("2025-03-01T08:00:01Z", "octocat", "a" * 64, "https://github.com/o/r/actions/runs/1")
+
+
+def write_record(tmp_path: Path, name: str = "approval-record.json", *, fail: bool = False, ci: bool = True) -> Path:
+    import responses
+
+    from tests.conftest import FakeGateway, answer_with
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        gateway = FakeGateway(rsps)
+        if fail:
+            gateway.on(is_sample, answer_with(200, {"choices": []}))
+        outcome = run_suite(make_settings(approved_by="octocat"))
+    ci_context = {"repository": "o/r", "commit": "abc", "run_url": "https://github.com/o/r/actions/runs/42"} if ci else None
+    path = tmp_path / name
+    write_json(path, build_record(outcome, outcome.candidates[0], ci_context))
+    return path
+
+
+def promote(record: Path, registry: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["promote", "--record", str(record), "--registry", str(registry)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_promote_into_agents_md_adds_one_line_with_the_evidence_and_is_idempotent(tmp_path, capsys):
+    record = write_record(tmp_path)
+    agents = tmp_path / "AGENTS.md"
+    agents.write_text(AGENTS)
+    code, out, _ = promote(record, agents, capsys)
+    assert code == 0, out
+    text = agents.read_text()
+    sha = hashlib.sha256(record.read_bytes()).hexdigest()
+    approved_at = json.loads(record.read_text())["approved_at"]
+    line = (f"- cand-model  # approved_at={approved_at} approved_by=octocat run_url=https://github.com/o/r/actions/runs/42 "
+            f"record_sha256={sha}")
+    assert text == AGENTS.replace("- retired-model # until June\n", f"- retired-model # until June\n{line}\n")
+    assert f"+ {line}" in out
+    (entry,) = [e for e in parse_block_entries(text, "AGENTS.md") if e.model == "cand-model"]
+    assert entry.approval == Approval(approved_at, "octocat", sha, "https://github.com/o/r/actions/runs/42")
+
+    code, out, _ = promote(record, agents, capsys)
+    assert code == 0 and "nothing changed" in out
+    assert agents.read_text() == text, "promoting the same record again changes nothing"
+
+    newer = write_record(tmp_path, "newer.json", ci=False)
+    code, out, _ = promote(newer, agents, capsys)
+    assert code == 0
+    updated = agents.read_text()
+    assert updated.count("cand-model") == 1, "re-promoting replaces the evidence, never duplicates the line"
+    assert f"record_sha256={hashlib.sha256(newer.read_bytes()).hexdigest()}" in updated and "run_url" not in updated
+    assert f"- {line}" in out and "+ - cand-model  # approved_at=" in out
+
+
+def test_promote_into_gateway_yaml_keeps_every_comment_and_the_order(tmp_path, capsys):
+    record = write_record(tmp_path)
+    config = tmp_path / "gateway.yaml"
+    config.write_text(GATEWAY_YAML)
+    os.chmod(config, 0o640)
+    code, out, err = promote(record, config, capsys)
+    assert code == 0, err
+    text = config.read_text()
+    sha = hashlib.sha256(record.read_bytes()).hexdigest()
+    assert text == GATEWAY_YAML.replace("  - retired-model\n", "  - retired-model\n  - model: cand-model\n"
+                                        f'    approved_at: "{json.loads(record.read_text())["approved_at"]}"\n    approved_by: "octocat"\n'
+                                        f'    run_url: "https://github.com/o/r/actions/runs/42"\n    record_sha256: "{sha}"\n')
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640, "the file keeps its mode"
+    settings = build_settings({"config": str(config), "models": ["x"]}, {"GATEWAY_API_KEY": CANARY_KEY})
+    assert settings.approved_models == ("old-model", "retired-model", "cand-model")
+    assert registry_of(load_yaml(text)).get("cand-model").approval.record_sha256 == sha  # type: ignore[union-attr]
+
+    code, out, _ = promote(record, config, capsys)
+    assert code == 0 and "nothing changed" in out and config.read_text() == text
+
+    # the promoted model already listed as a plain item: its line becomes the evidence mapping, its comment kept
+    config.write_text(GATEWAY_YAML.replace("old-model    # the first one", "cand-model    # the first one"))
+    code, _, err = promote(record, config, capsys)
+    assert code == 0, err
+    lines = config.read_text().splitlines()
+    assert lines[4] == "  - model: cand-model  # the first one" and lines[9] == "  # the next one is kept for the batch jobs"
+    assert config.read_text().count("cand-model") == 1
+
+
+def test_a_record_that_is_not_a_pass_or_not_valid_changes_nothing(tmp_path, capsys):
+    agents = tmp_path / "AGENTS.md"
+    agents.write_text(AGENTS)
+    failing = write_record(tmp_path, "failing.json", fail=True)
+    code, _, err = promote(failing, agents, capsys)
+    assert code == 1 and "not promoted: cand-model was not approved in that run" in err
+    invalid = tmp_path / "invalid.json"
+    invalid.write_text(json.dumps({**json.loads(write_record(tmp_path).read_text()), "overall_result": "maybe"}))
+    code, _, err = promote(invalid, agents, capsys)
+    assert code == 1 and "not a valid approval record" in err and "overall_result" in err
+    assert agents.read_text() == AGENTS
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], "no temporary file left behind"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "needle"),
+    [
+        ("AGENTS.md", "# Agents\n- cand-model\n", "has no approved-models block"),
+        ("AGENTS.md", "<!-- approved-models:start --> - a\n<!-- approved-models:end -->\n", "holds other text too"),
+        ("AGENTS.md", "<!-- approved-models:start -->\n- cand-model\n- cand-model\n<!-- approved-models:end -->\n", "2 times"),
+        ("gateway.yaml", "approved_models: &registry [a]\n", "in a form this tool does not edit"),
+        ("gateway.yaml", "approved_models: [a,\n  b]\n", "in a form this tool does not edit"),
+        ("gateway.yaml", "approved_models:\n  - model: cand-model\n    # why\n    approved_by: x\n", "holds comments the update would lose"),
+        ("gateway.yaml", "approved_models: [a]\nunknown_key: 1\n", "unknown key 'unknown_key'"),
+        ("gateway.yaml", "base_url: http://other.test/v1\napproved_models: [a]\n", "configures http://other.test/v1"),
+        ("gateway.yaml", "endpoint: responses\napproved_models: [a]\n", "configures responses"),
+        ("registry.json", "{}", "neither markdown"),
+    ],
+)
+def test_a_registry_that_cannot_be_edited_safely_is_exit_2_and_left_alone(tmp_path, capsys, name, content, needle):
+    record = write_record(tmp_path)
+    registry = tmp_path / name
+    registry.write_text(content)
+    code, out, err = promote(record, registry, capsys)
+    assert code == 2, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], err
+    assert registry.read_text() == content
+
+
+def test_flow_lists_and_a_missing_list_become_block_lists_that_read_back_the_same():
+    edit = promote_yaml("approved_models: [a, 'b:c']  # short list\nendpoint: chat\n", "b:c", EVIDENCE, "g.yaml")
+    assert edit.text.splitlines()[:3] == ["approved_models:  # short list", "  - a", '  - model: "b:c"']
+    assert load_yaml(edit.text)["approved_models"][1] == {"model": "b:c", **EVIDENCE.fields()}
+    added = promote_yaml("endpoint: chat", "m", EVIDENCE, "g.yaml")
+    assert added.text.startswith("endpoint: chat\napproved_models:\n  - model: m\n")
+    crlf = promote_yaml("approved_models:\r\n- a\r\nendpoint: chat\r\n", "m", EVIDENCE, "g.yaml").text
+    assert "\n" not in crlf.replace("\r\n", "") and crlf.startswith("approved_models:\r\n- a\r\n- model: m\r\n  approved_at:")
+
+
+def test_markdown_keeps_a_persons_comment_and_the_line_style():
+    text = "<!-- approved-models:start -->\n  * `m`  # the default\n<!-- approved-models:end -->\n"
+    edit = promote_markdown(text, "m", EVIDENCE, "AGENTS.md")
+    assert edit.text.splitlines()[1] == ("  * `m`  # the default approved_at=2025-03-01T08:00:01Z approved_by=octocat "
+                                         f"run_url=https://github.com/o/r/actions/runs/1 record_sha256={'a' * 64}")
+    again = promote_markdown(edit.text, "m", Approval("2025-04-01T00:00:00Z", "Jane Doe", "b" * 64), "AGENTS.md")
+    assert again.text.splitlines()[1] == f'  * `m`  # the default approved_at=2025-04-01T00:00:00Z approved_by="Jane Doe" record_sha256={"b" * 64}'
+    (entry,) = parse_block_entries(again.text, "AGENTS.md")
+    assert entry.approval == Approval("2025-04-01T00:00:00Z", "Jane Doe", "b" * 64)
+    with pytest.raises(RegistryEditError):
+        promote_markdown(text, "bad`model", EVIDENCE, "AGENTS.md")
+
+
+def test_evidence_that_is_malformed_is_reported_not_trusted():
+    text = "<!-- approved-models:start -->\n- m  # approved_at=yesterday approved_by=me record_sha256=abc\n<!-- approved-models:end -->\n"
+    (entry,) = parse_block_entries(text, "AGENTS.md")
+    assert entry.approval is None and "approved_at" in entry.problem and "record_sha256" in entry.problem
+    registry = registry_of({"approved_models": ["a", {"model": "b", "approved_by": "x"}], "model_in_use": "a"})
+    assert registry.models == ("a", "b") and registry.model_in_use == "a"
+    assert registry.get("a").problem == "" and "approved_at" in registry.get("b").problem  # type: ignore[union-attr]
+
+
+def test_the_lines_a_revocation_removes():
+    promoted = promote_yaml(GATEWAY_YAML, "cand-model", EVIDENCE, "g.yaml").text
+    assert yaml_lines_for(promoted, "cand-model", "g.yaml") == [
+        "  - model: cand-model", '    approved_at: "2025-03-01T08:00:01Z"', '    approved_by: "octocat"',
+        '    run_url: "https://github.com/o/r/actions/runs/1"', f'    record_sha256: "{"a" * 64}"']
+    assert yaml_lines_for(promoted, "old-model", "g.yaml") == ["  - old-model    # the first one"]
+    assert yaml_lines_for(promoted, "absent", "g.yaml") == []
+    assert markdown_lines_for(AGENTS, "retired-model", "AGENTS.md") == ["- retired-model # until June"]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [("a: b # c", 5), ("a: 'b # c'", None), ('a: "b \\" # c"', None), ("a: b#c", None), ("# only", 0), ("a: it's # x", 8)],
+)
+def test_yaml_comment_detection(line, expected):
+    assert comment_start(line) == expected
