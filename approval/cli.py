@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate-record", help="validate a record against the shipped schema")
     val.add_argument("file")
     diff = sub.add_parser("diff", help="show what changed between two records")
-    diff.add_argument("old")
-    diff.add_argument("new")
+    diff.add_argument("old", help="a record file, or REF:PATH of one in git (e.g. on the record-store branch: origin/approval-records:…)")
+    diff.add_argument("new", help="a record file, or REF:PATH")
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when the records differ in verdict or any check status")
     summ = sub.add_parser("summarize", help="one table over many records (matrix legs); exit 1 unless every candidate passed")
     summ.add_argument("paths", nargs="+", metavar="PATH", help="record files, or folders searched for approval-record*.json")
@@ -239,8 +240,30 @@ def _read_record(path_text: str) -> tuple[dict[str, Any], bytes]:
     return data, raw
 
 
+def _record_from_git(spec: str) -> dict[str, Any]:
+    """A record kept in git, e.g. on the record-store branch: `origin/approval-records:<host>/<model>/<file>.json`."""
+    import subprocess
+
+    fix = "fetch the branch first (git fetch origin approval-records), and give REF:PATH of a record on it"
+    try:
+        shown = subprocess.run(["git", "show", spec], capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        raise ConfigError(f"record {spec!r} is not a file, and git could not be run to read it as REF:PATH", fix) from None
+    if shown.returncode != 0:
+        reason = (shown.stderr.decode("utf-8", "replace").strip().splitlines() or ["not found"])[0]
+        raise ConfigError(f"record {spec!r} is not a file, nor in git ({reason})", fix)
+    try:
+        data = json.loads(shown.stdout.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ConfigError(f"record {spec!r} is not valid JSON", "give an approval record JSON file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"record {spec!r} is not a JSON object", "give an approval record JSON file")
+    return data
+
+
 def _load_approval_record(path_text: str) -> dict[str, Any]:
-    data = _load_record(path_text)
+    in_git = not Path(path_text).exists() and re.match(r"^[^\s:]+:[^\s:].*\.json$", path_text) is not None
+    data = _record_from_git(path_text) if in_git else _load_record(path_text)
     if data.get("record_type") != "model_candidate_approval":
         raise ConfigError(f"{path_text!r} is not an approval record (no record_type 'model_candidate_approval')",
                           "give two records written by `approval run` or the action (approval-record.json)")
@@ -276,27 +299,6 @@ def cmd_diff(old_path: str, new_path: str, exit_code: bool) -> int:
     for line in changes:
         say(line)
     return exitcodes.NOT_APPROVED if exit_code and material else exitcodes.APPROVED
-
-
-def cmd_summarize(paths: list[str], output_format: str) -> int:
-    from approval.record_consistency import record_problems
-    from approval.summary import find_record_files, invalid_row, render_markdown, render_text, row_from_record, summarize
-
-    rows = []
-    for path in find_record_files(paths):
-        try:
-            data = _load_record(str(path))
-        except ConfigError as exc:
-            rows.append(invalid_row(None, str(path), exc.problem))
-            continue
-        problems = record_problems(data, _key_to_look_for())
-        if problems:  # a record that is malformed or contradicts itself (a hand-edited verdict) counts as not approved
-            rows.append(invalid_row(data, str(path), f"{path}: {problems[0]}"))
-            continue
-        rows.append(row_from_record(data, str(path)))
-    summary = summarize(rows)
-    say(render_markdown(summary) if output_format == "markdown" else render_text(summary))
-    return exitcodes.APPROVED if summary.all_approved else exitcodes.NOT_APPROVED
 
 
 def cmd_promote(record_path: str, registry_path: str) -> int:
@@ -358,6 +360,26 @@ def _same_gateway(record: dict[str, Any], config_text: str, source: str) -> None
     if endpoint != record.get("endpoint_family"):
         raise ConfigError(f"the record is for the {record.get('endpoint_family')} endpoint, {source} configures {endpoint}",
                           "promote a record from a run against that endpoint")
+
+def cmd_summarize(paths: list[str], output_format: str) -> int:
+    from approval.record_consistency import record_problems
+    from approval.summary import find_record_files, invalid_row, render_markdown, render_text, row_from_record, summarize
+
+    rows = []
+    for path in find_record_files(paths):
+        try:
+            data = _load_record(str(path))
+        except ConfigError as exc:
+            rows.append(invalid_row(None, str(path), exc.problem))
+            continue
+        problems = record_problems(data, _key_to_look_for())
+        if problems:  # a record that is malformed or contradicts itself (a hand-edited verdict) counts as not approved
+            rows.append(invalid_row(data, str(path), f"{path}: {problems[0]}"))
+            continue
+        rows.append(row_from_record(data, str(path)))
+    summary = summarize(rows)
+    say(render_markdown(summary) if output_format == "markdown" else render_text(summary))
+    return exitcodes.APPROVED if summary.all_approved else exitcodes.NOT_APPROVED
 
 
 if __name__ == "__main__":

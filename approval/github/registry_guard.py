@@ -61,11 +61,11 @@ def read_base_registry(client: Any, repository: str, sha: str, config_path: str 
     import yaml
     from github.GithubException import GithubException
 
-    from approval.github.contents import api_get, contents_path, read_text
+    from approval.github.contents import api_get, read_text
     from approval.userfile import load_yaml
 
     try:  # a missing file reads as 404 like a missing commit: make sure the commit is there first
-        api_get(client, contents_path(repository, ""), ref=sha)
+        api_get(client, f"/repos/{repository}/git/commits/{sha}")
     except GithubException as exc:
         if exc.status == 404:
             raise ValueError(f"commit {sha[:12]} is not in the repository (was the base branch force-pushed?)") from None

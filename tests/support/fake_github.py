@@ -63,7 +63,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from tests.support import github_shapes as shapes
-from tests.support.github_contract import Violation, check_blob_upload, rest_contract, twirp_contract
+from tests.support.github_contract import Violation, check_blob_download, check_blob_upload, rest_contract, twirp_contract
 from tests.support.tls import TLSHandlerMixin, TLSServerMixin, make_tls_files, server_context
 
 __all__ = ["Artifact", "Blob", "FakeComment", "FakeCommit", "FakeGitHub", "FakeIssue", "FakeWorkflowRun", "RecordedRequest"]
@@ -541,6 +541,7 @@ class FakeGitHub:
             ("POST", r"/git/refs", lambda: self._create_ref(req)),
             ("POST", r"/git/trees", lambda: self._create_tree(req)),
             ("POST", r"/git/commits", lambda: self._create_git_commit(req)),
+            ("GET", r"/git/commits/([0-9a-f]{40})", lambda sha: self._ok(self._git_commit(sha))),
             ("GET", r"/actions/runs/(\d+)", lambda n: self._ok(self._run_json(self._run(n)))),
             ("GET", r"/actions/workflows/([^/]+)/runs", lambda w: self._list_runs(req, w)),
             ("GET", r"/actions/runs/(\d+)/artifacts", lambda n: self._list_artifacts(req, n)),
@@ -710,18 +711,9 @@ class FakeGitHub:
                                "status": "404"})
         return commit
 
-    def _content_links(self, path: str, sha: str, ref: str, kind: str) -> dict[str, Any]:
-        api = f"{self._repo_api()}/contents/{quote(path)}?ref={quote(ref)}"
-        git = f"{self._repo_api()}/git/{'blobs' if kind == 'file' else 'trees'}/{sha}"
-        html = f"{self.server_url}/{self.repository}/{'blob' if kind == 'file' else 'tree'}/{quote(ref)}/{quote(path)}"
-        return {"url": api, "git_url": git, "html_url": html, "_links": {"self": api, "git": git, "html": html}}
-
     def _entry_json(self, path: str, data: bytes | None, ref: str) -> dict[str, Any]:
-        kind = "file" if data is not None else "dir"
         sha = _git_sha("blob", data) if data is not None else _git_sha("tree", path.encode())
-        raw = f"https://raw.githubusercontent.com/{self.repository}/{quote(ref)}/{quote(path)}" if data is not None else None
-        return {"type": kind, "size": len(data) if data is not None else 0, "name": path.rsplit("/", 1)[-1], "path": path, "sha": sha,
-                **self._content_links(path, sha, ref, kind), "download_url": raw}
+        return shapes.content_entry(self.api_url, self.server_url, self.repository, path, ref, sha=sha, size=None if data is None else len(data))
 
     def _get_contents(self, req: RecordedRequest, path: str) -> None:
         ref = req.param("ref") or self.default_branch
@@ -729,8 +721,7 @@ class FakeGitHub:
         path = path.strip("/")
         data = commit.files.get(path)
         if data is not None:
-            encoded = base64.encodebytes(data).decode("ascii")  # GitHub wraps the base64 text at 60 columns; this at 76
-            self._ok({**self._entry_json(path, data, ref), "encoding": "base64", "content": encoded})
+            self._ok(shapes.content_file(self.api_url, self.server_url, self.repository, path, ref, sha=_git_sha("blob", data), data=data))
         prefix = f"{path}/" if path else ""
         below = sorted({p[len(prefix):].split("/", 1)[0] + ("/" if "/" in p[len(prefix):] else "") for p in commit.files if p.startswith(prefix)})
         if not below:
@@ -758,23 +749,23 @@ class FakeGitHub:
             raise _Reply(422, {"message": "content is not valid Base64", "status": "422"}) from None
         sha = self.add_commit({**parent.files, path: blob}, branch=branch, parents=[parent.sha], message=message)
         entry = self._entry_json(path, blob, branch)
-        self._ok({"content": entry, "commit": self._git_commit_json(self.commits[sha])}, 200 if old is not None else 201)
+        self._ok(shapes.file_commit(entry, self._git_commit_json(self.commits[sha])), 200 if old is not None else 201)
 
     def _git_commit_json(self, commit: FakeCommit) -> dict[str, Any]:
-        person = {"name": "github-actions[bot]", "email": "41898282+github-actions[bot]@users.noreply.github.com", "date": shapes.timestamp(commit.created_at)}
-        return {"sha": commit.sha, "node_id": f"C_fake{commit.sha[:12]}", "url": f"{self._repo_api()}/git/commits/{commit.sha}",
-                "html_url": f"{self.server_url}/{self.repository}/commit/{commit.sha}", "author": person, "committer": person,
-                "message": commit.message, "tree": {"sha": commit.tree_sha, "url": f"{self._repo_api()}/git/trees/{commit.tree_sha}"},
-                "parents": [{"sha": p, "url": f"{self._repo_api()}/git/commits/{p}", "html_url": f"{self.server_url}/{self.repository}/commit/{p}"}
-                            for p in commit.parents],
-                "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None, "verified_at": None}}
+        return shapes.git_commit(self.api_url, self.server_url, self.repository, commit.sha, tree_sha=commit.tree_sha, parents=commit.parents,
+                                 message=commit.message, when=commit.created_at)
+
+    def _git_commit(self, sha: str) -> dict[str, Any]:
+        commit = self.commits.get(sha)
+        if commit is None:
+            raise _not_found()
+        return self._git_commit_json(commit)
 
     def _ref_json(self, branch: str) -> dict[str, Any]:
         sha = self.branches.get(branch)
         if sha is None:
             raise _not_found()
-        return {"ref": f"refs/heads/{branch}", "node_id": f"REF_fake{sha[:12]}", "url": f"{self._repo_api()}/git/refs/heads/{quote(branch)}",
-                "object": {"type": "commit", "sha": sha, "url": f"{self._repo_api()}/git/commits/{sha}"}}
+        return shapes.git_ref(self.api_url, self.repository, branch, sha)
 
     def _create_ref(self, req: RecordedRequest) -> None:
         data = self._body(req)
@@ -803,9 +794,8 @@ class FakeGitHub:
             tree[str(item["path"])] = item["content"].encode("utf-8")
         sha = _tree_sha(tree)
         self._trees[sha] = tree
-        entries = [{"path": path, "mode": "100644", "type": "blob", "sha": _git_sha("blob", blob), "size": len(blob),
-                    "url": f"{self._repo_api()}/git/blobs/{_git_sha('blob', blob)}"} for path, blob in sorted(tree.items())]
-        self._ok({"sha": sha, "url": f"{self._repo_api()}/git/trees/{sha}", "tree": entries, "truncated": False}, 201)
+        blobs = [(path, _git_sha("blob", blob), len(blob)) for path, blob in sorted(tree.items())]
+        self._ok(shapes.git_tree(self.api_url, self.repository, sha, blobs), 201)
 
     def _create_git_commit(self, req: RecordedRequest) -> None:
         data = self._body(req)
@@ -828,25 +818,11 @@ class FakeGitHub:
 
     def _run_json(self, run: FakeWorkflowRun) -> dict[str, Any]:
         path, name = self.workflows[run.workflow_id]
-        api = f"{self._repo_api()}/actions/runs/{run.id}"
-        html = f"{self.server_url}/{self.repository}/actions/runs/{run.id}"
-        actor = self._user(("octocat", 583231))
         commit = self.commits.get(run.head_sha)
-        return {
-            "id": run.id, "name": name, "node_id": f"WFR_fake{run.id}", "head_branch": run.head_branch, "head_sha": run.head_sha,
-            "path": path, "display_title": name, "run_number": run.run_number, "run_attempt": run.run_attempt, "event": run.event,
-            "status": run.status, "conclusion": run.conclusion, "workflow_id": run.workflow_id, "check_suite_id": 40_000_000_000 + run.id % 10**6,
-            "check_suite_node_id": f"CS_fake{run.id}", "url": api, "html_url": html, "pull_requests": [], "referenced_workflows": [],
-            "created_at": shapes.timestamp(run.created_at), "updated_at": shapes.timestamp(run.created_at), "run_started_at": shapes.timestamp(run.created_at),
-            "actor": actor, "triggering_actor": actor, "jobs_url": f"{api}/jobs", "logs_url": f"{api}/logs",
-            "check_suite_url": f"{self._repo_api()}/check-suites/{40_000_000_000 + run.id % 10**6}", "artifacts_url": f"{api}/artifacts",
-            "cancel_url": f"{api}/cancel", "rerun_url": f"{api}/rerun", "previous_attempt_url": None,
-            "workflow_url": f"{self._repo_api()}/actions/workflows/{run.workflow_id}",
-            "head_commit": {"id": run.head_sha, "tree_id": commit.tree_sha if commit else run.head_sha, "message": commit.message if commit else "",
-                            "timestamp": shapes.timestamp(run.created_at), "author": {"name": "Octo Cat", "email": "octocat@example.com"},
-                            "committer": {"name": "GitHub", "email": "noreply@github.com"}},
-            "repository": self._repo_json(), "head_repository": self._repo_json(),
-        }
+        return shapes.workflow_run(self.api_url, self.server_url, self.repository, self.repo_id, run_id=run.id, workflow_id=run.workflow_id,
+                                   name=name, path=path, event=run.event, head_sha=run.head_sha, head_branch=run.head_branch,
+                                   run_number=run.run_number, run_attempt=run.run_attempt, status=run.status, conclusion=run.conclusion,
+                                   created_at=run.created_at, head_message=commit.message if commit else "A commit")
 
     def _list_runs(self, req: RecordedRequest, workflow: str) -> None:
         wanted = next((i for i, (path, _) in self.workflows.items() if workflow in (str(i), path.rsplit("/", 1)[-1])), None)
@@ -858,16 +834,11 @@ class FakeGitHub:
         self._list_page(req, "workflow_runs", [self._run_json(r) for r in runs])
 
     def _artifact_json(self, artifact: Artifact, run: FakeWorkflowRun) -> dict[str, Any]:
-        api = f"{self._repo_api()}/actions/artifacts/{artifact.artifact_id}"
         blob = self.blobs.get(artifact.upload_path)
-        created = artifact.created_at or run.created_at
-        expires = artifact.create_request.get("expires_at") or shapes.timestamp(created + timedelta(days=90))
-        digest = (artifact.finalize_request or {}).get("hash")
-        return {"id": int(artifact.artifact_id), "node_id": f"MDg6QXJ0aWZhY3Q{artifact.artifact_id}", "name": artifact.name,
-                "size_in_bytes": len(blob.data) if blob else 0, "url": api, "archive_download_url": f"{api}/zip", "expired": artifact.expired,
-                "created_at": shapes.timestamp(created), "updated_at": shapes.timestamp(created), "expires_at": expires, "digest": digest,
-                "workflow_run": {"id": run.id, "repository_id": self.repo_id, "head_repository_id": self.repo_id, "head_branch": run.head_branch,
-                                 "head_sha": run.head_sha}}
+        return shapes.artifact(self.api_url, self.repository, self.repo_id, artifact_id=int(artifact.artifact_id), name=artifact.name,
+                               size=len(blob.data) if blob else 0, run_id=run.id, head_sha=run.head_sha, head_branch=run.head_branch,
+                               expired=artifact.expired, created_at=artifact.created_at or run.created_at,
+                               expires_at=artifact.create_request.get("expires_at"), digest=(artifact.finalize_request or {}).get("hash"))
 
     def _artifacts_of(self, run: FakeWorkflowRun) -> list[Artifact]:
         return [a for a in self.artifacts if a.artifact_id and a.create_request["workflow_run_backend_id"] == run.backend_id]
@@ -951,6 +922,8 @@ class FakeGitHub:
         with self._lock:
             artifact = next((a for a in self.artifacts if a.upload_path == unquote(req.path)), None)
             if artifact is not None and req.method == "GET" and req.param("sig") == artifact.download_signature:
+                self.contract_checked += 1
+                self.contract_violations.extend(check_blob_download(req.method, req.headers))
                 if "authorization" in req.headers:
                     raise azure_error(400, "InvalidAuthenticationInfo")
                 stored = self.blobs.get(artifact.upload_path)
@@ -974,14 +947,6 @@ class FakeGitHub:
                                             "x-ms-request-server-encrypted": "true"})
 
 
-def _validation_failed(error: dict[str, str] | None = None, documentation_url: str = shapes.DOCS) -> _Reply:
-    return _Reply(422, shapes.validation_failed(error, documentation_url))
-
-
-def _problems_parsing_json() -> _Reply:
-    return _Reply(400, {"message": "Problems parsing JSON", "documentation_url": "https://docs.github.com/rest", "status": "400"})
-
-
 def _git_sha(kind: str, data: bytes) -> str:
     """The SHA-1 git gives an object of this kind and content."""
     return hashlib.sha1(f"{kind} {len(data)}\0".encode() + data, usedforsecurity=False).hexdigest()
@@ -990,6 +955,14 @@ def _git_sha(kind: str, data: bytes) -> str:
 def _tree_sha(files: dict[str, bytes]) -> str:
     listing = "".join(f"100644 blob {_git_sha('blob', data)}\t{path}\n" for path, data in sorted(files.items()))
     return _git_sha("tree", listing.encode("utf-8"))
+
+
+def _validation_failed(error: dict[str, str] | None = None, documentation_url: str = shapes.DOCS) -> _Reply:
+    return _Reply(422, shapes.validation_failed(error, documentation_url))
+
+
+def _problems_parsing_json() -> _Reply:
+    return _Reply(400, {"message": "Problems parsing JSON", "documentation_url": "https://docs.github.com/rest", "status": "400"})
 
 
 def _not_found() -> _Reply:

@@ -41,7 +41,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -58,6 +58,7 @@ __all__ = [
     "RestContract",
     "TwirpContract",
     "Violation",
+    "check_blob_download",
     "check_blob_upload",
     "check_exchanges",
     "contract_dir",
@@ -238,6 +239,15 @@ class Response:
     content_type: str | None
     schema: Any  # None: no body documented
     headers: tuple[str, ...]  # the headers the description lists for it
+    others: Mapping[str, Any] = field(default_factory=dict)  # further documented media types and their schemas
+
+    def for_type(self, content_type: str) -> tuple[str | None, Any]:
+        """The documented media type (and its schema) an answer of `content_type` is checked against: that one when
+        the description lists several (`GET …/contents/{path}` answers `application/json` to a plain request, and
+        documents `application/vnd.github.object` first), else the first."""
+        if content_type in self.others:
+            return content_type, self.others[content_type]
+        return self.content_type, self.schema
 
 
 @dataclass(frozen=True)
@@ -344,7 +354,8 @@ class RestContract:
             if media is None:
                 responses[status] = Response(None, None, listed)
             else:
-                responses[status] = Response(media[0], self._convert.schema(media[1].get("schema", {}), False), listed)
+                others = {name: self._convert.schema(value.get("schema", {}), False) for name, value in list(spec["content"].items())[1:]}
+                responses[status] = Response(media[0], self._convert.schema(media[1].get("schema", {}), False), listed, others)
         return Operation(
             method=method,
             template=template,
@@ -447,13 +458,14 @@ class RestContract:
         media = content_type.removesuffix("+json")
         if media.startswith("application/vnd.github.") and media != "application/vnd.github.object" and media in asked:
             return []
-        if spec.content_type and content_type != spec.content_type:
-            return [Violation(op.name, part, "header content-type", f"{where}/content", f"{content_type or 'none'}, documented {spec.content_type}")]
+        documented_type, schema = spec.for_type(content_type)
+        if documented_type and content_type != documented_type:
+            return [Violation(op.name, part, "header content-type", f"{where}/content", f"{content_type or 'none'}, documented {documented_type}")]
         try:
             data = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             return [Violation(op.name, part, "body", where, "not JSON")]
-        return _schema_violations(op.name, part, "body", spec.schema, data, f"{where}/content/{_pointer(spec.content_type or '')}/schema")
+        return _schema_violations(op.name, part, "body", schema, data, f"{where}/content/{_pointer(documented_type or '')}/schema")
 
 
 def _pointer(text: str) -> str:
@@ -644,6 +656,18 @@ def check_blob_upload(create_request: Mapping[str, Any], method: str, headers: M
     return found
 
 
+def check_blob_download(method: str, headers: Mapping[str, str]) -> list[Violation]:
+    """The GET of an artifact's zip from the signed URL `GET …/actions/artifacts/{id}/zip` redirects to: no
+    Authorization header (the URL's SAS signature authorises it; the token must not travel to the storage host)."""
+    name = "Azure Blob Storage/Get Blob"
+    found = []
+    if method != "GET":
+        found.append(Violation(name, "request", "method", "blob-download", f"{method}, a download is a GET"))
+    if _header(headers, "authorization"):
+        found.append(Violation(name, "request", "header authorization", "blob-download", "sent with a SAS URL"))
+    return found
+
+
 # --- loading, once per process --------------------------------------------------------------------------------------
 
 
@@ -694,7 +718,7 @@ def check_exchanges(exchanges: Sequence[Exchange]) -> list[Violation]:
     created: Mapping[str, Any] = {}
     for ex in exchanges:
         if ex.path.startswith("/blob/"):
-            found += check_blob_upload(created, ex.method, ex.headers)
+            found += check_blob_download(ex.method, ex.headers) if ex.method == "GET" else check_blob_upload(created, ex.method, ex.headers)
             continue
         if ex.path.startswith("/twirp/"):
             twirp = twirp_contract()

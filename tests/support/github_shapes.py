@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["full_repository", "issue", "issue_comment", "label", "public_user", "simple_user", "timestamp", "validation_failed"]
+__all__ = ["artifact", "content_entry", "content_file", "file_commit", "full_repository", "git_commit", "git_ref", "git_tree", "issue", "issue_comment",
+           "label", "public_user", "simple_user", "timestamp", "validation_failed", "workflow_run"]
 
 EPOCH = datetime(2025, 3, 1, 8, 0, 0, tzinfo=UTC)
 DOCS = "https://docs.github.com/rest"
@@ -147,3 +148,91 @@ def validation_failed(error: dict[str, str] | None = None, documentation_url: st
     if error is not None:
         body["errors"] = [error]
     return body
+
+
+# --- git: contents, refs, trees, commits -----------------------------------------------------------------------------
+
+
+def content_entry(api: str, web: str, repository: str, path: str, ref: str, *, sha: str, size: int | None) -> dict[str, Any]:
+    """One item of a `content-directory`, or a file without its content (`size` None: a directory)."""
+    kind = "dir" if size is None else "file"
+    url = f"{api}/repos/{repository}/contents/{quote(path)}?ref={quote(ref, safe='')}"
+    git = f"{api}/repos/{repository}/git/{'trees' if kind == 'dir' else 'blobs'}/{sha}"
+    page = f"{web}/{repository}/{'tree' if kind == 'dir' else 'blob'}/{quote(ref)}/{quote(path)}"
+    raw = f"https://raw.githubusercontent.com/{repository}/{quote(ref)}/{quote(path)}" if kind == "file" else None
+    return {"type": kind, "size": size or 0, "name": path.rsplit("/", 1)[-1], "path": path, "sha": sha, "url": url, "git_url": git,
+            "html_url": page, "download_url": raw, "_links": {"self": url, "git": git, "html": page}}
+
+
+def content_file(api: str, web: str, repository: str, path: str, ref: str, *, sha: str, data: bytes) -> dict[str, Any]:
+    """A `content-file`: the file's bytes in base64, wrapped at 60 columns as GitHub does."""
+    import base64
+
+    encoded = base64.b64encode(data).decode("ascii")
+    wrapped = "".join(encoded[i:i + 60] + "\n" for i in range(0, len(encoded), 60))
+    return {**content_entry(api, web, repository, path, ref, sha=sha, size=len(data)), "encoding": "base64", "content": wrapped}
+
+
+def git_commit(api: str, web: str, repository: str, sha: str, *, tree_sha: str, parents: list[str], message: str,
+               when: datetime = EPOCH) -> dict[str, Any]:
+    """A `git-commit` (the git data API's commit), made by the Actions bot, unsigned."""
+    person = {"name": "github-actions[bot]", "email": "41898282+github-actions[bot]@users.noreply.github.com", "date": timestamp(when)}
+    return {"sha": sha, "node_id": f"C_fake{sha[:12]}", "url": f"{api}/repos/{repository}/git/commits/{sha}",
+            "html_url": f"{web}/{repository}/commit/{sha}", "author": person, "committer": person, "message": message,
+            "tree": {"sha": tree_sha, "url": f"{api}/repos/{repository}/git/trees/{tree_sha}"},
+            "parents": [{"sha": p, "url": f"{api}/repos/{repository}/git/commits/{p}", "html_url": f"{web}/{repository}/commit/{p}"}
+                        for p in parents],
+            "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None, "verified_at": None}}
+
+
+def file_commit(entry: dict[str, Any], commit: dict[str, Any]) -> dict[str, Any]:
+    """What `PUT …/contents/{path}` answers: the file as stored and the commit that stored it."""
+    return {"content": entry, "commit": commit}
+
+
+def git_ref(api: str, repository: str, branch: str, sha: str) -> dict[str, Any]:
+    return {"ref": f"refs/heads/{branch}", "node_id": f"REF_fake{sha[:12]}", "url": f"{api}/repos/{repository}/git/refs/heads/{quote(branch)}",
+            "object": {"type": "commit", "sha": sha, "url": f"{api}/repos/{repository}/git/commits/{sha}"}}
+
+
+def git_tree(api: str, repository: str, sha: str, blobs: list[tuple[str, str, int]]) -> dict[str, Any]:
+    """A `git-tree` of blobs: (path, blob sha, size) each."""
+    return {"sha": sha, "url": f"{api}/repos/{repository}/git/trees/{sha}", "truncated": False,
+            "tree": [{"path": path, "mode": "100644", "type": "blob", "sha": blob, "size": size, "url": f"{api}/repos/{repository}/git/blobs/{blob}"}
+                     for path, blob, size in blobs]}
+
+
+# --- actions: workflow runs and artifacts ----------------------------------------------------------------------------
+
+
+def workflow_run(api: str, web: str, repository: str, repo_id: int, *, run_id: int, workflow_id: int, name: str, path: str, event: str,
+                 head_sha: str, head_branch: str, run_number: int, run_attempt: int = 1, status: str = "completed",
+                 conclusion: str | None = "success", created_at: datetime = EPOCH, head_message: str = "A commit") -> dict[str, Any]:
+    """A `workflow-run`, started by octocat in this repository."""
+    url, page = f"{api}/repos/{repository}/actions/runs/{run_id}", f"{web}/{repository}/actions/runs/{run_id}"
+    repo = full_repository(api, web, repository, repo_id)
+    actor = simple_user(api, web, "octocat", 583231)
+    suite = 40_000_000_000 + run_id % 10**6
+    return {
+        "id": run_id, "name": name, "node_id": f"WFR_fake{run_id}", "head_branch": head_branch, "head_sha": head_sha, "path": path,
+        "display_title": name, "run_number": run_number, "run_attempt": run_attempt, "event": event, "status": status,
+        "conclusion": conclusion, "workflow_id": workflow_id, "check_suite_id": suite, "check_suite_node_id": f"CS_fake{suite}",
+        "url": url, "html_url": page, "pull_requests": [], "referenced_workflows": [], "created_at": timestamp(created_at),
+        "updated_at": timestamp(created_at), "run_started_at": timestamp(created_at), "actor": actor, "triggering_actor": actor,
+        "jobs_url": f"{url}/jobs", "logs_url": f"{url}/logs", "check_suite_url": f"{api}/repos/{repository}/check-suites/{suite}",
+        "artifacts_url": f"{url}/artifacts", "cancel_url": f"{url}/cancel", "rerun_url": f"{url}/rerun", "previous_attempt_url": None,
+        "workflow_url": f"{api}/repos/{repository}/actions/workflows/{workflow_id}",
+        "head_commit": {"id": head_sha, "tree_id": head_sha, "message": head_message, "timestamp": timestamp(created_at),
+                        "author": {"name": "Octo Cat", "email": "octocat@example.com"}, "committer": {"name": "GitHub", "email": "noreply@github.com"}},
+        "repository": repo, "head_repository": repo, "head_repository_id": repo_id,
+    }
+
+
+def artifact(api: str, repository: str, repo_id: int, *, artifact_id: int, name: str, size: int, run_id: int, head_sha: str,
+             head_branch: str = "main", expired: bool = False, created_at: datetime = EPOCH, expires_at: str | None = None,
+             digest: str | None = None) -> dict[str, Any]:
+    url = f"{api}/repos/{repository}/actions/artifacts/{artifact_id}"
+    return {"id": artifact_id, "node_id": f"MDg6QXJ0aWZhY3Q{artifact_id}", "name": name, "size_in_bytes": size, "url": url,
+            "archive_download_url": f"{url}/zip", "expired": expired, "created_at": timestamp(created_at), "updated_at": timestamp(created_at),
+            "expires_at": expires_at or timestamp(created_at.replace(year=created_at.year + 1)), "digest": digest,
+            "workflow_run": {"id": run_id, "repository_id": repo_id, "head_repository_id": repo_id, "head_branch": head_branch, "head_sha": head_sha}}
