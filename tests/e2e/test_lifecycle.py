@@ -2,7 +2,7 @@
 reviewed change; monthly re-approval of everything approved → one tracking issue per failing model, proposing the
 revocation and a replacement; records found again (`previous-record: auto`, `record-store`).
 
-Through the action as its container runs it (tests/e2e/test_action_container.py's Runner), against a real LiteLLM
+Through the action as its container runs it (tests/e2e/action_runs.py's Runner), against a real LiteLLM
 and the local GitHub (tests/support/fake_github.py); `approval promote` and `approval run` as installed commands.
 """
 
@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.e2e.action_runs import MARKER, PR_EVENT, PR_NUMBER, REPOSITORY, SERVER_URL, Runner
 from tests.e2e.conftest import run_approval
-from tests.e2e.test_action_container import MARKER, PR_EVENT, PR_NUMBER, REPOSITORY, SERVER_URL, Runner
-from tests.support.action_container import ContainerImage
+from tests.support.action_container import BuiltImage
 from tests.support.fake_github import FakeGitHub
 from tests.support.peer_gateway import RunningLiteLLM
 
@@ -47,8 +47,8 @@ def github() -> Iterator[FakeGitHub]:
 
 
 @pytest.fixture
-def runner(image: ContainerImage, github: FakeGitHub, litellm: RunningLiteLLM, tmp_path: Path) -> Runner:
-    return Runner(image, github, litellm, tmp_path, github.token)
+def runner(image: BuiltImage, github: FakeGitHub, litellm: RunningLiteLLM, tmp_path: Path) -> Runner:
+    return Runner(image.tag, github, litellm, tmp_path, github.token)
 
 
 def our_comment(github: FakeGitHub) -> str:
