@@ -166,6 +166,7 @@ def test_schedule_reapproves_a_three_model_registry_and_opens_one_issue_for_the_
     inputs = {"config": "config/gateway.yaml", "previous-record": "auto"}
     before = runner.run("schedule", "", inputs=inputs, checkout=REGISTRY)  # last month: all three pass
     assert before.code == 0, before.log
+    assert "::notice title=Model approval%3A previous records::This workflow has no earlier successful run." in before.stdout
     assert before.outputs["record-path"].splitlines() == [f"approval-record.{m}.json" for m in ("good-model", "json-model", "slow-model")]
     assert not [i for i in github.issues.values() if not i.is_pull_request]
 
