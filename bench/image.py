@@ -10,8 +10,9 @@
   GHCR), the compressed size is what the registry's manifest lists (config + layers, one platform), and a job's
   overhead is `docker pull` by digest on an engine without the image or its base, plus the first container start
   → first gateway request after that pull. The base is saved beforehand and loaded back afterwards; the project's
-  images (and, on this checkout's private engine, every image built on the base) are removed, and rebuilt from the
-  Dockerfile by the next test run. Layers another image still holds (on a shared engine) are reported as not pulled.
+  images (and, on this checkout's private engine, every image built on the base and the build cache) are removed,
+  and rebuilt from the Dockerfile by the next test run. Layers another image still holds (on a shared engine) are
+  reported as not pulled.
 
 Needs a container engine (DOCKER_HOST; `bash bench/run` starts one with scripts/container-engine).
 """
@@ -192,8 +193,9 @@ def _private_engine() -> bool:
 
 
 def _clear_for_pull(base: str, base_layers: set[str], reference: str) -> None:
-    """Remove the base, the project's images and, on the private engine, every image holding the base's layers, so
-    that the pull starts from what a fresh runner has. On a shared engine, other images' layers stay."""
+    """Remove the base, the project's images and, on the private engine, every image holding the base's layers and
+    the build cache, so that the pull starts from what a fresh runner has. On a shared engine, other images' layers
+    stay (and are reported as not pulled)."""
     ids = docker(["image", "ls", "--all", "--quiet", "--no-trunc"]).stdout.split()
     images: list[dict[str, Any]] = json.loads(docker(["image", "inspect", *sorted(set(ids))]).stdout) if ids else []
     doomed = {reference, base}
@@ -208,6 +210,8 @@ def _clear_for_pull(base: str, base_layers: set[str], reference: str) -> None:
             break
         for name in left:
             docker(["image", "rm", "--force", name], check=False)
+    if _private_engine():  # BuildKit's cache holds the layers it built or built on: a pull would find them there
+        docker(["builder", "prune", "--all", "--force"], timeout=600, check=False)
 
 
 def measure_prebuilt(base: str, gateway: Gateway, model: str, runs: int, scratch: Path, say: Callable[[str], None]) -> PrebuiltFigures | str:

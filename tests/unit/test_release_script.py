@@ -259,8 +259,10 @@ def test_release_workflow_gives_each_job_only_what_it_needs_and_uses_this_script
         if "uses" in step:
             assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), f"not pinned by commit SHA: {step['uses']}"
         assert "${{" not in step.get("run", ""), "expressions go through env:, never into a script"
-    image_runs = " ".join(s.get("run", "") for s in steps("image"))
-    assert "scripts/release-image image" in image_runs and "--platforms linux/amd64,linux/arm64" in image_runs
+    image_runs = [s.get("run", "") for s in steps("image")]
+    pushed = next(i for i, run in enumerate(image_runs) if "scripts/release-image image" in run)
+    assert "--platforms linux/amd64,linux/arm64" in image_runs[pushed]
+    assert any("scripts/release-image notes" in run for run in image_runs[:pushed]), "tag and CHANGELOG checked before the push"
     attests = [s["with"] for s in steps("image") if s.get("uses", "").startswith("actions/attest@")]
     assert len(attests) == 2 and all(a["push-to-registry"] is True for a in attests)
     assert ["sbom-path" in a for a in attests] == [False, True], "build provenance, then the SBOM"
