@@ -174,6 +174,8 @@ def main(environ: Mapping[str, str] | None = None) -> int:
 
     publication = Publication(messages=list(result.output_errors))
     previous = _previous(get_input(env, "previous-record"), result, settings, token, ctx, artifact_name, record_store)
+    for note in previous.notes if previous is not None else []:  # a record not found is a notice, never a failed gate
+        commands.notice(note, title="Model approval: previous records")
     if want_artifact and result.records:
         _upload(result.records, artifact_name, int(retention_text), ctx, env, publication)
     if record_store and result.records:

@@ -303,6 +303,27 @@ def cmd_diff(old_path: str, new_path: str, exit_code: bool) -> int:
     return exitcodes.NOT_APPROVED if exit_code and material else exitcodes.APPROVED
 
 
+def cmd_summarize(paths: list[str], output_format: str) -> int:
+    from approval.record_consistency import record_problems
+    from approval.summary import find_record_files, invalid_row, render_markdown, render_text, row_from_record, summarize
+
+    rows = []
+    for path in find_record_files(paths):
+        try:
+            data = _load_record(str(path))
+        except ConfigError as exc:
+            rows.append(invalid_row(None, str(path), exc.problem))
+            continue
+        problems = record_problems(data, _key_to_look_for())
+        if problems:  # a record that is malformed or contradicts itself (a hand-edited verdict) counts as not approved
+            rows.append(invalid_row(data, str(path), f"{path}: {problems[0]}"))
+            continue
+        rows.append(row_from_record(data, str(path)))
+    summary = summarize(rows)
+    say(render_markdown(summary) if output_format == "markdown" else render_text(summary))
+    return exitcodes.APPROVED if summary.all_approved else exitcodes.NOT_APPROVED
+
+
 def cmd_promote(record_path: str, registry_path: str) -> int:
     """Add the record's model with its evidence to the registry (or refresh its evidence). Exit 1 and no change when
     the record does not approve it; exit 2 when the registry cannot be edited safely."""
@@ -362,26 +383,6 @@ def _same_gateway(record: dict[str, Any], config_text: str, source: str) -> None
     if endpoint != record.get("endpoint_family"):
         raise ConfigError(f"the record is for the {record.get('endpoint_family')} endpoint, {source} configures {endpoint}",
                           "promote a record from a run against that endpoint")
-
-def cmd_summarize(paths: list[str], output_format: str) -> int:
-    from approval.record_consistency import record_problems
-    from approval.summary import find_record_files, invalid_row, render_markdown, render_text, row_from_record, summarize
-
-    rows = []
-    for path in find_record_files(paths):
-        try:
-            data = _load_record(str(path))
-        except ConfigError as exc:
-            rows.append(invalid_row(None, str(path), exc.problem))
-            continue
-        problems = record_problems(data, _key_to_look_for())
-        if problems:  # a record that is malformed or contradicts itself (a hand-edited verdict) counts as not approved
-            rows.append(invalid_row(data, str(path), f"{path}: {problems[0]}"))
-            continue
-        rows.append(row_from_record(data, str(path)))
-    summary = summarize(rows)
-    say(render_markdown(summary) if output_format == "markdown" else render_text(summary))
-    return exitcodes.APPROVED if summary.all_approved else exitcodes.NOT_APPROVED
 
 
 def console() -> NoReturn:

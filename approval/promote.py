@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from approval.errors import ConfigError
-from approval.registry import END, EVIDENCE_TOKEN, START, Approval, Entry, entry_from_line, entry_model, parse_block_entries
+from approval.registry import END, EVIDENCE_TOKEN, ITEM, START, Approval, Entry, entry_from_line, entry_model, parse_block_entries
 
 Kind = Literal["markdown", "yaml"]
 _MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdx", ".txt")
@@ -80,14 +80,11 @@ def markdown_line(model: str, approval: Approval, template: str = "- ") -> str:
     prefix, tick = (prefix_match.group(1), prefix_match.group(2)) if prefix_match else ("- ", "")
     if "#" in model:
         tick = "`"
-    kept = ""
-    old = entry_from_line(template)
-    if old is not None:
-        hash_at = template.find("#", template.find(old.model) + len(old.model))
-        if hash_at >= 0:
-            kept = " ".join(EVIDENCE_TOKEN.sub("", template[hash_at + 1 :]).split())
+    old = ITEM.match(template)
+    html = f"{old.group('html')}  " if old and old.group("html") else ""
+    kept = " ".join(EVIDENCE_TOKEN.sub("", old.group("comment") or "").split()) if old else ""
     tokens = " ".join(f"{k}={_value(v)}" for k, v in approval.fields().items())
-    return f"{prefix}{tick}{model}{tick}  # {kept + ' ' if kept else ''}{tokens}"
+    return f"{prefix}{tick}{model}{tick}  {html}# {kept + ' ' if kept else ''}{tokens}"
 
 
 def _marker_line(lines: list[str], marker: str, start: int, source: str) -> int:

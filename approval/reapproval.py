@@ -17,12 +17,8 @@ from approval.config import Settings
 from approval.errors import ConfigError
 from approval.previous import Previous, drift_lines
 from approval.registry import Registry
-from approval.report import md_code, render_markdown
+from approval.report import fenced, md_code, render_markdown
 from approval.suite import ModelOutcome, RunOutcome
-
-
-def _fence(lines: list[str], lang: str = "text") -> list[str]:
-    return [f"```{lang}", *(line.replace("```", "'''") for line in lines), "```"]
 
 
 def revocation_lines(settings: Settings, model: str) -> list[tuple[str, list[str]]]:
@@ -86,7 +82,7 @@ def issue_body(run: RunOutcome, outcome: ModelOutcome, registry: Registry, links
         lines += ["", "### Proposed revocation", "",
                   f"If {md_code(outcome.model)} does not recover, a pull request removing it from the registry (it goes through this gate too):"]
         for path, removed in revoke:
-            lines += ["", f"Remove from {md_code(path)}:", "", *_fence(removed)]
+            lines += ["", f"Remove from {md_code(path)}:", "", *fenced(removed)]
     if outcome.model == registry.model_in_use:
         replacement = replacement_for(outcome.model, registry, run)
         lines += ["", "### Proposed replacement", ""]
@@ -97,7 +93,7 @@ def issue_body(run: RunOutcome, outcome: ModelOutcome, registry: Registry, links
         elif current is not None and settings.config_path:
             new = re.sub(r"^(model_in_use\s*:\s*)(\S+)", lambda m: m.group(1) + replacement, current)
             lines += [f"{md_code(outcome.model)} is the model in use. {md_code(replacement)} is approved and passed in this same run; "
-                      f"in {md_code(settings.config_path)} replace", "", *_fence([current], "yaml"), "", "with", "", *_fence([new], "yaml")]
+                      f"in {md_code(settings.config_path)} replace", "", *fenced([current], "yaml"), "", "with", "", *fenced([new], "yaml")]
         else:
             lines.append(f"{md_code(outcome.model)} is the model in use. {md_code(replacement)} is approved and passed in this same run: "
                          "make it the model in use.")

@@ -32,7 +32,8 @@ from approval.userfile import read_user_file
 START = "<!-- approved-models:start -->"
 END = "<!-- approved-models:end -->"
 MAX_REGISTRY_BYTES = 1024 * 1024
-_ITEM = re.compile(r"^\s*[-*]\s+`?([^`\s]+)`?\s*(?:#.*)?$")
+# `- model-id`, optionally in back-ticks, then an optional HTML comment, then an optional `# comment` (the evidence)
+ITEM = re.compile(r"^(?P<bullet>\s*[-*]\s+)(?P<tick>`?)(?P<model>[^`\s]+)`?\s*(?P<html><!--.*?-->)?\s*(?:#(?P<comment>.*))?$")
 EVIDENCE_KEYS = ("approved_at", "approved_by", "run_url", "record_sha256")
 EVIDENCE_TOKEN = re.compile(r"(?<![\w-])(" + "|".join(EVIDENCE_KEYS) + r')=("(?:[^"\\]|\\.)*"|[^\s"]+)')
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z$")
@@ -126,12 +127,11 @@ def evidence_tokens(comment: str) -> dict[str, str]:
 
 def entry_from_line(line: str) -> Entry | None:
     """The entry a `- model-id  # evidence` line lists, or None for any other line."""
-    match = _ITEM.match(line)
+    match = ITEM.match(line)
     if not match:
         return None
-    hash_at = line.find("#", match.end(1))
-    approval, problem = approval_from_fields(evidence_tokens(line[hash_at + 1 :] if hash_at >= 0 else ""))
-    return Entry(match.group(1), approval, problem)
+    approval, problem = approval_from_fields(evidence_tokens(match.group("comment") or ""))
+    return Entry(match.group("model"), approval, problem)
 
 
 def parse_block_entries(text: str, source: str) -> list[Entry]:

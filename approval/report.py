@@ -32,6 +32,12 @@ def md_code(text: str) -> str:
     return "`" + str(text).replace("`", "'").replace("\n", " ") + "`"
 
 
+def fenced(lines: Sequence[str], lang: str = "text") -> list[str]:
+    """Lines shown as they are, in a code block: a fence inside cannot close it, and no hidden marker can be forged."""
+    safe = [line.replace("`" * 3, "'" * 3).replace("<!--", "<\u200b!--") for line in lines]
+    return ["`" * 3 + lang, *safe, "`" * 3]
+
+
 def fmt_ms(ms: float) -> str:
     return f"{ms / 1000:.1f} s" if ms >= 10_000 else f"{ms:.0f} ms"
 
@@ -126,20 +132,21 @@ def _approved_line(run: RunOutcome, promotions: Mapping[str, tuple[Approval, str
     if not new or not (s.approved_models or s.approved_models_file or "approved-list" in s.checks):
         return []
     registry = s.approved_models_file or s.config_path
-    if s.approved_models_file:
-        lines = ["", f"To record the approval, add to the approved-models block of {md_code(s.approved_models_file)}:", "", "```markdown"]
-    else:
-        lines = ["", "To record the approval, add to `approved_models` in the gateway config:", "", "```yaml"]
     kind: Literal["markdown", "yaml"] = "markdown" if s.approved_models_file else "yaml"
+    if s.approved_models_file:
+        lines = ["", f"To record the approval, add to the approved-models block of {md_code(s.approved_models_file)}:", ""]
+    else:
+        lines = ["", "To record the approval, add to `approved_models` in the gateway config:", ""]
+    body: list[str] = []
     for model in new:
         if model in promotions:
-            lines += [line.replace("`" * 3, "'" * 3) for line in proposed_lines(kind, model, promotions[model][0])]
+            body += proposed_lines(kind, model, promotions[model][0])
         else:
-            lines.append(f"- {model}" if kind == "markdown" else f"  - {model}")
-    lines += ["```"]
+            body.append(f"- {model}" if kind == "markdown" else f"  - {model}")
+    lines += fenced(body, kind)
     if registry and any(m in promotions for m in new):
         commands = [f"approval promote --record {shlex.quote(promotions[m][1])} --registry {shlex.quote(registry)}" for m in new if m in promotions]
-        lines += ["", "or, with this run's record (its artifact), run:", "", "```bash", *commands, "```"]
+        lines += ["", "or, with this run's record (its artifact), run:", "", *fenced(commands, "bash")]
     return lines
 
 

@@ -44,6 +44,7 @@ from approval import __version__ as APPROVAL_VERSION  # noqa: E402
 from approval.config import build_settings  # noqa: E402
 from approval.probes import Probe, plan  # noqa: E402
 from approval.record import record_paths  # noqa: E402
+from bench import image  # noqa: E402
 from tests.support.peer_gateway import LiteLLMError, RunningLiteLLM, find_litellm, start_litellm  # noqa: E402
 
 BENCH: Final = ROOT / "bench"
@@ -612,6 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per scenario; the median is reported (default 3)")
     parser.add_argument("--skip-promptfoo", action="store_true", help="leave promptfoo out (no npm install)")
     parser.add_argument("--json-out", type=Path, default=DEFAULT_JSON_OUT, help="raw figures (default bench/results/latest.json)")
+    parser.add_argument("--skip-image", action="store_true", help="leave out the action's image (no container engine needed)")
     args = parser.parse_args(argv)
     runs = max(1, min(args.runs, 50))
 
@@ -702,6 +704,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         scenarios["version"] = repeat(Scenario("version", "approval --version"), max(runs, 5), lambda: command_run(version_cmd, scratch))
         scenarios["python"] = repeat(Scenario("python", "python -c pass (interpreter start, reference)"), max(runs, 5),
                                      lambda: command_run([sys.executable, "-c", "pass"], scratch))
+        prebuilt: image.PrebuiltFigures | str = "skipped (--skip-image)"
+        if args.skip_image:
+            figures: image.ImageFigures | str = "skipped (--skip-image)"
+        else:
+            say("bench: the action's image")
+            figures = image.measure(stub, MODEL, runs, scratch, say)
+            prebuilt = image.measure_prebuilt(figures.base, stub, MODEL, runs, scratch, say) if isinstance(figures, image.ImageFigures) else figures
         litellm_version = _litellm_version(gateway)
 
     # -- table, ratios, targets ------------------------------------------------------------------------------------
@@ -775,6 +784,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         p50_target("reported p50 within 5 % of the gateway's own (LiteLLM, bare client, same load)", sc["one"].med("p50_ms"), cal.reference_p50_ms),
     ]
     say()
+    if isinstance(figures, image.ImageFigures):
+        image.report(figures, say, fmt)
+        if isinstance(prebuilt, image.PrebuiltFigures):
+            say()
+            image.report_prebuilt(figures, prebuilt, say, fmt)
+            targets += [Target(*t) for t in image.prebuilt_targets(prebuilt, fmt)]
+        else:
+            say(f"prebuilt image figures left out: {prebuilt}")
+    else:
+        say(f"image figures left out: {figures}")
+    say()
     say("targets")
     for t in targets:
         say(t.line())
@@ -795,6 +815,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scenarios": {k: s.to_json() for k, s in sc.items()},
         "ratios": dict(rows),
         "targets": [{"name": t.name, "ok": t.ok, "detail": t.detail} for t in targets],
+        "image": figures.to_json() if isinstance(figures, image.ImageFigures) else {"left_out": figures},
+        "prebuilt": prebuilt.to_json() if isinstance(prebuilt, image.PrebuiltFigures) else {"left_out": prebuilt},
     }
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 
-from tests.support.action_container import ContainerImage, ImageBuildError, build_image
+from tests.support.action_container import BuiltImage, EngineError, build_image, engine_problem, python_base
 from tests.support.commands import approval_command, require_e2e
 from tests.support.peer_gateway import RunningLiteLLM, RunningPortkey, find_litellm, find_portkey, start_litellm, start_portkey
 
 ROOT = Path(__file__).resolve().parents[2]
 MASTER_KEY = "sk-some-test-key"  # examples/litellm.yaml's master key: also the canary grepped in every output
+IMAGE_TAG = "model-approval-gate:e2e"  # the action's image as the tests build it
 
 
 @pytest.fixture(scope="session")
@@ -42,12 +43,17 @@ def portkey() -> Iterator[RunningPortkey]:
 
 
 @pytest.fixture(scope="session")
-def image(tmp_path_factory: pytest.TempPathFactory) -> ContainerImage:
-    """The Dockerfile, followed once per session: a fresh venv with `pip install` of requirements/runtime.txt, plus COPY."""
+def image() -> BuiltImage:
+    """The repository's Dockerfile, built once per session by the container engine (layers cached between sessions)."""
+    problem = engine_problem()
+    if problem is not None:
+        if require_e2e():
+            pytest.fail(f"APPROVAL_REQUIRE_E2E=1 but {problem}", pytrace=False)
+        pytest.skip(problem)
     try:
-        return build_image(ROOT, tmp_path_factory.mktemp("image"))
-    except ImageBuildError as exc:
-        pytest.fail(f"could not build the action's image from the Dockerfile: {exc}", pytrace=False)
+        return build_image(ROOT, IMAGE_TAG, base=python_base())
+    except EngineError as exc:
+        pytest.fail(f"could not build the action's image: {exc}", pytrace=False)
 
 
 @dataclass

@@ -1,8 +1,11 @@
-"""The action as its container runs it: `entrypoint.py` from the runtime requirements alone, in a runner's environment.
+"""The action as GitHub runs it: the image `docker build` makes of the Dockerfile, run the way the runner runs it.
 
-The "image" is built by following the Dockerfile (tests/support/action_container.py: there is no container engine in
-CI); GitHub is an in-memory fake on 127.0.0.1 (tests/support/fake_github.py) and the gateway a real LiteLLM proxy.
-Every run is checked for leaked secrets (`_assert_no_leak`), whatever else its test looks at.
+A real container engine builds the image (tests/support/action_container.py; scripts/test starts one) and each run is
+a `docker run` with the runner's flags, mounts, HOME, file-command paths and hyphenated `INPUT_` names, in a workspace
+that belongs to a non-root user as a runner's checkout does (tests/e2e/action_runs.py). GitHub is an in-memory fake on
+127.0.0.1 (tests/support/fake_github.py) and the gateway a real LiteLLM proxy; the container reaches both with
+`--network host`. Every run is checked for leaked secrets and for files left to root in the workspace, whatever else
+its test looks at.
 """
 
 from __future__ import annotations
@@ -12,23 +15,28 @@ import fnmatch
 import hashlib
 import io
 import json
+import os
 import re
-import secrets
-import shutil
 import subprocess
-import time
-import uuid
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
 import pytest
 
+from tests.e2e.action_runs import (
+    MARKER,
+    PR_EVENT,
+    PR_NUMBER,
+    REPOSITORY,
+    SERVER_URL,
+    TRACKING_LABEL,
+    Runner,
+    github_fake,
+)
 from tests.e2e.conftest import MASTER_KEY
-from tests.support.action_container import ActionRun, ContainerImage, action_input_env, parse_output_file
+from tests.support.action_container import BuiltImage, docker, image_layers
 from tests.support.commands import approval_command
 from tests.support.fake_github import TWIRP_PREFIX, FakeGitHub
 from tests.support.peer_gateway import RunningLiteLLM
@@ -36,188 +44,17 @@ from tests.support.peer_gateway import RunningLiteLLM
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(__file__).resolve().parent / "data"
-PR_EVENT = json.loads((DATA / "pull_request_event.json").read_text(encoding="utf-8"))
-REPOSITORY: str = PR_EVENT["repository"]["full_name"]
-PR_NUMBER: int = PR_EVENT["number"]
-ACTOR = "octocat"
-WORKFLOW = "Model approval"
-SERVER_URL = "https://github.com"
-MARKER = "<!-- model-approval-gate:"
-TRACKING_LABEL = "model-approval"
 UNRELATED_COMMENTS = 130  # more than one page of 100: the sticky comment is found on page 2
-
-
-def _b64url(data: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-
-def runtime_token(run_backend_id: str, job_backend_id: str) -> str:
-    """A JWT shaped like ACTIONS_RUNTIME_TOKEN (unsigned: the action only reads the `scp` claim)."""
-    claims = {"scp": f"Actions.ExampleScope Actions.Results:{run_backend_id}:{job_backend_id}", "iss": "vstoken.actions.githubusercontent.com",
-              "exp": int(time.time()) + 3600}
-    return f"{_b64url({'typ': 'JWT', 'alg': 'RS256'})}.{_b64url(claims)}.{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip('=')}"
-
-
-@dataclass
-class Runner:
-    """Runs of the action in one repository: each run gets a fresh workspace, file-command files and runtime token."""
-
-    image: ContainerImage
-    github: FakeGitHub
-    gateway: RunningLiteLLM
-    tmp: Path
-    token: str
-    count: int = 0
-    workflow_path: str = ".github/workflows/model-approval.yml"
-
-    def run(self, event: str, model: str, *, key: str = MASTER_KEY, inputs: dict[str, str] | None = None,
-            payload: dict[str, Any] | None = None, checkout: dict[str, str] | None = None) -> ActionRun:
-        """One run of the action; `checkout` files are written into the workspace after the example config and prompts."""
-        self.count += 1
-        base = self.tmp / f"run-{self.count}"
-        workspace, commands, workflow, home = (base / d for d in ("workspace", "file_commands", "workflow", "home"))
-        for directory in (workspace, commands, workflow, home):
-            directory.mkdir(parents=True)
-        # the checkout, as far as the action reads it: the example config and its prompts
-        shutil.copytree(ROOT / "examples" / "prompts", workspace / "examples" / "prompts")
-        shutil.copy(ROOT / "examples" / "gateway.yaml", workspace / "examples" / "gateway.yaml")
-        for name, text in (checkout or {}).items():
-            (workspace / name).parent.mkdir(parents=True, exist_ok=True)
-            (workspace / name).write_text(text, encoding="utf-8")
-        event_path = workflow / "event.json"
-        if payload is None:
-            shutil.copy(DATA / f"{event}_event.json", event_path)
-        else:
-            event_path.write_text(json.dumps(payload), encoding="utf-8")
-        files = {name: commands / f"{name}_{uuid.uuid4()}" for name in ("set_output", "step_summary", "set_env", "add_path", "save_state")}
-        for path in files.values():
-            path.touch()
-        run_id = str(9_000_000_000 + self.count)
-        run_backend_id = str(uuid.uuid4())
-        token = runtime_token(run_backend_id, str(uuid.uuid4()))
-        self.github.runtime_tokens.add(token)
-        sha = PR_EVENT["pull_request"]["merge_commit_sha"] if event == "pull_request" else "1f0e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6"
-        workflow_id = next((i for i, (path, _) in self.github.workflows.items() if path == self.workflow_path), None)
-        if workflow_id is None:
-            workflow_id = self.github.add_workflow(self.workflow_path, WORKFLOW)
-        self.github.start_run(int(run_id), workflow_id, run_backend_id, event=event, head_sha=sha,
-                              head_branch=PR_EVENT["pull_request"]["head"]["ref"] if event == "pull_request" else "main")
-        given = {"gateway-base-url": self.gateway.base_url, "api-key": key, "candidate-model-id": model, **(inputs or {})}
-        env = {
-            **action_input_env(ROOT / "action.yml", given, {"github.token": self.token, "github.actor": ACTOR}),
-            "GITHUB_EVENT_NAME": event,
-            "GITHUB_EVENT_PATH": str(event_path),
-            "GITHUB_REPOSITORY": REPOSITORY,
-            "GITHUB_REPOSITORY_OWNER": REPOSITORY.split("/", maxsplit=1)[0],
-            "GITHUB_SHA": sha,
-            "GITHUB_REF": f"refs/pull/{PR_NUMBER}/merge" if event == "pull_request" else "refs/heads/main",
-            "GITHUB_HEAD_REF": PR_EVENT["pull_request"]["head"]["ref"] if event == "pull_request" else "",
-            "GITHUB_BASE_REF": "main" if event == "pull_request" else "",
-            "GITHUB_RUN_ID": run_id,
-            "GITHUB_RUN_NUMBER": str(self.count),
-            "GITHUB_RUN_ATTEMPT": "1",
-            "GITHUB_WORKFLOW": WORKFLOW,
-            "GITHUB_JOB": "approve",
-            "GITHUB_ACTION": "__run",
-            "GITHUB_ACTOR": ACTOR,
-            "GITHUB_SERVER_URL": SERVER_URL,
-            "GITHUB_API_URL": self.github.api_url,
-            "GITHUB_GRAPHQL_URL": self.github.api_url + "/graphql",
-            "GITHUB_OUTPUT": str(files["set_output"]),
-            "GITHUB_STEP_SUMMARY": str(files["step_summary"]),
-            "GITHUB_ENV": str(files["set_env"]),
-            "GITHUB_PATH": str(files["add_path"]),
-            "GITHUB_STATE": str(files["save_state"]),
-            "GITHUB_WORKSPACE": str(workspace),
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_RETENTION_DAYS": "30",
-            "CI": "true",
-            "RUNNER_OS": "Linux",
-            "ACTIONS_RUNTIME_TOKEN": token,
-            "ACTIONS_RUNTIME_URL": self.github.origin + "/runtime/",
-            "ACTIONS_RESULTS_URL": self.github.results_url,
-            "HOME": str(home),
-            "PATH": f"{self.image.venv / 'bin'}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            # Not set by a runner: the fake serves TLS from a throw-away CA, because the action uploads only to https.
-            "REQUESTS_CA_BUNDLE": str(self.github.ca_file),
-        }
-        started = time.monotonic()
-        try:
-            proc = self.image.run(env, cwd=workspace, timeout=150)
-        except subprocess.TimeoutExpired as exc:
-            pytest.fail(f"the action ran for more than {exc.timeout}s")
-        self.github.finish_run(int(run_id), "success" if proc.returncode == 0 else "failure")
-        output_text = files["set_output"].read_text(encoding="utf-8")
-        run = ActionRun(proc.returncode, proc.stdout, proc.stderr, parse_output_file(output_text), output_text,
-                        files["step_summary"].read_text(encoding="utf-8"), workspace, time.monotonic() - started)
-        assert "Traceback" not in run.log, run.log
-        assert not self.github.errors, self.github.errors
-        _assert_no_leak(run, self.github, key=key, github_token=self.token, runtime_token=token)
-        return run
-
-
-def _assert_no_leak(run: ActionRun, github: FakeGitHub, *, key: str, github_token: str, runtime_token: str) -> None:
-    """The canary: no secret in any output, file, request body or artifact; `::add-mask::` printed first for each."""
-    masked = [s for s in (key, github_token) if s]
-    lines = run.stdout.splitlines()
-    assert lines[: len(masked)] == [f"::add-mask::{s}" for s in masked], "the secrets were not masked before anything else was printed"
-    sinks = {
-        "stdout": "\n".join(lines[len(masked):]),
-        "stderr": run.stderr,
-        "GITHUB_OUTPUT": run.output_text,
-        "GITHUB_STEP_SUMMARY": run.summary,
-    }
-    for path in sorted(run.workspace.rglob("*")):
-        if path.is_file():
-            sinks[f"workspace file {path.relative_to(run.workspace)}"] = path.read_bytes().decode("utf-8", "replace")
-    for number, request in enumerate(github.requests):
-        sinks[f"request #{number} body ({request.method} {request.path})"] = request.body.decode("utf-8", "replace")
-        sinks[f"request #{number} path ({request.method} {request.path})"] = request.path
-        for header, value in request.headers.items():
-            if header != "authorization":
-                sinks[f"request #{number} header {header}"] = value
-    for blob in github.blobs.values():
-        sinks[f"uploaded blob {blob.path}"] = blob.data.decode("latin-1")
-        with zipfile.ZipFile(io.BytesIO(blob.data)) as archive:
-            for member in archive.namelist():
-                sinks[f"uploaded blob {blob.path}: {member}"] = archive.read(member).decode("utf-8", "replace")
-    canaries = {"the API key": key, "the GitHub token": github_token, "the runtime token": runtime_token}
-    canaries |= {f"the signed URL's sig of {a.name}": a.signature for a in github.artifacts}
-    for what, secret in canaries.items():
-        if not secret:
-            continue
-        for where, text in sinks.items():
-            if what.startswith("the signed URL") and "path (PUT /blob/" in where:
-                continue
-            assert secret not in text, f"{what} leaked into {where}"
-    for request in github.requests:
-        auth = request.headers.get("authorization")
-        if request.path.startswith("/blob/"):
-            assert auth is None, "an Authorization header was sent to the blob store"
-        elif request.path.startswith(TWIRP_PREFIX):
-            assert auth in {f"Bearer {t}" for t in github.runtime_tokens}, "the runtime token goes to the artifact service"
-        else:
-            assert auth == f"token {github_token}"
-
-
-def example_files() -> dict[str, str]:
-    """The files of the checkout the action reads, as the repository's base commit holds them."""
-    files = {f"examples/prompts/{p.name}": p.read_text(encoding="utf-8") for p in (ROOT / "examples" / "prompts").iterdir()}
-    return {**files, "examples/gateway.yaml": (ROOT / "examples" / "gateway.yaml").read_text(encoding="utf-8")}
 
 
 @pytest.fixture
 def github() -> Iterator[FakeGitHub]:
-    with FakeGitHub(REPOSITORY, token=f"ghs_{secrets.token_hex(18)}", repo_id=PR_EVENT["repository"]["id"]) as fake:
-        fake.add_pull_request(PR_NUMBER, PR_EVENT["pull_request"]["title"], PR_EVENT["pull_request"]["user"]["login"])
-        fake.add_commit(example_files(), sha=PR_EVENT["pull_request"]["base"]["sha"], branch="main")  # the registry's base: unchanged
-        yield fake
+    yield from github_fake()
 
 
 @pytest.fixture
-def runner(image: ContainerImage, github: FakeGitHub, litellm: RunningLiteLLM, tmp_path: Path) -> Runner:
-    return Runner(image, github, litellm, tmp_path, github.token)
+def runner(image: BuiltImage, github: FakeGitHub, litellm: RunningLiteLLM, tmp_path: Path) -> Runner:
+    return Runner(image.tag, github, litellm, tmp_path, github.token)
 
 
 def _pinned_requirements() -> dict[str, str]:
@@ -241,24 +78,57 @@ def _twirp_and_blob(github: FakeGitHub) -> list[tuple[str, str]]:
 
 # --- the image ------------------------------------------------------------------------------------------------------
 
+_IMAGE_PROBE = """
+import importlib.metadata as m, importlib.util as u, json, os, sys
+print(json.dumps({
+    "python": "%d.%d" % sys.version_info[:2],
+    "cwd": os.getcwd(),
+    "app": sorted(os.listdir(".")),
+    "py": sorted(os.path.join(d, f) for d, _, fs in os.walk("approval") for f in fs if f.endswith(".py")),
+    "pyc": sorted(os.path.join(d, f) for d, _, fs in os.walk(".") for f in fs if f.endswith(".pyc")),
+    "installed": {d.metadata["Name"]: d.version for d in m.distributions()},
+    "test_only": [n for n in ("pytest", "responses", "litellm", "hypothesis") if u.find_spec(n)],
+}))
+"""
 
-def test_the_image_is_what_the_dockerfile_builds(image: ContainerImage) -> None:
-    dockerfile = image.dockerfile
-    program, script = dockerfile.entrypoint  # exec form, two words: ["python", "/app/entrypoint.py"]
-    assert program == "python" and PurePosixPath(script).is_absolute() and PurePosixPath(script).name == "entrypoint.py"
-    runs = [(argument, workdir) for instruction, argument, workdir in dockerfile.steps if instruction == "RUN"]
-    assert runs == [("pip install --require-hashes --no-deps -r requirements/runtime.txt", str(PurePosixPath(script).parent))]
-    app = image.path(str(PurePosixPath(script).parent))
-    assert sorted(p.name for p in app.iterdir()) == ["approval", "entrypoint.py", "requirements"]
-    assert not list(app.rglob("__pycache__")), ".dockerignore keeps byte code out of the image"
-    listed = subprocess.run([str(image.python), "-m", "pip", "list", "--format=json"], capture_output=True, text=True, timeout=60, check=True)
-    installed = {_normalize(p["name"]): p["version"] for p in json.loads(listed.stdout)}
+
+_UNCOMPILED_PROBE = """
+import approval.action, approval.cli, sys
+specs = [getattr(m, "__spec__", None) for m in list(sys.modules.values())]
+files = [s.origin for s in specs if s is not None and s.has_location and (s.origin or "").endswith(".py")]  # not frozen
+import importlib.util, os
+print("\\n".join(f for f in files if not os.path.exists(importlib.util.cache_from_source(f))))
+"""
+
+
+def test_the_image_is_what_the_dockerfile_builds(image: BuiltImage) -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert re.findall(r"^ARG (.*)$", dockerfile, re.MULTILINE) == ["PYTHON_IMAGE=pinned-base"]
+    pinned, final = re.findall(r"^FROM (.*)$", dockerfile, re.MULTILINE)
+    assert re.fullmatch(r"python:3\.12-slim@sha256:[0-9a-f]{64} AS pinned-base", pinned), "the base is pinned by digest"
+    assert final == "${PYTHON_IMAGE}", "only the build argument replaces it (the tests' stand-in)"
+
+    layers = image_layers(image.id)
+    base_layers = image_layers(image.base)
+    assert layers[: len(base_layers)] == base_layers and len(layers) > len(base_layers), f"not built on {image.base}"
+    config = image.inspect()["Config"]
+    assert config["Entrypoint"] == ["python", "/app/entrypoint.py"] and config["WorkingDir"] == "/app"
+    assert {"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"} <= set(config["Env"])
+
+    probe = docker(["run", "--rm", "--network", "none", "--entrypoint", "python", image.id, "-c", _IMAGE_PROBE])
+    facts = json.loads(probe.stdout)
+    assert facts["python"] == "3.12" and facts["cwd"] == "/app"
+    assert facts["app"] == ["approval", "entrypoint.py", "requirements"]
+    compiled = {f"{os.path.dirname(py)}/__pycache__/{os.path.basename(py)[:-3]}.cpython-312.pyc" for py in facts["py"]}
+    assert set(facts["pyc"]) == {f"./{pyc}" for pyc in compiled}, "byte code made in the image for its python, none from the host"
+    installed = {_normalize(name): version for name, version in facts["installed"].items()}
     for tool in ("pip", "setuptools", "wheel"):
         installed.pop(tool, None)
     assert installed == _pinned_requirements(), "the image must hold exactly the pinned runtime requirements"
-    probe = "import importlib.util as u; print([m for m in ('pytest', 'responses', 'litellm') if u.find_spec(m)])"
-    found = subprocess.run([str(image.python), "-c", probe], capture_output=True, text=True, timeout=60, check=True, cwd=app)
-    assert found.stdout.strip() == "[]", "the image's python sees test-only packages"
+    assert facts["test_only"] == [], "the image's python sees test-only packages"
+    # everything the action's start imports already has its byte code: a container compiles nothing at start
+    uncompiled = docker(["run", "--rm", "--network", "none", "--entrypoint", "python", image.id, "-c", _UNCOMPILED_PROBE]).stdout
+    assert uncompiled.split() == []
 
 
 # --- pull requests --------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 reviewed change; monthly re-approval of everything approved → one tracking issue per failing model, proposing the
 revocation and a replacement; records found again (`previous-record: auto`, `record-store`).
 
-Through the action as its container runs it (tests/e2e/test_action_container.py's Runner), against a real LiteLLM
+Through the action as its container runs it (tests/e2e/action_runs.py's Runner), against a real LiteLLM
 and the local GitHub (tests/support/fake_github.py); `approval promote` and `approval run` as installed commands.
 """
 
@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.e2e.action_runs import MARKER, PR_EVENT, PR_NUMBER, REPOSITORY, SERVER_URL, Runner
 from tests.e2e.conftest import run_approval
-from tests.e2e.test_action_container import MARKER, PR_EVENT, PR_NUMBER, REPOSITORY, SERVER_URL, Runner
-from tests.support.action_container import ContainerImage
+from tests.support.action_container import BuiltImage
 from tests.support.fake_github import FakeGitHub
 from tests.support.peer_gateway import RunningLiteLLM
 
@@ -47,8 +47,8 @@ def github() -> Iterator[FakeGitHub]:
 
 
 @pytest.fixture
-def runner(image: ContainerImage, github: FakeGitHub, litellm: RunningLiteLLM, tmp_path: Path) -> Runner:
-    return Runner(image, github, litellm, tmp_path, github.token)
+def runner(image: BuiltImage, github: FakeGitHub, litellm: RunningLiteLLM, tmp_path: Path) -> Runner:
+    return Runner(image.tag, github, litellm, tmp_path, github.token)
 
 
 def our_comment(github: FakeGitHub) -> str:
@@ -166,6 +166,7 @@ def test_schedule_reapproves_a_three_model_registry_and_opens_one_issue_for_the_
     inputs = {"config": "config/gateway.yaml", "previous-record": "auto"}
     before = runner.run("schedule", "", inputs=inputs, checkout=REGISTRY)  # last month: all three pass
     assert before.code == 0, before.log
+    assert "::notice title=Model approval%3A previous records::This workflow has no earlier successful run." in before.stdout
     assert before.outputs["record-path"].splitlines() == [f"approval-record.{m}.json" for m in ("good-model", "json-model", "slow-model")]
     assert not [i for i in github.issues.values() if not i.is_pull_request]
 

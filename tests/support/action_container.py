@@ -1,267 +1,149 @@
-"""The action's container without a container engine: follow the Dockerfile into a venv, run its ENTRYPOINT.
+"""The action's image, built by a real container engine and run the way the GitHub runner runs a Docker action.
 
-CI has no Docker, so the image is rebuilt by reading the Dockerfile: its ENV applies to the install and the run, its
-COPY lines copy from the build context (after `.dockerignore`) into a directory standing for the image's file system,
-its RUN (`pip install …`) runs with a fresh venv's pip, and its ENTRYPOINT (`["python", "/app/entrypoint.py"]`) runs
-with that venv's python. Nothing of the test environment leaks in: the venv has no site packages of its own, and the
-process gets exactly the environment a runner gives a Docker action (built by `runner_environment()`).
+The engine is the one `DOCKER_HOST` names (scripts/test starts a private one: scripts/container-engine). The image is
+`docker build` of the repository's Dockerfile with BuildKit (scripts/docker-build); its base is the pinned
+`python:3.12-slim@sha256:…` where it can be pulled, else a stand-in with the same layout (scripts/python-base), passed
+as `--build-arg PYTHON_IMAGE` — the only difference from the runner's `docker build -t … -f Dockerfile .`, with
+`--network host` so that pip reaches the package index the way the host does.
 
-The image's interpreter is `python:3.X`: a `python3.X` on PATH is used when it runs, else this interpreter.
+A run follows actions/runner's ContainerActionHandler and DockerCommandManager.DockerRun: the job's folders on the
+host (`<temp>/_github_home`, `_github_workflow`, `_runner_file_commands`, the workspace) are mounted at `/github/…`,
+every environment value that names a path under them is translated to its container path, the variables are passed
+by name (`-e NAME`, their values in the docker client's environment, never on its command line), plus
+`-e GITHUB_ACTIONS=true` and `-e CI=true`, with `--name <image>_<6 hex> --label <6 hex> --workdir /github/workspace
+--rm` and the engine's socket at /var/run/docker.sock. One deliberate difference: `--network host` instead of the
+job's bridge network, so that the container reaches the gateway and the GitHub fake on 127.0.0.1.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import re
-import shlex
-import shutil
+import secrets
 import subprocess
-import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 __all__ = [
     "ActionRun",
-    "ContainerImage",
-    "Dockerfile",
-    "ImageBuildError",
+    "BuiltImage",
+    "EngineError",
+    "RunnerJob",
     "action_input_env",
     "build_image",
-    "parse_dockerfile",
+    "docker",
+    "engine_problem",
+    "image_layers",
+    "own_layers_bytes",
     "parse_output_file",
+    "python_base",
 ]
 
-PIP_TIMEOUT_S = 600
-_INDEX_TROUBLE = (
-    "Could not find a version", "No matching distribution", "NewConnectionError", "Failed to establish a new connection",
-    "Temporary failure in name resolution", "Max retries exceeded", "ConnectTimeoutError", "ReadTimeoutError",
-)
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER_TIMEOUT_S = 120
+BUILD_TIMEOUT_S = 900  # a build without cache downloads the pinned wheels from the package index
+BASE_TIMEOUT_S = 900  # a first stand-in base: mmdebstrap downloads Debian's packages
+CONTAINER_ROOT = "/github"
 
 
-class ImageBuildError(Exception):
-    """The Dockerfile could not be followed; the message says which step and why."""
+class EngineError(Exception):
+    """A docker command failed; the message has the command and the tail of its stderr."""
+
+
+def docker(args: Sequence[str], *, timeout: float = DOCKER_TIMEOUT_S, env: Mapping[str, str] | None = None,
+           check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`docker ARGS` against the engine in DOCKER_HOST; EngineError when it fails (unless `check` is false)."""
+    try:
+        proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False,
+                              env=dict(env) if env is not None else None)
+    except subprocess.TimeoutExpired as exc:
+        raise EngineError(f"docker {' '.join(args[:2])}: no answer within {timeout:.0f}s") from exc
+    except FileNotFoundError as exc:
+        raise EngineError("the docker command is not installed") from exc
+    if check and proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        raise EngineError(f"docker {' '.join(args[:2])} failed with exit code {proc.returncode}:\n{tail}")
+    return proc
+
+
+def engine_problem() -> str | None:
+    """None when a container engine answers, else why not and how to get one."""
+    try:
+        docker(["version", "--format", "{{.Server.Version}}"], timeout=30)
+    except EngineError as exc:
+        return (f"no container engine answers (DOCKER_HOST={os.environ.get('DOCKER_HOST', 'unset')}): {exc}. "
+                'Run the tests with `bash scripts/test`, or start one with `eval "$(bash scripts/container-engine start)"`')
+    return None
+
+
+def python_base() -> str:
+    """The base for `ARG PYTHON_IMAGE`: $APPROVAL_PYTHON_IMAGE, the pinned image, or the stand-in (built when missing)."""
+    if os.environ.get("APPROVAL_PYTHON_IMAGE"):
+        return os.environ["APPROVAL_PYTHON_IMAGE"]
+    try:
+        proc = subprocess.run(["bash", str(ROOT / "scripts" / "python-base")], capture_output=True, text=True,
+                              timeout=BASE_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise EngineError(f"scripts/python-base did not finish within {BASE_TIMEOUT_S}s") from exc
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise EngineError(f"scripts/python-base found no base image:\n{proc.stderr.strip()[-2000:]}")
+    return proc.stdout.strip()
 
 
 @dataclass(frozen=True)
-class Dockerfile:
-    base_image: str
-    env: dict[str, str]
-    steps: list[tuple[str, str, str]]  # (instruction, argument text, WORKDIR in force), in order: COPY and RUN
-    entrypoint: list[str]
+class BuiltImage:
+    tag: str
+    id: str
+    base: str
+    seconds: float
+    log: str
 
-    @property
-    def python_version(self) -> str | None:
-        """"3.12" for `python:3.12-slim@sha256:…`."""
-        match = re.match(r"(?:docker\.io/)?(?:library/)?python:(\d+\.\d+)", self.base_image)
-        return match.group(1) if match else None
+    def inspect(self) -> dict[str, Any]:
+        return inspect_image(self.id)
 
 
-def _logical_lines(text: str) -> list[str]:
-    lines: list[str] = []
-    current = ""
-    for raw in text.splitlines():
-        stripped = raw.strip()
-        if not current and (not stripped or stripped.startswith("#")):
-            continue
-        if current and stripped.startswith("#"):  # a comment inside a continued instruction is dropped
-            continue
-        if stripped.endswith("\\"):
-            current += stripped[:-1] + " "
-            continue
-        lines.append(current + stripped)
-        current = ""
-    if current.strip():
-        lines.append(current.strip())
-    return lines
+def inspect_image(reference: str) -> dict[str, Any]:
+    data: list[dict[str, Any]] = json.loads(docker(["image", "inspect", reference]).stdout)
+    return data[0]
 
 
-def parse_dockerfile(text: str) -> Dockerfile:
-    base = ""
-    env: dict[str, str] = {}
-    steps: list[tuple[str, str, str]] = []
-    entrypoint: list[str] = []
-    workdir = "/"
-    for line in _logical_lines(text):
-        instruction, _, rest = line.partition(" ")
-        instruction, rest = instruction.upper(), rest.strip()
-        if instruction == "FROM":
-            base = rest.split()[0]
-        elif instruction == "ENV":
-            words = shlex.split(rest)
-            if words and "=" not in words[0]:  # legacy `ENV NAME value`
-                env[words[0]] = " ".join(words[1:])
-            else:
-                for word in words:
-                    name, _, value = word.partition("=")
-                    env[name] = value
-        elif instruction == "WORKDIR":
-            workdir = str(PurePosixPath(workdir, rest))
-        elif instruction in ("COPY", "RUN"):
-            steps.append((instruction, rest, workdir))
-        elif instruction == "ENTRYPOINT":
-            if not rest.startswith("["):
-                raise ImageBuildError(f"ENTRYPOINT must be in exec form (a JSON array), got {rest!r}")
-            entrypoint = json.loads(rest)
-        elif instruction in ("ARG", "LABEL", "USER", "CMD", "ADD", "SHELL", "VOLUME", "EXPOSE", "HEALTHCHECK", "STOPSIGNAL", "ONBUILD"):
-            raise ImageBuildError(f"{instruction} is not supported by this emulation: extend tests/support/action_container.py")
-        else:
-            raise ImageBuildError(f"unknown Dockerfile instruction {instruction!r}")
-    if not base or not entrypoint:
-        raise ImageBuildError("the Dockerfile needs a FROM and an ENTRYPOINT")
-    return Dockerfile(base, env, steps, entrypoint)
-
-
-def _dockerignore(context: Path) -> list[tuple[bool, str]]:
-    path = context / ".dockerignore"
-    if not path.exists():
-        return []
-    rules = []
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        negated = line.startswith("!")
-        rules.append((negated, line.lstrip("!").strip("/")))
-    return rules
-
-
-def _ignored(rel: str, rules: list[tuple[bool, str]]) -> bool:
-    """Docker's rule: the last matching pattern wins; a pattern matching a parent directory matches its files."""
-    parts = rel.split("/")
-    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    ignored = False
-    for negated, pattern in rules:
-        if any(fnmatch.fnmatchcase(c, pattern) for c in candidates):
-            ignored = not negated
-    return ignored
-
-
-@dataclass
-class ContainerImage:
-    """The built "image": `root` stands for the image's `/`, `python` for its interpreter (a venv)."""
-
-    dockerfile: Dockerfile
-    root: Path
-    venv: Path
-    build_log: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def python(self) -> Path:
-        return self.venv / "bin" / "python"
-
-    def path(self, container_path: str) -> Path:
-        return self.root / str(PurePosixPath("/", container_path)).lstrip("/")
-
-    def command(self) -> list[str]:
-        """The ENTRYPOINT with `python` and container paths mapped onto this machine."""
-        program, *args = self.dockerfile.entrypoint
-        if program not in ("python", "python3"):
-            raise ImageBuildError(f"the ENTRYPOINT runs {program!r}, not the image's python")
-        return [str(self.python), *(str(self.path(a)) if a.startswith("/") else a for a in args)]
-
-    def run(self, env: Mapping[str, str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """The entry point with exactly `env` (plus the image's ENV, which a `docker run` environment overrides)."""
-        full = {**self.dockerfile.env, **env}
-        return subprocess.run(self.command(), env=full, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def _interpreter(version: str | None) -> tuple[str, str | None]:
-    """A python of the image's version when one runs here, else this one (with a note saying so)."""
-    if version:
-        found = shutil.which(f"python{version}")
-        if found:
-            try:
-                probe = subprocess.run([found, "-c", "import sys, venv; print('%d.%d' % sys.version_info[:2])"], capture_output=True,
-                                       text=True, timeout=30, check=False)
-            except (OSError, subprocess.TimeoutExpired):
-                probe = None
-            if probe is not None and probe.returncode == 0 and probe.stdout.strip() == version:
-                return found, None
-    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    note = None if here == version else f"the image has python {version}; no python{version} runs here, so python {here} stands in"
-    return sys.executable, note
-
-
-def _copy(context: Path, image: ContainerImage, argument: str, workdir: str, rules: list[tuple[bool, str]]) -> None:
-    words = shlex.split(argument)
-    if any(w.startswith("--") for w in words) or len(words) < 2:
-        raise ImageBuildError(f"COPY {argument!r}: only `COPY src… dest` is supported")
-    *sources, dest = words
-    target = image.path(str(PurePosixPath(workdir, dest)))
-    for source in sources:
-        src = (context / source).resolve()
-        if not src.is_relative_to(context.resolve()) or not src.exists():
-            raise ImageBuildError(f"COPY {source}: not in the build context")
-        files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
-        copied = 0
-        for file in files:
-            rel = file.relative_to(context).as_posix()
-            if _ignored(rel, rules):
-                continue
-            if src.is_file():
-                out = target / file.name if dest.endswith("/") or len(sources) > 1 else target
-            else:  # a directory's contents go into dest
-                out = target / file.relative_to(src)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(file, out)
-            copied += 1
-        if not copied:
-            raise ImageBuildError(f"COPY {source}: nothing to copy (excluded by .dockerignore?)")
-
-
-def _run(image: ContainerImage, argument: str, workdir: str) -> str:
-    words = shlex.split(argument)
-    if not words or words[0] not in ("pip", "pip3"):
-        raise ImageBuildError(f"RUN {argument!r}: only `pip …` is supported by this emulation")
-    cwd = image.path(workdir)
-    cwd.mkdir(parents=True, exist_ok=True)
-    # The host's own pip settings (index, certificates) stay: they stand for the network the image build would have.
-    env = {**os.environ, **image.dockerfile.env}
-    for name in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PIP_REQUIRE_VIRTUALENV", "PIP_USER"):
-        env.pop(name, None)
-    try:
-        proc = subprocess.run([str(image.python), "-m", "pip", *words[1:]], cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=PIP_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise ImageBuildError(f"RUN {argument}: still running after {PIP_TIMEOUT_S}s (is the package index reachable?)") from exc
-    log = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        tail = "\n".join(log.strip().splitlines()[-15:])
-        if any(marker in log for marker in _INDEX_TROUBLE):
-            raise ImageBuildError(f"RUN {argument}: pip could not get the pinned packages from the package index "
-                                  f"(no network, or PyPI unreachable: CI needs PyPI).\n{tail}")
-        raise ImageBuildError(f"RUN {argument}: pip failed with exit code {proc.returncode}.\n{tail}")
-    return log
-
-
-def build_image(context: Path, dest: Path) -> ContainerImage:
-    """Follow `context`/Dockerfile into `dest` (an empty directory): a venv plus the image's file system."""
-    dockerfile = parse_dockerfile((context / "Dockerfile").read_text(encoding="utf-8"))
-    python, note = _interpreter(dockerfile.python_version)
-    image = ContainerImage(dockerfile, dest / "rootfs", dest / "python", notes=[note] if note else [])
-    image.root.mkdir(parents=True)
+def build_image(context: Path, tag: str, *, base: str, no_cache: bool = False, timeout: float = BUILD_TIMEOUT_S) -> BuiltImage:
+    """`docker build` of `context`/Dockerfile on `base`, as the runner builds a Dockerfile action (plus the base), with
+    BuildKit (scripts/docker-build) so that the pinned base stage is not pulled when another base replaces it."""
+    args = ["--network", "host", "--build-arg", f"PYTHON_IMAGE={base}", "-t", tag, "-f", str(context / "Dockerfile")]
+    if no_cache:
+        args.append("--no-cache")
     started = time.monotonic()
-    proc = subprocess.run([python, "-m", "venv", str(image.venv)], capture_output=True, text=True, timeout=300, check=False)
+    try:
+        proc = subprocess.run(["bash", str(ROOT / "scripts" / "docker-build"), *args, str(context)], capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise EngineError(f"docker build: not done within {timeout:.0f}s") from exc
     if proc.returncode != 0:
-        raise ImageBuildError(f"python -m venv failed: {proc.stderr.strip()[-2000:]}")
-    rules = _dockerignore(context)
-    logs = []
-    for instruction, argument, workdir in dockerfile.steps:
-        if instruction == "COPY":
-            _copy(context, image, argument, workdir, rules)
-        else:
-            logs.append(_run(image, argument, workdir))
-    image.build_log = "\n".join(logs)
-    image.notes.append(f"built in {time.monotonic() - started:.0f}s")
-    return image
+        raise EngineError(f"docker build failed with exit code {proc.returncode}:\n" + "\n".join(proc.stderr.strip().splitlines()[-15:]))
+    seconds = time.monotonic() - started
+    return BuiltImage(tag, inspect_image(tag)["Id"], base, seconds, proc.stdout + proc.stderr)
+
+
+def image_layers(reference: str) -> list[str]:
+    layers: list[str] = inspect_image(reference)["RootFS"]["Layers"]
+    return layers
+
+
+def own_layers_bytes(image: str, base: str) -> int:
+    """Bytes the image adds on top of `base`: the sizes of its history entries above the base's."""
+    def sizes(reference: str) -> list[int]:
+        out = docker(["history", "--no-trunc", "--human=false", "--format", "{{.Size}}", reference]).stdout
+        return [int(line) for line in out.split()]
+
+    mine, theirs = sizes(image), sizes(base)
+    return sum(mine[: len(mine) - len(theirs)])
 
 
 def action_input_env(action_yml: Path, given: Mapping[str, str], contexts: Mapping[str, str]) -> dict[str, str]:
@@ -337,6 +219,105 @@ class ActionRun:
     def log(self) -> str:
         return self.stdout + self.stderr
 
-    def record(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((self.workspace / self.outputs["record-path"]).read_text(encoding="utf-8"))
+    def record(self, path: str | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.workspace / (path or self.outputs["record-path"])).read_text(encoding="utf-8"))
         return data
+
+
+@dataclass
+class RunnerJob:
+    """One job's folders on the runner host, and `docker run` of an action's image over them.
+
+    `temp` is RUNNER_TEMP, holding `_github_home`, `_github_workflow` and `_runner_file_commands`; `workspace` is the
+    checkout. On a GitHub-hosted runner all of them belong to the runner's user (uid 1001), not to root: `owner`
+    gives them to that user when the tests run as root.
+    """
+
+    temp: Path
+    workspace: Path
+    owner: tuple[int, int] | None = None
+    label: str = field(default_factory=lambda: secrets.token_hex(3))
+
+    MOUNTS = (("_github_home", "home"), ("_github_workflow", "workflow"), ("_runner_file_commands", "file_commands"))
+
+    @classmethod
+    def create(cls, root: Path, owner: tuple[int, int] | None = None) -> RunnerJob:
+        job = cls(root / "_temp", root / "workspace", owner)
+        for directory in (job.temp, job.workspace, *(job.temp / host for host, _ in cls.MOUNTS)):
+            directory.mkdir(parents=True, exist_ok=True)
+        return job
+
+    @property
+    def home(self) -> Path:
+        return self.temp / "_github_home"
+
+    @property
+    def workflow(self) -> Path:
+        return self.temp / "_github_workflow"
+
+    @property
+    def file_commands(self) -> Path:
+        return self.temp / "_runner_file_commands"
+
+    def mounts(self) -> list[tuple[Path, str]]:
+        pairs = [(self.temp / host, f"{CONTAINER_ROOT}/{inside}") for host, inside in self.MOUNTS]
+        return [*pairs, (self.workspace, f"{CONTAINER_ROOT}/workspace")]
+
+    def to_container(self, value: str) -> str:
+        """The runner's TranslateToContainerPath: a value that is a mounted folder, or a path under one."""
+        for host, inside in self.mounts():
+            if value == str(host):
+                return inside
+            if value.startswith(str(host) + "/"):
+                return inside + value[len(str(host)):]
+        return value
+
+    def hand_over(self) -> None:
+        """Give the job's folders and everything in them to `owner`, as a checkout by the runner's user is."""
+        if self.owner is None:
+            return
+        for top in (self.temp, self.workspace):
+            for path in [top, *top.rglob("*")]:
+                os.chown(path, *self.owner, follow_symlinks=False)
+
+    def docker_run_args(self, image: str, names: Sequence[str], *, network: str = "host",
+                        extra_mounts: Sequence[tuple[Path, str]] = ()) -> list[str]:
+        display = re.sub(r"[^A-Za-z0-9_.-]", "", image.replace("/", "").replace(":", ""))[:60]
+        args = ["run", "--name", f"{display}_{secrets.token_hex(3)}", "--label", self.label, "--workdir",
+                f"{CONTAINER_ROOT}/workspace", "--rm"]
+        for name in names:
+            args += ["-e", name]
+        args += ["-e", "GITHUB_ACTIONS=true"]
+        if "CI" not in names:
+            args += ["-e", "CI=true"]
+        args += ["--network", network]
+        socket = _engine_socket()
+        if socket is not None:
+            args += ["-v", f"{socket}:/var/run/docker.sock"]
+        for host, inside in self.mounts():
+            args += ["-v", f"{host}:{inside}"]
+        for host, inside in extra_mounts:
+            args += ["-v", f"{host}:{inside}:ro"]
+        return [*args, image]
+
+    def run(self, image: str, env: Mapping[str, str], *, timeout: float = 150,
+            extra_mounts: Sequence[tuple[Path, str]] = ()) -> subprocess.CompletedProcess[str]:
+        """Run the image's ENTRYPOINT with exactly `env` (host paths translated), as the runner does."""
+        translated = {name: self.to_container(value) for name, value in env.items()}
+        args = self.docker_run_args(image, list(translated), extra_mounts=extra_mounts)
+        name = args[args.index("--name") + 1]
+        # the docker client's own environment: what it needs to reach the engine, then the variables it passes on
+        client_env = {k: v for k, v in os.environ.items() if k in ("PATH", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT")}
+        try:
+            return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False,
+                                  env={**client_env, **translated})
+        except subprocess.TimeoutExpired:
+            docker(["rm", "--force", name], check=False)
+            raise
+
+
+def _engine_socket() -> str | None:
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if host.startswith("unix://") and Path(host[len("unix://"):]).is_socket():
+        return host[len("unix://"):]
+    return None

@@ -187,6 +187,19 @@ def test_markdown_keeps_a_persons_comment_and_the_line_style():
         promote_markdown(text, "bad`model", EVIDENCE, "AGENTS.md")
 
 
+def test_a_line_with_an_html_comment_is_an_entry_and_keeps_its_comment_when_promoted():
+    text = ("<!-- approved-models:start -->\n- `old-model`  <!-- kept for the batch jobs, see #12 -->\n"
+            "- m <!-- the default -->  # owner: platform\n<!-- approved-models:end -->\n")
+    assert [e.model for e in parse_block_entries(text, "AGENTS.md")] == ["old-model", "m"]
+    edit = promote_markdown(text, "m", EVIDENCE, "AGENTS.md")
+    assert edit.text.splitlines()[2] == (f"- m  <!-- the default -->  # owner: platform {' '.join(f'{k}={v}' for k, v in EVIDENCE.fields().items())}")
+    added = promote_markdown(text, "new", EVIDENCE, "AGENTS.md")
+    assert added.text.splitlines()[1:4] == ["- `old-model`  <!-- kept for the batch jobs, see #12 -->", "- m <!-- the default -->  # owner: platform",
+                                            f"- new  # {' '.join(f'{k}={v}' for k, v in EVIDENCE.fields().items())}"]
+    assert promote_markdown(added.text, "old-model", EVIDENCE, "AGENTS.md").text.splitlines()[1].startswith(
+        "- `old-model`  <!-- kept for the batch jobs, see #12 -->  # approved_at=")
+
+
 def test_evidence_that_is_malformed_is_reported_not_trusted():
     text = "<!-- approved-models:start -->\n- m  # approved_at=yesterday approved_by=me record_sha256=abc\n<!-- approved-models:end -->\n"
     (entry,) = parse_block_entries(text, "AGENTS.md")

@@ -1,0 +1,1 @@
+"""The benchmark (bench/run.py) and its parts; not shipped, not collected by pytest."""
