@@ -1,8 +1,6 @@
 """`python -m approval` — same as the `approval` console script."""
 
-import sys
-
-from approval.cli import main
+from approval.cli import console
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

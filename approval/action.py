@@ -154,6 +154,8 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     from approval.pipeline import execute, write_text_file
     from approval.report import progress_line, render_markdown
 
+    for notice in settings.notices:
+        commands.warning(notice, title="Model approval: configuration")
     several = len(settings.candidates) > 1 or settings.baseline_model is not None
     say(f"approval {__version__}: {', '.join(settings.candidates)} on {settings.base_url} [{settings.endpoint}] ({mode} mode)")
     commands.group("Approval checks")

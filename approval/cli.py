@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from approval import __version__, exitcodes
-from approval.console import fail_line, say
+from approval.console import end_process, fail_line, say
 from approval.errors import ConfigError
 
 ENV_HELP = (
@@ -122,6 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         "reapprove": args.reapprove,
     }
     settings = build_settings(flags, os.environ)
+    for notice in settings.notices:
+        say(f"warning: {notice}", sys.stderr)
     base = _registry_base(args.registry_base, settings) if args.registry_base else None  # read before anything is sent
     record_out = _output_path(args.record_out, "--record-out")
     report_out = _output_path(args.report_out, "--report-out") if args.report_out else None
@@ -383,5 +385,10 @@ def _same_gateway(record: dict[str, Any], config_text: str, source: str) -> None
                           "promote a record from a run against that endpoint")
 
 
+def console() -> NoReturn:
+    """The `approval` console script and `python -m approval`: `main()`, then a quick exit (see end_process)."""
+    end_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

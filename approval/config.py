@@ -30,15 +30,25 @@ ALL_CHECKS = (
     "error-path",
     "latency",
     "output-quality",
-    "bounded-retry",
+    "agent-client",
     "streaming",
     "tool-calling",
     "structured-output",
     "approved-list",
 )
-DEFAULT_CHECKS = ("reachability", "happy-path", "model-echo", "error-path", "latency", "bounded-retry")
-# Checks that make no call to the candidate: a selection of these alone has no evidence about it and cannot approve it.
-CHECKS_WITHOUT_CALLS = frozenset({"approved-list", "bounded-retry"})
+DEFAULT_CHECKS = ("reachability", "happy-path", "model-echo", "error-path", "latency", "agent-client")
+# Check names still accepted in `checks:` and `required:`, and the check each now runs as (with a notice).
+DEPRECATED_CHECKS = {
+    "bounded-retry": (
+        "agent-client",
+        "it audited this tool's own HTTP client, which is no evidence about the gateway or the agent; 'agent-client' measures the "
+        "retries and time the agent's own client (the openai SDK) needs, and the run's notes say when this tool had to retry or "
+        "reached the deadline",
+    ),
+}
+# Checks that gather no answer of the candidate's own: approved-list makes no call, and agent-client's SDK calls are not
+# checked for who served them (model-echo does that on the raw calls). A selection of these alone cannot approve it.
+CHECKS_WITHOUT_CALLS = frozenset({"approved-list", "agent-client"})
 # Findings that are warnings by default and that `required:` can make blocking.
 REQUIRABLE_FINDINGS = (
     "error-path.missing-model",
@@ -58,6 +68,15 @@ class Auth:
     header: str = "Authorization"
     prefix: str = ""
     api_key_env: str = "GATEWAY_API_KEY"
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """The agent's own client (the official openai SDK) as the agent configures it, for the agent-client check."""
+
+    max_retries: int | None = None  # None: the SDK's own default
+    timeout_s: float | None = None  # per attempt; None: the SDK's own default
+    max_wait_s: float = 60.0  # the longest one call may take, the SDK's retries and waits included
 
 
 @dataclass(frozen=True)
@@ -100,6 +119,8 @@ class Settings:
     pass_policy: str = "all"  # all candidates must pass, or any one
     proxy: str | None = field(default=None, repr=False)  # from HTTPS_PROXY / HTTP_PROXY / ALL_PROXY, NO_PROXY applied
     ca_bundle: str | None = None  # from REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE / SSL_CERT_FILE; None: the default bundle
+    agent: AgentSettings = AgentSettings()
+    notices: tuple[str, ...] = ()  # said once on the terminal and kept in the run's notes (deprecated names)
 
     @property
     def candidate(self) -> str:
@@ -352,11 +373,11 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
     # Checks
     checks_raw = pick("checks", "checks")
     if checks_raw:
-        names = [c.strip() for c in (checks_raw.split(",") if isinstance(checks_raw, str) else checks_raw) if str(c).strip()]
-        unknown = [n for n in names if n not in ALL_CHECKS]
+        names = _names(checks_raw)
+        unknown = [n for n in names if n not in ALL_CHECKS and n not in DEPRECATED_CHECKS]
         if unknown:
             raise ConfigError(f"unknown check {unknown[0]!r}", f"choose among: {', '.join(ALL_CHECKS)}")
-        checks = tuple(dict.fromkeys(names))
+        checks = tuple(dict.fromkeys(DEPRECATED_CHECKS[n][0] if n in DEPRECATED_CHECKS else n for n in names))
     else:
         default = list(DEFAULT_CHECKS)
         if cfg.get("expect") or prompt.expect:
@@ -365,9 +386,16 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
             default.append("approved-list")
         checks = tuple(default)
     if not set(checks) - CHECKS_WITHOUT_CALLS:
-        raise ConfigError(f"the selected checks ({', '.join(checks)}) make no call to the model, so they cannot approve it",
+        raise ConfigError(f"the selected checks ({', '.join(checks)}) gather no answer of the model's own, so they cannot approve it",
                           "add a check that calls it (reachability, happy-path, …), or leave checks empty for the standard set")
-    required = frozenset(cfg.get("required", []))
+    required_raw = [str(r) for r in cfg.get("required", [])]
+    required = frozenset(DEPRECATED_CHECKS[r][0] if r in DEPRECATED_CHECKS else r for r in required_raw)
+    notices = tuple(
+        f"check {name!r} is deprecated and runs as {DEPRECATED_CHECKS[name][0]!r}: {DEPRECATED_CHECKS[name][1]}. "
+        f"Write {DEPRECATED_CHECKS[name][0]!r} instead"
+        for name in DEPRECATED_CHECKS
+        if name in required_raw or (checks_raw and name in _names(checks_raw))
+    )
     unknown_required = sorted(r for r in required if r not in ALL_CHECKS and r not in REQUIRABLE_FINDINGS)
     if unknown_required:
         raise ConfigError(f"required: unknown name {unknown_required[0]!r}", f"choose among checks or: {', '.join(REQUIRABLE_FINDINGS)}")
@@ -427,6 +455,24 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         pass_policy=str(cfg.get("pass_policy", "all")),
         proxy=proxy,
         ca_bundle=ca_bundle,
+        agent=_agent_settings(cfg.get("agent", {})),
+        notices=notices,
+    )
+
+
+def _names(raw: Any) -> list[str]:
+    """Check names from a comma-separated text or a list."""
+    return [str(c).strip() for c in (raw.split(",") if isinstance(raw, str) else raw) if str(c).strip()]
+
+
+def _agent_settings(block: Mapping[str, Any]) -> AgentSettings:
+    """The `agent:` block (already checked against the schema): how the agent configures its openai client."""
+    retries = block.get("max_retries")
+    timeout = block.get("timeout_seconds")
+    return AgentSettings(
+        max_retries=int(retries) if retries is not None else None,
+        timeout_s=float(timeout) if timeout is not None else None,
+        max_wait_s=float(block.get("max_wait_seconds", 60.0)),
     )
 
 

@@ -38,7 +38,7 @@ class Probe:
     stream: bool = False
 
 
-def _messages_payload(settings: Settings, endpoint: str, model: str | None, messages: list[dict[str, str]]) -> dict[str, Any]:
+def messages_payload(settings: Settings, endpoint: str, model: str | None, messages: list[dict[str, str]]) -> dict[str, Any]:
     payload: dict[str, Any] = {}
     if model is not None:
         payload["model"] = model
@@ -61,27 +61,27 @@ def plan(settings: Settings, model: str, checks: tuple[str, ...]) -> list[Probe]
     probes: list[Probe] = []
     wanted = set(checks)
     if "reachability" in wanted:
-        probes.append(Probe("reach", "POST", path, _messages_payload(settings, endpoint, model, [{"role": "user", "content": REACH_TEXT}])))
+        probes.append(Probe("reach", "POST", path, messages_payload(settings, endpoint, model, [{"role": "user", "content": REACH_TEXT}])))
         probes.append(Probe("models", "GET", settings.models_path, None))
     if wanted & {"happy-path", "latency", "model-echo", "output-quality"}:
         samples = settings.latency_samples if "latency" in wanted else 1
         for i in range(1, samples + 1):
-            probes.append(Probe(f"sample-{i}", "POST", path, _messages_payload(settings, endpoint, model, prompt)))
+            probes.append(Probe(f"sample-{i}", "POST", path, messages_payload(settings, endpoint, model, prompt)))
     if "error-path" in wanted and not any(p.label in ("reach", "sample-1") for p in probes):
         # error-path judges its malformed requests against one well-formed call to the same path (a wrong path
         # answers 4xx to everything): made here when no other selected check makes one
-        probes.append(Probe("reach", "POST", path, _messages_payload(settings, endpoint, model, [{"role": "user", "content": REACH_TEXT}])))
+        probes.append(Probe("reach", "POST", path, messages_payload(settings, endpoint, model, [{"role": "user", "content": REACH_TEXT}])))
     if "error-path" in wanted:
         ok_messages = [{"role": "user", "content": "Say hello."}]
-        probes.append(Probe("err-missing-model", "POST", path, _messages_payload(settings, endpoint, None, ok_messages)))
-        probes.append(Probe("err-unknown-model", "POST", path, _messages_payload(settings, endpoint, UNKNOWN_MODEL, ok_messages)))
-        probes.append(Probe("err-empty-messages", "POST", path, _messages_payload(settings, endpoint, model, [])))
+        probes.append(Probe("err-missing-model", "POST", path, messages_payload(settings, endpoint, None, ok_messages)))
+        probes.append(Probe("err-unknown-model", "POST", path, messages_payload(settings, endpoint, UNKNOWN_MODEL, ok_messages)))
+        probes.append(Probe("err-empty-messages", "POST", path, messages_payload(settings, endpoint, model, [])))
     if "streaming" in wanted:
-        payload = _messages_payload(settings, endpoint, model, prompt)
+        payload = messages_payload(settings, endpoint, model, prompt)
         payload["stream"] = True
         probes.append(Probe("stream", "POST", path, payload, stream=True))
     if "tool-calling" in wanted:
-        payload = _messages_payload(settings, endpoint, model, [{"role": "user", "content": TOOL_PROMPT}])
+        payload = messages_payload(settings, endpoint, model, [{"role": "user", "content": TOOL_PROMPT}])
         if endpoint == "responses":
             payload["tools"] = [{"type": "function", "name": TOOL_NAME, "description": "Current weather for a city",
                                  "parameters": TOOL_PARAMETERS}]
@@ -91,7 +91,7 @@ def plan(settings: Settings, model: str, checks: tuple[str, ...]) -> list[Probe]
         payload["tool_choice"] = "auto"
         probes.append(Probe("tools", "POST", path, payload))
     if "structured-output" in wanted:
-        payload = _messages_payload(settings, endpoint, model, [{"role": "user", "content": STRUCTURED_PROMPT}])
+        payload = messages_payload(settings, endpoint, model, [{"role": "user", "content": STRUCTURED_PROMPT}])
         if endpoint == "responses":
             payload["text"] = {"format": {"type": "json_schema", "name": "approval_probe", "schema": STRUCTURED_SCHEMA, "strict": True}}
         else:

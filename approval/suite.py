@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from approval.agent import AgentRun
 from approval.checks import EVALUATORS
-from approval.checks.base import Evidence, RetryStats
+from approval.checks.base import Evidence
 from approval.checks.error_path import CONTROL_LABELS
 from approval.checks.model_echo import GENERATION_LABELS, describe, served_elsewhere, usable_answer
 from approval.classify import generation
@@ -24,7 +25,7 @@ from approval.config import Settings
 from approval.deadline import Deadline
 from approval.gateway import Exchange, GatewayClient
 from approval.probes import Probe, plan
-from approval.redact import redact, redact_head
+from approval.redact import excerpt, redact, redact_head
 from approval.results import Category, CheckResult, Status, verdict
 from approval.routing import Finding
 
@@ -85,7 +86,7 @@ def labels_for(check: str, planned: set[str]) -> set[str]:
         "tool-calling": {"tools"},
         "structured-output": {"structured"},
         "approved-list": set(),
-        "bounded-retry": set(planned),
+        "agent-client": set(),  # its calls go through the SDK (approval.agent_sdk), not through probes
     }[check]
     return wanted & planned
 
@@ -96,7 +97,7 @@ def is_generation(label: str) -> bool:
 
 # Checks about the gateway's own handling, not about answers the candidate gave: another model answering them is no
 # reason to doubt them (model-echo reports the other model itself).
-NOT_TAINTED = frozenset({"model-echo", "error-path", "approved-list", "bounded-retry"})
+NOT_TAINTED = frozenset({"model-echo", "error-path", "approved-list"})
 
 
 def not_about_candidate(check: CheckResult, foreign: dict[str, Finding], model: str) -> CheckResult:
@@ -108,17 +109,6 @@ def not_about_candidate(check: CheckResult, foreign: dict[str, Finding], model: 
     return CheckResult(check.name, Status.ERROR, Category.GATEWAY, check.duration_ms, detail, check.metrics)
 
 
-def retry_stats(exchanges: list[Exchange]) -> RetryStats:
-    waits = [w for ex in exchanges for w in ex.retry_waits]
-    return RetryStats(
-        calls=len(exchanges),
-        attempts=sum(ex.attempts for ex in exchanges),
-        retries=sum(max(0, ex.attempts - 1) for ex in exchanges),
-        max_wait_s=max(waits, default=0.0),
-        max_attempts_seen=max((ex.attempts for ex in exchanges), default=0),
-    )
-
-
 class _ModelRun:
     def __init__(self, model: str, role: str, settings: Settings) -> None:
         self.model = model
@@ -127,18 +117,23 @@ class _ModelRun:
         self.probes: list[Probe] = plan(settings, model, settings.checks)
         self.planned = {p.label for p in self.probes}
         self.exchanges: dict[str, Exchange] = {}
+        self.agent: AgentRun | None = None
         self.done: dict[str, CheckResult] = {}
 
     def ready(self) -> list[str]:
         have = set(self.exchanges)
-        return [c for c in self.settings.checks if c not in self.done and labels_for(c, self.planned) <= have and c != "bounded-retry"]
+        return [c for c in self.settings.checks
+                if c not in self.done and labels_for(c, self.planned) <= have and (c != "agent-client" or self.agent is not None)]
 
     def evidence(self, deadline_hit: bool, elapsed: float) -> Evidence:
-        return Evidence(self.settings, self.model, dict(self.exchanges), retry_stats(list(self.exchanges.values())), deadline_hit, elapsed)
+        return Evidence(self.settings, self.model, dict(self.exchanges), deadline_hit, elapsed, self.agent)
 
     def evaluate(self, name: str, deadline_hit: bool, elapsed: float) -> CheckResult:
         check = EVALUATORS[name](self.evidence(deadline_hit, elapsed))
-        return not_about_candidate(check, self.foreign(labels_for(name, self.planned)), self.model)
+        # agent-client's SDK calls send the same requests to the same route as the raw probes, which are the ones checked
+        # for who served them: another model answering those answered the SDK too
+        labels = set(self.exchanges) if name == "agent-client" else labels_for(name, self.planned)
+        return not_about_candidate(check, self.foreign(labels), self.model)
 
     def foreign(self, labels: set[str]) -> dict[str, Finding]:
         """The generation calls among `labels` that another model or route answered."""
@@ -174,7 +169,7 @@ def run_suite(settings: Settings, on_check: ProgressCallback | None = None, *, c
                      f"baseline comparison is made")
 
     jobs: queue.Queue[tuple[_ModelRun, Probe] | None] = queue.Queue()
-    results: queue.Queue[tuple[_ModelRun, Exchange]] = queue.Queue()
+    results: queue.Queue[tuple[_ModelRun, Exchange | AgentRun]] = queue.Queue()
     # Interleave models so that, under the concurrency cap, every model's first calls start early.
     longest = max((len(r.probes) for r in runs), default=0)
     for i in range(longest):
@@ -200,6 +195,10 @@ def run_suite(settings: Settings, on_check: ProgressCallback | None = None, *, c
 
     for n in range(workers):
         threading.Thread(target=work, name=f"approval-probe-{n}", daemon=True).start()
+    if "agent-client" in settings.checks:  # after the probes: the SDK's import (~0.4 s) is paid while they are in flight
+        threading.Thread(target=_drive_agent, args=(settings, runs, calls_deadline, client.limiter, results), name="approval-agent",
+                         daemon=True).start()
+        pending += len(runs)
 
     def emit(run: _ModelRun, name: str, deadline_hit: bool) -> None:
         check = run.evaluate(name, deadline_hit, total.elapsed())
@@ -216,11 +215,14 @@ def run_suite(settings: Settings, on_check: ProgressCallback | None = None, *, c
         if timeout <= 0:
             break
         try:
-            run, exchange = results.get(timeout=timeout)
+            run, answer = results.get(timeout=timeout)
         except queue.Empty:
             break
         pending -= 1
-        run.exchanges[exchange.label] = exchange
+        if isinstance(answer, AgentRun):
+            run.agent = answer
+        else:
+            run.exchanges[answer.label] = answer
         for name in run.ready():
             emit(run, name, False)
 
@@ -238,11 +240,43 @@ def run_suite(settings: Settings, on_check: ProgressCallback | None = None, *, c
         result = verdict(checks, settings.warnings_block) if answered else "fail"
         outcomes.append(ModelOutcome(run.model, run.role, checks, result, deadline_hit,
                                      sample_output(run.exchanges, settings) if settings.include_model_output else None, answered, gaps))
+    notes[:0] = settings.notices
     if deadline_hit:
         notes.append(f"the run's deadline of {settings.total_timeout_s:g} s was reached with {pending} call(s) unfinished")
+    stats = client.stats
+    if stats.retries:
+        notes.append(f"the gateway needed {stats.retries} retr{'y' if stats.retries == 1 else 'ies'} of this tool's calls (429/5xx/connection) "
+                     f"over {stats.calls} calls, longest wait {stats.max_wait_s:.1f} s")
     candidates = [o for o in outcomes if o.role == "candidate"]
     baseline = next((o for o in outcomes if o.role == "baseline"), None)
     return RunOutcome(settings, str(uuid.uuid4()), started_at, total.elapsed(), candidates, baseline, notes)
+
+
+def _drive_agent(settings: Settings, runs: list[_ModelRun], deadline: Deadline, limiter: threading.BoundedSemaphore,
+                 results: queue.Queue[tuple[_ModelRun, Exchange | AgentRun]]) -> None:
+    """The agent-client check's SDK calls for every model, each model in its own thread; the SDK is imported here."""
+    started = time.monotonic()
+    try:
+        from approval import agent_sdk
+
+        agent_sdk.load_family(settings)
+        import_ms = (time.monotonic() - started) * 1000
+        transport = agent_sdk.shared_transport(settings)
+    except Exception as exc:  # noqa: BLE001 - an SDK that cannot be set up is this check's evidence gap, not the run's end
+        why = excerpt(f"{type(exc).__name__}: {exc}", 160)
+        for run in runs:
+            results.put((run, AgentRun((), "openai", (time.monotonic() - started) * 1000, 0, None, setup_error=why)))
+        return
+
+    def one(run: _ModelRun) -> None:
+        try:
+            found = agent_sdk.drive(settings, run.model, deadline, limiter, transport, import_ms)
+        except Exception as exc:  # noqa: BLE001 - as above
+            found = AgentRun((), "openai", import_ms, 0, None, setup_error=excerpt(f"{type(exc).__name__}: {exc}", 160))
+        results.put((run, found))
+
+    for run in runs:
+        threading.Thread(target=one, args=(run,), name=f"approval-agent-{run.role}", daemon=True).start()
 
 
 def sample_output(exchanges: dict[str, Exchange], settings: Settings, limit: int = 2000) -> str | None:

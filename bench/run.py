@@ -70,6 +70,11 @@ FIRST_REQUEST_MAX_MS: Final = 250.0
 RSS_MAX_MB: Final = 80.0
 MANY_MAX_RATIO: Final = 2.0
 P50_TOLERANCE: Final = 0.05
+# The agent-client check's SDK calls, each with the raw probe that sends the same payload: an SDK call carries the
+# injected latency exactly when its twin does.
+SDK_TWINS: Final = {"answer": "sample-1", "missing-model": "err-missing-model", "unknown-model": "err-unknown-model",
+                    "empty-messages": "err-empty-messages"}
+RAW_DEFAULT_CHECKS: Final = "reachability,happy-path,model-echo,error-path,latency"  # the default checks without agent-client
 
 
 # -- small helpers ---------------------------------------------------------------------------------------------------
@@ -83,6 +88,12 @@ def median(values: Sequence[float | None]) -> float | None:
 def floor_s(delayed_calls: int, concurrency: int, latency_s: float) -> float:
     """The least wall time for independent calls of one latency each, at most `concurrency` at a time."""
     return math.ceil(delayed_calls / concurrency) * latency_s if delayed_calls else 0.0
+
+
+def floor_with_sdk_s(delayed_calls: int, sdk_delayed: int, concurrency: int, latency_s: float, import_s: float) -> float:
+    """The least wall time when the SDK's calls can only start once the SDK is imported: every latency-bearing call
+    through the cap, and at least the import followed by the SDK's own calls."""
+    return max(floor_s(delayed_calls + sdk_delayed, concurrency, latency_s), import_s + floor_s(sdk_delayed, concurrency, latency_s))
 
 
 def say(text: str = "") -> None:
@@ -198,6 +209,12 @@ def concurrent_raw(base_url: str, probes: Sequence[Probe]) -> dict[str, float]:
 # -- the exact-latency stub gateway ------------------------------------------------------------------------------------
 
 
+class _StubServer(ThreadingHTTPServer):
+    # 20 candidates at --concurrency 64 open well over a hundred connections at once (the raw probes and the SDK's
+    # calls): the stdlib listen backlog of 5 would make the stub itself reset some, and every client retry them.
+    request_queue_size = 1024
+
+
 class StubGateway:
     """An OpenAI-compatible chat gateway on 127.0.0.1 in this process: answers a real completion after exactly
     `delay_s`, malformed requests at once with a structured 4xx; records when requests arrive and how many are in flight."""
@@ -209,7 +226,7 @@ class StubGateway:
         self.arrivals: list[float] = []
         self.in_flight = 0
         self.max_in_flight = 0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _stub_handler(self))
+        self.server = _StubServer(("127.0.0.1", 0), _stub_handler(self))
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
@@ -323,6 +340,7 @@ class Run:
     in_run_s: float | None = None  # the run's own duration (approval: the record's duration_s; promptfoo: its durationMs)
     first_request_ms: float | None = None  # spawn → the stub saw the first request
     max_in_flight: int | None = None
+    sdk_import_ms: float | None = None  # agent-client: what importing the openai SDK cost in this run (its record's metrics)
     note: str = ""
 
 
@@ -341,7 +359,9 @@ def approval_run(base_url: str, models: Sequence[str], extra: Sequence[str], wor
     ok = m.code == 0 and len(records) == len(models) and all(r.get("overall_result") == "pass" for r in records)
     p50 = median([r.get("latency_ms") for r in records])
     in_run = max((float(r.get("duration_s") or 0.0) for r in records), default=None)
-    run = Run(ok, m.wall_s, m.max_rss_mb, p50, in_run, note="" if ok else f"exit {m.code}: {(m.stdout + m.stderr)[-600:]}")
+    imports = [c["metrics"].get("sdk_import_ms") for r in records for c in r.get("checks", []) if c.get("name") == "agent-client"]
+    run = Run(ok, m.wall_s, m.max_rss_mb, p50, in_run, note="" if ok else f"exit {m.code}: {(m.stdout + m.stderr)[-600:]}",
+              sdk_import_ms=max((float(v) for v in imports if isinstance(v, int | float)), default=None))
     if stub is not None:
         with stub.lock:
             run.first_request_ms = (stub.arrivals[0] - m.spawned_at) * 1000 if stub.arrivals else None
@@ -435,10 +455,21 @@ class Scenario:
     delayed: int | None = None  # of which carry the injected latency
     concurrency: int | None = None
     floor: float | None = None  # seconds; None where a floor does not apply
+    sdk_calls: int | None = None  # agent-client's SDK calls; None: the run does not select it
+    sdk_delayed: int | None = None  # of which carry the latency
+    latency_s: float = 0.0
     runs: list[Run] = field(default_factory=list)
 
     def med(self, attr: str) -> float | None:
         return median([getattr(r, attr) for r in self.runs])
+
+    @property
+    def floor_sdk(self) -> float | None:
+        """The floor plus the SDK's import measured in the same run (median over runs); the floor without agent-client."""
+        if self.floor is None or self.sdk_delayed is None or self.delayed is None or self.concurrency is None:
+            return self.floor
+        return median([floor_with_sdk_s(self.delayed, self.sdk_delayed, self.concurrency, self.latency_s, (r.sdk_import_ms or 0.0) / 1000)
+                       for r in self.runs])
 
     @property
     def wall(self) -> float | None:
@@ -451,8 +482,8 @@ class Scenario:
     def to_json(self) -> dict[str, Any]:
         return {
             "title": self.title, "calls": self.calls, "delayed_calls": self.delayed, "concurrency": self.concurrency, "floor_s": self.floor,
-            "all_ok": self.all_ok,
-            "median": {a: self.med(a) for a in ("wall_s", "max_rss_mb", "p50_ms", "in_run_s", "first_request_ms", "max_in_flight")},
+            "sdk_delayed_calls": self.sdk_delayed, "floor_with_sdk_import_s": self.floor_sdk, "all_ok": self.all_ok,
+            "median": {a: self.med(a) for a in ("wall_s", "max_rss_mb", "p50_ms", "in_run_s", "first_request_ms", "max_in_flight", "sdk_import_ms")},
             "runs": [r.__dict__ for r in self.runs],
         }
 
@@ -529,16 +560,19 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def print_table(scenarios: Sequence[Scenario]) -> None:
-    head = (f"{'scenario':<46} {'calls':>7} {'conc':>4} {'floor s':>7} {'wall s':>7} {'wall/floor':>10} {'in-run s':>8} {'p50 ms':>7} "
-            f"{'1st req ms':>10} {'RSS MB':>6}")
+    head = (f"{'scenario':<46} {'calls':>11} {'conc':>4} {'floor s':>7} {'SDK imp ms':>10} {'floor+SDK s':>11} {'wall s':>7} "
+            f"{'wall/floor':>10} {'in-run s':>8} {'p50 ms':>7} {'1st req ms':>10} {'RSS MB':>6}")
     say(head)
     say("-" * len(head))
     for s in scenarios:
         calls = f"{s.calls}({s.delayed})" if s.calls is not None else "—"
+        if s.sdk_calls is not None:
+            calls += f"+{s.sdk_calls}({s.sdk_delayed})"
         flag = "" if s.all_ok else "  (!)"
-        say(f"{s.title:<46} {calls:>7} {fmt(s.concurrency, 'd'):>4} {fmt(s.floor, '.2f'):>7} {fmt(s.wall):>7} "
-            f"{fmt(ratio(s.wall, s.floor), '.2f', '×'):>10} {fmt(s.med('in_run_s')):>8} {fmt(s.med('p50_ms'), '.1f'):>7} "
-            f"{fmt(s.med('first_request_ms'), '.0f'):>10} {fmt(s.med('max_rss_mb'), '.1f'):>6}{flag}")
+        with_sdk = s.floor_sdk if s.sdk_delayed is not None else None
+        say(f"{s.title:<46} {calls:>11} {fmt(s.concurrency, 'd'):>4} {fmt(s.floor, '.2f'):>7} {fmt(s.med('sdk_import_ms'), '.0f'):>10} "
+            f"{fmt(with_sdk, '.2f'):>11} {fmt(s.wall):>7} {fmt(ratio(s.wall, s.floor_sdk), '.2f', '×'):>10} {fmt(s.med('in_run_s')):>8} "
+            f"{fmt(s.med('p50_ms'), '.1f'):>7} {fmt(s.med('first_request_ms'), '.0f'):>10} {fmt(s.med('max_rss_mb'), '.1f'):>6}{flag}")
 
 
 @dataclass
@@ -553,11 +587,15 @@ class Target:
 
 
 def wall_target(s: Scenario) -> Target:
-    if s.wall is None or s.floor is None:
-        return Target(f"wall ≤ {WALL_FACTOR} × floor + {WALL_SLACK_S} s [{s.title}]", None, "not measured")
-    bound = WALL_FACTOR * s.floor + WALL_SLACK_S
-    return Target(f"wall ≤ {WALL_FACTOR} × floor + {WALL_SLACK_S} s [{s.title}]", s.wall <= bound,
-                  f"{s.wall:.3f} s vs {bound:.3f} s (floor {s.floor:.2f} s)")
+    """wall ≤ 1.25 × floor + 0.3 s; with agent-client the floor includes the SDK's import measured in the same run."""
+    sdk = s.sdk_delayed is not None
+    name = f"wall ≤ {WALL_FACTOR} × {'(floor + SDK import)' if sdk else 'floor'} + {WALL_SLACK_S} s [{s.title}]"
+    floor = s.floor_sdk
+    if s.wall is None or floor is None or s.floor is None:
+        return Target(name, None, "not measured")
+    bound = WALL_FACTOR * floor + WALL_SLACK_S
+    how = f"floor {s.floor:.2f} s" + (f", SDK import {fmt(s.med('sdk_import_ms'), '.0f')} ms: {floor:.2f} s" if sdk else "")
+    return Target(name, s.wall <= bound, f"{s.wall:.3f} s vs {bound:.3f} s ({how})")
 
 
 def p50_target(name: str, measured: float | None, reference: float | None) -> Target:
@@ -610,7 +648,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                               after: Callable[[], None] | None = None) -> None:
             per_model = count_delayed(planned(base, MODEL, checks), cal.delayed_labels)
             calls = len(planned(base, MODEL, checks)) * len(models)
-            s = Scenario(key, title, calls, per_model * len(models), conc, floor_s(per_model * len(models), conc, latency))
+            s = Scenario(key, title, calls, per_model * len(models), conc, floor_s(per_model * len(models), conc, latency), latency_s=latency)
+            if checks is None:  # the default checks: agent-client's SDK calls too, once the SDK is imported
+                s.sdk_calls = len(SDK_TWINS) * len(models)
+                s.sdk_delayed = sum(1 for twin in SDK_TWINS.values() if twin in cal.delayed_labels) * len(models)
 
             def once() -> Run:
                 run = approval_run(base, models, extra, scratch)
@@ -623,6 +664,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         approval_scenario("one", "approval, 1 candidate (default conc 8)", [MODEL], [], DEFAULT_CONCURRENCY,
                           after=lambda: cal.reference_rep(base))
+        approval_scenario("one_raw", "approval, 1 candidate, without agent-client", [MODEL], ["--checks", RAW_DEFAULT_CHECKS],
+                          DEFAULT_CONCURRENCY, RAW_DEFAULT_CHECKS)
         approval_scenario("one_seq", "approval, 1 candidate, --concurrency 1", [MODEL], ["--concurrency", "1"], 1)
         approval_scenario("one_3calls", "approval --checks happy-path,latency (3)", [MODEL], ["--checks", "happy-path,latency"],
                           DEFAULT_CONCURRENCY, "happy-path,latency")
@@ -639,15 +682,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         stub = stack.enter_context(StubGateway(latency, [MODEL, *MANY]))
         stub_probes = planned(stub.base_url, MODEL)
         stub_delayed = sum(1 for p in stub_probes if p.label == "reach" or p.label.startswith("sample-"))
+        # agent-client on the stub: the SDK's prompt carries the latency; the stub rejects empty messages at once
         s = Scenario("stub_one", "approval on the stub, 1 candidate", len(stub_probes), stub_delayed, DEFAULT_CONCURRENCY,
-                     floor_s(stub_delayed, DEFAULT_CONCURRENCY, latency))
+                     floor_s(stub_delayed, DEFAULT_CONCURRENCY, latency), latency_s=latency, sdk_calls=len(SDK_TWINS), sdk_delayed=1)
         approval_run(stub.base_url, [MODEL], [], scratch, stub)
         scenarios["stub_one"] = repeat(s, runs, lambda: approval_run(stub.base_url, [MODEL], [], scratch, stub))
         s = Scenario("stub_many", "approval on the stub, 20 candidates", len(stub_probes) * 20, stub_delayed * 20, DEFAULT_CONCURRENCY,
-                     floor_s(stub_delayed * 20, DEFAULT_CONCURRENCY, latency))
+                     floor_s(stub_delayed * 20, DEFAULT_CONCURRENCY, latency), latency_s=latency, sdk_calls=len(SDK_TWINS) * 20, sdk_delayed=20)
         scenarios["stub_many"] = repeat(s, runs, lambda: approval_run(stub.base_url, MANY, [], scratch, stub))
         s = Scenario("stub_many_wide", "approval on the stub, 20 candidates, conc 64", len(stub_probes) * 20, stub_delayed * 20, WIDE_CONCURRENCY,
-                     floor_s(stub_delayed * 20, WIDE_CONCURRENCY, latency))
+                     floor_s(stub_delayed * 20, WIDE_CONCURRENCY, latency), latency_s=latency, sdk_calls=len(SDK_TWINS) * 20, sdk_delayed=20)
         wide_args = ["--concurrency", str(WIDE_CONCURRENCY)]
         scenarios["stub_many_wide"] = repeat(s, runs, lambda: approval_run(stub.base_url, MANY, wide_args, scratch, stub))
         if not promptfoo_missing:
@@ -684,6 +728,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     say("ratios")
     rows = [
         ("approval wall / floor, 1 candidate", ratio(one, sc["one"].floor)),
+        ("approval wall / (floor + SDK import), 1 candidate", ratio(one, sc["one"].floor_sdk)),
+        ("approval without agent-client: wall / floor, 1 candidate", ratio(sc["one_raw"].wall, sc["one_raw"].floor)),
+        ("default / without agent-client, 1 candidate (the SDK's cost)", ratio(one, sc["one_raw"].wall)),
         ("--concurrency 1 / default (what concurrency buys)", ratio(seq, one)),
         ("promptfoo / approval, same 3-call work", ratio(pf, three)),
         ("promptfoo (3 calls) / approval full default (8 calls)", ratio(pf, one)),
@@ -701,15 +748,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     first = sc["stub_one"].med("first_request_ms")
     rss = max((v for v in (sc["one"].med("max_rss_mb"), sc["many"].med("max_rss_mb")) if v is not None), default=None)
     cap_seen = max((r.max_in_flight or 0 for r in sc["stub_many"].runs), default=0)
-    targets = [wall_target(sc[k]) for k in ("one", "one_seq", "one_3calls", "many", "many_wide", "stub_one", "stub_many", "stub_many_wide")]
+    targets = [wall_target(sc[k]) for k in ("one", "one_raw", "one_seq", "one_3calls", "many", "many_wide", "stub_one", "stub_many",
+                                            "stub_many_wide")]
     # The same bound with the floor taken from what the gateway itself needs under the same load (a bare client's
     # p50): separates the tool's overhead from the proxy's own (LiteLLM adds tens of ms to each of 8 concurrent calls).
+    # With agent-client the floor also holds the SDK's import, measured in the same runs (as in wall_target).
     one_latent_calls, reference_ms = sc["one"].delayed, cal.reference_p50_ms
-    gateway_floor = None if reference_ms is None or one_latent_calls is None else math.ceil(one_latent_calls / DEFAULT_CONCURRENCY) * reference_ms / 1000
+    one_sdk, one_import = sc["one"].sdk_delayed or 0, (sc["one"].med("sdk_import_ms") or 0.0) / 1000
+    gateway_floor = None if reference_ms is None or one_latent_calls is None else floor_with_sdk_s(
+        one_latent_calls, one_sdk, DEFAULT_CONCURRENCY, reference_ms / 1000, one_import)
     one_bound = None if gateway_floor is None else WALL_FACTOR * gateway_floor + WALL_SLACK_S
-    targets.append(Target(f"wall ≤ {WALL_FACTOR} × floor + {WALL_SLACK_S} s, floor at the gateway's own latency [{sc['one'].title}]",
+    targets.append(Target(f"wall ≤ {WALL_FACTOR} × (floor + SDK import) + {WALL_SLACK_S} s, floor at the gateway's own latency [{sc['one'].title}]",
                           None if one is None or one_bound is None else one <= one_bound,
-                          f"{fmt(one)} s vs {fmt(one_bound)} s (floor {fmt(gateway_floor, '.3f')} s: a bare client's p50 under the same load)"))
+                          f"{fmt(one)} s vs {fmt(one_bound)} s (floor {fmt(gateway_floor, '.3f')} s: a bare client's p50 under the same load, "
+                          f"the SDK's import {fmt(one_import * 1000, '.0f')} ms)"))
     targets += [
         Target(f"start → first request ≤ {FIRST_REQUEST_MAX_MS:.0f} ms", None if first is None else first <= FIRST_REQUEST_MAX_MS,
                f"{fmt(first, '.0f')} ms (`approval --version`: {fmt(_ms(sc['version'].wall), '.0f')} ms; "

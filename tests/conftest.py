@@ -71,6 +71,7 @@ class FakeGateway:
     """A well-behaved OpenAI-compatible gateway on `responses`; override any answer with `on()`."""
 
     def __init__(self, rsps: responses.RequestsMock, model: str = "cand-model") -> None:
+        self.rsps = rsps
         self.model = model
         self.calls: list[dict[str, Any]] = []
         self.overrides: list[tuple[Callable[[dict[str, Any]], bool], Handler]] = []
@@ -82,6 +83,10 @@ class FakeGateway:
         for path in ("/chat/completions", "/responses"):
             rsps.add_callback(responses.POST, BASE + path, callback=self._post)
         rsps.add_callback(responses.GET, BASE + "/models", callback=lambda req: self.models_answer)
+
+    def serve(self, path: str) -> None:
+        """Answer POST requests to another path (e.g. a configured `paths.chat`) like the standard ones."""
+        self.rsps.add_callback(responses.POST, BASE + path, callback=self._post)
 
     def on(self, when: Callable[[dict[str, Any]], bool], handler: Handler) -> None:
         self.overrides.append((when, handler))
@@ -116,6 +121,7 @@ class FakeGateway:
                 }
                 for w in ("Hel", "lo")
             ]
+            chunks.append({"object": "chat.completion.chunk", "model": self.model, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
             text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
             return 200, {"Content-Type": "text/event-stream"}, text
         return 200, {}, json.dumps(chat_body(self.model))
@@ -125,6 +131,19 @@ class FakeGateway:
 def gateway() -> Iterator[FakeGateway]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield FakeGateway(rsps)
+
+
+def is_sdk(request: Any) -> bool:
+    """A request the openai SDK sent (the agent-client check), not one of this tool's raw probes."""
+    return str(request.headers.get("User-Agent", "")).startswith("OpenAI/")
+
+
+def raw_calls(gateway: FakeGateway) -> list[dict[str, Any]]:
+    """The raw probes' calls the fake gateway saw (without the agent-client check's SDK calls)."""
+    def agent(headers: dict[str, str]) -> bool:
+        return any(k.lower() == "user-agent" and str(v).startswith("OpenAI/") for k, v in headers.items())
+
+    return [c for c in gateway.calls if not agent(c["headers"])]
 
 
 def is_sample(body: dict[str, Any]) -> bool:

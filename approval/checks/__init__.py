@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from approval.checks import (
+    agent_client,
     approved_list,
-    bounded_retry,
     error_path,
     happy_path,
     latency,
@@ -33,6 +33,6 @@ EVALUATORS: dict[str, Callable[[Evidence], CheckResult]] = {
         tool_calling,
         structured_output,
         approved_list,
-        bounded_retry,
+        agent_client,
     )
 }

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from approval.agent import AgentRun
 from approval.config import Settings
 from approval.gateway import Exchange
 from approval.redact import excerpt
@@ -13,22 +14,13 @@ from approval.results import Category, CheckResult, Status
 
 
 @dataclass(frozen=True)
-class RetryStats:
-    calls: int = 0
-    attempts: int = 0
-    retries: int = 0
-    max_wait_s: float = 0.0
-    max_attempts_seen: int = 0
-
-
-@dataclass(frozen=True)
 class Evidence:
     settings: Settings
     model: str
     exchanges: Mapping[str, Exchange]  # probe label → its exchange; absent when it did not finish in time
-    retry: RetryStats = field(default_factory=RetryStats)
     deadline_hit: bool = False
     elapsed_s: float = 0.0
+    agent: AgentRun | None = None  # the agent-client check's SDK calls; None when not made or not finished in time
 
     def get(self, label: str) -> Exchange | None:
         return self.exchanges.get(label)

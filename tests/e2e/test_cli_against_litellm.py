@@ -18,6 +18,10 @@ def approve(litellm: RunningLiteLLM, tmp_path: Path, model: str, *extra: str, ke
     return approve_at(litellm.base_url, tmp_path, model, *extra, key=key)
 
 
+def check_of(record: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in record["checks"] if c["name"] == name)
+
+
 def test_good_model_is_approved_on_chat(litellm, tmp_path):
     result, record = approve(litellm, tmp_path, "good-model")
     assert result.code == 0, result.all_text
@@ -27,12 +31,19 @@ def test_good_model_is_approved_on_chat(litellm, tmp_path):
     assert checks["error-path"][0] == "warn"  # the mock answers 200 to an empty messages array
     assert "empty messages (a warning only): HTTP 200" in next(c["detail"] for c in record["checks"] if c["name"] == "error-path")
     assert "RESULT: APPROVED" in result.stdout
+    # the agent's own client: the prompt parsed into the SDK's type, each malformed request a typed 4xx after one attempt
+    agent = check_of(record, "agent-client")
+    assert (agent["status"], agent["category"]) == ("pass", "none"), agent
+    assert "answer: ChatCompletion, 28 chars, 1 attempt" in agent["detail"] and "no model: BadRequestError 400" in agent["detail"]
+    assert agent["metrics"]["attempts"] == 4 and agent["metrics"]["sdk_import_ms"] > 0
 
 
 def test_good_model_is_approved_on_responses(litellm, tmp_path):
     result, record = approve(litellm, tmp_path, "good-model", "--endpoint", "responses")
     assert result.code == 0, result.all_text
     assert record["endpoint_family"] == "responses" and record["overall_result"] == "pass"
+    agent = check_of(record, "agent-client")
+    assert agent["status"] == "pass" and "Responses API: answer: Response, 28 chars, 1 attempt" in agent["detail"], agent
 
 
 def test_broken_upstream_fails_as_infrastructure(litellm, tmp_path):
@@ -45,6 +56,25 @@ def test_broken_upstream_fails_as_infrastructure(litellm, tmp_path):
     assert "listed in /models but unusable" in result.stdout
     assert record["happy_path_status"] == "fail" and record["latency_ms"] is None
     assert record["failure_categories"] == ["infrastructure"]
+    # what it costs an agent on the SDK's defaults: every attempt of its retry policy, then InternalServerError
+    agent = check_of(record, "agent-client")
+    assert (agent["status"], agent["category"]) == ("error", "infrastructure"), agent
+    assert "answer: InternalServerError 500 after 3 attempts (HTTP 500, 500, 500)" in agent["detail"], agent
+    assert agent["metrics"]["answer_attempts"] == 3 and agent["metrics"]["answer_s"] > 2
+
+
+def test_broken_model_fails_agent_client_within_max_wait_as_infrastructure(litellm, tmp_path):
+    """broken-model's upstream is dead: the gateway answers 500, as a gateway should, and the SDK retries as designed.
+    That the agent would wait longer than it may is the provider's unavailability: infrastructure, not gateway; and
+    with no answer the candidate was not observed, so it is an evidence gap (error), as in every check."""
+    config = tmp_path / "gateway.yaml"
+    config.write_text("agent: {max_wait_seconds: 10}\n", encoding="utf-8")
+    result, record = approve(litellm, tmp_path, "broken-model", "--config", str(config), "--checks", "happy-path,agent-client")
+    assert result.code == 1
+    agent = check_of(record, "agent-client")
+    assert (agent["status"], agent["category"]) == ("error", "infrastructure"), agent
+    assert "answer: not done within agent.max_wait_seconds (10 s)" in agent["detail"], agent
+    assert agent["metrics"]["worst_call_s"] <= 10.5 and record["duration_s"] < 20
 
 
 def test_unknown_model_fails(litellm, tmp_path):

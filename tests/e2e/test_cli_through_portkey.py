@@ -22,7 +22,7 @@ from tests.support.peer_gateway import RunningPortkey
 
 pytestmark = pytest.mark.e2e
 
-DEFAULT_CHECKS = ["reachability", "happy-path", "model-echo", "error-path", "latency", "bounded-retry"]
+DEFAULT_CHECKS = ["reachability", "happy-path", "model-echo", "error-path", "latency", "agent-client"]
 
 
 @pytest.fixture

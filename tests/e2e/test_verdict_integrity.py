@@ -57,12 +57,14 @@ def config(tmp_path: Path, text: str) -> str:
 # -- Approve only on evidence about this candidate, from this run ---------------------------------------------------
 
 
-@pytest.mark.parametrize("checks", ["approved-list", "bounded-retry", "approved-list,bounded-retry"])
+@pytest.mark.parametrize("checks", ["approved-list", "bounded-retry", "approved-list,bounded-retry", "agent-client"])
 def test_checks_that_call_nothing_cannot_approve(tmp_path: Path, checks: str) -> None:
+    """approved-list calls nothing; agent-client (and bounded-retry, which runs as it) calls through the SDK, whose
+    answers are not checked for who served them: neither is evidence that the candidate itself answered."""
     with echo_gateway() as gw:
         result, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", checks)
         assert result.code == 2, result.all_text
-        assert "make no call to the model" in result.stderr and record is None
+        assert "gather no answer of the model's own" in result.stderr and record is None
         assert gw.requests == []  # a configuration error: nothing was sent
 
 

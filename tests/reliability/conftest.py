@@ -37,6 +37,25 @@ def leaks_canary(text: str) -> bool:
     return any(form in text for form in canary_forms())
 
 
+def tool_retries(notes: str) -> int:
+    """How often this tool's own client retried a call, from the run's notes ("the gateway needed N retries of this
+    tool's calls …"; no such note: none)."""
+    return tool_retry_note(notes)[0]
+
+
+def tool_retry_note(notes: str) -> tuple[int, float]:
+    """(retries, longest wait in seconds) of this tool's own client, from the run's notes; (0, 0.0) without the note."""
+    import re
+
+    found = re.search(r"the gateway needed (\d+) retr(?:y|ies) of this tool's calls .*?longest wait ([0-9.]+) s", notes)
+    return (int(found.group(1)), float(found.group(2))) if found else (0, 0.0)
+
+
+def is_sdk_request(user_agent: str | None) -> bool:
+    """A request the agent-client check's openai SDK sent (its own User-Agent), not one of this tool's raw probes."""
+    return (user_agent or "").startswith("OpenAI/")
+
+
 # Measured tables, printed by `pytest_terminal_summary` (and written to files whose paths are printed too).
 TABLES: dict[str, tuple[Path, str]] = {}
 

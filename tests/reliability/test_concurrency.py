@@ -19,7 +19,7 @@ from approval.config import build_settings
 from approval.record import build_record, validate_record
 from approval.report import render_markdown
 from approval.suite import RunOutcome, run_suite
-from tests.reliability.conftest import CANARY, markdown_table, publish_table
+from tests.reliability.conftest import CANARY, is_sdk_request, markdown_table, publish_table, tool_retries
 from tests.support import fault_gateway
 from tests.support.fault_gateway import FaultGateway
 
@@ -29,6 +29,8 @@ MARGIN_S = 2.0
 QUICK_S = TIMEOUT_S / 2  # a run on a healthy path finishes well before the deadline, whatever the others do
 PROBES = 2 + 1 + 3  # reach + models, one sample, three error-path probes
 MAX_ATTEMPTS = 3
+SDK_CALLS = 1 + 3  # agent-client: the prompt, the three malformed requests
+SDK_ATTEMPTS = 3  # the SDK's own max_retries (2) + 1
 RUN_HEADER = "x-approval-run"
 
 # fault → (verdict, failure categories, retried?)
@@ -102,7 +104,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Run],
         for fault, *_ in MIX:
             group = [r for r in done if r.fault == fault and r.outcome is not None]
             records = [build_record(r.outcome, r.outcome.candidates[0]) for r in group if r.outcome is not None]
-            retries = [next(c for c in rec["checks"] if c["name"] == "bounded-retry")["metrics"]["retries"] for rec in records]
+            retries = [tool_retries(rec["notes"]) for rec in records]
             rows.append([fault or "(none)", len(group), ", ".join(sorted({rec["overall_result"] for rec in records})),
                          ", ".join(sorted({c for rec in records for c in rec["failure_categories"]})) or "—",
                          f"{min(r.seconds for r in group):.2f}–{max(r.seconds for r in group):.2f}", max(retries, default=0)])
@@ -137,7 +139,7 @@ def test_each_run_has_its_own_verdict_categories_and_retries(fleet: tuple[list[R
         assert record["overall_result"] == verdict, context
         assert set(record["failure_categories"]) == categories, context
         assert record["candidate_model_id"] == run.model and record["config_sha256"] == run.config_sha
-        retries = next(c for c in record["checks"] if c["name"] == "bounded-retry")["metrics"]["retries"]
+        retries = tool_retries(record["notes"])
         assert (retries > 0) == retried, context
         assert retries <= PROBES * (MAX_ATTEMPTS - 1)
 
@@ -146,6 +148,7 @@ def test_requests_carry_only_their_own_runs_key_headers_and_model(fleet: tuple[l
     runs, gw = fleet
     by_tag = {r.tag: r for r in runs}
     seen: dict[str, int] = {}
+    by_sdk: dict[str, int] = {}
     requests = gw.requests
     assert requests
     for request in requests:
@@ -155,9 +158,11 @@ def test_requests_carry_only_their_own_runs_key_headers_and_model(fleet: tuple[l
         assert request.authorization == f"Bearer {run.key}", (tag, request.authorization)
         if request.model is not None and request.model.startswith("m-"):
             assert request.model == run.model, (tag, request.model)
-        seen[tag] = seen.get(tag, 0) + 1
-    assert set(seen) == set(by_tag)
+        counts = by_sdk if is_sdk_request(request.header("user-agent")) else seen
+        counts[tag] = counts.get(tag, 0) + 1
+    assert set(seen) == set(by_tag) and set(by_sdk) <= set(by_tag)
     assert all(count <= PROBES * MAX_ATTEMPTS for count in seen.values()), seen
+    assert all(count <= SDK_CALLS * SDK_ATTEMPTS for count in by_sdk.values()), by_sdk
 
 
 def test_no_key_appears_in_any_record_or_report(fleet: tuple[list[Run], FaultGateway]) -> None:

@@ -22,8 +22,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from approval.agent import MALFORMED, AgentRun, Attempt, SDKCall
 from approval.checks import EVALUATORS
-from approval.checks.base import Evidence, RetryStats
+from approval.checks.base import Evidence
 from approval.checks.streaming import judge_chat_stream, judge_responses_stream
 from approval.classify import describe_failure, generation
 from approval.config import ALL_CHECKS, Settings, build_settings
@@ -104,6 +105,33 @@ def exchanges(draw: st.DrawFn, label: str, stream: bool = False) -> Exchange:
     return ex
 
 
+sdk_errors = st.sampled_from([None, None, "BadRequestError", "NotFoundError", "AuthenticationError", "RateLimitError", "InternalServerError",
+                              "APIStatusError", "APIConnectionError", "APITimeoutError", "APIError", "JSONDecodeError", "BodyTooLarge",
+                              "WindowClosed"])
+
+
+@st.composite
+def sdk_calls(draw: st.DrawFn, name: str) -> SDKCall:
+    """Whatever the SDK may have gone through for one call: any attempts, any exception, cut or not."""
+    attempts = tuple(draw(st.lists(st.builds(Attempt, statuses, st.sampled_from([None, "timeout", "connect", "transport", "unfinished"]),
+                                             st.floats(min_value=0, max_value=1e4)), max_size=4)))
+    raised = draw(sdk_errors)
+    return SDKCall(name, attempts, draw(st.floats(min_value=0, max_value=1e4)), draw(st.sampled_from([None, None, "deadline", "max-wait"])),
+                   raised, draw(statuses) if raised else None, draw(st.sampled_from(["", "Error code: 400 - no model", f"echo {CANARY}"])),
+                   draw(st.none() | st.text(max_size=20)), draw(st.sampled_from([None, "ChatCompletion", "Response", "3 ChatCompletionChunk(s)"])),
+                   draw(st.integers(min_value=0, max_value=10_000)), draw(st.sampled_from(["", "the output text is empty", "no choices"])),
+                   draw(st.sampled_from(list(Category))))
+
+
+@st.composite
+def agent_runs(draw: st.DrawFn) -> AgentRun | None:
+    names = draw(st.lists(st.sampled_from(["answer", "stream", *MALFORMED]), unique=True))
+    calls = tuple(draw(sdk_calls(name)) for name in names)
+    return draw(st.none() | st.just(AgentRun(calls, "openai 3.57.0", draw(st.floats(min_value=0, max_value=5e3)), draw(st.integers(0, 10)),
+                                             draw(st.none() | st.floats(min_value=0.1, max_value=600)),
+                                             draw(st.sampled_from(["", f"ProxyError: {CANARY}"])))))
+
+
 @st.composite
 def sse_bytes(draw: st.DrawFn) -> bytes:
     lines = draw(st.lists(st.one_of(
@@ -165,10 +193,7 @@ def test_random_exchanges_through_every_check_give_a_valid_record(data: st.DataO
     labels = [p.label for p in plan(s, "cand-model", s.checks)]
     present = data.draw(st.lists(st.sampled_from(labels), unique=True))
     found = {label: data.draw(exchanges(label, stream=label == "stream")) for label in present}
-    waits = [w for ex in found.values() for w in ex.retry_waits]
-    retry = RetryStats(len(found), sum(ex.attempts for ex in found.values()), sum(max(0, ex.attempts - 1) for ex in found.values()),
-                       max(waits, default=0.0), max((ex.attempts for ex in found.values()), default=0))
-    evidence = Evidence(s, "cand-model", found, retry, deadline_hit, 1.0)
+    evidence = Evidence(s, "cand-model", found, deadline_hit, 1.0, data.draw(agent_runs()))
     checks = [EVALUATORS[name](evidence) for name in s.checks]
     for check in checks:
         _check_result_is_sane(check)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.reliability.conftest import CANARY, child_env, run_cli
+from tests.reliability.conftest import CANARY, child_env, is_sdk_request, run_cli
 from tests.support.fault_gateway import FaultGateway
 
-ARGS = ["run", "--model", "good-model", "--samples", "1", "--timeout", "20", "--checks", "reachability,happy-path,model-echo"]
+ARGS = ["run", "--model", "good-model", "--samples", "1", "--timeout", "20", "--checks", "reachability,happy-path,model-echo,agent-client"]
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -34,6 +34,7 @@ def test_the_gateway_is_reached_through_the_proxy(tmp_path: Path) -> None:
     assert seen, "nothing reached the proxy"
     assert {r.header("host") for r in seen} == {"gateway.test"}
     assert all(r.authorization == f"Bearer {CANARY}" for r in seen)
+    assert sum(is_sdk_request(r.header("user-agent")) for r in seen) == 4  # the agent's SDK went through the proxy too
     record = json.loads((tmp_path / "approval-record.json").read_text(encoding="utf-8"))
     assert record["overall_result"] == "pass"
     assert CANARY not in run.output

@@ -14,7 +14,7 @@ from tests.reliability.conftest import child_env, leaks_canary, run_cli
 from tests.support.fault_gateway import FaultGateway
 from tests.support.tls import make_tls_files
 
-ARGS = ["run", "--model", "good-model", "--samples", "1", "--timeout", "20", "--checks", "reachability,happy-path,model-echo"]
+ARGS = ["run", "--model", "good-model", "--samples", "1", "--timeout", "20", "--checks", "reachability,happy-path,model-echo,agent-client"]
 CA_VARIABLES = CA_BUNDLE_VARIABLES
 
 
@@ -37,7 +37,9 @@ def test_a_private_ca_named_by_the_environment_is_trusted(tls_gateway: tuple[Fau
     assert gateway.base_url.startswith("https://")
     run = run_cli([*ARGS, "--base-url", gateway.base_url], env=_env(**{variable: str(ca)}), cwd=tmp_path)
     assert run.code == 0, run.output
-    assert json.loads((tmp_path / "approval-record.json").read_text(encoding="utf-8"))["overall_result"] == "pass"
+    record = json.loads((tmp_path / "approval-record.json").read_text(encoding="utf-8"))
+    assert record["overall_result"] == "pass"
+    assert next(c for c in record["checks"] if c["name"] == "agent-client")["status"] == "pass"  # the SDK trusts the same CA
 
 
 def test_without_the_ca_the_certificate_is_refused_as_infrastructure(tls_gateway: tuple[FaultGateway, Path], tmp_path: Path) -> None:
@@ -47,4 +49,6 @@ def test_without_the_ca_the_certificate_is_refused_as_infrastructure(tls_gateway
     record = json.loads((tmp_path / "approval-record.json").read_text(encoding="utf-8"))
     assert record["failure_categories"] == ["infrastructure"]
     assert "TLS handshake or certificate verification failed" in run.stdout
+    agent = next(c for c in record["checks"] if c["name"] == "agent-client")
+    assert (agent["status"], agent["category"]) == ("error", "infrastructure") and "APIConnectionError" in agent["detail"], agent
     assert not leaks_canary(run.output)

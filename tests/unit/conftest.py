@@ -51,3 +51,13 @@ def api() -> Iterator[responses.RequestsMock]:
     violations = check_exchanges([_exchange(call) for call in calls])
     assert not violations, "exchanges that break GitHub's published contract:\n  " + "\n  ".join(
         dict.fromkeys(str(v) for v in violations))
+
+
+@pytest.fixture(autouse=True)
+def _sdk_through_responses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agent-client check's SDK calls go through `requests` in unit tests, so the `responses` fake gateway (or a
+    mocked failure) answers them too; the tests of the SDK's own transport run against loopback servers instead."""
+    from approval import agent_sdk
+    from tests.support.sdk_bridge import RequestsBridge
+
+    monkeypatch.setattr(agent_sdk, "shared_transport", lambda settings: RequestsBridge())

@@ -184,3 +184,10 @@ def test_the_record_names_the_actor_run_and_job_when_approved_by_is_empty(gatewa
     assert record["approved_by"] == "octocat via run 4242/approve"
     assert action.main({**env, "INPUT_APPROVED-BY": "platform-team"}) == 0
     assert json.loads((workspace / "approval-record.json").read_text(encoding="utf-8"))["approved_by"] == "platform-team"
+
+
+def test_a_deprecated_check_name_is_a_warning_annotation(gateway: FakeGateway, workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert action.main(_env(workspace, checks="happy-path,bounded-retry")) == 0
+    out = capsys.readouterr().out
+    warnings = [line for line in out.splitlines() if line.startswith("::warning ")]
+    assert len(warnings) == 1 and "bounded-retry" in warnings[0] and "agent-client" in warnings[0], out

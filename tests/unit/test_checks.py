@@ -10,7 +10,7 @@ import pytest
 from approval.results import Category, Status
 from approval.suite import RunOutcome, run_suite
 from tests.conftest import answer_with as answer
-from tests.conftest import chat_body, is_sample, make_settings, responses_body
+from tests.conftest import chat_body, is_sample, is_sdk, make_settings, raw_calls, responses_body
 
 
 def run(**flags: Any) -> RunOutcome:
@@ -27,7 +27,8 @@ def test_a_well_behaved_gateway_passes_every_default_check(gateway):
     outcome = run()
     assert outcome.result == "pass"
     assert [c.status for c in outcome.candidates[0].checks] == [Status.PASS] * 6
-    assert len(gateway.calls) == 3 + 1 + 3  # 3 samples, 1 reachability, 3 error probes (+ GET /models)
+    assert len(raw_calls(gateway)) == 3 + 1 + 3  # 3 samples, 1 reachability, 3 error probes (+ GET /models)
+    assert len(gateway.calls) - len(raw_calls(gateway)) == 1 + 3  # the SDK: the prompt, then the 3 malformed requests
 
 
 def test_no_probe_uses_a_one_token_cap(gateway):
@@ -263,7 +264,7 @@ def test_latency_counts_every_attempt_of_a_retried_call(gateway, tmp_path):
     failures = {"left": 2}
 
     def flaky(body, req):
-        if failures["left"] > 0:
+        if failures["left"] > 0 and not is_sdk(req):
             failures["left"] -= 1
             return 503, {"Retry-After": "0"}, json.dumps({"error": {"message": "overloaded"}})
         return 200, {}, json.dumps(chat_body())
@@ -413,20 +414,32 @@ def test_several_candidates_and_a_baseline(gateway):
     assert outcome.result == "pass"
 
 
-def test_bounded_retry_reports_retries(gateway, tmp_path):
+def test_retries_the_gateway_needed_are_in_the_runs_notes(gateway, tmp_path):
     cfg = tmp_path / "g.yaml"
     cfg.write_text("retries: {backoff_seconds: 0.01, max_retry_after_seconds: 0.05}\n")
     state = {"n": 0}
 
-    def flaky(_b, _r):
-        state["n"] += 1
-        if state["n"] == 1:
+    def flaky(_b, req):
+        state["n"] += 0 if is_sdk(req) else 1
+        if state["n"] == 1 and not is_sdk(req):
             return 429, {"Retry-After": "1"}, json.dumps({"error": {"message": "slow down"}})
         return 200, {}, json.dumps(chat_body())
 
     gateway.on(is_sample, flaky)
-    c = check(run(config=str(cfg)), "bounded-retry")
-    assert c.status is Status.WARN and c.metrics["retries"] == 1 and c.metrics["max_wait_s"] <= 0.05
+    outcome = run(config=str(cfg))
+    assert outcome.result == "pass"
+    assert any(n.startswith("the gateway needed 1 retry of this tool's calls") and "longest wait 0.1 s" in n for n in outcome.notes), outcome.notes
+
+
+def test_bounded_retry_is_still_accepted_and_runs_as_agent_client(gateway, tmp_path):
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("checks: [happy-path, bounded-retry]\nrequired: [bounded-retry]\n")
+    outcome = run(config=str(cfg))
+    assert outcome.settings.checks == ("happy-path", "agent-client") and outcome.settings.required == frozenset({"agent-client"})
+    assert [c.name for c in outcome.candidates[0].checks] == ["happy-path", "agent-client"]
+    assert len(outcome.settings.notices) == 1
+    assert "'bounded-retry' is deprecated and runs as 'agent-client'" in outcome.notes[0]
+    assert run(checks="reachability,bounded-retry,agent-client").settings.checks == ("reachability", "agent-client")
 
 
 def test_approved_models_from_a_marked_block_in_agents_md(gateway, tmp_path):

@@ -139,3 +139,17 @@ def test_validate_and_diff_commands(gateway, tmp_path, monkeypatch, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"record_type": "x"}))
     assert main(["validate-record", str(bad)]) == 1
+
+
+def test_a_deprecated_check_name_runs_as_its_successor_with_a_warning(gateway, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GATEWAY_API_KEY", CANARY_KEY)
+    record = tmp_path / "r.json"
+    code = main(["run", "--base-url", BASE, "--model", "cand-model", "--checks", "happy-path,bounded-retry", "--record-out", str(record)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out
+    warning = [line for line in captured.err.splitlines() if line.startswith("warning: ")]
+    assert len(warning) == 1 and "'bounded-retry' is deprecated and runs as 'agent-client'" in warning[0]
+    assert "checks: happy-path, agent-client;" in captured.out
+    data = json.loads(record.read_text())
+    assert [c["name"] for c in data["checks"]] == ["happy-path", "agent-client"]
+    assert "'bounded-retry' is deprecated" in data["notes"]
