@@ -228,10 +228,21 @@ def load_family(settings: Settings) -> None:
     """Make the SDK ready for the endpoint family: one call and one stream on canned answers, in memory (nothing is
     sent). The SDK loads its resource modules and prepares its types on first use (~0.3 s of CPU for the Responses
     API); paid here, once, it counts as the SDK's import, and the concurrent real calls do not each pay it again."""
+    _load(settings.endpoint)
+
+
+def warm_up() -> None:
+    """Load what the check uses of the SDK for both endpoint families, on canned answers (the image's build runs this
+    to compile exactly those modules, and no others)."""
+    for endpoint in ("chat", "responses"):
+        _load(endpoint)
+
+
+def _load(endpoint: str) -> None:
     client = openai.OpenAI(api_key=NO_BEARER, base_url="http://canned.invalid/v1", max_retries=0,
                            http_client=httpx2.Client(transport=httpx2.MockTransport(_canned)))
     messages: list[Any] = [{"role": "user", "content": "ok"}]
-    if settings.endpoint == "responses":
+    if endpoint == "responses":
         _ = client.responses.create(model="m", input=messages).output_text
         with client.responses.create(model="m", input=messages, stream=True) as events:
             for _event in events:
