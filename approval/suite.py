@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from approval.agent import AgentRun
 from approval.checks import EVALUATORS
@@ -106,7 +107,13 @@ def not_about_candidate(check: CheckResult, foreign: dict[str, Finding], model: 
         return check
     label, found = next(iter(foreign.items()))
     detail = f"no evidence about {model!r}: the {label} call was answered elsewhere ({describe(found)})"
-    return CheckResult(check.name, Status.ERROR, Category.GATEWAY, check.duration_ms, detail, check.metrics)
+    return CheckResult(check.name, Status.ERROR, Category.GATEWAY, check.duration_ms, detail, unmeasured(check.metrics))
+
+
+def unmeasured(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The metrics with every measurement (times, lengths) emptied: what another model's answers measured is not a
+    figure about the candidate. Counts, flags and the bounds the user set stay."""
+    return {key: None if key.endswith(("_ms", "_chars")) and not key.startswith("bound") else value for key, value in metrics.items()}
 
 
 class _ModelRun:

@@ -87,6 +87,9 @@ def test_answers_another_model_gave_pass_no_check_on_litellm(litellm: RunningLit
     assert record is not None
     assert statuses(record) == {"happy-path": ("error", "gateway"), "latency": ("error", "gateway")}
     assert "x-litellm-attempted-fallbacks" in result.stdout and record["answered_calls"] == 0
+    # what another model's answers measured is no figure about the candidate
+    latency = next(c for c in record["checks"] if c["name"] == "latency")
+    assert record["latency_ms"] is None and latency["metrics"]["p50_ms"] is None
 
 
 @pytest.mark.parametrize("served", ["other-model", "echo-model-002"])

@@ -62,3 +62,13 @@ def test_every_check_and_config_key_is_documented():
     schema = yaml.safe_load((ROOT / "approval" / "schemas" / "config.schema.json").read_text(encoding="utf-8"))
     for key in schema["properties"]:
         assert f"`{key}`" in README, key
+
+
+def test_the_example_record_is_a_valid_record_true_to_itself():
+    from approval.record_consistency import record_problems
+
+    match = re.search(r"```json\n(\{\n  \"record_type\": \"model_candidate_approval\".*?)\n```", README, re.DOTALL)
+    assert match, "README lacks the example approval record"
+    import json
+
+    assert record_problems(json.loads(match.group(1))) == []
