@@ -179,10 +179,12 @@ def _down(answer: SDKCall, part: Part) -> str | None:
 
 
 def metrics_of(agent: AgentRun, ev: Evidence) -> dict[str, object]:
+    """Counts, the SDK's settings and the bound in seconds as configured; every duration in ms (what the suite empties
+    when another model answered the run's calls)."""
     metrics: dict[str, object] = {
         "calls": len(agent.calls),
         "attempts": sum(len(c.attempts) for c in agent.calls),
-        "worst_call_s": round(max((c.seconds for c in agent.calls), default=0.0), 3),
+        "worst_call_ms": round(max((c.seconds for c in agent.calls), default=0.0) * 1000, 1),
         "max_wait_s": ev.settings.agent.max_wait_s,
         "max_retries": agent.max_retries,
         "timeout_s": agent.timeout_s,
@@ -191,7 +193,7 @@ def metrics_of(agent: AgentRun, ev: Evidence) -> dict[str, object]:
     for call in agent.calls:
         key = call.name.replace("-", "_")
         metrics[f"{key}_attempts"] = len(call.attempts)
-        metrics[f"{key}_s"] = round(call.seconds, 3)
+        metrics[f"{key}_ms"] = round(call.seconds * 1000, 1)
     return metrics
 
 

@@ -60,7 +60,7 @@ def test_broken_upstream_fails_as_infrastructure(litellm, tmp_path):
     agent = check_of(record, "agent-client")
     assert (agent["status"], agent["category"]) == ("error", "infrastructure"), agent
     assert "answer: InternalServerError 500 after 3 attempts (HTTP 500, 500, 500)" in agent["detail"], agent
-    assert agent["metrics"]["answer_attempts"] == 3 and agent["metrics"]["answer_s"] > 2
+    assert agent["metrics"]["answer_attempts"] == 3 and agent["metrics"]["answer_ms"] > 2000
 
 
 def test_broken_model_fails_agent_client_within_max_wait_as_infrastructure(litellm, tmp_path):
@@ -74,7 +74,7 @@ def test_broken_model_fails_agent_client_within_max_wait_as_infrastructure(litel
     agent = check_of(record, "agent-client")
     assert (agent["status"], agent["category"]) == ("error", "infrastructure"), agent
     assert "answer: not done within agent.max_wait_seconds (10 s)" in agent["detail"], agent
-    assert agent["metrics"]["worst_call_s"] <= 10.5 and record["duration_s"] < 20
+    assert agent["metrics"]["worst_call_ms"] <= 10500 and record["duration_s"] < 20
 
 
 def test_unknown_model_fails(litellm, tmp_path):

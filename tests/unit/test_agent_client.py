@@ -147,7 +147,7 @@ def test_a_call_longer_than_max_wait_is_reported_with_its_attempts_so_far(tmp_pa
     assert c.status is Status.ERROR and c.category is Category.INFRASTRUCTURE  # no answer: the candidate was not observed
     assert "not done within agent.max_wait_seconds (10 s): 2 attempts (HTTP 500, unfinished), 10.00 s so far" in c.detail
     assert "(the SDK allows 600 s per attempt and 2 retries)" in c.detail
-    assert c.metrics["worst_call_s"] == 10.0 and c.metrics["max_wait_s"] == 10.0
+    assert c.metrics["worst_call_ms"] == 10000.0 and c.metrics["max_wait_s"] == 10.0
     # a malformed request the gateway's 5xx kept the SDK retrying past the bound: the gateway's finding
     retried = SDKCall("unknown-model", (Attempt(500, None, 4.2), Attempt(500, None, 4.1)), 10.0, cut="max-wait")
     c = evaluate(*healthy(**{"unknown-model": retried}), config=str(cfg))
@@ -323,6 +323,8 @@ def test_answers_another_model_gave_are_no_evidence_for_agent_client_either(gate
     c = agent_check(outcome)
     assert c.status is Status.ERROR and c.category is Category.GATEWAY, c.detail
     assert c.detail.startswith("no evidence about 'cand-model'")
+    assert c.metrics["answer_ms"] is None and c.metrics["worst_call_ms"] is None  # what another model's answers took
+    assert c.metrics["answer_attempts"] == 1 and c.metrics["max_wait_s"] == 60.0  # counts and the bound stay
     echo = outcome.candidates[0].check("model-echo")
     assert echo is not None and echo.status is Status.FAIL
 
