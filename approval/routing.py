@@ -82,6 +82,11 @@ class Reading:
     def retries(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.kind is Kind.RETRIED)
 
+    def merged(self, other: Reading) -> Reading:
+        """This reading and another of the same call (a stream's later identity), findings in order."""
+        extra = tuple(f for f in other.findings if f not in self.findings)
+        return Reading(self.findings + extra, self.route_evidence | other.route_evidence)
+
 
 def served_elsewhere(findings: Iterable[Finding]) -> Finding | None:
     """The finding that shows another model or route served the call (a gateway's own report first), or None."""

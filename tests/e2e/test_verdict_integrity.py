@@ -102,6 +102,16 @@ def test_answers_another_model_gave_pass_no_check_on_the_echo_gateway(tmp_path: 
         assert "a different version than the one requested" in result.stdout and "silent fallback" not in result.stdout
 
 
+@pytest.mark.parametrize("endpoint", ["chat", "responses"])
+def test_a_stream_that_falls_back_mid_way_approves_nothing_on_the_echo_gateway(tmp_path: Path, endpoint: str) -> None:
+    """The first chunk names the candidate, the rest another model (a mid-stream fallback): no check passes on it."""
+    with echo_gateway(midstream_model="other-model") as gw:
+        result, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", "model-echo,streaming", "--endpoint", endpoint)
+    assert result.code == 1 and record is not None, result.all_text
+    assert statuses(record) == {"model-echo": ("fail", "gateway"), "streaming": ("error", "gateway")}
+    assert "'other-model'" in result.stdout
+
+
 def test_a_gateways_own_fallback_header_taints_the_stream_on_the_fault_gateway(tmp_path: Path) -> None:
     with FaultGateway() as gw:
         gw.set_fault("fallback-header", model="good-model")
