@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from approval import routing
@@ -104,18 +104,21 @@ def routing_of(exchange: Exchange, settings: Settings, model: str) -> routing.Re
     """What the gateway's own evidence in this exchange says about the model and route that served it
     (approval.routing): headers, and the body; for a stream, every distinct identity its events give (a gateway that
     falls back mid-stream names the candidate in the first chunks and another model in the rest)."""
+    if exchange.events is None:
+        body = exchange.json()
+        return read_route(exchange.headers, [body] if isinstance(body, dict) else [], settings, model)
+    return read_route(exchange.headers, stream_identities(exchange.events), settings, model)
+
+
+def read_route(headers: Mapping[str, str], identities: Sequence[Mapping[str, Any]], settings: Settings, model: str) -> routing.Reading:
+    """The routing evidence of one answer: its headers (lower-cased names) read with its first identity (the body, or
+    a stream's first chunk that names a model), then every other identity it gave."""
     options: dict[str, Any] = {"aliases": settings.model_aliases.get(model, ()), "route": settings.route,
                                "portkey_config": routing.portkey_config_of(settings.extra_headers)}
-    if exchange.events is None:
-        return routing.read(exchange.headers, exchange.json(), model, **options)
-    identities = stream_identities(exchange.events)
-    reading = routing.read(exchange.headers, identities[0] if identities else {}, model, **options)
+    reading = routing.read(headers, identities[0] if identities else {}, model, **options)
     for later in identities[1:]:  # the headers were read once, with the first
         reading = reading.merged(routing.read({}, later, model, **options))
     return reading
-
-
-IDENTITY_FIELDS = ("model", "provider", "system_fingerprint", "openrouter_metadata")
 
 
 def stream_identities(events: list[SSEEvent]) -> list[dict[str, Any]]:
@@ -131,9 +134,9 @@ def stream_identities(events: list[SSEEvent]) -> list[dict[str, Any]]:
         carrier: dict[str, Any] = response if isinstance(response, dict) else payload
         if not isinstance(carrier.get("model"), str):
             continue
-        identity = {k: carrier[k] for k in IDENTITY_FIELDS if k in carrier}
-        key = json.dumps([identity.get(k) for k in IDENTITY_FIELDS if k != "system_fingerprint"], default=str)
-        if key not in seen:  # a fingerprint that changes from chunk to chunk is not another route
+        identity = {k: carrier[k] for k in routing.IDENTITY_FIELDS if k in carrier}
+        key = routing.identity_key(identity)
+        if key not in seen:
             seen.add(key)
             found.append(identity)
     return found

@@ -32,6 +32,13 @@ class Kind(StrEnum):
 
 
 SERVED_ELSEWHERE = frozenset({Kind.FALLBACK, Kind.OTHER_ROUTE, Kind.OTHER_MODEL})
+# What an answer's body says about who served it (a stream: each chunk or event may say it again).
+IDENTITY_FIELDS = ("model", "provider", "system_fingerprint", "openrouter_metadata")
+
+
+def identity_key(identity: Mapping[str, Any]) -> str:
+    """Two identities with the same key name the same route: a fingerprint that changes from chunk to chunk does not."""
+    return json.dumps([identity.get(k) for k in IDENTITY_FIELDS if k != "system_fingerprint"], default=str)
 ROUTE_FIELDS = ("provider", "portkey_option_index", "litellm_model_group", "litellm_model_id", "api_base", "deployment")
 
 

@@ -112,6 +112,19 @@ def test_a_stream_that_falls_back_mid_way_approves_nothing_on_the_echo_gateway(t
     assert "'other-model'" in result.stdout
 
 
+@pytest.mark.parametrize("endpoint", ["chat", "responses"])
+def test_an_answer_another_model_gave_the_agents_client_approves_nothing(tmp_path: Path, endpoint: str) -> None:
+    """The raw probes are answered by the candidate, the openai SDK's calls by another model: agent-client cannot pass
+    on what the SDK got."""
+    with echo_gateway(sdk_served_model="other-model") as gw:
+        result, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", "happy-path,model-echo,streaming,agent-client",
+                                 "--endpoint", endpoint)
+    assert result.code == 1 and record is not None, result.all_text
+    assert statuses(record) == {"happy-path": ("pass", "none"), "model-echo": ("pass", "none"), "streaming": ("pass", "none"),
+                                "agent-client": ("error", "gateway")}
+    assert "the SDK's answer call was answered elsewhere" in result.stdout and "'other-model'" in result.stdout
+
+
 def test_a_gateways_own_fallback_header_taints_the_stream_on_the_fault_gateway(tmp_path: Path) -> None:
     with FaultGateway() as gw:
         gw.set_fault("fallback-header", model="good-model")

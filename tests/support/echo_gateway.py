@@ -7,6 +7,8 @@ does without saying so:
 - ``served_model``: the `model` its answers name (default: the one asked for) — another model, or another version;
 - ``headers``: extra response headers on every answer (a gateway's routing evidence);
 - ``stream_as_json``: answer ``stream: true`` with a plain JSON body instead of an event stream;
+- ``sdk_served_model``: the `model` its answers name for the openai SDK's calls (its User-Agent), as a gateway whose
+  routing rules send one client elsewhere (or whose fallback hit just those calls);
 - ``midstream_model``: the `model` a stream names after its first chunk (Responses: in ``response.completed``), as a
   gateway that falls back mid-stream does;
 - ``models``: what ``GET /models`` lists (default: every model asked for so far is usable, none listed but these).
@@ -32,6 +34,7 @@ class EchoGateway:
     headers: dict[str, str] = field(default_factory=dict)
     stream_as_json: bool = False
     midstream_model: str | None = None
+    sdk_served_model: str | None = None
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
     base_url: str = ""
 
@@ -88,7 +91,8 @@ def _handler(gw: EchoGateway) -> type[BaseHTTPRequestHandler]:
             if not body.get("messages", body.get("input")):
                 self._error(400, "messages must not be empty")
                 return
-            named = gw.served_model or model
+            sdk = str(self.headers.get("User-Agent", "")).startswith("OpenAI/")
+            named = (gw.sdk_served_model if sdk else None) or gw.served_model or model
             text = gw.answer_text(body)
             responses_api = self.path.rstrip("/").endswith("/responses")
             if responses_api:
