@@ -251,6 +251,33 @@ def test_validate_record_rejects_records_that_contradict_themselves(tmp_path: Pa
         assert "invalid record" in checked.stderr
 
 
+def test_a_pass_its_own_checks_do_not_support_is_neither_valid_nor_promoted(tmp_path: Path) -> None:
+    """Edits of a passing record that keep every field well-formed: a failing check slipped in beside the passing one
+    of the same name, a required check that warned, a pass left resting on approved-list alone."""
+    with echo_gateway() as gw:
+        _, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", "happy-path,latency,approved-list", "--config",
+                            config(tmp_path, "approved_models: [echo-model]\n"))
+    assert record is not None and record["overall_result"] == "pass"
+    latency = next(c for c in record["checks"] if c["name"] == "latency")
+    forged: dict[str, dict[str, Any]] = {
+        "twice": {"checks": [{**latency, "status": "fail", "category": "model"}, *record["checks"]]},
+        "required": {"checks": [{**c, "status": "warn", "category": "model"} if c is latency else c for c in record["checks"]],
+                     "policy": {"warnings_block": False, "required": ["latency"]}},
+        "nothing-observed": {"checks": [c for c in record["checks"] if c["name"] == "approved-list"], "happy_path_status": "not_run",
+                             "latency_ms": None, "output_non_empty": False},
+    }
+    registry = tmp_path / "AGENTS.md"
+    registry.write_text("<!-- approved-models:start -->\n<!-- approved-models:end -->\n", encoding="utf-8")
+    for label, change in forged.items():
+        path = tmp_path / f"forged-{label}.json"
+        path.write_text(json.dumps({**record, **change}), encoding="utf-8")
+        checked = run_approval(["validate-record", str(path)], key=KEY)
+        assert checked.code == 1 and "invalid record" in checked.stderr, (label, checked.all_text)
+        promoted = run_approval(["promote", "--record", str(path), "--registry", str(registry)], key=KEY)
+        assert promoted.code == 1 and "not promoted" in promoted.stderr, (label, promoted.all_text)
+        assert "echo-model" not in registry.read_text()
+
+
 @pytest.mark.parametrize("encode", [lambda k: k, lambda k: base64.b64encode(f"Bearer {k}".encode()).decode(),
                                     lambda k: quote(k, safe=""), lambda k: json.dumps(k).replace("/", "\\/")],
                          ids=["verbatim", "base64", "percent", "json-escaped"])
