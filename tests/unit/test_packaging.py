@@ -56,3 +56,14 @@ def test_the_release_tools_are_pinned_and_in_the_dev_requirements():
     assert pins and all(re.fullmatch(r"[a-z0-9-]+==[0-9][0-9A-Za-z.]*", pin) for pin in pins), pins
     assert {"build", "twine", "setuptools"} == requirement_names(pins)
     assert "-r package.txt" in (ROOT / "requirements" / "dev.txt").read_text(encoding="utf-8").splitlines()
+
+
+def test_no_requirements_file_names_a_machines_own_index_or_folder():
+    """pip-compile writes the compiling machine's --index-url, --extra-index-url and --find-links into its output unless
+    told not to (--no-emit-index-url --no-emit-find-links): they would point every install, the image's included, at a
+    folder or index of that machine."""
+    for path in sorted((ROOT / "requirements").glob("*.txt")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            text = line.split("#", 1)[0].strip()
+            assert not text.startswith(("--index-url", "--extra-index-url", "--find-links", "-i ", "-f ")), f"{path.name}:{number}: {line}"
+            assert "file://" not in text, f"{path.name}:{number}: {line}"
