@@ -344,7 +344,8 @@ def test_an_answer_another_model_gave_the_sdk_itself_is_no_evidence(gateway, bod
     assert c.status is Status.ERROR and c.category is Category.GATEWAY, c.detail
     assert c.detail.startswith("no evidence about 'cand-model': the SDK's answer call was answered elsewhere") and evidence in c.detail
     assert c.metrics["answer_ms"] is None
-    assert outcome.candidates[0].check("model-echo").status is Status.PASS  # the raw probes were the candidate's
+    echo = outcome.candidates[0].check("model-echo")
+    assert echo is not None and echo.status is Status.PASS  # the raw probes were the candidate's
     assert outcome.result == "fail"
 
 
@@ -359,7 +360,8 @@ def test_a_stream_the_sdk_got_that_falls_back_mid_way_is_no_evidence(gateway):
     outcome = run(checks="happy-path,streaming,agent-client")
     c = agent_check(outcome)
     assert c.status is Status.ERROR and c.category is Category.GATEWAY and "the SDK's stream call" in c.detail, c.detail
-    assert "'other-model'" in c.detail and outcome.candidates[0].check("streaming").status is Status.PASS
+    streaming = outcome.candidates[0].check("streaming")
+    assert "'other-model'" in c.detail and streaming is not None and streaming.status is Status.PASS
 
 
 def test_a_retry_after_a_failed_connection_is_not_blamed_on_the_gateways_answer():
