@@ -15,6 +15,8 @@ from approval.results import Category
 
 # The malformed requests, as error-path sends them (same names, same payloads).
 MALFORMED = ("missing-model", "unknown-model", "empty-messages")
+# The well-formed calls: answers of the candidate, read for who served them.
+SDK_GENERATION = ("answer", "stream")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,11 @@ class SDKCall:
     output_chars: int = 0
     finding: str = ""  # why a parsed answer is not a usable one (no choices, empty text, a stream that did not complete…)
     finding_category: Category = Category.NONE  # model (the output itself) or gateway (its shape)
+    # Who served the answer, as the gateway says it (approval.routing reads them like the raw probes' answers): the
+    # last attempt's response headers (lower-cased names), and each distinct identity (`model`, `provider`, …) the
+    # answer or its stream's events gave.
+    headers: tuple[tuple[str, str], ...] = ()
+    identities: tuple[dict[str, Any], ...] = ()
 
     @property
     def retried(self) -> bool:

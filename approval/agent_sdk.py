@@ -31,6 +31,7 @@ import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseStreamEvent
 
+from approval import routing
 from approval.agent import AgentRun, Attempt, SDKCall, SDKRequest, plan_requests
 from approval.config import Settings
 from approval.deadline import Deadline
@@ -69,6 +70,7 @@ class CallLog:
     first_at: float | None = None
     attempts: list[Attempt] = field(default_factory=list)
     in_flight_since: float | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # the last answer's response headers, lower-cased names
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def window_end(self) -> float:
@@ -163,6 +165,8 @@ class CountingTransport(httpx2.BaseTransport):
             self.limiter.release()
             self.log.end(Attempt(None, _failure_kind(exc), time.monotonic() - started))
             raise
+        with self.log.lock:
+            self.log.headers = tuple((name.lower(), value) for name, value in response.headers.items())
         stream = _WatchedStream(cast(httpx2.SyncByteStream, response.stream), self.log, response.status_code, started, self.limiter,
                                 self.max_body_bytes)
         return httpx2.Response(response.status_code, headers=response.headers, stream=stream, extensions=response.extensions)
@@ -302,9 +306,31 @@ class _Outcome:
     output_chars: int = 0
     finding: str = ""
     finding_category: Category = Category.NONE
+    identities: list[dict[str, Any]] = field(default_factory=list)
 
     def found(self, finding: str, category: Category = Category.GATEWAY) -> None:
         self.finding, self.finding_category = finding, category
+
+    def served_by(self, obj: object) -> None:
+        """Keep the identity an answer (or one stream event) gives, once per distinct one: who served it."""
+        identity = _identity(obj)
+        if identity and routing.identity_key(identity) not in {routing.identity_key(i) for i in self.identities}:
+            self.identities.append(identity)
+
+
+def _identity(obj: object) -> dict[str, Any]:
+    """`model` (and `provider`, `system_fingerprint`, `openrouter_metadata`) as the SDK parsed them from an answer or
+    a stream event (a Responses event carries them on its `response`); {} when it names no model. The SDK keeps fields
+    it does not know (`provider`) as extra attributes."""
+    carrier = getattr(obj, "response", None) or obj
+    if not isinstance(getattr(carrier, "model", None), str):
+        return {}
+    found: dict[str, Any] = {}
+    for name in routing.IDENTITY_FIELDS:
+        value = getattr(carrier, name, None)
+        if isinstance(value, str | dict | list):
+            found[name] = value
+    return found
 
 
 def _send(client: openai.OpenAI, settings: Settings, request: SDKRequest) -> Any:
@@ -329,6 +355,7 @@ def _read(answer: Any, settings: Settings, outcome: _Outcome) -> None:
             _read_stream(answer, settings, outcome)
         return
     outcome.parsed = type(answer).__name__
+    outcome.served_by(answer)
     text = ""
     try:
         if isinstance(answer, ChatCompletion):
@@ -366,6 +393,7 @@ def _read_stream(stream: openai.Stream[Any], settings: Settings, outcome: _Outco
     final: str | None = None
     for event in stream:
         events += 1
+        outcome.served_by(event)
         if settings.endpoint == "responses":
             kind = getattr(event, "type", None)
             delta = getattr(event, "delta", None)
@@ -465,8 +493,10 @@ def _watch(item: _Watched) -> SDKCall:
     if item.done.is_set() and o is not None and o.raised != WindowClosed.__name__ and item.ended_at < log.window_end():
         attempts, _ = log.snapshot(now)
         seconds = item.ended_at - log.first_at if log.first_at is not None else 0.0
+        with log.lock:
+            headers = log.headers
         return SDKCall(item.request.name, attempts, seconds, None, o.raised, o.status, o.message, o.code, o.parsed, o.output_chars, o.finding,
-                       o.finding_category)
+                       o.finding_category, headers, tuple(o.identities))
     attempts, seconds = log.snapshot(min(now, log.window_end()))
     by_max_wait = log.first_at is not None and log.first_at + log.max_wait_s <= log.deadline.at
     return SDKCall(item.request.name, attempts, seconds, "max-wait" if by_max_wait else "deadline")

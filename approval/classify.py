@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from approval import routing
@@ -101,21 +102,47 @@ def generation(exchange: Exchange, endpoint: str, *, tools_expected: bool = Fals
 
 def routing_of(exchange: Exchange, settings: Settings, model: str) -> routing.Reading:
     """What the gateway's own evidence in this exchange says about the model and route that served it
-    (approval.routing): headers, and the body, or for a stream its first chunk that names a model."""
-    body = stream_identity(exchange.events) if exchange.events is not None else exchange.json()
-    return routing.read(exchange.headers, body, model, aliases=settings.model_aliases.get(model, ()), route=settings.route,
-                        portkey_config=routing.portkey_config_of(settings.extra_headers))
+    (approval.routing): headers, and the body; for a stream, every distinct identity its events give (a gateway that
+    falls back mid-stream names the candidate in the first chunks and another model in the rest)."""
+    if exchange.events is None:
+        body = exchange.json()
+        return read_route(exchange.headers, [body] if isinstance(body, dict) else [], settings, model)
+    return read_route(exchange.headers, stream_identities(exchange.events), settings, model)
 
 
-def stream_identity(events: list[SSEEvent]) -> dict[str, Any]:
-    """`model` (and `provider`, `system_fingerprint`) from the first stream event that names a model: a chat chunk, or
-    the `response` object of a Responses event."""
+def read_route(headers: Mapping[str, str], identities: Sequence[Mapping[str, Any]], settings: Settings, model: str) -> routing.Reading:
+    """The routing evidence of one answer: its headers (lower-cased names) read with its first identity (the body, or
+    a stream's first chunk that names a model), then every other identity it gave."""
+    options: dict[str, Any] = {"aliases": settings.model_aliases.get(model, ()), "route": settings.route,
+                               "portkey_config": routing.portkey_config_of(settings.extra_headers)}
+    reading = routing.read(headers, identities[0] if identities else {}, model, **options)
+    for later in identities[1:]:  # the headers were read once, with the first
+        reading = reading.merged(routing.read({}, later, model, **options))
+    return reading
+
+
+def stream_identities(events: list[SSEEvent]) -> list[dict[str, Any]]:
+    """The distinct identities (`model`, and `provider`, `system_fingerprint`) the stream's events give, in order: a
+    chat chunk, or the `response` object of a Responses event."""
+    found: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for event in events:
         payload = sse_json(event)
         if not isinstance(payload, dict):
             continue
         response = payload.get("response")
         carrier: dict[str, Any] = response if isinstance(response, dict) else payload
-        if isinstance(carrier.get("model"), str):
-            return {k: carrier[k] for k in ("model", "provider", "system_fingerprint", "openrouter_metadata") if k in carrier}
-    return {}
+        if not isinstance(carrier.get("model"), str):
+            continue
+        identity = {k: carrier[k] for k in routing.IDENTITY_FIELDS if k in carrier}
+        key = routing.identity_key(identity)
+        if key not in seen:
+            seen.add(key)
+            found.append(identity)
+    return found
+
+
+def stream_identity(events: list[SSEEvent]) -> dict[str, Any]:
+    """`model` (and `provider`, `system_fingerprint`) from the first stream event that names a model."""
+    identities = stream_identities(events)
+    return identities[0] if identities else {}

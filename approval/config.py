@@ -46,9 +46,11 @@ DEPRECATED_CHECKS = {
         "reached the deadline",
     ),
 }
-# Checks that gather no answer of the candidate's own: approved-list makes no call, and agent-client's SDK calls are not
-# checked for who served them (model-echo does that on the raw calls). A selection of these alone cannot approve it.
-CHECKS_WITHOUT_CALLS = frozenset({"approved-list", "agent-client"})
+# Checks that gather no answer of the candidate's own: approved-list makes no call, and agent-client sees answers only
+# through the SDK, which hides the deviations the raw probes exist to see. A selection of these alone cannot approve it
+# (nor can a record whose other checks did not pass). bounded-retry is how schema-1 records name what now runs as
+# agent-client.
+CHECKS_WITHOUT_CALLS = frozenset({"approved-list", "agent-client", "bounded-retry"})
 # Findings that are warnings by default and that `required:` can make blocking.
 REQUIRABLE_FINDINGS = (
     "error-path.missing-model",

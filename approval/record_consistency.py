@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from approval.config import CHECKS_WITHOUT_CALLS
 from approval.redact import encoded_forms
 
 BLOCKING = ("fail", "error")
@@ -22,6 +23,15 @@ ERROR_PROBES = ("missing-model", "unknown-model")
 
 def _checks(record: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return {str(c.get("name")): c for c in record.get("checks") or [] if isinstance(c, Mapping)}
+
+
+def _names(record: Mapping[str, Any]) -> list[str]:
+    return [str(c.get("name")) for c in record.get("checks") or [] if isinstance(c, Mapping)]
+
+
+def _required(record: Mapping[str, Any]) -> set[str]:
+    policy = record.get("policy")
+    return {str(r) for r in policy.get("required") or []} if isinstance(policy, Mapping) else set()
 
 
 def _warnings_block(record: Mapping[str, Any]) -> bool:
@@ -46,17 +56,25 @@ def inconsistencies(record: Mapping[str, Any], api_key: str | None = None) -> li
     """Each way the record contradicts itself, or holds the key, as one line naming the field."""
     problems: list[str] = []
     version = record.get("schema_version")
+    names = _names(record)
+    if twice := sorted({name for name in names if names.count(name) > 1}):
+        # which of the two is the verdict's? A reader (and `approval diff`) sees only one of them
+        problems.append(f"checks lists {', '.join(twice)} more than once")
     checks = _checks(record)
     statuses = {name: str(c.get("status")) for name, c in checks.items()}
     blocking = set(BLOCKING) | ({"warn"} if _warnings_block(record) else set())
+    if warned := sorted(name for name, status in statuses.items() if status == "warn" and name in _required(record)):
+        problems.append(f"policy.required lists {', '.join(warned)}, which warned: a required warning blocks, and is recorded as 'fail'")
 
-    # The verdict follows from the checks and the pass policy.
-    blocked = sorted(name for name, status in statuses.items() if status in blocking)
+    # The verdict follows from the checks and the pass policy, and rests on evidence about the candidate.
+    blocked = sorted(name for name, status in statuses.items() if status in blocking or name in warned)
     answered = record.get("answered_calls")
-    should_pass = bool(checks) and not blocked and (version == 1 or (isinstance(answered, int) and answered > 0))
+    observed = [name for name, status in statuses.items() if status in ("pass", "warn") and name not in CHECKS_WITHOUT_CALLS]
+    should_pass = bool(checks) and not blocked and bool(observed) and (version == 1 or (isinstance(answered, int) and answered > 0))
     verdict = record.get("overall_result")
     if verdict == "pass" and not should_pass:
         why = (f"the checks {', '.join(blocked)} block it" if blocked else "it has no checks" if not checks
+               else "no check that observes the candidate's own answers passed" if not observed
                else "no generation call was answered by the candidate (answered_calls 0)")
         problems.append(f"overall_result is 'pass' but {why}")
     elif verdict == "fail" and should_pass and not record.get("evidence_gaps"):

@@ -32,6 +32,13 @@ class Kind(StrEnum):
 
 
 SERVED_ELSEWHERE = frozenset({Kind.FALLBACK, Kind.OTHER_ROUTE, Kind.OTHER_MODEL})
+# What an answer's body says about who served it (a stream: each chunk or event may say it again).
+IDENTITY_FIELDS = ("model", "provider", "system_fingerprint", "openrouter_metadata")
+
+
+def identity_key(identity: Mapping[str, Any]) -> str:
+    """Two identities with the same key name the same route: a fingerprint that changes from chunk to chunk does not."""
+    return json.dumps([identity.get(k) for k in IDENTITY_FIELDS if k != "system_fingerprint"], default=str)
 ROUTE_FIELDS = ("provider", "portkey_option_index", "litellm_model_group", "litellm_model_id", "api_base", "deployment")
 
 
@@ -81,6 +88,11 @@ class Reading:
 
     def retries(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.kind is Kind.RETRIED)
+
+    def merged(self, other: Reading) -> Reading:
+        """This reading and another of the same call (a stream's later identity), findings in order."""
+        extra = tuple(f for f in other.findings if f not in self.findings)
+        return Reading(self.findings + extra, self.route_evidence | other.route_evidence)
 
 
 def served_elsewhere(findings: Iterable[Finding]) -> Finding | None:

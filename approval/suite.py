@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from approval.agent import AgentRun
+from approval.agent import SDK_GENERATION, AgentRun
 from approval.checks import EVALUATORS
 from approval.checks.base import Evidence
 from approval.checks.error_path import CONTROL_LABELS
 from approval.checks.model_echo import GENERATION_LABELS, describe, served_elsewhere, usable_answer
-from approval.classify import generation
+from approval.classify import generation, read_route
 from approval.config import Settings
 from approval.deadline import Deadline
 from approval.gateway import Exchange, GatewayClient
@@ -137,10 +137,21 @@ class _ModelRun:
 
     def evaluate(self, name: str, deadline_hit: bool, elapsed: float) -> CheckResult:
         check = EVALUATORS[name](self.evidence(deadline_hit, elapsed))
-        # agent-client's SDK calls send the same requests to the same route as the raw probes, which are the ones checked
-        # for who served them: another model answering those answered the SDK too
-        labels = set(self.exchanges) if name == "agent-client" else labels_for(name, self.planned)
-        return not_about_candidate(check, self.foreign(labels), self.model)
+        if name != "agent-client":
+            return not_about_candidate(check, self.foreign(labels_for(name, self.planned)), self.model)
+        # agent-client's SDK calls send the same requests to the same route as the raw probes: another model answering
+        # those answered the SDK too; and the SDK's own answers are read for who served them like the raw ones
+        return not_about_candidate(check, {**self.foreign(set(self.exchanges)), **self.foreign_sdk()}, self.model)
+
+    def foreign_sdk(self) -> dict[str, Finding]:
+        """The SDK's well-formed calls (the answer, the stream) that another model or route answered."""
+        found = {}
+        for call in self.agent.calls if self.agent is not None else ():
+            if call.name in SDK_GENERATION and call.raised is None and (call.identities or call.headers):
+                served = read_route(dict(call.headers), call.identities, self.settings, self.model).served_elsewhere()
+                if served is not None:
+                    found[f"SDK's {call.name}"] = served
+        return found
 
     def foreign(self, labels: set[str]) -> dict[str, Finding]:
         """The generation calls among `labels` that another model or route answered."""

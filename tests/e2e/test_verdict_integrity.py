@@ -102,6 +102,29 @@ def test_answers_another_model_gave_pass_no_check_on_the_echo_gateway(tmp_path: 
         assert "a different version than the one requested" in result.stdout and "silent fallback" not in result.stdout
 
 
+@pytest.mark.parametrize("endpoint", ["chat", "responses"])
+def test_a_stream_that_falls_back_mid_way_approves_nothing_on_the_echo_gateway(tmp_path: Path, endpoint: str) -> None:
+    """The first chunk names the candidate, the rest another model (a mid-stream fallback): no check passes on it."""
+    with echo_gateway(midstream_model="other-model") as gw:
+        result, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", "model-echo,streaming", "--endpoint", endpoint)
+    assert result.code == 1 and record is not None, result.all_text
+    assert statuses(record) == {"model-echo": ("fail", "gateway"), "streaming": ("error", "gateway")}
+    assert "'other-model'" in result.stdout
+
+
+@pytest.mark.parametrize("endpoint", ["chat", "responses"])
+def test_an_answer_another_model_gave_the_agents_client_approves_nothing(tmp_path: Path, endpoint: str) -> None:
+    """The raw probes are answered by the candidate, the openai SDK's calls by another model: agent-client cannot pass
+    on what the SDK got."""
+    with echo_gateway(sdk_served_model="other-model") as gw:
+        result, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", "happy-path,model-echo,streaming,agent-client",
+                                 "--endpoint", endpoint)
+    assert result.code == 1 and record is not None, result.all_text
+    assert statuses(record) == {"happy-path": ("pass", "none"), "model-echo": ("pass", "none"), "streaming": ("pass", "none"),
+                                "agent-client": ("error", "gateway")}
+    assert "the SDK's answer call was answered elsewhere" in result.stdout and "'other-model'" in result.stdout
+
+
 def test_a_gateways_own_fallback_header_taints_the_stream_on_the_fault_gateway(tmp_path: Path) -> None:
     with FaultGateway() as gw:
         gw.set_fault("fallback-header", model="good-model")
@@ -226,6 +249,33 @@ def test_validate_record_rejects_records_that_contradict_themselves(tmp_path: Pa
         checked = run_approval(["validate-record", str(path)], key=KEY)
         assert checked.code == 1, (label, checked.all_text)
         assert "invalid record" in checked.stderr
+
+
+def test_a_pass_its_own_checks_do_not_support_is_neither_valid_nor_promoted(tmp_path: Path) -> None:
+    """Edits of a passing record that keep every field well-formed: a failing check slipped in beside the passing one
+    of the same name, a required check that warned, a pass left resting on approved-list alone."""
+    with echo_gateway() as gw:
+        _, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", "happy-path,latency,approved-list", "--config",
+                            config(tmp_path, "approved_models: [echo-model]\n"))
+    assert record is not None and record["overall_result"] == "pass"
+    latency = next(c for c in record["checks"] if c["name"] == "latency")
+    forged: dict[str, dict[str, Any]] = {
+        "twice": {"checks": [{**latency, "status": "fail", "category": "model"}, *record["checks"]]},
+        "required": {"checks": [{**c, "status": "warn", "category": "model"} if c is latency else c for c in record["checks"]],
+                     "policy": {"warnings_block": False, "required": ["latency"]}},
+        "nothing-observed": {"checks": [c for c in record["checks"] if c["name"] == "approved-list"], "happy_path_status": "not_run",
+                             "latency_ms": None, "output_non_empty": False},
+    }
+    registry = tmp_path / "AGENTS.md"
+    registry.write_text("<!-- approved-models:start -->\n<!-- approved-models:end -->\n", encoding="utf-8")
+    for label, change in forged.items():
+        path = tmp_path / f"forged-{label}.json"
+        path.write_text(json.dumps({**record, **change}), encoding="utf-8")
+        checked = run_approval(["validate-record", str(path)], key=KEY)
+        assert checked.code == 1 and "invalid record" in checked.stderr, (label, checked.all_text)
+        promoted = run_approval(["promote", "--record", str(path), "--registry", str(registry)], key=KEY)
+        assert promoted.code == 1 and "not promoted" in promoted.stderr, (label, promoted.all_text)
+        assert "echo-model" not in registry.read_text()
 
 
 @pytest.mark.parametrize("encode", [lambda k: k, lambda k: base64.b64encode(f"Bearer {k}".encode()).decode(),

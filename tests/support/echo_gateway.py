@@ -7,6 +7,10 @@ does without saying so:
 - ``served_model``: the `model` its answers name (default: the one asked for) — another model, or another version;
 - ``headers``: extra response headers on every answer (a gateway's routing evidence);
 - ``stream_as_json``: answer ``stream: true`` with a plain JSON body instead of an event stream;
+- ``sdk_served_model``: the `model` its answers name for the openai SDK's calls (its User-Agent), as a gateway whose
+  routing rules send one client elsewhere (or whose fallback hit just those calls);
+- ``midstream_model``: the `model` a stream names after its first chunk (Responses: in ``response.completed``), as a
+  gateway that falls back mid-stream does;
 - ``models``: what ``GET /models`` lists (default: every model asked for so far is usable, none listed but these).
 
 Every request is counted in ``requests`` (method, path, model).
@@ -29,6 +33,8 @@ class EchoGateway:
     served_model: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     stream_as_json: bool = False
+    midstream_model: str | None = None
+    sdk_served_model: str | None = None
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
     base_url: str = ""
 
@@ -85,7 +91,8 @@ def _handler(gw: EchoGateway) -> type[BaseHTTPRequestHandler]:
             if not body.get("messages", body.get("input")):
                 self._error(400, "messages must not be empty")
                 return
-            named = gw.served_model or model
+            sdk = str(self.headers.get("User-Agent", "")).startswith("OpenAI/")
+            named = (gw.sdk_served_model if sdk else None) or gw.served_model or model
             text = gw.answer_text(body)
             responses_api = self.path.rstrip("/").endswith("/responses")
             if responses_api:
@@ -97,22 +104,23 @@ def _handler(gw: EchoGateway) -> type[BaseHTTPRequestHandler]:
                 obj = {"id": "chatcmpl-echo", "object": "chat.completion", "created": 0, "model": named,
                        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]}
             if body.get("stream") and not gw.stream_as_json:
-                self._send(200, _stream(obj, text, named, responses_api), "text/event-stream")
+                self._send(200, _stream(obj, text, named, responses_api, gw.midstream_model or named), "text/event-stream")
                 return
             self._send(200, json.dumps(obj).encode())
 
     return Handler
 
 
-def _stream(obj: dict[str, Any], text: str, named: str, responses_api: bool) -> bytes:
+def _stream(obj: dict[str, Any], text: str, named: str, responses_api: bool, later: str) -> bytes:
+    """The answer as an event stream: the first chunk (event) names `named`, the rest `later`."""
     if responses_api:
         events = [("response.created", {"type": "response.created", "response": {**obj, "status": "in_progress", "output": []}}),
                   ("response.output_text.delta", {"type": "response.output_text.delta", "delta": text}),
-                  ("response.completed", {"type": "response.completed", "response": obj})]
+                  ("response.completed", {"type": "response.completed", "response": {**obj, "model": later}})]
         return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
     chunks = [{"id": "c", "object": "chat.completion.chunk", "created": 0, "model": named,
                "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]},
-              {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": named,
+              {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": later,
                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}]
     return ("".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n").encode()
 

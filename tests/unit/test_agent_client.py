@@ -19,7 +19,7 @@ from approval.config import AgentSettings
 from approval.errors import ConfigError
 from approval.results import Category, Status
 from approval.suite import RunOutcome, run_suite
-from tests.conftest import CANARY_KEY, answer_with, chat_body, make_settings, raw_calls
+from tests.conftest import CANARY_KEY, answer_with, chat_body, is_sdk, make_settings, raw_calls
 
 SDK = "openai 3.57.0"
 
@@ -327,6 +327,41 @@ def test_answers_another_model_gave_are_no_evidence_for_agent_client_either(gate
     assert c.metrics["answer_attempts"] == 1 and c.metrics["max_wait_s"] == 60.0  # counts and the bound stay
     echo = outcome.candidates[0].check("model-echo")
     assert echo is not None and echo.status is Status.FAIL
+
+
+@pytest.mark.parametrize(("body_model", "headers", "evidence"), [
+    ("gpt-4o-mini", {}, "the response names 'gpt-4o-mini'"),
+    ("cand-model", {"x-litellm-attempted-fallbacks": "1"}, "(x-litellm-attempted-fallbacks: 1)"),
+])
+def test_an_answer_another_model_gave_the_sdk_itself_is_no_evidence(gateway, body_model, headers, evidence):
+    """The raw probes were served by the candidate, but the SDK's own call was not (a fallback happens call by call):
+    agent-client cannot pass on it."""
+    gateway.on(lambda b: b.get("model") == "cand-model" and bool(b.get("messages")) and not b.get("stream"),
+               lambda body, req: (200, headers, json.dumps(chat_body(model=body_model))) if is_sdk(req) else
+               (200, {}, json.dumps(chat_body())))
+    outcome = run()
+    c = agent_check(outcome)
+    assert c.status is Status.ERROR and c.category is Category.GATEWAY, c.detail
+    assert c.detail.startswith("no evidence about 'cand-model': the SDK's answer call was answered elsewhere") and evidence in c.detail
+    assert c.metrics["answer_ms"] is None
+    echo = outcome.candidates[0].check("model-echo")
+    assert echo is not None and echo.status is Status.PASS  # the raw probes were the candidate's
+    assert outcome.result == "fail"
+
+
+def test_a_stream_the_sdk_got_that_falls_back_mid_way_is_no_evidence(gateway):
+    chunks = [{"object": "chat.completion.chunk", "model": model, "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": end}]}
+              for model, end in (("cand-model", None), ("other-model", "stop"))]
+    text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+    gateway.on(lambda b: bool(b.get("stream")),
+               lambda body, req: (200, {"Content-Type": "text/event-stream"}, text) if is_sdk(req) else gateway.default(body, req.url))
+    c = agent_check(run(checks="happy-path,agent-client"))  # streaming not selected: the SDK makes no stream call
+    assert c.status is Status.PASS, c.detail
+    outcome = run(checks="happy-path,streaming,agent-client")
+    c = agent_check(outcome)
+    assert c.status is Status.ERROR and c.category is Category.GATEWAY and "the SDK's stream call" in c.detail, c.detail
+    streaming = outcome.candidates[0].check("streaming")
+    assert "'other-model'" in c.detail and streaming is not None and streaming.status is Status.PASS
 
 
 def test_a_retry_after_a_failed_connection_is_not_blamed_on_the_gateways_answer():

@@ -124,6 +124,43 @@ def test_every_generation_call_is_read_including_the_stream(gateway):
     assert "cheaper-model" in c.detail
 
 
+def test_a_stream_that_falls_back_mid_way_is_served_elsewhere(gateway):
+    """A gateway that falls back mid-stream names the candidate in the first chunks and another model in the rest: the
+    stream is evidence about that other model, whatever its first chunk said."""
+    chunks = [{"object": "chat.completion.chunk", "model": model, "choices": [{"index": 0, "delta": {"content": text}}]}
+              for model, text in (("cand-model", "Hel"), ("cheaper-model", "lo"))]
+    chunks.append({"object": "chat.completion.chunk", "model": "cheaper-model", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+    gateway.on(lambda b: b.get("stream") is True, answer(200, text, {"Content-Type": "text/event-stream"}))
+    outcome = run(checks="model-echo,streaming")
+    echo = check(outcome, "model-echo")
+    assert echo.status is Status.FAIL and echo.category is Category.GATEWAY
+    assert "on the streaming call" in echo.detail and "'cheaper-model'" in echo.detail
+    stream = check(outcome, "streaming")
+    assert stream.status is Status.ERROR and stream.category is Category.GATEWAY and stream.metrics["ttft_ms"] is None
+
+
+def test_a_responses_stream_completed_by_another_model_is_served_elsewhere(gateway):
+    created = {"type": "response.created", "response": {**responses_body(), "status": "in_progress", "output": []}}
+    delta = {"type": "response.output_text.delta", "delta": "Hello"}
+    completed = {"type": "response.completed", "response": responses_body(model="cheaper-model")}
+    text = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in (created, delta, completed))
+    gateway.on(lambda b: b.get("stream") is True, answer(200, text, {"Content-Type": "text/event-stream"}))
+    outcome = run(checks="model-echo,streaming", endpoint="responses")
+    assert check(outcome, "model-echo").status is Status.FAIL and "'cheaper-model'" in check(outcome, "model-echo").detail
+    assert check(outcome, "streaming").status is Status.ERROR
+    assert outcome.result == "fail"
+
+
+def test_a_stream_whose_fingerprint_changes_is_still_the_candidate(gateway):
+    chunks = [{"object": "chat.completion.chunk", "model": "cand-model", "system_fingerprint": f"fp_{i}",
+               "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop" if i else None}]} for i in range(2)]
+    text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+    gateway.on(lambda b: b.get("stream") is True, answer(200, text, {"Content-Type": "text/event-stream"}))
+    outcome = run(checks="model-echo,streaming")
+    assert check(outcome, "model-echo").status is Status.PASS and check(outcome, "streaming").status is Status.PASS
+
+
 def test_gateway_retries_are_reported_and_pass(gateway):
     gateway.on(is_sample, answer(200, chat_body(), {**PORTKEY_HEADERS, "x-portkey-retry-attempt-count": "2"}))
     c = check(run(), "model-echo")

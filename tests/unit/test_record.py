@@ -129,6 +129,40 @@ def test_consistency_is_checked_field_by_field(gateway):
     assert any("overall_result is 'pass'" in p for p in inconsistencies(warned))  # … unless the policy says so
 
 
+def test_a_passing_record_is_false_when_its_checks_do_not_support_the_pass(gateway):
+    """Forgeries a schema cannot see: a failing check listed again as passing, a required check that only warned, a
+    pass resting on checks that observe no answer of the candidate's own (or skipped everything)."""
+    from approval.record_consistency import inconsistencies
+
+    record = make_record(gateway)
+    assert record["overall_result"] == "pass" and inconsistencies(record) == []
+
+    twice = json.loads(json.dumps(record))
+    twice["checks"].insert(0, {**twice["checks"][1], "status": "fail", "category": "model"})
+    assert any(f"checks lists {twice['checks'][0]['name']} more than once" in p for p in inconsistencies(twice))
+
+    required = json.loads(json.dumps(record))
+    latency = next(c for c in required["checks"] if c["name"] == "latency")
+    latency.update(status="warn", category="model")
+    assert inconsistencies(required) == []  # a warning alone does not block …
+    required["policy"]["required"] = ["latency"]
+    problems = inconsistencies(required)  # … but one the policy requires does: the run would have recorded a fail
+    assert any("policy.required lists latency, which warned" in p for p in problems)
+    assert any("overall_result is 'pass' but the checks latency block it" in p for p in problems)
+
+    for kept in (["approved-list"], ["agent-client"], ["approved-list", "agent-client"]):
+        alone = json.loads(json.dumps(record))
+        alone["checks"] = [c for c in alone["checks"] if c["name"] in kept] or [
+            {"name": name, "status": "pass", "category": "none", "duration_ms": 0.0, "detail": "x", "metrics": {}} for name in kept]
+        alone.update(happy_path_status="not_run", error_path_status="not_run", latency_ms=None, output_non_empty=False)
+        assert any("no check that observes the candidate's own answers passed" in p for p in inconsistencies(alone)), kept
+
+    skipped = json.loads(json.dumps(record))
+    for c in skipped["checks"]:
+        c.update(status="skip", category="none")
+    assert any("no check that observes the candidate's own answers passed" in p for p in inconsistencies(skipped))
+
+
 def test_approved_by_is_never_unknown():
     from approval.config import approver
 
