@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--record", required=True, help="the approval record of a passing run (approval-record.json)")
     promote.add_argument("--registry", required=True,
                          help="the markdown file with the approved-models block (e.g. AGENTS.md), or the gateway.yaml with approved_models")
+    promote.add_argument("--config", help="the gateway.yaml that names a markdown registry (approved_models_file): the record must be "
+                                          "from its gateway and endpoint")
     return parser
 
 
@@ -89,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "summarize":
             return cmd_summarize(args.paths, args.format)
         if args.command == "promote":
-            return cmd_promote(args.record, args.registry)
+            return cmd_promote(args.record, args.registry, args.config)
     except ConfigError as exc:
         fail_line(exc.line())
         return exitcodes.CONFIG_ERROR
@@ -143,14 +145,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     assert result.run is not None
     run_checks = []
     if base is not None:
-        from approval.guard import registry_guard, verdicts_of
+        import hashlib
+
+        from approval.guard import Verification, registry_guard, verdicts_of
         from approval.registry import head_registry
         from approval.report import render_markdown
 
         registry, label, files = base
         head = head_registry(settings.config_path, settings.approved_models_file)
         verdicts = verdicts_of([(o.model, o.result, o.checks) for o in result.run.candidates])
-        run_checks.append(registry_guard(registry, head, verdicts, registry_files=files, base_label=label))
+        verify = Verification(records={hashlib.sha256(path.read_bytes()).hexdigest(): str(data.get("candidate_model_id"))
+                                       for path, data in result.records if path.is_file()})
+        run_checks.append(registry_guard(registry, head, verdicts, registry_files=files, base_label=label, verify=verify))
         if report_out:
             report_out.write_text(render_markdown(result.run, promotions=result.promotions, run_checks=run_checks), encoding="utf-8")
     say(render_text(result.run, run_checks))
@@ -167,7 +173,7 @@ def _registry_base(files: list[str], settings: Any) -> tuple[Any, str, str]:
     from approval.config import load_config_file
     from approval.promote import registry_kind
     from approval.registry import MAX_REGISTRY_BYTES, registry_of, registry_sources
-    from approval.userfile import YamlTooLarge, load_yaml, read_user_file
+    from approval.userfile import YamlDuplicateKey, YamlTooLarge, load_yaml, read_user_file
 
     given: dict[str, tuple[str, str]] = {}
     for name in files:
@@ -192,12 +198,14 @@ def _registry_base(files: list[str], settings: Any) -> tuple[Any, str, str]:
 
         try:
             doc = load_yaml(given["yaml"][1]) or {}
+        except YamlDuplicateKey as exc:
+            raise ConfigError(f"--registry-base file {given['yaml'][0]!r}: {exc}", "keep one of them") from None
         except (yaml.YAMLError, YamlTooLarge, RecursionError):
             raise ConfigError(f"--registry-base file {given['yaml'][0]!r} is not valid YAML", "give the gateway.yaml as the target branch has it") from None
         if not isinstance(doc, dict):
             raise ConfigError(f"--registry-base file {given['yaml'][0]!r} is not a mapping of keys", "give the gateway.yaml as the target branch has it")
     block = given.get("markdown")
-    registry = registry_of(doc, block[1] if block else None, block[0] if block else "")
+    registry = registry_of(doc, block[1] if block else None, block[0] if block else "", given["yaml"][0] if "yaml" in given else "")
     label = "the base (" + ", ".join(name for name, _ in given.values()) + ")"
     return registry, label, ", ".join(sources)
 
@@ -324,10 +332,10 @@ def cmd_summarize(paths: list[str], output_format: str) -> int:
     return exitcodes.APPROVED if summary.all_approved else exitcodes.NOT_APPROVED
 
 
-def cmd_promote(record_path: str, registry_path: str) -> int:
+def cmd_promote(record_path: str, registry_path: str, config_path: str | None = None) -> int:
     """Add the record's model with its evidence to the registry (or refresh its evidence). Exit 1 and no change when
     the record does not approve it; exit 2 when the registry cannot be edited safely."""
-    from approval.promote import approval_for_record, promote_text, registry_kind, write_atomic
+    from approval.promote import approval_for_record, check_gateway, promote_text, registry_kind, write_registry
     from approval.record_consistency import record_problems
     from approval.registry import MAX_REGISTRY_BYTES
     from approval.userfile import read_user_file
@@ -344,45 +352,20 @@ def cmd_promote(record_path: str, registry_path: str) -> int:
     kind = registry_kind(registry_path)
     text, _ = read_user_file(registry_path, "registry", MAX_REGISTRY_BYTES, "give an existing AGENTS.md or gateway.yaml",
                              "keep the registry file under 1 MiB")
-    if kind == "yaml":
-        _same_gateway(data, text, registry_path)
+    unchecked = check_gateway(data, kind, registry_path, text, config_path)
     edit = promote_text(kind, text, model, approval_for_record(raw, data), registry_path)
     if not edit.changed(text):
         say(f"{registry_path} already lists {model} with this record's evidence: nothing changed")
         return exitcodes.APPROVED
-    write_atomic(Path(registry_path), edit.text)
-    say(f"promoted {model} in {registry_path}:")
+    written = write_registry(registry_path, edit.text)
+    say(f"promoted {model} in {registry_path}" + (f" (the file it links to, {written})" if written != Path(registry_path) else "") + ":")
     for line in edit.removed:
         say(f"- {line}")
     for line in edit.added:
         say(f"+ {line}")
+    if unchecked:
+        say(f"warning: {unchecked}", sys.stderr)
     return exitcodes.APPROVED
-
-
-def _same_gateway(record: dict[str, Any], config_text: str, source: str) -> None:
-    """A gateway.yaml registry approves models on its own gateway and endpoint: a record from another is refused."""
-    from approval.config import normalise_base_url
-    from approval.userfile import load_yaml
-
-    try:
-        doc = load_yaml(config_text)
-    except Exception:  # noqa: BLE001 - a broken file is reported by the edit that follows
-        return
-    if not isinstance(doc, dict):
-        return
-    base = doc.get("base_url")
-    if isinstance(base, str) and base.strip():
-        try:
-            wanted = normalise_base_url(base)
-        except ConfigError:
-            wanted = base
-        if wanted != record.get("gateway_base_url"):
-            raise ConfigError(f"the record is for the gateway {record.get('gateway_base_url')}, {source} configures {wanted}",
-                              "promote a record from a run against that gateway")
-    endpoint = str(doc.get("endpoint") or "chat")
-    if endpoint != record.get("endpoint_family"):
-        raise ConfigError(f"the record is for the {record.get('endpoint_family')} endpoint, {source} configures {endpoint}",
-                          "promote a record from a run against that endpoint")
 
 
 def console() -> NoReturn:

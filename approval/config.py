@@ -20,7 +20,7 @@ from approval.network import ca_bundle_for, proxy_credentials, proxy_for
 from approval.prompt import Prompt, default_prompt, load_prompt
 from approval.redact import header_secrets, register_secret
 from approval.routing import OPTION_INDEX_RE, ROUTE_FIELDS, Route
-from approval.userfile import YamlTooLarge, load_yaml, read_user_file
+from approval.userfile import YamlDuplicateKey, YamlTooLarge, load_yaml, read_user_file
 
 ENDPOINTS = ("chat", "responses")
 ALL_CHECKS = (
@@ -150,6 +150,8 @@ def load_config_file(path_text: str) -> tuple[dict[str, Any], str]:
         doc = load_yaml(text)
     except YamlTooLarge as exc:
         raise ConfigError(f"config file {path_text!r} has {exc}", "a gateway.yaml is a few flat sections: use fewer aliases") from None
+    except YamlDuplicateKey as exc:
+        raise ConfigError(f"config file {path_text!r}: {exc}", "keep one of them (merge the two into one)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -319,14 +321,9 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
     extra_headers = _headers(cfg.get("headers", {}))
 
     # Models: the registry first, since a re-approval (`reapprove`) approves everything in it
-    from approval.registry import entry_model
+    from approval.registry import config_entries
 
-    approved: list[str] = []
-    for item in cfg.get("approved_models", []):
-        model = str(entry_model(item))  # the schema allows strings and mappings with a model only
-        if model in approved:
-            raise ConfigError(f"approved_models lists {model!r} twice", "keep one entry per model")
-        approved.append(model)
+    approved = [e.model for e in config_entries(cfg.get("approved_models"), str(config_path or "gateway.yaml"))]
     registry_file = cfg.get("approved_models_file")
     if registry_file:
         from approval.registry import load_registry

@@ -6,14 +6,21 @@ A pure function of (the registry at the base commit, the registry at the head, t
   of its approval (`approval promote` writes it); a model entering the list without evidence is a `config` failure;
 - `model_in_use` may change only to a model approved at the base commit or in this run;
 - models removed are listed (a revocation is a reviewed change too), and so are models whose evidence was refreshed.
+
+Evidence is checked for meaning, not shape (`evidence_problems`): a record_sha256 that is the hash of no record, an
+approved_at in the future, a run URL that is not a run of this repository make an entry "without evidence". What
+cannot be verified where the guard runs (no repository context on the command line) is said, never passed silently.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
-from approval.registry import Registry
+from approval.registry import Approval, Registry, parse_time
 from approval.report import md_cell, md_code
 from approval.results import Category, CheckResult, RunCheck, Status
 
@@ -28,6 +35,50 @@ class Verdict:
     category: Category = Category.NONE  # of its first blocking check
 
 
+CLOCK_SKEW = timedelta(minutes=5)  # an approved_at this far ahead of the guard's clock is still believed
+# the sha256 of documents that are no record: nothing, an empty object or list, null (with or without a line end)
+_HASHES_OF_NOTHING = frozenset(hashlib.sha256(doc).hexdigest() for doc in
+                               (b"", b"\n", b"{}", b"{}\n", b"[]", b"[]\n", b"null", b"null\n", b"\"\"", b" "))
+_ANY_RUN_URL = re.compile(r"^https://[^/\s]+/[^/\s]+/[^/\s]+/actions/runs/\d+(?:/attempts/\d+)?$")
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What the guard can check evidence against: its clock, the repository's runs (`https://HOST/OWNER/REPO`, the
+    server URL and repository of the GitHub context; None outside a repository context) and the sha256 of this run's
+    records, each with its model."""
+
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    repository_url: str | None = None
+    records: Mapping[str, str] = field(default_factory=dict)
+
+
+def placeholder_sha256(sha: str) -> bool:
+    """A sha256 that is no record's: the hash of an empty document, or a repeating pattern (all zeros, `abab…`) that
+    hashing never gives in practice."""
+    return sha in _HASHES_OF_NOTHING or any(sha[period:] == sha[:-period] for period in range(1, 17))
+
+
+def evidence_problems(approval: Approval, model: str, verify: Verification) -> list[str]:
+    """Why evidence that has the right shape is still no evidence (empty when it holds up as far as can be checked)."""
+    problems = []
+    if placeholder_sha256(approval.record_sha256):
+        problems.append("record_sha256 is the hash of no record (an empty document or a placeholder)")
+    elif verify.records.get(approval.record_sha256, model) != model:
+        problems.append(f"record_sha256 is this run's record of {verify.records[approval.record_sha256]}, not of {model}")
+    when = parse_time(approval.approved_at)
+    if when is not None and when > verify.now + CLOCK_SKEW:
+        problems.append(f"approved_at {approval.approved_at} lies in the future")
+    if approval.run_url:
+        if verify.repository_url is not None:
+            runs = re.escape(verify.repository_url.rstrip("/")) + r"/actions/runs/\d+(?:/attempts/\d+)?"
+            if not re.fullmatch(runs, approval.run_url):
+                problems.append(f"run_url is not a run of this repository ({verify.repository_url}/actions/runs/N)")
+        elif not _ANY_RUN_URL.match(approval.run_url):
+            problems.append("run_url is not the https URL of a workflow run (https://HOST/OWNER/REPO/actions/runs/N)")
+    return problems
+
+
 @dataclass(frozen=True)
 class _Finding:
     category: Category
@@ -35,19 +86,34 @@ class _Finding:
 
 
 def registry_guard(base: Registry, head: Registry, outcomes: Mapping[str, Verdict], *, registry_files: str = "the registry",
-                   base_label: str = "the base commit") -> RunCheck:
-    """The guard's result and its details for the report. `outcomes` holds this run's candidates."""
+                   base_label: str = "the base commit", verify: Verification | None = None) -> RunCheck:
+    """The guard's result and its details for the report. `outcomes` holds this run's candidates; `verify` what the
+    evidence can be checked against (default: the clock only, no repository context)."""
+    verify = verify or Verification()
     added = [m for m in head.models if m not in base.models]
     removed = [m for m in base.models if m not in head.models]
     refreshed = [m for m in head.models if m in base.models and head.get(m) != base.get(m)]
     findings: list[_Finding] = []
     promote = f"`approval promote --record <this run's record> --registry {registry_files}`"
+    unproven: dict[str, str] = {}  # model → why its evidence is none
+    for model in [*added, *refreshed]:
+        entry = head.get(model)
+        assert entry is not None
+        if entry.approval is None:
+            if model in added or entry.problem:
+                unproven[model] = entry.problem
+        elif problems := evidence_problems(entry.approval, model, verify):
+            unproven[model] = "; ".join(problems)
+    for model in refreshed:
+        if model in unproven:
+            findings.append(_Finding(Category.CONFIG, f"{model}'s evidence is replaced by no evidence ({unproven[model]}) — refresh it "
+                                                      f"with {promote} after it passes, not by hand"))
     for model in added:
         entry = head.get(model)
         assert entry is not None
         outcome = outcomes.get(model)
-        if entry.approval is None:
-            why = f" ({entry.problem})" if entry.problem else ""
+        if model in unproven:
+            why = f" ({unproven[model]})" if unproven[model] else ""
             findings.append(_Finding(Category.CONFIG, f"{model} enters the approved list without evidence{why} — list it with {promote} "
                                                       "after it passes, not by hand"))
         if outcome is None:
@@ -65,6 +131,9 @@ def registry_guard(base: Registry, head: Registry, outcomes: Mapping[str, Verdic
                                                       "this run — approve it first (a passing candidate of this run), or keep "
                                                       f"{in_use_before or 'the model in use'}"))
 
+    linked = [m for m in [*added, *refreshed] if (e := head.get(m)) is not None and e.approval is not None and e.approval.run_url]
+    unverified = ("not verified here (no repository context): that the run_url of " + ", ".join(linked) + " is a run of this repository"
+                  if verify.repository_url is None and linked else "")
     summary = []
     if added:
         summary.append(f"added: {', '.join(added)}")
@@ -80,21 +149,24 @@ def registry_guard(base: Registry, head: Registry, outcomes: Mapping[str, Verdic
         result = CheckResult(NAME, Status.FAIL, category, 0.0, "; ".join(f.text for f in findings), metrics)
     else:
         result = CheckResult(NAME, Status.PASS, Category.NONE, 0.0,
-                             f"the approved list against {base_label}: " + ("; ".join(summary) if summary else "unchanged"), metrics)
+                             f"the approved list against {base_label}: " + ("; ".join(summary) if summary else "unchanged")
+                             + (f"; {unverified}" if unverified else ""), metrics)
 
     lines = [f"The approved list in {md_cell(registry_files)} at {md_cell(base_label)} against this pull request:", ""]
     for model in added:
         state = outcomes.get(model)
         entry = head.get(model)
-        proof = "with evidence" if entry is not None and entry.approval is not None else "**without evidence**"
+        proof = "with evidence" if model not in unproven else "**without evidence**"
         verdict = "approved in this run" if state and state.result == "pass" else ("**failed in this run**" if state else "**not a candidate of this run**")
         lines.append(f"- added {md_code(model)}: {verdict}, {proof}")
     lines += [f"- removed {md_code(m)}" for m in removed]
-    lines += [f"- evidence refreshed for {md_code(m)}" for m in refreshed]
+    lines += [f"- evidence refreshed for {md_code(m)}" + (" **without evidence**" if m in unproven else "") for m in refreshed]
     if in_use_after != in_use_before:
         lines.append(f"- model in use: {md_code(in_use_before or '(none)')} → {md_code(in_use_after or '(none)')}")
     if not (added or removed or refreshed or in_use_after != in_use_before):
         lines.append("- no change")
+    if unverified:
+        lines += ["", f"- {unverified}"]
     if findings:
         lines += ["", *(f"- ❌ **{f.category.value}**: {md_cell(f.text)}" for f in findings)]
     return RunCheck(result, tuple(lines))

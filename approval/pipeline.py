@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
-import tempfile
 import threading
 import uuid
 from collections.abc import Mapping
@@ -90,16 +88,10 @@ def write_text_file(path: Path, text: str) -> None:
         with path.open("w", encoding="utf-8") as handle:
             handle.write(text)
         return
+    from approval.record import write_text_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".approval-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text, 0o644)
 
 
 def promotions_of(records: list[tuple[Path, dict[str, Any]]]) -> dict[str, tuple[Approval, str]]:

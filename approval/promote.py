@@ -12,14 +12,14 @@ import hashlib
 import json
 import os
 import re
-import tempfile
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from approval.errors import ConfigError
-from approval.registry import END, EVIDENCE_TOKEN, ITEM, START, Approval, Entry, entry_from_line, entry_model, parse_block_entries
+from approval.registry import BARE_MODEL, EVIDENCE_TOKEN, ITEM, Approval, Block, Entry, entry_model, read_block
 
 Kind = Literal["markdown", "yaml"]
 _MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdx", ".txt")
@@ -72,41 +72,34 @@ def _value(text: str) -> str:
 
 
 def markdown_line(model: str, approval: Approval, template: str = "- ") -> str:
-    """`- model  # [kept comment] approved_at=… approved_by=… run_url=… record_sha256=…` (no line end).
-    `template` is the line being replaced (its indent, bullet, back-ticks and own comment are kept) or a bullet."""
-    if "`" in model or any(ch.isspace() for ch in model):
+    """`- model  # [kept comment] approved_at=… approved_by=… run_url=… record_sha256=…` (no line end), an entry of the
+    registry grammar. `template` is the line being replaced (its bullet, back-ticks, HTML and own comment are kept) or
+    a bullet. A model ID that does not render as itself is written in back-ticks."""
+    if "`" in model or any(ch.isspace() for ch in model) or not model:
         raise RegistryEditError(f"model ID {model!r} cannot be written as a markdown list item", "use the gateway.yaml registry for it")
-    prefix_match = re.match(r"^(\s*[-*]\s+)(`?)", template)
-    prefix, tick = (prefix_match.group(1), prefix_match.group(2)) if prefix_match else ("- ", "")
-    if "#" in model:
-        tick = "`"
     old = ITEM.match(template)
+    bullet = old.group("bullet") if old else ("* " if template.startswith("*") else "- ")
+    tick = "`" if (old and old.group("tick")) or template.startswith(("- `", "* `")) or not BARE_MODEL.fullmatch(model) else ""
     html = f"{old.group('html')}  " if old and old.group("html") else ""
     kept = " ".join(EVIDENCE_TOKEN.sub("", old.group("comment") or "").split()) if old else ""
     tokens = " ".join(f"{k}={_value(v)}" for k, v in approval.fields().items())
-    return f"{prefix}{tick}{model}{tick}  {html}# {kept + ' ' if kept else ''}{tokens}"
+    return f"{bullet}{tick}{model}{tick}  {html}# {kept + ' ' if kept else ''}{tokens}"
 
 
-def _marker_line(lines: list[str], marker: str, start: int, source: str) -> int:
-    for index in range(start, len(lines)):
-        if marker in lines[index]:
-            if lines[index].strip() != marker:
-                raise RegistryEditError(f"{source}: the line with {marker} holds other text too",
-                                        "put each approved-models marker on a line of its own")
-            return index
-    raise RegistryEditError(f"{source} has no approved-models block",
-                            f"add the lines {START} and {END} around a list of `- model-id` lines")
+def _block(text: str, source: str) -> Block:
+    """The marked block by the registry grammar; what it refuses is refused here too (nothing is written)."""
+    try:
+        return read_block(text, source)
+    except ConfigError as exc:
+        raise RegistryEditError(exc.problem, exc.fix) from None
 
 
 def promote_markdown(text: str, model: str, approval: Approval, source: str) -> Edit:
     lines = text.splitlines(keepends=True)
     nl = _newline(text)
-    start = _marker_line(lines, START, 0, source)
-    end = _marker_line(lines, END, start + 1, source)
-    items = [(i, e) for i in range(start + 1, end) if (e := entry_from_line(lines[i])) is not None]
+    block = _block(text, source)
+    items = list(block.entries)
     mine = [i for i, e in items if e.model == model]
-    if len(mine) > 1:
-        raise RegistryEditError(f"{source} lists {model!r} {len(mine)} times", "remove the extra lines, then promote again")
     if mine:
         index = mine[0]
         old_line = lines[index]
@@ -115,18 +108,18 @@ def promote_markdown(text: str, model: str, approval: Approval, source: str) -> 
         new_lines = [*lines[:index], new_line, *lines[index + 1 :]]
         removed = [old_line.rstrip("\r\n")]
     else:
-        template = lines[items[-1][0]].rstrip("\r\n") if items else "- "
-        template = re.sub(r"^(\s*[-*]\s+`?).*$", r"\1", template)
+        last = ITEM.match(lines[items[-1][0]].rstrip("\r\n")) if items else None
+        template = last.group("bullet") if last else "- "
         new_line = markdown_line(model, approval, template) + nl
-        index = items[-1][0] + 1 if items else end
+        index = items[-1][0] + 1 if items else block.end
         new_lines = [*lines[:index], new_line, *lines[index:]]
         removed = []
     new_text = "".join(new_lines)
-    before = parse_block_entries(text, source)
+    before = [e for _, e in items]
     expected = [Entry(model, approval) if e.model == model else e for e in before]
     if not mine:
         expected.append(Entry(model, approval))
-    if parse_block_entries(new_text, source) != expected:
+    if [e for _, e in _block(new_text, source).entries] != expected:
         raise RegistryEditError(f"{source}: the edited block would not read back as intended", "edit the block by hand")
     if _comments_lost(text, new_text, "markdown"):
         raise RegistryEditError(f"{source}: the edit would lose a comment", "edit the block by hand")
@@ -136,9 +129,7 @@ def promote_markdown(text: str, model: str, approval: Approval, source: str) -> 
 def markdown_lines_for(text: str, model: str, source: str) -> list[str]:
     """The lines of the marked block that list `model` (what a revocation removes)."""
     lines = text.splitlines()
-    start = _marker_line(lines, START, 0, source)
-    end = _marker_line(lines, END, start + 1, source)
-    return [lines[i] for i in range(start + 1, end) if (e := entry_from_line(lines[i])) is not None and e.model == model]
+    return [lines[i] for i, e in _block(text, source).entries if e.model == model]
 
 
 # --- gateway.yaml ----------------------------------------------------------------------------------------------------
@@ -187,15 +178,21 @@ def _comments_lost(old: str, new: str, kind: Kind) -> bool:
     return bool(_comments(old) - _comments(new))
 
 
+# words some YAML reader (1.1 or 1.2) takes for a boolean or null rather than a string
+_YAML_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null", "nul", "none", "~"})
+
+
 def _scalar(text: str) -> str:
-    """A string as a YAML scalar that reads back as that string: bare when plain and unambiguous, else JSON-quoted."""
-    if _PLAIN_MODEL.match(text) and text.lower() not in ("null", "true", "false", "yes", "no", "on", "off", "~"):
-        import yaml
+    """A string as a YAML scalar that every YAML reader reads back as that string: bare only when it starts with a
+    letter, has nothing but plain characters and is no boolean or null word; else JSON-quoted (`"1e3"`, `"yes"`,
+    `"0x10"`, `"2024-01-01"`, `".inf"`, `"~"`)."""
+    if _PLAIN_MODEL.match(text) and text[0].isalpha() and text.lower() not in _YAML_WORDS:
+        from approval.userfile import load_yaml
 
         try:
-            if yaml.safe_load(text) == text:
+            if load_yaml(text) == text:
                 return text
-        except yaml.YAMLError:
+        except Exception:  # noqa: BLE001 - anything YAML cannot read bare is quoted
             pass
     return json.dumps(text)
 
@@ -320,8 +317,12 @@ def promote_yaml(text: str, model: str, approval: Approval, source: str) -> Edit
 def _yaml_doc(text: str, source: str, load: Any) -> dict[str, Any]:
     import yaml
 
+    from approval.userfile import YamlDuplicateKey
+
     try:
         doc = load(text)
+    except YamlDuplicateKey as exc:
+        raise RegistryEditError(f"{source}: {exc}", "keep one of them, then promote again") from None
     except (yaml.YAMLError, ValueError, RecursionError):
         raise RegistryEditError(f"{source} is not valid YAML", "fix its syntax first") from None
     if doc is None:
@@ -382,21 +383,86 @@ def proposed_lines(kind: Kind, model: str, approval: Approval) -> list[str]:
     return [markdown_line(model, approval)] if kind == "markdown" else yaml_item_lines(model, approval, 2)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` in one step (a reader sees the old file or the new one), keeping its mode."""
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_registry(path_text: str, text: str) -> Path:
+    """Write the edited registry into the file the registry is, atomically (`record.write_text_atomic`): through a
+    symlink, its target is replaced (the link stays a link); a read-only file (no write permission for anyone) or one
+    that cannot be replaced is a ConfigError, and nothing is written. Returns the file written."""
+    from approval.record import write_text_atomic
 
+    path = Path(path_text)
+    target = path.resolve() if path.is_symlink() else path
+    try:
+        mode = target.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"registry {path_text!r} cannot be read ({exc.strerror})", "give an existing AGENTS.md or gateway.yaml") from None
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"registry {path_text!r} is not a regular file", "give the AGENTS.md or gateway.yaml file itself")
+    if not mode & 0o222 or not os.access(target, os.W_OK):
+        raise ConfigError(f"registry {path_text!r} is read-only", "make it writable (chmod u+w) if it is meant to change, then promote again")
+    try:
+        write_text_atomic(target, text)
+    except OSError as exc:
+        raise ConfigError(f"registry {path_text!r} cannot be replaced ({exc.strerror or type(exc).__name__})",
+                          "make its folder writable, then promote again") from None
+    return target
+
+
+def same_gateway(record: dict[str, Any], doc: Any, source: str) -> None:
+    """A registry approves models on the gateway and endpoint of the gateway.yaml that governs it: a record from a run
+    against another gateway or endpoint is refused (ConfigError). A gateway.yaml without `base_url` checks the endpoint."""
+    from approval.config import normalise_base_url
+
+    if not isinstance(doc, dict):
+        return
+    base = doc.get("base_url")
+    if isinstance(base, str) and base.strip():
+        try:
+            wanted = normalise_base_url(base)
+        except ConfigError:
+            wanted = base
+        if wanted != record.get("gateway_base_url"):
+            raise ConfigError(f"the record is for the gateway {record.get('gateway_base_url')}, {source} configures {wanted}",
+                              "promote a record from a run against that gateway")
+    endpoint = str(doc.get("endpoint") or "chat")
+    if endpoint != record.get("endpoint_family"):
+        raise ConfigError(f"the record is for the {record.get('endpoint_family')} endpoint, {source} configures {endpoint}",
+                          "promote a record from a run against that endpoint")
+
+
+def check_gateway(record: dict[str, Any], kind: Kind, registry_path: str, registry_text: str, config_path: str | None) -> str:
+    """One rule for every registry kind: the record must come from the gateway of the gateway.yaml that governs the
+    registry — the registry itself when it is a gateway.yaml; for a markdown file the gateway.yaml given with
+    `--config`, which must name that file as its `approved_models_file`. Returns what could not be checked ("" when
+    everything was): a markdown registry promoted without `--config`."""
+    from approval.userfile import load_yaml
+
+    if kind == "yaml":
+        try:
+            doc = load_yaml(registry_text)
+        except Exception:  # noqa: BLE001 - a broken file is refused by the edit that follows, naming the problem
+            return ""
+        same_gateway(record, doc, registry_path)
+        return ""
+    if not config_path:
+        return (f"the record's gateway ({record.get('gateway_base_url')}, {record.get('endpoint_family')}) was not checked against the "
+                f"gateway.yaml that names {registry_path} — give it with --config to check it")
+    from approval.config import load_config_file
+
+    doc = load_config_file(config_path)[0]
+    named = doc.get("approved_models_file")
+    config_dir = Path(config_path).parent
+    if not isinstance(named, str) or not _same_file(Path(named), Path(registry_path), config_dir):
+        raise ConfigError(f"{config_path} does not name {registry_path} as its approved_models_file ({named or 'none'})",
+                          "give --config the gateway.yaml whose approved_models_file is this registry")
+    same_gateway(record, doc, config_path)
+    return ""
+
+
+def _same_file(named: Path, registry: Path, config_dir: Path) -> bool:
+    """Whether `approved_models_file` (relative to the working directory, as the tool resolves it, or to the
+    gateway.yaml's folder) is the registry file."""
+    try:
+        target = registry.resolve()
+        return any(candidate.resolve() == target for candidate in (named, config_dir / named))
+    except OSError:
+        return False

@@ -138,12 +138,24 @@ def validate_record(record: Any) -> None:
 def write_json(path: Path, data: Any) -> None:
     """Write atomically, readable by later workflow steps (0644)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n", 0o644)
+
+
+def write_text_atomic(path: Path, text: str, mode: int | None = None) -> None:
+    """Replace `path` with `text` in one step (a reader sees the old file or the new one): a temporary file beside it,
+    flushed to disk, renamed over it. `mode`: the new file's permissions (default: the old file's, else 0644)."""
+    if mode is None:
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o644
     fd, tmp = tempfile.mkstemp(prefix=".approval-", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False)
-            handle.write("\n")
-        os.chmod(tmp, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -38,9 +38,15 @@ class YamlTooLarge(ValueError):
     """The document expands (through aliases) to more nodes than a configuration can reasonably have."""
 
 
+class YamlDuplicateKey(ValueError):
+    """A mapping names the same key twice: YAML keeps the last silently, hiding the first from every reader."""
+
+
 def load_yaml(text: str, max_nodes: int = MAX_YAML_NODES) -> Any:
-    """`yaml.safe_load`, but aliases may not expand the document past `max_nodes` nodes: a few hundred bytes of
-    nested aliases ("billion laughs") would otherwise take memory and time without bound before any deadline runs."""
+    """`yaml.safe_load` for every YAML file the tool reads (config, prompt, registry), but aliases may not expand the
+    document past `max_nodes` nodes (a few hundred bytes of nested aliases, "billion laughs", would otherwise take
+    memory and time without bound), and a key given twice in one mapping is refused (`YamlDuplicateKey`, naming the key
+    and both lines) instead of the last one silently winning."""
     import yaml
 
     loader = yaml.SafeLoader(text)
@@ -49,9 +55,40 @@ def load_yaml(text: str, max_nodes: int = MAX_YAML_NODES) -> Any:
         if node is None:
             return None
         _count_nodes(node, max_nodes)
+        _refuse_duplicate_keys(node, loader)
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+def _refuse_duplicate_keys(root: Any, loader: Any) -> None:
+    import yaml
+
+    seen_nodes: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            keys: dict[Any, int] = {}
+            for key, value in node.value:
+                stack.append(value)
+                if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                    continue
+                try:
+                    name = (key.tag, loader.construct_object(key))
+                    hash(name)
+                except (TypeError, yaml.YAMLError):  # an unhashable or unreadable key: construction reports it
+                    continue
+                line = key.start_mark.line + 1
+                if name in keys:
+                    raise YamlDuplicateKey(f"the key {key.value!r} appears twice in one mapping (lines {keys[name]} and {line}): "
+                                           "YAML would silently keep only the last")
+                keys[name] = line
 
 
 def _count_nodes(root: Any, limit: int) -> None:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from approval.errors import ConfigError
 from approval.github.context import GitHubContext
 from approval.github.rest import explain_failure, make_client
-from approval.guard import guard_unavailable, registry_guard, verdicts_of
-from approval.registry import Registry, head_registry, registry_of, registry_sources
+from approval.guard import Verification, guard_unavailable, registry_guard, verdicts_of
+from approval.registry import NoBlock, Registry, head_registry, registry_of, registry_sources
 from approval.results import RunCheck
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def read_base_registry(client: Any, repository: str, sha: str, config_path: str 
     from github.GithubException import GithubException
 
     from approval.github.contents import api_get, read_text
-    from approval.userfile import load_yaml
+    from approval.userfile import YamlDuplicateKey, load_yaml
 
     try:  # a missing file reads as 404 like a missing commit: make sure the commit is there first
         api_get(client, f"/repos/{repository}/git/commits/{sha}")
@@ -76,6 +76,8 @@ def read_base_registry(client: Any, repository: str, sha: str, config_path: str 
         if text is not None:
             try:
                 doc = load_yaml(text) or {}
+            except YamlDuplicateKey as exc:
+                raise ValueError(f"{config_path} at the base commit: {exc}") from None
             except (yaml.YAMLError, ValueError, RecursionError):
                 raise ValueError(f"{config_path} at the base commit is not valid YAML") from None
             if not isinstance(doc, dict):
@@ -85,9 +87,11 @@ def read_base_registry(client: Any, repository: str, sha: str, config_path: str 
     if isinstance(block_path, str) and block_path:
         block_text = read_text(client, repository, repo_path(block_path, workspace), sha)
     try:
-        return registry_of(doc, block_text, str(block_path or ""))
-    except ConfigError:  # the file at the base has no marked block yet: it listed nothing
-        return registry_of(doc)
+        return registry_of(doc, block_text, str(block_path or ""), config_path or "")
+    except NoBlock:  # the file at the base has no marked block yet: it listed nothing
+        return registry_of(doc, config_source=config_path or "")
+    except ConfigError as exc:  # a base the grammar refuses cannot be compared: an evidence gap, named
+        raise ValueError(exc.line()) from None
 
 
 def evaluate(settings: Settings, run: RunOutcome, ctx: GitHubContext, token: str, workspace: Path) -> RunCheck:
@@ -113,4 +117,5 @@ def evaluate(settings: Settings, run: RunOutcome, ctx: GitHubContext, token: str
     except Exception as exc:  # noqa: BLE001 - reported as the evidence gap it is
         return guard_unavailable(explain_failure(exc, f"read the registry at {label}", "contents: read", ctx.api_url))
     verdicts = verdicts_of([(o.model, o.result, o.checks) for o in run.candidates])
-    return registry_guard(base, head, verdicts, registry_files=files, base_label=label)
+    verify = Verification(repository_url=f"{ctx.server_url}/{ctx.repository}" if ctx.repository else None)
+    return registry_guard(base, head, verdicts, registry_files=files, base_label=label, verify=verify)

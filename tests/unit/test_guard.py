@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from approval.cli import main
@@ -11,7 +12,7 @@ from approval.results import Category, Status
 from tests.conftest import BASE as GATEWAY
 from tests.conftest import CANARY_KEY
 
-PROOF = Approval("2025-03-01T08:00:01Z", "octocat", "c" * 64, "https://github.com/o/r/actions/runs/7")
+PROOF = Approval("2025-03-01T08:00:01Z", "octocat", hashlib.sha256(b"a record").hexdigest(), "https://github.com/o/r/actions/runs/7")
 BASE = Registry((Entry("old-model"), Entry("kept-model", PROOF)), model_in_use="old-model")
 
 
@@ -65,7 +66,7 @@ def test_model_in_use_may_change_only_to_a_model_approved_at_base_or_in_this_run
 
 
 def test_removed_and_refreshed_models_are_listed_without_failing():
-    refreshed = Approval("2025-04-01T08:00:01Z", "octocat", "d" * 64)
+    refreshed = Approval("2025-04-01T08:00:01Z", "octocat", hashlib.sha256(b"another record").hexdigest())
     after = Registry((Entry("kept-model", refreshed),), model_in_use="kept-model")
     check = registry_guard(BASE, after, {})
     assert check.result.status is Status.PASS

@@ -142,8 +142,8 @@ def test_a_record_that_is_not_a_pass_or_not_valid_changes_nothing(tmp_path, caps
     ("name", "content", "needle"),
     [
         ("AGENTS.md", "# Agents\n- cand-model\n", "has no approved-models block"),
-        ("AGENTS.md", "<!-- approved-models:start --> - a\n<!-- approved-models:end -->\n", "holds other text too"),
-        ("AGENTS.md", "<!-- approved-models:start -->\n- cand-model\n- cand-model\n<!-- approved-models:end -->\n", "2 times"),
+        ("AGENTS.md", "<!-- approved-models:start --> - a\n<!-- approved-models:end -->\n", "line 1: the approved-models start marker is not on a line of its own"),
+        ("AGENTS.md", "<!-- approved-models:start -->\n- cand-model\n- cand-model\n<!-- approved-models:end -->\n", "line 3: cand-model is listed again (first at line 2)"),
         ("gateway.yaml", "approved_models: &registry [a]\n", "in a form this tool does not edit"),
         ("gateway.yaml", "approved_models: [a,\n  b]\n", "in a form this tool does not edit"),
         ("gateway.yaml", "approved_models:\n  - model: cand-model\n    # why\n    approved_by: x\n", "holds comments the update would lose"),
@@ -175,12 +175,12 @@ def test_flow_lists_and_a_missing_list_become_block_lists_that_read_back_the_sam
 
 
 def test_markdown_keeps_a_persons_comment_and_the_line_style():
-    text = "<!-- approved-models:start -->\n  * `m`  # the default\n<!-- approved-models:end -->\n"
+    text = "<!-- approved-models:start -->\n* `m`  # the default\n<!-- approved-models:end -->\n"
     edit = promote_markdown(text, "m", EVIDENCE, "AGENTS.md")
-    assert edit.text.splitlines()[1] == ("  * `m`  # the default approved_at=2025-03-01T08:00:01Z approved_by=octocat "
+    assert edit.text.splitlines()[1] == ("* `m`  # the default approved_at=2025-03-01T08:00:01Z approved_by=octocat "
                                          f"run_url=https://github.com/o/r/actions/runs/1 record_sha256={'a' * 64}")
     again = promote_markdown(edit.text, "m", Approval("2025-04-01T00:00:00Z", "Jane Doe", "b" * 64), "AGENTS.md")
-    assert again.text.splitlines()[1] == f'  * `m`  # the default approved_at=2025-04-01T00:00:00Z approved_by="Jane Doe" record_sha256={"b" * 64}'
+    assert again.text.splitlines()[1] == f'* `m`  # the default approved_at=2025-04-01T00:00:00Z approved_by="Jane Doe" record_sha256={"b" * 64}'
     (entry,) = parse_block_entries(again.text, "AGENTS.md")
     assert entry.approval == Approval("2025-04-01T00:00:00Z", "Jane Doe", "b" * 64)
     with pytest.raises(RegistryEditError):
