@@ -329,9 +329,12 @@ def _yaml_doc(text: str, source: str, load: Any) -> dict[str, Any]:
         doc = {}
     if not isinstance(doc, dict):
         raise RegistryEditError(f"{source} is not a mapping of keys", "see examples/gateway.yaml")
-    items = doc.get("approved_models")
-    if items is not None and not isinstance(items, list):
-        raise RegistryEditError(f"{source}: approved_models is not a list", "make it a list of model IDs")
+    from approval.registry import config_entries
+
+    try:
+        config_entries(doc.get("approved_models"), source)
+    except ConfigError as exc:
+        raise RegistryEditError(exc.problem, exc.fix) from None
     from approval.config import config_schema, validate_against_schema
 
     validate_against_schema(doc, config_schema(), f"config file {source!r}")

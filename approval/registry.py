@@ -197,7 +197,7 @@ def _refused_line(line: str) -> tuple[str, str]:
     text = line.strip()
     if line[:1] in (" ", "\t"):
         return "an indented line (a nested item, a continued item or a code block) is not an entry", "write one `- model-id` per line, at the line's start"
-    if re.match(r"^[-*+] \[[ xX]\]", text):
+    if re.match(r"^[-*+] \[[ xX]\]( |$)", text):
         return "a task-list item is not an entry", "write `- model-id`"
     if re.match(r"^\d+[.)]( |$)", text):
         return "a numbered item is not an entry", "write `- model-id`"

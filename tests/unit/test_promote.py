@@ -142,8 +142,8 @@ def test_a_record_that_is_not_a_pass_or_not_valid_changes_nothing(tmp_path, caps
     ("name", "content", "needle"),
     [
         ("AGENTS.md", "# Agents\n- cand-model\n", "has no approved-models block"),
-        ("AGENTS.md", "<!-- approved-models:start --> - a\n<!-- approved-models:end -->\n", "line 1: the approved-models start marker is not on a line of its own"),
-        ("AGENTS.md", "<!-- approved-models:start -->\n- cand-model\n- cand-model\n<!-- approved-models:end -->\n", "line 3: cand-model is listed again (first at line 2)"),
+        ("AGENTS.md", "<!-- approved-models:start --> - a\n<!-- approved-models:end -->\n", "line 1: the approved-models start marker is not"),
+        ("AGENTS.md", "<!-- approved-models:start -->\n- cand-model\n- cand-model\n<!-- approved-models:end -->\n", "line 3: cand-model is listed again"),
         ("gateway.yaml", "approved_models: &registry [a]\n", "in a form this tool does not edit"),
         ("gateway.yaml", "approved_models: [a,\n  b]\n", "in a form this tool does not edit"),
         ("gateway.yaml", "approved_models:\n  - model: cand-model\n    # why\n    approved_by: x\n", "holds comments the update would lose"),
@@ -225,3 +225,82 @@ def test_the_lines_a_revocation_removes():
 )
 def test_yaml_comment_detection(line, expected):
     assert comment_start(line) == expected
+
+
+# --- promote edits the file the registry is ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "content"), [("AGENTS.md", AGENTS), ("gateway.yaml", GATEWAY_YAML)])
+def test_a_symlinked_registry_is_edited_in_its_target_and_stays_a_link(tmp_path, capsys, name, content):
+    record = write_record(tmp_path)
+    (tmp_path / "shared").mkdir()
+    target = tmp_path / "shared" / name
+    target.write_text(content)
+    link = tmp_path / name
+    link.symlink_to(Path("shared") / name)
+    code, out, err = promote(record, link, capsys)
+    assert code == 0, err
+    assert link.is_symlink() and os.readlink(link) == str(Path("shared") / name), "the link is left a link"
+    assert "cand-model" in target.read_text() and target.read_text() != content
+    assert f"(the file it links to, {target})" in out
+    assert sorted(p.name for p in (tmp_path / "shared").iterdir()) == [name], "no temporary file left behind"
+
+
+@pytest.mark.parametrize(("name", "content"), [("AGENTS.md", AGENTS), ("gateway.yaml", GATEWAY_YAML)])
+def test_a_read_only_registry_is_refused_with_one_line_and_left_alone(tmp_path, capsys, name, content):
+    record = write_record(tmp_path)
+    registry = tmp_path / name
+    registry.write_text(content)
+    os.chmod(registry, 0o444)
+    code, out, err = promote(record, registry, capsys)
+    assert code == 2, out + err
+    (line,) = err.strip().splitlines()
+    assert line == f"error: registry {str(registry)!r} is read-only — make it writable (chmod u+w) if it is meant to change, then promote again"
+    assert registry.read_text() == content and stat.S_IMODE(registry.stat().st_mode) == 0o444
+
+
+def test_a_record_from_another_gateway_is_refused_for_every_registry_kind(tmp_path, capsys):
+    """One rule: the record's gateway and endpoint are those of the gateway.yaml governing the registry — the registry
+    itself, or for a markdown file the gateway.yaml given with --config, which must name it."""
+    record = write_record(tmp_path)
+    agents = tmp_path / "AGENTS.md"
+    agents.write_text(AGENTS)
+    cases = {
+        "base_url: http://other.test/v1\napproved_models_file: AGENTS.md\n": "configures http://other.test/v1",
+        "endpoint: responses\napproved_models_file: AGENTS.md\n": "configures responses",
+        f"base_url: {BASE}\napproved_models_file: OTHER.md\n": "does not name",
+    }
+    for text, needle in cases.items():
+        (tmp_path / "gateway.yaml").write_text(text)
+        code = main(["promote", "--record", str(record), "--registry", str(agents), "--config", str(tmp_path / "gateway.yaml")])
+        err = capsys.readouterr().err
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+        assert agents.read_text() == AGENTS
+    (tmp_path / "gateway.yaml").write_text(f"base_url: {BASE}\napproved_models_file: AGENTS.md\n")
+    code = main(["promote", "--record", str(record), "--registry", str(agents), "--config", str(tmp_path / "gateway.yaml")])
+    out, err = capsys.readouterr()
+    assert code == 0 and "+ - cand-model" in out and err == ""
+
+
+def test_a_markdown_registry_promoted_without_its_gateway_yaml_says_the_gateway_was_not_checked(tmp_path, capsys):
+    record = write_record(tmp_path)
+    agents = tmp_path / "AGENTS.md"
+    agents.write_text(AGENTS)
+    code, out, err = promote(record, agents, capsys)
+    assert code == 0 and "+ - cand-model" in out
+    assert err.strip() == (f"warning: the record's gateway ({BASE}, chat) was not checked against the gateway.yaml that names "
+                           f"{agents} — give it with --config to check it")
+
+
+def test_the_registry_is_written_by_the_one_atomic_writer(tmp_path, capsys, monkeypatch):
+    from approval import record as record_module
+
+    record = write_record(tmp_path)
+    agents = tmp_path / "AGENTS.md"
+    agents.write_text(AGENTS)
+    written = []
+    real = record_module.write_text_atomic
+    monkeypatch.setattr(record_module, "write_text_atomic", lambda path, text, mode=None: (written.append(path), real(path, text, mode)))
+    code, _, err = promote(record, agents, capsys)
+    assert code == 0, err
+    assert written == [agents]
