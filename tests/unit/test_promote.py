@@ -300,7 +300,12 @@ def test_the_registry_is_written_by_the_one_atomic_writer(tmp_path, capsys, monk
     agents.write_text(AGENTS)
     written = []
     real = record_module.write_text_atomic
-    monkeypatch.setattr(record_module, "write_text_atomic", lambda path, text, mode=None: (written.append(path), real(path, text, mode)))
+
+    def spy(path, text, mode=None):
+        written.append(path)
+        real(path, text, mode)
+
+    monkeypatch.setattr(record_module, "write_text_atomic", spy)
     code, _, err = promote(record, agents, capsys)
     assert code == 0, err
     assert written == [agents]
