@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from approval.engine.contract import model_matches
+from approval.settings.route import OPTION_INDEX_RE, Route
 
 
 class Kind(StrEnum):
@@ -39,22 +40,6 @@ IDENTITY_FIELDS = ("model", "provider", "system_fingerprint", "openrouter_metada
 def identity_key(identity: Mapping[str, Any]) -> str:
     """Two identities with the same key name the same route: a fingerprint that changes from chunk to chunk does not."""
     return json.dumps([identity.get(k) for k in IDENTITY_FIELDS if k != "system_fingerprint"], default=str)
-ROUTE_FIELDS = ("provider", "portkey_option_index", "litellm_model_group", "litellm_model_id", "api_base", "deployment")
-
-
-@dataclass(frozen=True)
-class Route:
-    """The route that was reviewed (gateway.yaml `route:`). An empty field is not checked; several values mean any."""
-
-    provider: tuple[str, ...] = ()  # x-portkey-provider, body `provider`, X-Kong-LLM-Model's provider, cf-aig-provider
-    portkey_option_index: tuple[str, ...] = ()  # x-portkey-last-used-option-index, e.g. config.targets[0]
-    litellm_model_group: tuple[str, ...] = ()  # x-litellm-model-group
-    litellm_model_id: tuple[str, ...] = ()  # x-litellm-model-id (a deployment's id)
-    api_base: tuple[str, ...] = ()  # x-litellm-model-api-base
-    deployment: tuple[str, ...] = ()  # x-ms-deployment-name (Azure OpenAI)
-
-    def named(self) -> tuple[str, ...]:
-        return tuple(name for name in ROUTE_FIELDS if getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -136,7 +121,6 @@ def _norm_base(url: str) -> str:
 
 
 _OPTION_STEP = re.compile(r"\.targets\[(\d+)\]")
-OPTION_INDEX_RE = re.compile(r"^config(\.targets\[\d+\])*$")
 
 
 def portkey_primary(index: str) -> bool:

@@ -167,7 +167,7 @@ def _registry_base(files: list[str], settings: Any) -> tuple[Any, str, str]:
     """The registry at the target branch, from `--registry-base` files: (registry, how to name it, the files compared)."""
     from approval.common.userfile import YamlTooLarge, load_yaml, read_user_file
     from approval.lifecycle.promote import registry_kind
-    from approval.settings.build import load_config_file
+    from approval.settings.configfile import load_config_file
     from approval.settings.registry import MAX_REGISTRY_BYTES, registry_of, registry_sources
 
     given: dict[str, tuple[str, str]] = {}

@@ -97,7 +97,7 @@ def evaluate(settings: Settings, run: RunOutcome, ctx: GitHubContext, token: str
         head = head_registry(settings.config_path, settings.approved_models_file)
         doc = None
         if settings.config_path:
-            from approval.settings.build import load_config_file
+            from approval.settings.configfile import load_config_file
 
             doc = load_config_file(settings.config_path)[0]
         files = ", ".join(registry_sources(doc, settings.config_path, settings.approved_models_file)) or "the registry"

@@ -331,7 +331,7 @@ def _yaml_doc(text: str, source: str, load: Any) -> dict[str, Any]:
     items = doc.get("approved_models")
     if items is not None and not isinstance(items, list):
         raise RegistryEditError(f"{source}: approved_models is not a list", "make it a list of model IDs")
-    from approval.settings.build import config_schema, validate_against_schema
+    from approval.settings.configfile import config_schema, validate_against_schema
 
     validate_against_schema(doc, config_schema(), f"config file {source!r}")
     return doc
@@ -340,7 +340,7 @@ def _yaml_doc(text: str, source: str, load: Any) -> dict[str, Any]:
 def _verify_yaml(old: str, new: str, doc: dict[str, Any], items: list[Any], source: str, load: Any) -> None:
     import yaml
 
-    from approval.settings.build import config_schema, validate_against_schema
+    from approval.settings.configfile import config_schema, validate_against_schema
 
     try:
         reread = load(new)

@@ -202,7 +202,7 @@ def registry_sources(config: Mapping[str, Any] | None, config_path: str | None, 
 
 def head_registry(config_path: str | None, block_path: str | None) -> Registry:
     """The registry as the working tree has it: the (validated) config file and its approved-models file."""
-    from approval.settings.build import load_config_file
+    from approval.settings.configfile import load_config_file
 
     doc = load_config_file(config_path)[0] if config_path else {}
     text = None

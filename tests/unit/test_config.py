@@ -224,7 +224,7 @@ def test_auth_prefix_is_validated(tmp_path, text, needle):
 
 
 def test_route_names_the_reviewed_route(tmp_path):
-    from approval.engine.routing import Route
+    from approval.settings.route import Route
 
     cfg = tmp_path / "g.yaml"
     cfg.write_text("route: {provider: openai, portkey_option_index: ['config.targets[0]', 'config.targets[2]'], api_base: 'https://api.example.test'}\n")

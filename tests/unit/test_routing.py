@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from approval.engine.routing import NO_FINDING, Finding, Kind, Reading, Route, portkey_primary, portkey_strategy, read, served_elsewhere
+from approval.engine.routing import NO_FINDING, Finding, Kind, Reading, portkey_primary, portkey_strategy, read, served_elsewhere
+from approval.settings.route import Route
 
 BODY = {"id": "chatcmpl-1", "object": "chat.completion", "model": "good-model",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello."}, "finish_reason": "stop"}]}
