@@ -41,9 +41,9 @@ if str(ROOT) not in sys.path:
 import yaml  # noqa: E402
 
 from approval import __version__ as APPROVAL_VERSION  # noqa: E402
-from approval.config import build_settings  # noqa: E402
-from approval.probes import Probe, plan  # noqa: E402
-from approval.record import record_paths  # noqa: E402
+from approval.engine.probes import Probe, plan  # noqa: E402
+from approval.record.build import record_paths  # noqa: E402
+from approval.settings.build import build_settings  # noqa: E402
 from bench import image  # noqa: E402
 from tests.support.peer_gateway import LiteLLMError, RunningLiteLLM, find_litellm, start_litellm  # noqa: E402
 

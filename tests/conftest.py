@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import responses
 
-from approval.config import Settings, build_settings
+from approval.settings.build import Settings, build_settings
 
 CANARY_KEY = "sk-canary-DO-NOT-LEAK-7f3a9c1e5b"
 BASE = "http://gateway.test/v1"

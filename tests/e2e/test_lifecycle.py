@@ -153,6 +153,44 @@ def test_promote_is_idempotent_on_agents_md_and_on_gateway_yaml_and_keeps_their_
     assert check.code == 0 and "'good-model' is already in approved_models" in check.stdout, check.all_text
 
 
+# --- a registry changed past its grammar: refused by promote and by registry-guard alike -----------------------------
+
+
+HIDDEN_SECOND_BLOCK = BLOCK.format("- good-model\n") + "\n<!-- approved-models:start -->\n- json-model\n<!-- approved-models:end -->\n"
+DUPLICATE_KEY = "approved_models: [good-model]\nendpoint: chat\napproved_models:\n  - json-model\n"
+
+
+@pytest.mark.parametrize(("registry", "text", "needle"), [
+    ("AGENTS.md", HIDDEN_SECOND_BLOCK, "AGENTS.md line 11: a second approved-models block (the first starts at line 5)"),
+    ("gateway.yaml", DUPLICATE_KEY, "the key 'approved_models' appears twice in one mapping (lines 1 and 3)"),
+])
+def test_a_hidden_second_block_or_a_duplicate_key_is_refused_by_promote_and_by_registry_guard(
+        litellm: RunningLiteLLM, tmp_path: Path, registry: str, text: str, needle: str) -> None:
+    run = run_approval(["run", "--base-url", litellm.base_url, "--model", "good-model", "--checks", "reachability",
+                        "--record-out", "approval-record.json"], cwd=tmp_path)
+    assert run.code == 0, run.all_text
+    (tmp_path / registry).write_text(text, encoding="utf-8")
+    promoted = run_approval(["promote", "--record", "approval-record.json", "--registry", registry], cwd=tmp_path)
+    assert promoted.code == 2, promoted.all_text
+    assert promoted.stderr.strip().splitlines() == [promoted.stderr.strip()] and needle in promoted.stderr
+    assert (tmp_path / registry).read_text(encoding="utf-8") == text, "nothing written"
+
+    # registry-guard on the command line: the same text at the head, then at the base, is exit 2, before anything is sent
+    (tmp_path / "base").mkdir()
+    clean = BLOCK.format("- good-model\n") if registry == "AGENTS.md" else "approved_models: [good-model]\n"
+    config = "approved_models_file: AGENTS.md\n" if registry == "AGENTS.md" else None
+    for head, base in ((text, clean), (clean, text)):
+        (tmp_path / registry).write_text(head, encoding="utf-8")
+        (tmp_path / "base" / registry).write_text(base, encoding="utf-8")
+        if config:
+            (tmp_path / "gateway.yaml").write_text(config, encoding="utf-8")
+        guard = run_approval(["run", "--base-url", litellm.base_url, "--model", "json-model", "--config", "gateway.yaml",
+                              "--registry-base", f"base/{registry}", "--record-out", "guarded.json"], cwd=tmp_path)
+        assert guard.code == 2, guard.all_text
+        assert needle.replace("AGENTS.md", f"base/{registry}" if head == clean else "AGENTS.md") in guard.stderr
+        assert not (tmp_path / "guarded.json").exists(), "refused before the run"
+
+
 # --- monthly re-approval of everything approved ----------------------------------------------------------------------
 
 

@@ -1,7 +1,7 @@
 """Property-based: whatever a gateway answers and whatever a config says, no traceback and no invalid record.
 
 - Random JSON bodies (fully random, and valid bodies with random fields swapped in) with random statuses and headers
-  go through approval.contract, approval.classify and every check's evaluation, then build_record + validate_record
+  go through approval.engine.contract, approval.engine.classify and every check's evaluation, then build_record + validate_record
   and both reports.
 - Random bytes, cut at random places, go through the SSE parser and both stream judges.
 - Random YAML config mappings and random flags go through build_settings: a Settings or a ConfigError, nothing else.
@@ -22,20 +22,20 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from approval.agent import MALFORMED, AgentRun, Attempt, SDKCall
-from approval.checks import EVALUATORS
-from approval.checks.base import Evidence
-from approval.checks.streaming import judge_chat_stream, judge_responses_stream
-from approval.classify import describe_failure, generation
-from approval.config import ALL_CHECKS, Settings, build_settings
-from approval.contract import error_in_success_body, looks_like_refusal, parse_error_body, parse_json_text
-from approval.errors import ConfigError
-from approval.gateway import Exchange, SSEEvent, SSEParser, sse_has_content, sse_is_terminal, sse_json
-from approval.probes import plan
-from approval.record import build_record, validate_record
-from approval.report import render_markdown, render_text
-from approval.results import Category, CheckResult, Status, verdict
-from approval.suite import ModelOutcome, RunOutcome
+from approval.common.errors import ConfigError
+from approval.engine.agent_calls import MALFORMED, AgentRun, Attempt, SDKCall
+from approval.engine.checks import EVALUATORS
+from approval.engine.checks.base import Evidence
+from approval.engine.checks.streaming import judge_chat_stream, judge_responses_stream
+from approval.engine.classify import describe_failure, generation
+from approval.engine.contract import error_in_success_body, looks_like_refusal, parse_error_body, parse_json_text
+from approval.engine.gateway import Exchange, SSEEvent, SSEParser, sse_has_content, sse_is_terminal, sse_json
+from approval.engine.probes import plan
+from approval.engine.results import Category, CheckResult, Status, verdict
+from approval.engine.suite import ModelOutcome, RunOutcome
+from approval.record.build import build_record, validate_record
+from approval.report.render import render_markdown, render_text
+from approval.settings.build import ALL_CHECKS, Settings, build_settings
 from tests.conftest import chat_body, make_settings, responses_body
 from tests.reliability.conftest import CANARY
 

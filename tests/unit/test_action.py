@@ -1,4 +1,4 @@
-"""The action front end in process (approval.action.main) against the `responses` gateway: what reaches Settings
+"""The action front end in process (approval.frontends.action.main) against the `responses` gateway: what reaches Settings
 from the step's environment, where annotations point, and who owns the files it leaves in the workspace."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from approval import action
-from approval.previous import drift_section, from_file
+from approval.frontends import action
+from approval.lifecycle.previous import drift_section, from_file
 from tests.conftest import BASE, CANARY_KEY, FakeGateway, answer_with
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from approval.config import build_settings
-from approval.errors import ConfigError
+from approval.common.errors import ConfigError
+from approval.settings.build import build_settings
 from tests.conftest import BASE, CANARY_KEY, make_settings
 
 ENV = {"GATEWAY_API_KEY": CANARY_KEY}
@@ -194,8 +194,8 @@ def test_custom_key_variable(tmp_path):
 def test_bearer_scheme_honours_a_custom_header(tmp_path):
     import responses as rsps_mod
 
-    from approval.deadline import Deadline
-    from approval.gateway import GatewayClient
+    from approval.engine.deadline import Deadline
+    from approval.engine.gateway import GatewayClient
 
     cfg = tmp_path / "g.yaml"
     cfg.write_text("auth: {scheme: bearer, header: X-Gateway-Auth}\n")
@@ -224,7 +224,7 @@ def test_auth_prefix_is_validated(tmp_path, text, needle):
 
 
 def test_route_names_the_reviewed_route(tmp_path):
-    from approval.routing import Route
+    from approval.settings.route import Route
 
     cfg = tmp_path / "g.yaml"
     cfg.write_text("route: {provider: openai, portkey_option_index: ['config.targets[0]', 'config.targets[2]'], api_base: 'https://api.example.test'}\n")
@@ -236,7 +236,7 @@ def test_route_names_the_reviewed_route(tmp_path):
 
 
 def test_header_values_are_masked_when_they_are_secrets_and_shown_when_they_are_words(tmp_path):
-    from approval.redact import redact
+    from approval.common.redact import redact
 
     config_json = '{"strategy": {"mode": "fallback"}, "targets": [{"provider": "openai", "api_key": "pk-target-key-5551", ' \
                   '"custom_host": "http://127.0.0.1:9/v1", "override_params": {"max_tokens": 4242}}]}'

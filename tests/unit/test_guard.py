@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 
-from approval.cli import main
-from approval.guard import Verdict, guard_unavailable, registry_guard
-from approval.registry import Approval, Entry, Registry
-from approval.results import Category, Status
+from approval.engine.results import Category, Status
+from approval.frontends.cli import main
+from approval.lifecycle.guard import Verdict, guard_unavailable, registry_guard
+from approval.settings.registry import Approval, Entry, Registry
 from tests.conftest import BASE as GATEWAY
 from tests.conftest import CANARY_KEY
 

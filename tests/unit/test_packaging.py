@@ -45,7 +45,7 @@ def test_the_package_depends_on_what_the_container_installs():
 
 
 def test_the_console_script_is_approval():
-    assert PYPROJECT["project"]["scripts"] == {"approval": "approval.cli:console"}
+    assert PYPROJECT["project"]["scripts"] == {"approval": "approval.frontends.cli:console"}
     assert PYPROJECT["project"]["name"] == "model-approval-gate"
     assert PYPROJECT["project"]["requires-python"] == ">=3.11"
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from approval.cli import main
-from approval.config import build_settings
-from approval.promote import RegistryEditError, comment_start, markdown_lines_for, promote_markdown, promote_yaml, yaml_lines_for
-from approval.record import build_record, write_json
-from approval.registry import Approval, parse_block_entries, registry_of
-from approval.suite import run_suite
-from approval.userfile import load_yaml
+from approval.common.userfile import load_yaml
+from approval.engine.suite import run_suite
+from approval.frontends.cli import main
+from approval.lifecycle.promote import RegistryEditError, comment_start, markdown_lines_for, promote_markdown, promote_yaml, yaml_lines_for
+from approval.record.build import build_record, write_json
+from approval.settings.build import build_settings
+from approval.settings.registry import Approval, parse_block_entries, registry_of
 from tests.conftest import BASE, CANARY_KEY, is_sample, make_settings
 
 AGENTS = """# Agents
@@ -293,7 +293,7 @@ def test_a_markdown_registry_promoted_without_its_gateway_yaml_says_the_gateway_
 
 
 def test_the_registry_is_written_by_the_one_atomic_writer(tmp_path, capsys, monkeypatch):
-    from approval import record as record_module
+    from approval.record import build as record_module
 
     record = write_record(tmp_path)
     agents = tmp_path / "AGENTS.md"

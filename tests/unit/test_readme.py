@@ -55,7 +55,7 @@ def test_readme_commands_are_the_ones_ci_runs():
 
 
 def test_every_check_and_config_key_is_documented():
-    from approval.config import ALL_CHECKS
+    from approval.settings.build import ALL_CHECKS
 
     for check in ALL_CHECKS:
         assert f"`{check}`" in README, check
@@ -65,7 +65,7 @@ def test_every_check_and_config_key_is_documented():
 
 
 def test_the_example_record_is_a_valid_record_true_to_itself():
-    from approval.record_consistency import record_problems
+    from approval.record.consistency import record_problems
 
     match = re.search(r"```json\n(\{\n  \"record_type\": \"model_candidate_approval\".*?)\n```", README, re.DOTALL)
     assert match, "README lacks the example approval record"

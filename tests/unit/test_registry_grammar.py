@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from approval.errors import ConfigError
-from approval.guard import Verdict, Verification, evidence_problems, placeholder_sha256, registry_guard
-from approval.promote import promote_text
-from approval.registry import Approval, Entry, Registry, config_entries, head_registry, parse_block, registry_of
-from approval.results import Category, Status
-from approval.userfile import YamlDuplicateKey, load_yaml
+from approval.common.errors import ConfigError
+from approval.common.userfile import YamlDuplicateKey, load_yaml
+from approval.engine.results import Category, Status
+from approval.lifecycle.guard import Verdict, Verification, evidence_problems, placeholder_sha256, registry_guard
+from approval.lifecycle.promote import promote_text
+from approval.settings.registry import Approval, Entry, Registry, config_entries, head_registry, parse_block, registry_of
 from tests.support.registry_variants import VARIANTS, Variant
 
 NEW = "new-model"
@@ -76,7 +76,7 @@ def test_the_checkout_registry_the_guard_and_the_settings_read_agrees_with_the_t
 def test_the_base_registry_read_through_the_contents_api_agrees_with_the_table(variant: Variant, tmp_path: Path,
                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from approval.github import contents
-    from approval.github.registry_guard import read_base_registry
+    from approval.github.base_registry import read_base_registry
 
     config = "approved_models_file: AGENTS.md\n" if variant.kind == "markdown" else variant.text
     at_base = {"gateway.yaml": config, "AGENTS.md": variant.text}
@@ -109,7 +109,7 @@ def test_promote_adds_to_exactly_what_the_table_lists_or_refuses_what_it_refuses
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if not v.accepted], ids=ids)
 def test_the_command_line_refuses_a_refused_registry_with_one_line_and_exit_2(variant: Variant, tmp_path: Path,
                                                                               monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
-    from approval.cli import main
+    from approval.frontends.cli import main
     from tests.conftest import BASE, CANARY_KEY
 
     monkeypatch.setenv("GATEWAY_API_KEY", CANARY_KEY)
@@ -146,7 +146,7 @@ def test_promote_writes_a_plain_model_id_bare(model: str) -> None:
     ("prompt: a\nexpect: {}\nprompt: b\n", "the key 'prompt' appears twice"),
 ])
 def test_every_yaml_file_the_tool_reads_refuses_a_duplicate_key(tmp_path: Path, text: str, needle: str) -> None:
-    from approval.prompt import load_prompt
+    from approval.settings.prompt import load_prompt
 
     path = tmp_path / "prompt.yaml"
     path.write_text(text, encoding="utf-8")

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from approval.config import build_settings
+from approval.settings.build import build_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
