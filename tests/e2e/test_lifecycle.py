@@ -161,7 +161,7 @@ DUPLICATE_KEY = "approved_models: [good-model]\nendpoint: chat\napproved_models:
 
 
 @pytest.mark.parametrize(("registry", "text", "needle"), [
-    ("AGENTS.md", HIDDEN_SECOND_BLOCK, "AGENTS.md line 11: a second approved-models block (the first starts at line 5)"),
+    ("AGENTS.md", HIDDEN_SECOND_BLOCK, "AGENTS.md line 9: a second approved-models block (the first starts at line 5)"),
     ("gateway.yaml", DUPLICATE_KEY, "the key 'approved_models' appears twice in one mapping (lines 1 and 3)"),
 ])
 def test_a_hidden_second_block_or_a_duplicate_key_is_refused_by_promote_and_by_registry_guard(
