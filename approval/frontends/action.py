@@ -169,7 +169,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     if guard_on and result.run is not None:
         from approval.github.base_registry import evaluate
 
-        run_checks.append(evaluate(settings, result.run, ctx, token, Path(env.get("GITHUB_WORKSPACE") or Path.cwd())))
+        run_checks.append(evaluate(settings, result.run, ctx, token, Path(env.get("GITHUB_WORKSPACE") or Path.cwd()), result.records))
         say(progress_line("", run_checks[-1].result, False))
     gated = any(c.result.blocking for c in run_checks)
 

@@ -146,17 +146,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     assert result.run is not None
     run_checks = []
     if base is not None:
-        import hashlib
-
-        from approval.lifecycle.guard import Verification, registry_guard, verdicts_of
+        from approval.lifecycle.guard import Verification, record_hashes, registry_guard, verdicts_of
         from approval.report.render import render_markdown
         from approval.settings.registry import head_registry
 
         registry, label, files = base
         head = head_registry(settings.config_path, settings.approved_models_file)
         verdicts = verdicts_of([(o.model, o.result, o.checks) for o in result.run.candidates])
-        verify = Verification(records={hashlib.sha256(path.read_bytes()).hexdigest(): str(data.get("candidate_model_id"))
-                                       for path, data in result.records if path.is_file()})
+        verify = Verification(records=record_hashes(result.records))
         run_checks.append(registry_guard(registry, head, verdicts, registry_files=files, base_label=label, verify=verify))
         if report_out:
             report_out.write_text(render_markdown(result.run, promotions=result.promotions, run_checks=run_checks), encoding="utf-8")

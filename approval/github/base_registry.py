@@ -7,6 +7,7 @@ gate like any check that could not gather its evidence.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from approval.common.errors import ConfigError
 from approval.engine.results import RunCheck
 from approval.github.context import GitHubContext
 from approval.github.rest import explain_failure, make_client
-from approval.lifecycle.guard import Verification, guard_unavailable, registry_guard, verdicts_of
+from approval.lifecycle.guard import Verification, guard_unavailable, record_hashes, registry_guard, verdicts_of
 from approval.settings.registry import NoBlock, Registry, head_registry, registry_of, registry_sources
 
 if TYPE_CHECKING:
@@ -94,7 +95,9 @@ def read_base_registry(client: Any, repository: str, sha: str, config_path: str 
         raise ValueError(exc.line()) from None
 
 
-def evaluate(settings: Settings, run: RunOutcome, ctx: GitHubContext, token: str, workspace: Path) -> RunCheck:
+def evaluate(settings: Settings, run: RunOutcome, ctx: GitHubContext, token: str, workspace: Path,
+             records: Sequence[tuple[Path, Mapping[str, Any]]] = ()) -> RunCheck:
+    """The guard in the action; `records`: the record files this run wrote (evidence naming one must be of its model)."""
     sha = base_sha(ctx)
     label = f"the base commit {sha[:12]}"
     try:
@@ -117,5 +120,6 @@ def evaluate(settings: Settings, run: RunOutcome, ctx: GitHubContext, token: str
     except Exception as exc:  # noqa: BLE001 - reported as the evidence gap it is
         return guard_unavailable(explain_failure(exc, f"read the registry at {label}", "contents: read", ctx.api_url))
     verdicts = verdicts_of([(o.model, o.result, o.checks) for o in run.candidates])
-    verify = Verification(repository_url=f"{ctx.server_url}/{ctx.repository}" if ctx.repository else None)
+    verify = Verification(repository_url=f"{ctx.server_url}/{ctx.repository}" if ctx.repository else None,
+                          records=record_hashes(records))
     return registry_guard(base, head, verdicts, registry_files=files, base_label=label, verify=verify)

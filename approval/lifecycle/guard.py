@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from approval.engine.results import Category, CheckResult, RunCheck, Status
 from approval.report.render import md_cell, md_code
@@ -51,6 +53,17 @@ class Verification:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     repository_url: str | None = None
     records: Mapping[str, str] = field(default_factory=dict)
+
+
+def record_hashes(records: Sequence[tuple[Path, Mapping[str, Any]]]) -> dict[str, str]:
+    """The sha256 of each record file this run wrote → its model (what `Verification.records` holds)."""
+    hashes = {}
+    for path, data in records:
+        try:
+            hashes[hashlib.sha256(path.read_bytes()).hexdigest()] = str(data.get("candidate_model_id"))
+        except OSError:
+            continue
+    return hashes
 
 
 def placeholder_sha256(sha: str) -> bool:

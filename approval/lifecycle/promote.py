@@ -329,10 +329,10 @@ def _yaml_doc(text: str, source: str, load: Any) -> dict[str, Any]:
         doc = {}
     if not isinstance(doc, dict):
         raise RegistryEditError(f"{source} is not a mapping of keys", "see examples/gateway.yaml")
-    from approval.settings.registry import config_entries
+    from approval.settings.registry import registry_of
 
     try:
-        config_entries(doc.get("approved_models"), source)
+        registry_of(doc, config_source=source)
     except ConfigError as exc:
         raise RegistryEditError(exc.problem, exc.fix) from None
     from approval.settings.configfile import config_schema, validate_against_schema

@@ -43,9 +43,9 @@ def load_config_file(path_text: str) -> tuple[dict[str, Any], str]:
         doc = {}
     if not isinstance(doc, dict):
         raise ConfigError(f"config file {path_text!r} must be a mapping of keys", "see examples/gateway.yaml")
-    from approval.settings.registry import config_entries
+    from approval.settings.registry import registry_of
 
-    config_entries(doc.get("approved_models"), path_text)  # the registry's own words for what it refuses, before the schema's
+    registry_of(doc, config_source=path_text)  # the registry's own words for what it refuses, before the schema's
     validate_against_schema(doc, config_schema(), f"config file {path_text!r}")
     return doc, hashlib.sha256(data).hexdigest()
 

@@ -43,10 +43,11 @@ MAX_REGISTRY_BYTES = 1024 * 1024
 # continuing an item, prose after the model, HTML, headings, code) is refused with its line number, never skipped.
 # characters markdown renders as themselves (an `_` only between letters or digits, where it cannot emphasise)
 BARE_MODEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9./:@+-]|(?<=[A-Za-z0-9])_(?=[A-Za-z0-9]))*")
-ITEM = re.compile(r"^(?P<bullet>[-*] )(?:(?P<tick>`)(?P<ticked>[^`\s]+)`|(?P<model>" + BARE_MODEL.pattern + r"))"
+ITEM = re.compile(r"^(?P<bullet>[-*] )(?:(?P<tick>`)(?P<ticked>[\x21-\x5f\x61-\x7e]+)`|(?P<model>" + BARE_MODEL.pattern + r"))"
                   r"(?:[ \t]+(?P<html><!--(?:(?!-->).)*-->))?(?:[ \t]+#(?P<comment>[^`<]*))?[ \t]*$")
 _HTML_COMMENT_LINE = re.compile(r"^<!--(?:(?!-->).)*-->[ \t]*$")
 _MARKER = re.compile(r"<!--\s*approved-models\s*:\s*(start|end)\s*-->", re.IGNORECASE)
+_ODD_BREAK = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 EVIDENCE_KEYS = ("approved_at", "approved_by", "run_url", "record_sha256")
 EVIDENCE_TOKEN = re.compile(r"(?<![\w-])(" + "|".join(EVIDENCE_KEYS) + r')=("(?:[^"\\]|\\.)*"|[^\s"]+)')
@@ -218,6 +219,10 @@ def _refused_line(line: str) -> tuple[str, str]:
 
 def read_block(text: str, source: str) -> Block:
     """The marked block, by the one grammar; ConfigError naming the line and the fix for anything else in it."""
+    odd = _ODD_BREAK.search(text)
+    if odd:  # Python splits lines there, markdown does not: the two would read different lines
+        raise _refuse(source, text.count("\n", 0, odd.start()), f"holds the character U+{ord(odd.group()):04X}, a line break only to some readers",
+                      "remove it (use plain line ends)")
     lines = text.splitlines()
     start, end = _markers(lines, source)
     entries: list[tuple[int, Entry]] = []
@@ -324,7 +329,9 @@ def registry_of(config: Mapping[str, Any], block_text: str | None = None, block_
         seen = {e.model for e in entries}
         entries += [e for e in parse_block_entries(block_text, block_source) if e.model not in seen]
     in_use = config.get("model_in_use")
-    return Registry(tuple(entries), in_use if isinstance(in_use, str) and in_use else None)
+    if in_use is not None and not (isinstance(in_use, str) and in_use.strip()):
+        raise ConfigError(f"{config_source}: model_in_use ({in_use!r}) is not a model ID", "write it as a quoted model ID")
+    return Registry(tuple(entries), in_use or None)
 
 
 def registry_sources(config: Mapping[str, Any] | None, config_path: str | None, block_path: str | None) -> list[str]:

@@ -87,6 +87,10 @@ MARKDOWN = [
     refused("html-li", "markdown", agents("<li>x</li>\n"), "line 4: HTML other than a comment"),
     refused("html-list", "markdown", agents("<ul><li>x</li></ul>\n"), "line 4: HTML other than a comment"),
     refused("multi-line-comment", "markdown", agents("<!--\n- x\n-->\n"), "line 4: HTML other than a comment"),
+    refused("unicode-line-separator", "markdown", agents("- a\u2028- b\n"), "line 4: holds the character U+2028"),
+    refused("form-feed", "markdown", agents("- a\x0c- b\n"), "line 4: holds the character U+000C"),
+    refused("invisible-character-in-ticks", "markdown", agents("- `gpt-4\u200b`\n"), "line 4: an item that is not exactly one model ID"),
+    refused("non-ascii-bullet", "markdown", agents("• x\n"), "line 4: text that is not an entry"),
     refused("code-fence-in-block", "markdown", agents("```\n- x\n```\n"), "line 4: a code fence inside the block"),
     refused("listed-twice", "markdown", agents("- a\n- a\n"), "line 5: a is listed again (first at line 4)"),
     # refused: the markers themselves
@@ -128,6 +132,7 @@ YAML = [
     refused("date", "yaml", "approved_models: [2024-01-01]\n", "approved_models item 1 (datetime.date(2024, 1, 1)) is not a model ID"),
     refused("mapping-with-number-model", "yaml", "approved_models:\n  - model: 1\n", f"approved_models item 1 ({NO_MODEL}) is not a model ID"),
     refused("mapping-without-model", "yaml", "approved_models:\n  - approved_by: x\n", f"approved_models item 1 ({NO_MODEL}) is not a model ID"),
+    refused("model-in-use-not-a-string", "yaml", "approved_models: [a]\nmodel_in_use: yes\n", "model_in_use (True) is not a model ID"),
     refused("not-a-list", "yaml", "approved_models: a\n", "approved_models is not a list"),
     refused("listed-twice", "yaml", "approved_models: [a, {model: a}]\n", "approved_models lists 'a' twice"),
 ]

@@ -45,7 +45,7 @@ def read_text_registry(variant: Variant) -> tuple[str, ...]:
         doc = load_yaml(variant.text) or {}
     except YamlDuplicateKey as exc:
         raise ConfigError(str(exc)) from None
-    return tuple(e.model for e in config_entries(doc.get("approved_models"), "gateway.yaml"))
+    return registry_of(doc, config_source="gateway.yaml").models
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=ids)
@@ -168,6 +168,16 @@ def test_a_record_sha256_of_nothing_is_no_evidence(sha: str) -> None:
     assert placeholder_sha256(sha)
     problems = evidence_problems(Approval("2025-03-01T08:00:01Z", "octocat", sha), NEW, GITHUB)
     assert problems == ["record_sha256 is the hash of no record (an empty document or a placeholder)"]
+
+
+def test_the_records_this_run_wrote_are_known_by_their_sha256(tmp_path: Path) -> None:
+    from approval.lifecycle.guard import record_hashes
+
+    one, two = tmp_path / "a.json", tmp_path / "b.json"
+    one.write_bytes(b'{"candidate_model_id": "a"}\n')
+    two.write_bytes(b'{"candidate_model_id": "b"}\n')
+    hashes = record_hashes([(one, {"candidate_model_id": "a"}), (two, {"candidate_model_id": "b"}), (tmp_path / "gone.json", {})])
+    assert hashes == {hashlib.sha256(one.read_bytes()).hexdigest(): "a", hashlib.sha256(two.read_bytes()).hexdigest(): "b"}
 
 
 def test_a_real_sha256_is_not_a_placeholder() -> None:
