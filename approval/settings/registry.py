@@ -157,8 +157,11 @@ def _markers(lines: Sequence[str], source: str) -> tuple[int, int]:
     fence = ""
     for index, line in enumerate(lines):
         opened = _FENCE.match(line)
-        if opened and (not fence or (opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence))):
-            fence = "" if fence else opened.group(1)
+        if opened and not fence:
+            fence = opened.group(1)
+            continue
+        if opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence) and not line[opened.end():].strip():
+            fence = ""  # a closing fence: the opening's character, at least as long, nothing after it
             continue
         for match in _MARKER.finditer(line):
             kind = match.group(1).lower()
@@ -186,10 +189,12 @@ def _markers(lines: Sequence[str], source: str) -> tuple[int, int]:
     if ends[0] < starts[0]:
         raise _refuse(source, ends[0], f"the approved-models end marker comes before the start (line {starts[0] + 1})",
                       "put the start marker above the list and the end marker below it")
-    before = lines[starts[0] - 1].strip() if starts[0] else ""
-    if before.startswith("<") and not before.startswith("<!--"):
-        raise _refuse(source, starts[0], "the approved-models block follows an HTML block, which would render it as raw text",
-                      "leave a blank line above the start marker")
+    above = starts[0] - 1
+    while above >= 0 and lines[above].strip():  # the lines of the paragraph or HTML block the start marker follows
+        if re.match(r"^ {0,3}<[A-Za-z/]", lines[above]):
+            raise _refuse(source, starts[0], f"the approved-models block follows an HTML block (line {above + 1}), which would render it as raw text",
+                          "leave a blank line above the start marker")
+        above -= 1
     return starts[0], ends[0]
 
 

@@ -107,7 +107,12 @@ MARKDOWN = [
             "line 1: the approved-models start marker is not on a line of its own"),
     refused("marker-indented", "markdown", f"    {START}\n- a\n{END}\n", "line 1: the approved-models start marker is not on a line of its own"),
     refused("marker-on-item-line", "markdown", f"{START}\n- a {END}\n", "line 2: the approved-models end marker is not on a line of its own"),
-    refused("block-after-html", "markdown", f"<details>\n{START}\n- a\n{END}\n", "line 2: the approved-models block follows an HTML block"),
+    refused("block-after-html", "markdown", f"<details>\n{START}\n- a\n{END}\n", "line 2: the approved-models block follows an HTML block (line 1)"),
+    refused("block-in-html-paragraph", "markdown", f"<div>\ntext\n{START}\n- a\n{END}\n", "line 3: the approved-models block follows an HTML block (line 1)"),
+    ok("block-after-closed-html", "markdown", f"<div>x</div>\n\n{START}\n- a\n{END}\n", "a"),
+    ok("block-after-paragraph", "markdown", f"Only these models.\n{START}\n- a\n{END}\n", "a"),
+    refused("block-in-fence-with-info-line", "markdown", f"```\n```python\n{START}\n- a\n{END}\n```\n",
+            "line 3: an approved-models start marker inside a code fence"),
 ]
 
 YAML = [
