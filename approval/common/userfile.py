@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +39,29 @@ class YamlTooLarge(ValueError):
     """The document expands (through aliases) to more nodes than a configuration can reasonably have."""
 
 
-class YamlDuplicateKey(ValueError):
-    """A mapping names the same key twice: YAML keeps the last silently, hiding the first from every reader."""
+class YamlAmbiguous(ValueError):
+    """The document does not say one thing to every reader: a mapping names the same key twice (YAML keeps the last
+    silently, hiding the first), or a plain value is a string to this tool but a number, boolean or null to a YAML 1.2
+    reader (`1e3`, `0o17`). `fix` says what to do."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(problem)
+        self.fix = fix
+
+
+# plain values YAML 1.2's core schema reads as null, a boolean or a number (PyYAML, a YAML 1.1 reader, reads some of
+# them — `1e3`, `0o17`, `1.5e3` — as strings)
+_CORE_SCHEMA_NOT_STRING = re.compile(
+    r"null|Null|NULL|~|true|True|TRUE|false|False|FALSE|[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+"
+    r"|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN")
 
 
 def load_yaml(text: str, max_nodes: int = MAX_YAML_NODES) -> Any:
     """`yaml.safe_load` for every YAML file the tool reads (config, prompt, registry), but aliases may not expand the
     document past `max_nodes` nodes (a few hundred bytes of nested aliases, "billion laughs", would otherwise take
-    memory and time without bound), and a key given twice in one mapping is refused (`YamlDuplicateKey`, naming the key
-    and both lines) instead of the last one silently winning."""
+    memory and time without bound); and what YAML readers would read differently is refused (`YamlAmbiguous`, naming
+    the value and its line): a key given twice in one mapping (the last would silently win), a plain value this tool
+    reads as a string but a YAML 1.2 reader as a number, boolean or null."""
     import yaml
 
     loader = yaml.SafeLoader(text)
@@ -55,13 +70,13 @@ def load_yaml(text: str, max_nodes: int = MAX_YAML_NODES) -> Any:
         if node is None:
             return None
         _count_nodes(node, max_nodes)
-        _refuse_duplicate_keys(node, loader)
+        _refuse_ambiguity(node, loader)
         return loader.construct_document(node)
     finally:
         loader.dispose()
 
 
-def _refuse_duplicate_keys(root: Any, loader: Any) -> None:
+def _refuse_ambiguity(root: Any, loader: Any) -> None:
     import yaml
 
     seen_nodes: set[int] = set()
@@ -71,7 +86,11 @@ def _refuse_duplicate_keys(root: Any, loader: Any) -> None:
         if id(node) in seen_nodes:
             continue
         seen_nodes.add(id(node))
-        if isinstance(node, yaml.SequenceNode):
+        if isinstance(node, yaml.ScalarNode):
+            if node.style is None and node.tag == "tag:yaml.org,2002:str" and _CORE_SCHEMA_NOT_STRING.fullmatch(node.value):
+                raise YamlAmbiguous(f"the value {node.value!r} (line {node.start_mark.line + 1}) is text to this tool but a number, "
+                                    "boolean or null to other YAML readers", f'quote it: "{node.value}"')
+        elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
         elif isinstance(node, yaml.MappingNode):
             keys: dict[Any, int] = {}
@@ -86,9 +105,10 @@ def _refuse_duplicate_keys(root: Any, loader: Any) -> None:
                     continue
                 line = key.start_mark.line + 1
                 if name in keys:
-                    raise YamlDuplicateKey(f"the key {key.value!r} appears twice in one mapping (lines {keys[name]} and {line}): "
-                                           "YAML would silently keep only the last")
+                    raise YamlAmbiguous(f"the key {key.value!r} appears twice in one mapping (lines {keys[name]} and {line}): "
+                                        "YAML would silently keep only the last", "keep one of them (merge the two into one)")
                 keys[name] = line
+                stack.append(key)
 
 
 def _count_nodes(root: Any, limit: int) -> None:

@@ -168,7 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _registry_base(files: list[str], settings: Any) -> tuple[Any, str, str]:
     """The registry at the target branch, from `--registry-base` files: (registry, how to name it, the files compared)."""
-    from approval.common.userfile import YamlDuplicateKey, YamlTooLarge, load_yaml, read_user_file
+    from approval.common.userfile import YamlAmbiguous, YamlTooLarge, load_yaml, read_user_file
     from approval.lifecycle.promote import registry_kind
     from approval.settings.configfile import load_config_file
     from approval.settings.registry import MAX_REGISTRY_BYTES, registry_of, registry_sources
@@ -196,8 +196,8 @@ def _registry_base(files: list[str], settings: Any) -> tuple[Any, str, str]:
 
         try:
             doc = load_yaml(given["yaml"][1]) or {}
-        except YamlDuplicateKey as exc:
-            raise ConfigError(f"--registry-base file {given['yaml'][0]!r}: {exc}", "keep one of them") from None
+        except YamlAmbiguous as exc:
+            raise ConfigError(f"--registry-base file {given['yaml'][0]!r}: {exc}", exc.fix) from None
         except (yaml.YAMLError, YamlTooLarge, RecursionError):
             raise ConfigError(f"--registry-base file {given['yaml'][0]!r} is not valid YAML", "give the gateway.yaml as the target branch has it") from None
         if not isinstance(doc, dict):

@@ -62,7 +62,7 @@ def read_base_registry(client: Any, repository: str, sha: str, config_path: str 
     import yaml
     from github.GithubException import GithubException
 
-    from approval.common.userfile import YamlDuplicateKey, load_yaml
+    from approval.common.userfile import YamlAmbiguous, load_yaml
     from approval.github.contents import api_get, read_text
 
     try:  # a missing file reads as 404 like a missing commit: make sure the commit is there first
@@ -77,7 +77,7 @@ def read_base_registry(client: Any, repository: str, sha: str, config_path: str 
         if text is not None:
             try:
                 doc = load_yaml(text) or {}
-            except YamlDuplicateKey as exc:
+            except YamlAmbiguous as exc:
                 raise ValueError(f"{config_path} at the base commit: {exc}") from None
             except (yaml.YAMLError, ValueError, RecursionError):
                 raise ValueError(f"{config_path} at the base commit is not valid YAML") from None

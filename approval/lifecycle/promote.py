@@ -317,12 +317,12 @@ def promote_yaml(text: str, model: str, approval: Approval, source: str) -> Edit
 def _yaml_doc(text: str, source: str, load: Any) -> dict[str, Any]:
     import yaml
 
-    from approval.common.userfile import YamlDuplicateKey
+    from approval.common.userfile import YamlAmbiguous
 
     try:
         doc = load(text)
-    except YamlDuplicateKey as exc:
-        raise RegistryEditError(f"{source}: {exc}", "keep one of them, then promote again") from None
+    except YamlAmbiguous as exc:
+        raise RegistryEditError(f"{source}: {exc}", f"{exc.fix}, then promote again") from None
     except (yaml.YAMLError, ValueError, RecursionError):
         raise RegistryEditError(f"{source} is not valid YAML", "fix its syntax first") from None
     if doc is None:

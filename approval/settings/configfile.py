@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from approval.common.errors import ConfigError
-from approval.common.userfile import YamlDuplicateKey, YamlTooLarge, load_yaml, read_user_file
+from approval.common.userfile import YamlAmbiguous, YamlTooLarge, load_yaml, read_user_file
 
 MAX_CONFIG_BYTES = 1024 * 1024
 
@@ -31,8 +31,8 @@ def load_config_file(path_text: str) -> tuple[dict[str, Any], str]:
         doc = load_yaml(text)
     except YamlTooLarge as exc:
         raise ConfigError(f"config file {path_text!r} has {exc}", "a gateway.yaml is a few flat sections: use fewer aliases") from None
-    except YamlDuplicateKey as exc:
-        raise ConfigError(f"config file {path_text!r}: {exc}", "keep one of them (merge the two into one)") from None
+    except YamlAmbiguous as exc:
+        raise ConfigError(f"config file {path_text!r}: {exc}", exc.fix) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from approval.common.errors import ConfigError
-from approval.common.userfile import YamlDuplicateKey, YamlTooLarge, load_yaml, read_user_file
+from approval.common.userfile import YamlAmbiguous, YamlTooLarge, load_yaml, read_user_file
 
 MAX_PROMPT_BYTES = 256 * 1024
 ROLES = frozenset({"system", "developer", "user", "assistant"})
@@ -59,8 +59,8 @@ def _parse_structured(name: str, text: str, is_json: bool) -> tuple[tuple[tuple[
         doc = json.loads(text) if is_json else load_yaml(text)
     except YamlTooLarge as exc:
         raise ConfigError(f"prompt file {name!r} has {exc}", "a prompt file is a few messages and an expect block: use fewer aliases") from None
-    except YamlDuplicateKey as exc:
-        raise ConfigError(f"prompt file {name!r}: {exc}", "keep one of them (merge the two into one)") from None
+    except YamlAmbiguous as exc:
+        raise ConfigError(f"prompt file {name!r}: {exc}", exc.fix) from None
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         mark = getattr(exc, "problem_mark", None)
         lineno = mark.line + 1 if mark is not None else getattr(exc, "lineno", None)

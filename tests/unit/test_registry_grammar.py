@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from approval.common.errors import ConfigError
-from approval.common.userfile import YamlDuplicateKey, load_yaml
+from approval.common.userfile import YamlAmbiguous, load_yaml
 from approval.engine.results import Category, Status
 from approval.lifecycle.guard import Verdict, Verification, evidence_problems, placeholder_sha256, registry_guard
 from approval.lifecycle.promote import promote_text
@@ -43,7 +43,7 @@ def read_text_registry(variant: Variant) -> tuple[str, ...]:
         return tuple(parse_block(variant.text, "AGENTS.md"))
     try:
         doc = load_yaml(variant.text) or {}
-    except YamlDuplicateKey as exc:
+    except YamlAmbiguous as exc:
         raise ConfigError(str(exc)) from None
     return registry_of(doc, config_source="gateway.yaml").models
 
@@ -144,8 +144,9 @@ def test_promote_writes_a_plain_model_id_bare(model: str) -> None:
 @pytest.mark.parametrize(("text", "needle"), [
     ("messages:\n  - {role: user, content: hi}\nmessages: []\n", "the key 'messages' appears twice"),
     ("prompt: a\nexpect: {}\nprompt: b\n", "the key 'prompt' appears twice"),
+    ("prompt: 1e3\n", "the value '1e3' (line 1) is text to this tool but a number, boolean or null to other YAML readers — quote it"),
 ])
-def test_every_yaml_file_the_tool_reads_refuses_a_duplicate_key(tmp_path: Path, text: str, needle: str) -> None:
+def test_every_yaml_file_the_tool_reads_refuses_what_yaml_readers_read_differently(tmp_path: Path, text: str, needle: str) -> None:
     from approval.settings.prompt import load_prompt
 
     path = tmp_path / "prompt.yaml"
