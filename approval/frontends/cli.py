@@ -102,27 +102,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from approval.engine.checks import CATALOGUE
     from approval.frontends.pipeline import execute
     from approval.report.render import progress_line, render_text
     from approval.settings.build import build_settings
+    from approval.settings.flags import Flags
 
-    flags = {
-        "base_url": args.base_url,
-        "models": args.models,
-        "endpoint": args.endpoint,
-        "prompt_file": args.prompt_file,
-        "config": args.config,
-        "max_latency_ms": args.max_latency_ms,
-        "samples": args.samples,
-        "timeout": args.timeout,
-        "checks": args.checks,
-        "baseline_model": args.baseline_model,
-        "concurrency": args.concurrency,
-        "approved_by": args.approved_by,
-        "include_model_output": args.include_model_output,
-        "reapprove": args.reapprove,
-    }
-    settings = build_settings(flags, os.environ)
+    flags = Flags(
+        base_url=args.base_url,
+        models=tuple(args.models or ()),
+        endpoint=args.endpoint,
+        prompt_file=args.prompt_file,
+        config=args.config,
+        max_latency_ms=args.max_latency_ms,
+        samples=args.samples,
+        timeout=args.timeout,
+        checks=args.checks,
+        baseline_model=args.baseline_model,
+        concurrency=args.concurrency,
+        approved_by=args.approved_by,
+        include_model_output=args.include_model_output,
+        reapprove=args.reapprove,
+    )
+    settings = build_settings(flags, os.environ, CATALOGUE)
     for notice in settings.notices:
         say(f"warning: {notice}", sys.stderr)
     base = _registry_base(args.registry_base, settings) if args.registry_base else None  # read before anything is sent

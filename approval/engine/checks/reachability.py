@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from approval.engine.checks.base import Evidence, duration_of, not_finished, result
+from approval.engine.checks.base import CheckSpec, Evidence, duration_of, not_finished, result
 from approval.engine.classify import describe_failure, failure_status, generation
 from approval.engine.contract import show
+from approval.engine.probes import MODELS, REACH
 from approval.engine.results import Category, CheckResult, Status
 
 NAME = "reachability"
+SPEC = CheckSpec(
+    NAME,
+    default="always",
+    findings=("models-listing",),
+    summary=("a real minimal call to the candidate answers; /models is read and reported (listed but unusable, usable "
+             "but not listed), never trusted alone"),
+    needs=(REACH, MODELS),
+    reads=(REACH, MODELS),
+)
 
 
 def listing_state(ev: Evidence) -> tuple[bool | None, Category, str]:
