@@ -1,4 +1,4 @@
-"""The documented exit codes (README, design): every front end returns one of these."""
+"""The documented exit codes (docs/cli.md, design): every front end returns one of these."""
 
 APPROVED = 0
 NOT_APPROVED = 1

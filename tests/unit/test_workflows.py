@@ -1,4 +1,4 @@
-"""The repository's matrix and publishing workflows keep the promises the README makes about them."""
+"""The repository's matrix and publishing workflows keep the promises docs/action.md makes about them."""
 
 from __future__ import annotations
 

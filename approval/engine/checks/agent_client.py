@@ -26,8 +26,9 @@ SPEC = CheckSpec(
     NAME,
     default="always",
     own_answers=False,
-    summary=("the official openai SDK, configured as the agent configures it, parses the answer, raises a typed 4xx "
-             "after one attempt for each malformed request, and waits no longer than agent.max_wait_seconds"),
+    summary=("the official `openai` SDK, configured as the agent configures it, parses the answer, raises its typed 4xx "
+             "error after **one** attempt for each malformed request, and no call takes longer than "
+             "`agent.max_wait_seconds`"),
 )
 TITLES = {"answer": "answer", "stream": "stream", **{short: title for _label, short, title, _required in PROBES}}
 REQUIRED_BY_DEFAULT = {short: required for _label, short, _title, required in PROBES}

@@ -11,7 +11,7 @@ SPEC = CheckSpec(
     default="with-registry",
     findings=("model-in-use",),
     own_answers=False,
-    summary="warns when model_in_use is not approved; after a pass, proposes the exact registry line to add (makes no call)",
+    summary="warns when `model_in_use` is not approved; makes no call",
     about_candidate=False,
 )
 

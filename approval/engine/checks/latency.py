@@ -13,7 +13,7 @@ NAME = "latency"
 SPEC = CheckSpec(
     NAME,
     default="always",
-    summary="the p50 of the samples is under max_latency_ms (a max above it warns); every retry and wait counts",
+    summary="the p50 of N samples (default 3) is under `max_latency_ms`",
     needs=(SAMPLES,),
     reads=(SAMPLES,),
 )

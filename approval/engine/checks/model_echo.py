@@ -22,8 +22,8 @@ NAME = "model-echo"
 SPEC = CheckSpec(
     NAME,
     default="always",
-    summary=("every generation call was served by the candidate (or a configured alias or dated snapshot) through the "
-             "reviewed route: no fallback, no other model"),
+    summary=("every answer names the candidate (or an alias or dated snapshot of it), and the gateway's routing "
+             "evidence shows no fallback and no other route than the reviewed one"),
     needs=(SAMPLE_1,),
     reads=(SAMPLES, *GENERATION),
     about_candidate=False,

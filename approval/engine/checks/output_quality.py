@@ -16,7 +16,7 @@ NAME = "output-quality"
 SPEC = CheckSpec(
     NAME,
     default="with-expect",
-    summary="the representative prompt's answer meets your expectations (contains, regex, is_json, json_schema, lengths, no_refusal)",
+    summary="your expectations on the representative prompt are met",
     needs=(SAMPLE_1,),
     reads=(SAMPLE_1,),
 )

@@ -13,8 +13,7 @@ SPEC = CheckSpec(
     NAME,
     default="always",
     findings=("models-listing",),
-    summary=("a real minimal call to the candidate answers; /models is read and reported (listed but unusable, usable "
-             "but not listed), never trusted alone"),
+    summary="a real minimal call answers (`/models` is read too)",
     needs=(REACH, MODELS),
     reads=(REACH, MODELS),
 )

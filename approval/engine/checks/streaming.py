@@ -17,8 +17,7 @@ NAME = "streaming"
 SPEC = CheckSpec(
     NAME,
     default="opt-in",
-    summary=("a well-formed SSE stream (chat chunks and [DONE], or Responses events ending in response.completed) with "
-             "no error inside a 200; reports time to first token"),
+    summary="a well-formed chat SSE or Responses event stream that ends properly; reports time to first token",
     needs=(STREAM,),
     reads=(STREAM,),
 )

@@ -18,7 +18,7 @@ SPEC = CheckSpec(
     NAME,
     default="opt-in",
     findings=("finish-reason",),
-    summary="the model calls the offered tool with JSON arguments valid against its parameter schema",
+    summary="the model calls the offered tool with arguments valid against its parameter schema",
     needs=(TOOLS,),
     reads=(TOOLS,),
 )
