@@ -242,14 +242,19 @@ def _output_path(text: str, flag: str) -> Path:
     path = Path(text)
     if path.is_dir():
         raise ConfigError(f"{flag} {text!r} is a directory", f"give {flag} a file name")
-    from approval.pipeline import written_in_place
+    from approval.pipeline import descriptor_of, written_in_place
 
     special = written_in_place(path)
     if special and flag == "--record-out":
         raise ConfigError(f"{flag} {text!r} is not a regular file", f"give {flag} a file path: the record is replaced atomically")
     if special:
-        if not os.access(path, os.W_OK):
-            raise ConfigError(f"{flag} {text!r} is not writable", f"give {flag} a writable path")
+        fd = descriptor_of(path)
+        try:
+            writable = os.fstat(fd) is not None if fd is not None else os.access(path, os.W_OK)
+        except OSError:
+            writable = False
+        if not writable:
+            raise ConfigError(f"{flag} {text!r} is not {'open' if fd is not None else 'writable'}", f"give {flag} a writable path")
         return path
     parent = path.parent if str(path.parent) else Path(".")
     if parent.exists() and not parent.is_dir():

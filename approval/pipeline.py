@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import re
+import sys
 import tempfile
 import threading
 import uuid
@@ -93,15 +95,35 @@ def no_verdict(settings: Settings, record_out: Path, exc: BaseException, ci: Map
     return PipelineResult(None, "fail", records, markdown, internal_error=f"internal error ({detail}); {REPORT_HINT}")
 
 
+_STANDARD_STREAMS = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+
+
+def descriptor_of(path: Path) -> int | None:
+    """The descriptor of this process a path names (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N), or None."""
+    text = str(path)
+    if text in _STANDARD_STREAMS:
+        return _STANDARD_STREAMS[text]
+    match = re.fullmatch(r"/(?:dev/fd|proc/self/fd)/(\d+)", text)
+    return int(match.group(1)) if match else None
+
+
 def written_in_place(path: Path) -> bool:
-    """A device, pipe or descriptor the user named (/dev/stdout, /dev/fd/N, a FIFO): written as it is, never replaced
+    """A descriptor, device or pipe the user named (/dev/stdout, /dev/fd/N, a FIFO): written as it is, never replaced
     by a file of ours (which would need a writable /dev, and would replace the link itself)."""
-    return path.exists() and (not path.is_file() or path.absolute().parts[1:2] in (("dev",), ("proc",)))
+    return descriptor_of(path) is not None or (path.exists() and (not path.is_file() or path.absolute().parts[1:2] in (("dev",), ("proc",))))
 
 
 def write_text_file(path: Path, text: str) -> None:
-    """A regular file is replaced atomically; a device or pipe the user named (/dev/stdout) is written as it is,
-    appended to (behind /dev/stdout may be a file that already holds the run's progress lines)."""
+    """A regular file is replaced atomically; a device or pipe the user named is written as it is: one of this
+    process's descriptors (/dev/stdout) through that descriptor, as the shell opened it (no reopening, which a pipe
+    another user made would refuse, and which would truncate a file behind it); another device or FIFO appended to."""
+    fd = descriptor_of(path)
+    if fd is not None:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        with os.fdopen(os.dup(fd), "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return
     if written_in_place(path):
         with path.open("a", encoding="utf-8") as handle:
             handle.write(text)
