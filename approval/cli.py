@@ -18,7 +18,7 @@ from approval.errors import ConfigError
 ENV_HELP = (
     "environment: GATEWAY_API_KEY (the key; never a flag), GATEWAY_BASE_URL and CANDIDATE_MODEL_ID (used when the flags "
     "and the config leave them open).\nexit codes: 0 approved, 1 not approved, 2 configuration or usage error (nothing "
-    "sent), 3 no verdict (internal error)."
+    "sent), 3 no verdict (internal error), 130 interrupted."
 )
 
 
