@@ -185,8 +185,7 @@ def _no_verdict(result: Any) -> int:
 
 def _refuse_conflicting_flags(args: argparse.Namespace) -> None:
     """One rule for values given on the command line: a flag overrides gateway.yaml and the environment (the documented
-    precedence), but two flags that contradict each other, or a flag that would have no effect, are a usage error —
-    never silently dropped."""
+    precedence), but flags that contradict each other are a usage error, never one silently dropped."""
     if args.reapprove and args.models:
         raise ConfigError("--reapprove and --model both choose the candidates",
                           "give --model to approve those models, or --reapprove alone to re-approve every model of the registry")
