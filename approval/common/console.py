@@ -9,9 +9,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Callable
 from typing import NoReturn, TextIO
 
+from approval import __version__
+from approval.common import exitcodes
 from approval.common.redact import redact
+
+REPORT_HINT = "this is a bug of the tool: please report it with this line as an issue of the model-approval-gate repository"
 
 _closed: set[int] = set()
 
@@ -46,6 +51,27 @@ def _silence(out: TextIO) -> None:
 
 def fail_line(text: str) -> None:
     say(f"error: {text}", sys.stderr)
+
+
+def internal_error_line(exc: BaseException) -> str:
+    """The one line an unexpected exception ends with: what it was, that it is ours, where to report it (redacted)."""
+    detail = " ".join(str(exc).split())[:300]
+    return redact(f"internal error in approval {__version__}: {type(exc).__name__}{': ' + detail if detail else ''} — {REPORT_HINT}")
+
+
+def run_to_end(main: Callable[[], int], announce: Callable[[str], None]) -> NoReturn:
+    """The last-resort handler of every front end (the `approval` command and the action's container): `main()`'s
+    exit code; Ctrl-C is one line and exit 130; any other exception is a bug of ours: one line through `announce`
+    (`internal_error_line`) and exit 3, never a traceback."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        announce("interrupted: no verdict")
+        code = exitcodes.INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: one line and exit code 3, never a traceback
+        announce(internal_error_line(exc))
+        code = exitcodes.NO_VERDICT
+    end_process(code)
 
 
 def end_process(code: int) -> NoReturn:

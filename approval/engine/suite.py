@@ -18,14 +18,13 @@ from typing import Any
 
 from approval.common.redact import excerpt, redact, redact_head
 from approval.engine.agent_calls import SDK_GENERATION, AgentRun
-from approval.engine.checks import EVALUATORS
+from approval.engine.checks import BY_NAME, about_candidate, labels_read, needed_labels
 from approval.engine.checks.base import Evidence
-from approval.engine.checks.error_path import CONTROL_LABELS
-from approval.engine.checks.model_echo import GENERATION_LABELS, describe, served_elsewhere, usable_answer
+from approval.engine.checks.model_echo import describe, served_elsewhere, usable_answer
 from approval.engine.classify import generation, read_route
 from approval.engine.deadline import Deadline
 from approval.engine.gateway import Exchange, GatewayClient
-from approval.engine.probes import Probe, plan
+from approval.engine.probes import Probe, is_generation, plan
 from approval.engine.results import Category, CheckResult, Status, verdict
 from approval.engine.routing import Finding
 from approval.settings.build import Settings
@@ -73,37 +72,9 @@ class RunOutcome:
 ProgressCallback = Callable[[str, CheckResult], None]
 
 
-def labels_for(check: str, planned: set[str]) -> set[str]:
-    """The probe labels a check reads."""
-    samples = {label for label in planned if label.startswith("sample-")}
-    wanted = {
-        "reachability": {"reach", "models"},
-        "happy-path": samples,
-        "latency": samples,
-        "model-echo": samples | {"reach", "stream", "tools", "structured"},
-        "output-quality": {"sample-1"},
-        "error-path": {"err-missing-model", "err-unknown-model", "err-empty-messages", *CONTROL_LABELS},
-        "streaming": {"stream"},
-        "tool-calling": {"tools"},
-        "structured-output": {"structured"},
-        "approved-list": set(),
-        "agent-client": set(),  # its calls go through the SDK (approval.engine.agent_sdk), not through probes
-    }[check]
-    return wanted & planned
-
-
-def is_generation(label: str) -> bool:
-    return label in GENERATION_LABELS or label.startswith("sample-")
-
-
-# Checks about the gateway's own handling, not about answers the candidate gave: another model answering them is no
-# reason to doubt them (model-echo reports the other model itself).
-NOT_TAINTED = frozenset({"model-echo", "error-path", "approved-list"})
-
-
 def not_about_candidate(check: CheckResult, foreign: dict[str, Finding], model: str) -> CheckResult:
     """A check that would pass or warn on answers another model or route gave is an evidence gap, not a pass."""
-    if not foreign or check.name in NOT_TAINTED or check.status not in (Status.PASS, Status.WARN):
+    if not foreign or not about_candidate(check.name) or check.status not in (Status.PASS, Status.WARN):
         return check
     label, found = next(iter(foreign.items()))
     detail = f"no evidence about {model!r}: the {label} call was answered elsewhere ({describe(found)})"
@@ -121,7 +92,7 @@ class _ModelRun:
         self.model = model
         self.role = role
         self.settings = settings
-        self.probes: list[Probe] = plan(settings, model, settings.checks)
+        self.probes: list[Probe] = plan(settings, model, needed_labels(settings.checks))
         self.planned = {p.label for p in self.probes}
         self.exchanges: dict[str, Exchange] = {}
         self.agent: AgentRun | None = None
@@ -130,15 +101,15 @@ class _ModelRun:
     def ready(self) -> list[str]:
         have = set(self.exchanges)
         return [c for c in self.settings.checks
-                if c not in self.done and labels_for(c, self.planned) <= have and (c != "agent-client" or self.agent is not None)]
+                if c not in self.done and labels_read(c, self.planned) <= have and (c != "agent-client" or self.agent is not None)]
 
     def evidence(self, deadline_hit: bool, elapsed: float) -> Evidence:
         return Evidence(self.settings, self.model, dict(self.exchanges), deadline_hit, elapsed, self.agent)
 
     def evaluate(self, name: str, deadline_hit: bool, elapsed: float) -> CheckResult:
-        check = EVALUATORS[name](self.evidence(deadline_hit, elapsed))
+        check = BY_NAME[name].evaluate(self.evidence(deadline_hit, elapsed))
         if name != "agent-client":
-            return not_about_candidate(check, self.foreign(labels_for(name, self.planned)), self.model)
+            return not_about_candidate(check, self.foreign(labels_read(name, self.planned)), self.model)
         # agent-client's SDK calls send the same requests to the same route as the raw probes: another model answering
         # those answered the SDK too; and the SDK's own answers are read for who served them like the raw ones
         return not_about_candidate(check, {**self.foreign(set(self.exchanges)), **self.foreign_sdk()}, self.model)

@@ -24,6 +24,7 @@ from approval.github import commands
 from approval.github.context import GitHubContext, resolve_mode
 from approval.github.inputs import get_bool_input, get_input
 from approval.lifecycle.previous import Previous, drift_section, from_file
+from approval.settings.flags import Flags
 from approval.settings.network import CA_BUNDLE_VARIABLES, PROXY_VARIABLES
 
 if TYPE_CHECKING:
@@ -48,22 +49,24 @@ class Publication:
     messages: list[str] = field(default_factory=list)
 
 
-def _flags(environ: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        "base_url": get_input(environ, "gateway-base-url"),
-        "models": [get_input(environ, "candidate-model-id")],
-        "endpoint": get_input(environ, "endpoint-family"),
-        "prompt_file": get_input(environ, "prompt-file"),
-        "config": get_input(environ, "config"),
-        "max_latency_ms": get_input(environ, "max-latency-ms"),
-        "samples": get_input(environ, "latency-samples"),
-        "timeout": get_input(environ, "timeout-seconds"),
-        "checks": get_input(environ, "checks"),
-        "baseline_model": get_input(environ, "baseline-model"),
-        "concurrency": get_input(environ, "concurrency"),
-        "approved_by": get_input(environ, "approved-by"),
-        "include_model_output": get_bool_input(environ, "include-model-output", False),
-    }
+def _flags(environ: Mapping[str, str], *, reapprove: bool) -> Flags:
+    """The action's inputs as the settings builder takes them; a scheduled run re-approves everything approved."""
+    return Flags(
+        base_url=get_input(environ, "gateway-base-url"),
+        models=(get_input(environ, "candidate-model-id"),),
+        endpoint=get_input(environ, "endpoint-family"),
+        prompt_file=get_input(environ, "prompt-file"),
+        config=get_input(environ, "config"),
+        max_latency_ms=get_input(environ, "max-latency-ms"),
+        samples=get_input(environ, "latency-samples"),
+        timeout=get_input(environ, "timeout-seconds"),
+        checks=get_input(environ, "checks"),
+        baseline_model=get_input(environ, "baseline-model"),
+        concurrency=get_input(environ, "concurrency"),
+        approved_by=get_input(environ, "approved-by"),
+        include_model_output=get_bool_input(environ, "include-model-output", False),
+        reapprove=reapprove,
+    )
 
 
 def _settings_environment(environ: Mapping[str, str], api_key: str) -> dict[str, str]:
@@ -122,8 +125,8 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         from approval.github.artifact import validate_artifact_name
 
         validate_artifact_name(artifact_name)
-        flags = _flags(env)
-        config_file = flags["config"] or None
+        flags = _flags(env, reapprove=mode == "schedule")
+        config_file = flags.config or None
         _refuse_fork_code_with_secrets(ctx, config_file)
         if not api_key and not env.get("GATEWAY_API_KEY") and not fail_on_missing:
             why = FORK_HELP if ctx.is_fork_pr else "set the `api-key` input from a secret"
@@ -131,11 +134,11 @@ def main(environ: Mapping[str, str] | None = None) -> int:
             commands.append_summary(summary_path, f"## ⏭️ Model approval skipped\n\nNo API key was given: {why}.\n")
             commands.set_outputs(output_path, {"result": "skipped"})
             return exitcodes.APPROVED
+        from approval.engine.checks import CATALOGUE
         from approval.settings.build import build_settings
 
-        flags["reapprove"] = mode == "schedule"  # a scheduled run re-approves everything approved
         try:
-            settings = build_settings(flags, _settings_environment(env, api_key))
+            settings = build_settings(flags, _settings_environment(env, api_key), CATALOGUE)
         except ConfigError as exc:
             if not api_key and "API key is missing" in exc.problem:
                 hint = FORK_HELP if ctx.is_fork_pr else "pass `api-key: ${{ secrets.GATEWAY_API_KEY }}`"

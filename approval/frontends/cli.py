@@ -13,13 +13,13 @@ from typing import Any, NoReturn
 
 from approval import __version__
 from approval.common import exitcodes
-from approval.common.console import end_process, fail_line, say
+from approval.common.console import fail_line, run_to_end, say
 from approval.common.errors import ConfigError
 
 ENV_HELP = (
     "environment: GATEWAY_API_KEY (the key; never a flag), GATEWAY_BASE_URL and CANDIDATE_MODEL_ID (used when the flags "
     "and the config leave them open).\nexit codes: 0 approved, 1 not approved, 2 configuration or usage error (nothing "
-    "sent), 3 no verdict (internal error)."
+    "sent), 3 no verdict (internal error), 130 interrupted."
 )
 
 
@@ -96,58 +96,68 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         fail_line(exc.line())
         return exitcodes.CONFIG_ERROR
-    except KeyboardInterrupt:
-        fail_line("interrupted")
-        return exitcodes.NO_VERDICT
     parser.print_help()
     return exitcodes.CONFIG_ERROR
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from approval.frontends.pipeline import execute
-    from approval.report.render import progress_line, render_text
+    from approval.engine.checks import CATALOGUE
     from approval.settings.build import build_settings
+    from approval.settings.flags import Flags
 
-    flags = {
-        "base_url": args.base_url,
-        "models": args.models,
-        "endpoint": args.endpoint,
-        "prompt_file": args.prompt_file,
-        "config": args.config,
-        "max_latency_ms": args.max_latency_ms,
-        "samples": args.samples,
-        "timeout": args.timeout,
-        "checks": args.checks,
-        "baseline_model": args.baseline_model,
-        "concurrency": args.concurrency,
-        "approved_by": args.approved_by,
-        "include_model_output": args.include_model_output,
-        "reapprove": args.reapprove,
-    }
-    settings = build_settings(flags, os.environ)
+    flags = Flags(
+        base_url=args.base_url,
+        models=tuple(args.models or ()),
+        endpoint=args.endpoint,
+        prompt_file=args.prompt_file,
+        config=args.config,
+        max_latency_ms=args.max_latency_ms,
+        samples=args.samples,
+        timeout=args.timeout,
+        checks=args.checks,
+        baseline_model=args.baseline_model,
+        concurrency=args.concurrency,
+        approved_by=args.approved_by,
+        include_model_output=args.include_model_output,
+        reapprove=args.reapprove,
+    )
+    _refuse_conflicting_flags(args)
+    settings = build_settings(flags, os.environ, CATALOGUE)
+    if args.reapprove and not settings.approved_models and not settings.model_in_use:  # else the config's candidate would run instead
+        raise ConfigError("--reapprove is given but the registry lists no model (no approved_models, approved_models_file or model_in_use)",
+                          "pass --config with the gateway.yaml that lists them, or give --model instead of --reapprove")
     for notice in settings.notices:
         say(f"warning: {notice}", sys.stderr)
     base = _registry_base(args.registry_base, settings) if args.registry_base else None  # read before anything is sent
     record_out = _output_path(args.record_out, "--record-out")
     report_out = _output_path(args.report_out, "--report-out") if args.report_out else None
+    try:
+        return _run(args, settings, base, record_out, report_out)
+    except Exception as exc:  # noqa: BLE001 - a bug of ours outside the pipeline: the records still say so
+        from approval.frontends.pipeline import no_verdict
+
+        return _no_verdict(no_verdict(settings, record_out, exc))
+
+
+def _run(args: argparse.Namespace, settings: Any, base: tuple[Any, str, str] | None, record_out: Path, report_out: Path | None) -> int:
+    from approval.frontends.pipeline import execute, write_text_file
+    from approval.report.render import progress_line, render_markdown, render_text
+
     several = len(settings.candidates) > 1 or settings.baseline_model is not None
     if not args.quiet:
         who = ", ".join(settings.candidates) + (f" (baseline {settings.baseline_model})" if settings.baseline_model else "")
         say(f"approval {__version__}: {who} on {settings.base_url} [{settings.endpoint}], checks: {', '.join(settings.checks)}; "
             f"deadline {settings.total_timeout_s:g}s")
-    result = execute(settings, record_out, report_out,
+    # with --registry-base the report also carries registry-guard: written once, below (a pipe given as --report-out sees one report)
+    result = execute(settings, record_out, None if base is not None else report_out,
                      on_check=None if args.quiet else lambda model, check: say(progress_line(model, check, several)))
-    for problem in result.output_errors:
-        fail_line(problem)
     if result.internal_error:
-        written = f"a failing record was written to {result.records[0][0]}" if result.records else "no record could be written"
-        fail_line(f"no verdict: {result.internal_error}; {written}")
-        return exitcodes.NO_VERDICT
+        return _no_verdict(result)
     assert result.run is not None
     run_checks = []
+    output_errors = list(result.output_errors)
     if base is not None:
         from approval.lifecycle.guard import Verification, record_hashes, registry_guard, verdicts_of
-        from approval.report.render import render_markdown
         from approval.settings.registry import head_registry
 
         registry, label, files = base
@@ -156,14 +166,38 @@ def cmd_run(args: argparse.Namespace) -> int:
         verify = Verification(records=record_hashes(result.records))
         run_checks.append(registry_guard(registry, head, verdicts, registry_files=files, base_label=label, verify=verify))
         if report_out:
-            report_out.write_text(render_markdown(result.run, promotions=result.promotions, run_checks=run_checks), encoding="utf-8")
+            try:
+                write_text_file(report_out, render_markdown(result.run, promotions=result.promotions, run_checks=run_checks))
+            except OSError as exc:  # as in the pipeline: the report is a copy, the verdict stands
+                output_errors.append(f"the report could not be written to {report_out} ({exc.strerror or type(exc).__name__}); the verdict stands")
+    for problem in output_errors:
+        fail_line(problem)
     say(render_text(result.run, run_checks))
     for path, _ in result.records:
         say(f"record: {path}")
-    if report_out:
+    if report_out and not output_errors:
         say(f"report: {report_out}")
     gated = any(c.result.blocking for c in run_checks)
     return exitcodes.APPROVED if result.result == "pass" and not gated else exitcodes.NOT_APPROVED
+
+
+def _no_verdict(result: Any) -> int:
+    for problem in result.output_errors:
+        fail_line(problem)
+    written = f"a failing record was written to {result.records[0][0]}" if result.records else "no record could be written"
+    fail_line(f"no verdict: {result.internal_error}; {written}")
+    return exitcodes.NO_VERDICT
+
+
+def _refuse_conflicting_flags(args: argparse.Namespace) -> None:
+    """One rule for values given on the command line: a flag overrides gateway.yaml and the environment (the documented
+    precedence), but flags that contradict each other are a usage error, never one silently dropped."""
+    if args.reapprove and args.models:
+        raise ConfigError("--reapprove and --model both choose the candidates",
+                          "give --model to approve those models, or --reapprove alone to re-approve every model of the registry")
+    if args.include_model_output and not args.report_out:
+        raise ConfigError("--include-model-output shows the answer in the markdown report, but no --report-out is given",
+                          "add --report-out PATH, or drop --include-model-output")
 
 
 def _registry_base(files: list[str], settings: Any) -> tuple[Any, str, str]:
@@ -209,16 +243,31 @@ def _registry_base(files: list[str], settings: Any) -> tuple[Any, str, str]:
 
 
 def _output_path(text: str, flag: str) -> Path:
+    """Check an output the user named before anything is sent: a regular file (replaced atomically, through a temporary
+    file beside it) needs a writable folder; a device or pipe that exists (/dev/stdout, /dev/fd/N, a FIFO) is written
+    as it is, so only itself must be writable. The record must be a regular file."""
     path = Path(text)
     if path.is_dir():
         raise ConfigError(f"{flag} {text!r} is a directory", f"give {flag} a file name")
-    parent = path.parent if str(path.parent) else Path(".")
-    if flag == "--record-out" and path.exists() and not path.is_file():
+    from approval.frontends.pipeline import descriptor_of, written_in_place
+
+    special = written_in_place(path)
+    if special and flag == "--record-out":
         raise ConfigError(f"{flag} {text!r} is not a regular file", f"give {flag} a file path: the record is replaced atomically")
+    if special:
+        fd = descriptor_of(path)
+        try:
+            writable = os.fstat(fd) is not None if fd is not None else os.access(path, os.W_OK)
+        except OSError:
+            writable = False
+        if not writable:
+            raise ConfigError(f"{flag} {text!r} is not {'open' if fd is not None else 'writable'}", f"give {flag} a writable path")
+        return path
+    parent = path.parent if str(path.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
         raise ConfigError(f"{flag} {text!r}: {parent} is not a directory", f"give {flag} a writable path")
     if parent.exists() and not os.access(parent, os.W_OK):
-        raise ConfigError(f"{flag} {text!r}: {parent} is not writable", f"give {flag} a writable path")
+        raise ConfigError(f"{flag} {text!r}: {parent} is not writable", f"give {flag} a path in a folder you can write")
     try:  # created now, before anything is sent: a folder that cannot be made must not cost a whole run
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -248,18 +297,45 @@ def _read_record(path_text: str) -> tuple[dict[str, Any], bytes]:
     return data, raw
 
 
+MAX_GIT_RECORD_BYTES = 2 * 1024 * 1024  # a record is a few kB: a larger blob is not one, and is never read whole
+
+
 def _record_from_git(spec: str) -> dict[str, Any]:
-    """A record kept in git, e.g. on the record-store branch: `origin/approval-records:<host>/<model>/<file>.json`."""
+    """A record kept in git, e.g. on the record-store branch: `origin/approval-records:<host>/<model>/<file>.json`.
+
+    The REF is resolved to a commit first (`rev-parse --verify --end-of-options`, so nothing the user gives is read
+    as an option), the PATH must stay inside the tree, and the blob's size is checked before it is read."""
     import subprocess
 
     fix = "fetch the branch first (git fetch origin approval-records), and give REF:PATH of a record on it"
-    try:
-        shown = subprocess.run(["git", "show", spec], capture_output=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        raise ConfigError(f"record {spec!r} is not a file, and git could not be run to read it as REF:PATH", fix) from None
+    ref, _, inner = spec.partition(":")
+    parts = inner.split("/")
+    if ref.startswith("-") or not ref or any(ch in ref for ch in "\x00\n"):
+        raise ConfigError(f"record {spec!r} is not a file, and {ref!r} is not a git ref", fix)
+    if inner.startswith("/") or any(part in ("..", ".") for part in parts) or "\x00" in inner:
+        raise ConfigError(f"record {spec!r}: the path in git must stay inside the tree (no '/' at the start, no '..' or '.')", fix)
+
+    def git(*args: str) -> subprocess.CompletedProcess[bytes]:
+        try:
+            return subprocess.run(["git", *args], capture_output=True, timeout=30, check=False, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired):
+            raise ConfigError(f"record {spec!r} is not a file, and git could not be run to read it as REF:PATH", fix) from None
+
+    def reason(proc: subprocess.CompletedProcess[bytes]) -> str:
+        return (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["not found"])[0]
+
+    commit = git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+    if commit.returncode != 0:
+        raise ConfigError(f"record {spec!r} is not a file, nor in git ({ref!r} is not a commit here)", fix)
+    obj = f"{commit.stdout.decode('ascii', 'replace').strip()}:{inner}"  # a hex commit: never an option
+    size = git("cat-file", "-s", obj)
+    if size.returncode != 0:
+        raise ConfigError(f"record {spec!r} is not a file, nor in git ({reason(size)})", fix)
+    if int(size.stdout.strip() or 0) > MAX_GIT_RECORD_BYTES:
+        raise ConfigError(f"record {spec!r} is over the {MAX_GIT_RECORD_BYTES}-byte limit of a record", "give REF:PATH of an approval record")
+    shown = git("cat-file", "blob", obj)
     if shown.returncode != 0:
-        reason = (shown.stderr.decode("utf-8", "replace").strip().splitlines() or ["not found"])[0]
-        raise ConfigError(f"record {spec!r} is not a file, nor in git ({reason})", fix)
+        raise ConfigError(f"record {spec!r} is not a file, nor in git ({reason(shown)})", fix)
     try:
         data = json.loads(shown.stdout.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -367,8 +443,9 @@ def cmd_promote(record_path: str, registry_path: str, config_path: str | None = 
 
 
 def console() -> NoReturn:
-    """The `approval` console script and `python -m approval`: `main()`, then a quick exit (see end_process)."""
-    end_process(main())
+    """The `approval` console script and `python -m approval`: `main()` under the last-resort handler the action's
+    container shares (Ctrl-C exits 130, a bug of ours exits 3 with one line), then a quick exit (see end_process)."""
+    run_to_end(main, fail_line)
 
 
 if __name__ == "__main__":

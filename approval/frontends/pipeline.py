@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
+import re
+import sys
 import threading
 import uuid
 from collections.abc import Mapping
@@ -65,27 +68,63 @@ def execute(settings: Settings, record_out: Path, report_out: Path | None = None
                 errors.append(f"the report could not be written to {report_out} ({exc.strerror or type(exc).__name__}); the verdict stands")
         return PipelineResult(run, run.result, records, markdown, output_errors=errors, promotions=promotions)
     except (Exception, RecordInvalid) as exc:  # noqa: BLE001 - a bug of ours: still leave a verdict and a record
-        import traceback  # here, not at the top: only a bug of ours needs it
+        return no_verdict(settings, record_out, exc, ci)
 
-        detail = redact(f"{type(exc).__name__}: {exc}")[:300]
-        where = redact(traceback.format_exc(limit=-1).strip().splitlines()[-3] if traceback.format_exc() else "")[:200]
-        record = fallback_record(settings, f"internal error, no verdict reached: {detail} ({where.strip()})", ci)
-        records = []
-        try:
-            for path, model in zip(record_paths(record_out, list(settings.candidates)), settings.candidates, strict=True):
-                validate_record({**record, "candidate_model_id": model})
-                write_json(path, {**record, "candidate_model_id": model})
-                records.append((path, {**record, "candidate_model_id": model}))
-        except Exception:  # noqa: BLE001 - the disk itself failed; the exit code still says no verdict
-            pass
-        markdown = redact(f"## ⛔ Model approval: no verdict\n\nThe approval run hit an internal error: {detail}\n")
-        return PipelineResult(None, "fail", records, markdown, internal_error=f"internal error ({detail})")
+
+def no_verdict(settings: Settings, record_out: Path, exc: BaseException, ci: Mapping[str, Any] | None = None) -> PipelineResult:
+    """A bug of ours stopped the run: each candidate's record says so (`internal error, no verdict reached`, failing),
+    and the result's `internal_error` names it and where to report it."""
+    import traceback  # here, not at the top: only a bug of ours needs it
+
+    from approval.common.console import REPORT_HINT
+
+    detail = redact(f"{type(exc).__name__}: {exc}")[:300]
+    formatted = traceback.format_exception(exc, limit=-1)
+    where = redact("".join(formatted).strip().splitlines()[-3] if len(formatted) > 1 else "")[:200]
+    record = fallback_record(settings, f"internal error, no verdict reached: {detail} ({where.strip()})", ci)
+    records = []
+    try:
+        for path, model in zip(record_paths(record_out, list(settings.candidates)), settings.candidates, strict=True):
+            validate_record({**record, "candidate_model_id": model})
+            write_json(path, {**record, "candidate_model_id": model})
+            records.append((path, {**record, "candidate_model_id": model}))
+    except Exception:  # noqa: BLE001 - the disk itself failed; the exit code still says no verdict
+        pass
+    markdown = redact(f"## ⛔ Model approval: no verdict\n\nThe approval run hit an internal error: {detail}\n")
+    return PipelineResult(None, "fail", records, markdown, internal_error=f"internal error ({detail}); {REPORT_HINT}")
+
+
+_STANDARD_STREAMS = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+
+
+def descriptor_of(path: Path) -> int | None:
+    """The descriptor of this process a path names (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N), or None."""
+    text = str(path)
+    if text in _STANDARD_STREAMS:
+        return _STANDARD_STREAMS[text]
+    match = re.fullmatch(r"/(?:dev/fd|proc/self/fd)/(\d+)", text)
+    return int(match.group(1)) if match else None
+
+
+def written_in_place(path: Path) -> bool:
+    """A descriptor, device or pipe the user named (/dev/stdout, /dev/fd/N, a FIFO): written as it is, never replaced
+    by a file of ours (which would need a writable /dev, and would replace the link itself)."""
+    return descriptor_of(path) is not None or (path.exists() and (not path.is_file() or path.absolute().parts[1:2] in (("dev",), ("proc",))))
 
 
 def write_text_file(path: Path, text: str) -> None:
-    """A regular file is replaced atomically; a device or pipe the user named (/dev/stdout) is written as it is."""
-    if path.exists() and not path.is_file():
-        with path.open("w", encoding="utf-8") as handle:
+    """A regular file is replaced atomically; a device or pipe the user named is written as it is: one of this
+    process's descriptors (/dev/stdout) through that descriptor, as the shell opened it (no reopening, which a pipe
+    another user made would refuse, and which would truncate a file behind it); another device or FIFO appended to."""
+    fd = descriptor_of(path)
+    if fd is not None:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        with os.fdopen(os.dup(fd), "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return
+    if written_in_place(path):
+        with path.open("a", encoding="utf-8") as handle:
             handle.write(text)
         return
     from approval.record.build import write_text_atomic

@@ -92,6 +92,21 @@ def evidence_problems(approval: Approval, model: str, verify: Verification) -> l
     return problems
 
 
+def promote_command(model: str, candidates: list[str], registry_files: str) -> str:
+    """The `approval promote` command that lists `model`, as it runs: the record this run writes for it under the
+    default name (approval-record.json; approval-record.<model>.json beside it with several candidates) and the file
+    the approved list is written to (the approved-models markdown file when there is one, else the gateway.yaml)."""
+    import shlex
+    from pathlib import Path
+
+    from approval.record.build import record_paths
+
+    models = candidates if model in candidates else [model]
+    record = record_paths(Path("approval-record.json"), models)[models.index(model)]
+    registry = registry_files.rsplit(", ", maxsplit=1)[-1] if registry_files != "the registry" else "AGENTS.md"
+    return f"approval promote --record {shlex.quote(str(record))} --registry {shlex.quote(registry)}"
+
+
 @dataclass(frozen=True)
 class _Finding:
     category: Category
@@ -107,7 +122,6 @@ def registry_guard(base: Registry, head: Registry, outcomes: Mapping[str, Verdic
     removed = [m for m in base.models if m not in head.models]
     refreshed = [m for m in head.models if m in base.models and head.get(m) != base.get(m)]
     findings: list[_Finding] = []
-    promote = f"`approval promote --record <this run's record> --registry {registry_files}`"
     unproven: dict[str, str] = {}  # model → why its evidence is none
     for model in [*added, *refreshed]:
         entry = head.get(model)
@@ -120,14 +134,15 @@ def registry_guard(base: Registry, head: Registry, outcomes: Mapping[str, Verdic
     for model in refreshed:
         if model in unproven:
             findings.append(_Finding(Category.CONFIG, f"{model}'s evidence is replaced by no evidence ({unproven[model]}) — refresh it "
-                                                      f"with {promote} after it passes, not by hand"))
+                                                      f"with `{promote_command(model, list(outcomes), registry_files)}` after it passes, not by hand"))
     for model in added:
         entry = head.get(model)
         assert entry is not None
         outcome = outcomes.get(model)
         if model in unproven:
             why = f" ({unproven[model]})" if unproven[model] else ""
-            findings.append(_Finding(Category.CONFIG, f"{model} enters the approved list without evidence{why} — list it with {promote} "
+            findings.append(_Finding(Category.CONFIG, f"{model} enters the approved list without evidence{why} — list it with "
+                                                      f"`{promote_command(model, list(outcomes), registry_files)}` "
                                                       "after it passes, not by hand"))
         if outcome is None:
             findings.append(_Finding(Category.CONFIG, f"{model} is added but was not a candidate of this run — make it a candidate "

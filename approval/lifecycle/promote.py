@@ -401,12 +401,13 @@ def write_registry(path_text: str, text: str) -> Path:
     if not stat.S_ISREG(mode):
         raise ConfigError(f"registry {path_text!r} is not a regular file", "give the AGENTS.md or gateway.yaml file itself")
     if not mode & 0o222 or not os.access(target, os.W_OK):
-        raise ConfigError(f"registry {path_text!r} is read-only", "make it writable (chmod u+w) if it is meant to change, then promote again")
+        raise ConfigError(f"registry {path_text!r} is read-only: it cannot be written; it is unchanged",
+                          "make it writable (chmod u+w) if it is meant to change, then promote again")
     try:
         write_text_atomic(target, text)
-    except OSError as exc:
-        raise ConfigError(f"registry {path_text!r} cannot be replaced ({exc.strerror or type(exc).__name__})",
-                          "make its folder writable, then promote again") from None
+    except OSError as exc:  # the user's file or folder (read-only, full disk, permissions): theirs to fix, nothing changed
+        raise ConfigError(f"registry {path_text!r} cannot be written ({exc.strerror or type(exc).__name__}); it is unchanged",
+                          "make the file and its folder writable (the file is replaced through a temporary file beside it)") from None
     return target
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from approval.common.redact import encoded_forms
-from approval.settings.build import CHECKS_WITHOUT_CALLS
+from approval.engine.checks import CATALOGUE
 
 BLOCKING = ("fail", "error")
 HTTP_2XX = re.compile(r"^2\d\d$")
@@ -69,7 +69,7 @@ def inconsistencies(record: Mapping[str, Any], api_key: str | None = None) -> li
     # The verdict follows from the checks and the pass policy, and rests on evidence about the candidate.
     blocked = sorted(name for name, status in statuses.items() if status in blocking or name in warned)
     answered = record.get("answered_calls")
-    observed = [name for name, status in statuses.items() if status in ("pass", "warn") and name not in CHECKS_WITHOUT_CALLS]
+    observed = [name for name, status in statuses.items() if status in ("pass", "warn") and name not in CATALOGUE.without_own_answers]
     should_pass = bool(checks) and not blocked and bool(observed) and (version == 1 or (isinstance(answered, int) and answered > 0))
     verdict = record.get("overall_result")
     if verdict == "pass" and not should_pass:

@@ -53,7 +53,12 @@ def reproduce_command(run: RunOutcome, model: str | None = None) -> str:
         parts += ["--prompt-file", s.prompt.source]
     if s.checks:
         parts += ["--checks", ",".join(s.checks)]
-    env = f"{s.auth.api_key_env}=..." if s.auth.scheme != "none" else ""
+    if not s.config_path:  # with a config, it sets them; without, the flags this run had
+        defaults = {"--max-latency-ms": (s.max_latency_ms, 30_000), "--samples": (s.latency_samples, 3), "--timeout": (s.total_timeout_s, 300),
+                    "--concurrency": (s.concurrency, 8)}
+        parts += [part for flag, (value, default) in defaults.items() if value != default for part in (flag, f"{value:g}")]
+    # runs as written: the key from the environment, or a clear message from the shell when it is not set
+    env = f'{s.auth.api_key_env}="${{{s.auth.api_key_env}:?set it to the gateway key}}"' if s.auth.scheme != "none" else ""
     return redact((env + " " if env else "") + " ".join(shlex.quote(p) for p in parts))
 
 

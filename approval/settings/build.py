@@ -16,48 +16,14 @@ from urllib.parse import urlsplit, urlunsplit
 from approval.common.errors import ConfigError
 from approval.common.redact import header_secrets, register_secret
 from approval.settings.configfile import config_schema, load_config_file, validate_against_schema
+from approval.settings.flags import Flags
 from approval.settings.network import ca_bundle_for, proxy_credentials, proxy_for
 from approval.settings.prompt import Prompt, default_prompt, load_prompt
+from approval.settings.registry import config_entries, load_registry
 from approval.settings.route import OPTION_INDEX_RE, ROUTE_FIELDS, Route
+from approval.settings.selection import Catalogue
 
 ENDPOINTS = ("chat", "responses")
-ALL_CHECKS = (
-    "reachability",
-    "happy-path",
-    "model-echo",
-    "error-path",
-    "latency",
-    "output-quality",
-    "agent-client",
-    "streaming",
-    "tool-calling",
-    "structured-output",
-    "approved-list",
-)
-DEFAULT_CHECKS = ("reachability", "happy-path", "model-echo", "error-path", "latency", "agent-client")
-# Check names still accepted in `checks:` and `required:`, and the check each now runs as (with a notice).
-DEPRECATED_CHECKS = {
-    "bounded-retry": (
-        "agent-client",
-        "it audited this tool's own HTTP client, which is no evidence about the gateway or the agent; 'agent-client' measures the "
-        "retries and time the agent's own client (the openai SDK) needs, and the run's notes say when this tool had to retry or "
-        "reached the deadline",
-    ),
-}
-# Checks that gather no answer of the candidate's own: approved-list makes no call, and agent-client sees answers only
-# through the SDK, which hides the deviations the raw probes exist to see. A selection of these alone cannot approve it
-# (nor can a record whose other checks did not pass). bounded-retry is how schema-1 records name what now runs as
-# agent-client.
-CHECKS_WITHOUT_CALLS = frozenset({"approved-list", "agent-client", "bounded-retry"})
-# Findings that are warnings by default and that `required:` can make blocking.
-REQUIRABLE_FINDINGS = (
-    "error-path.missing-model",
-    "error-path.unknown-model",
-    "error-path.empty-messages",
-    "reachability.models-listing",
-    "tool-calling.finish-reason",
-    "approved-list.model-in-use",
-)
 MODEL_ID_RE = re.compile(r"^[^\s\x00-\x1f]{1,256}$")
 
 
@@ -101,7 +67,7 @@ class Settings:
     backoff_s: float = 0.5
     concurrency: int = 8
     max_response_bytes: int = 8 * 1024 * 1024
-    checks: tuple[str, ...] = DEFAULT_CHECKS
+    checks: tuple[str, ...] = ("reachability", "happy-path", "model-echo", "error-path", "latency", "agent-client")
     required: frozenset[str] = frozenset()
     warnings_block: bool = False
     approved_models: tuple[str, ...] = ()
@@ -204,40 +170,103 @@ def split_models(value: Any) -> list[str]:
     return out
 
 
-def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
-    """Merge flags, the config file and the environment into validated Settings.
+def build_settings(flags: Flags, environ: Mapping[str, str], catalogue: Catalogue) -> Settings:
+    """Merge the front end's flags, the config file and the environment into validated Settings; `catalogue` is every
+    check the engine declares (engine/checks), against which the selection is checked."""
+    config_path = flags.config or None
+    cfg, config_sha = load_config_file(config_path) if config_path else ({}, None)
+    base_url, proxy, ca_bundle = _gateway(_pick(flags.base_url, cfg, "base_url"), environ)
+    auth, api_key = _auth(cfg.get("auth", {}), environ)
+    extra_headers = _headers(cfg.get("headers", {}))
+    approved, registry_file = _approved_models(cfg, str(config_path or "gateway.yaml"))
+    in_use = cfg.get("model_in_use")
+    candidates = _candidates(flags, cfg, environ, approved, in_use)
+    baseline = _pick(flags.baseline_model, cfg, "baseline_model")
+    if baseline is not None and not MODEL_ID_RE.match(str(baseline)):
+        raise ConfigError(f"baseline model ID {baseline!r} is not valid", "give the ID exactly as the gateway names it")
+    endpoint = str(_pick(flags.endpoint, cfg, "endpoint") or "chat").strip().lower()
+    if endpoint not in ENDPOINTS:
+        raise ConfigError(f"unknown endpoint family {endpoint!r}", "use chat or responses")
+    prompt_file = _pick(flags.prompt_file, cfg, "prompt_file")
+    prompt = load_prompt(str(prompt_file)) if prompt_file else default_prompt()
+    limits = _limits(flags, cfg)
+    selection = catalogue.select(_pick(flags.checks, cfg, "checks"), cfg.get("required", []),
+                                 with_expect=bool(cfg.get("expect") or prompt.expect),
+                                 with_registry=bool(cfg.get("approved_models") or cfg.get("approved_models_file")))
+    expect = _expectations(cfg, prompt, selection.checks)
+    paths = cfg.get("paths", {})
+    retries = cfg.get("retries", {})
+    ttft = cfg.get("thresholds", {}).get("max_time_to_first_token_ms")
+    return Settings(
+        base_url=base_url,
+        api_key=api_key,
+        candidates=candidates,
+        endpoint=endpoint,
+        baseline_model=str(baseline) if baseline else None,
+        chat_path=paths.get("chat", "/chat/completions"),
+        responses_path=paths.get("responses", "/responses"),
+        models_path=paths.get("models", "/models"),
+        auth=auth,
+        extra_headers=extra_headers,
+        prompt=prompt,
+        max_latency_ms=limits.max_latency_ms,
+        latency_samples=limits.samples,
+        max_ttft_ms=float(ttft) if ttft is not None else None,
+        request_timeout_s=limits.request_timeout_s,
+        total_timeout_s=limits.total_timeout_s,
+        max_attempts=int(retries.get("max_attempts", 3)),
+        max_retry_after_s=float(retries.get("max_retry_after_seconds", 10.0)),
+        backoff_s=float(retries.get("backoff_seconds", 0.5)),
+        concurrency=limits.concurrency,
+        max_response_bytes=int(cfg.get("max_response_bytes", 8 * 1024 * 1024)),
+        checks=selection.checks,
+        required=selection.required,
+        warnings_block=bool(cfg.get("warnings_block", False)),
+        approved_models=tuple(approved),
+        approved_models_file=str(registry_file) if registry_file else None,
+        model_in_use=in_use,
+        model_aliases={str(k): tuple(v) for k, v in cfg.get("model_aliases", {}).items()},
+        route=_route(cfg.get("route")),
+        max_completion_tokens=cfg.get("max_completion_tokens"),
+        expect=expect,
+        approved_by=approver(_pick(flags.approved_by, cfg, "approved_by"), environ),
+        config_path=str(config_path) if config_path else None,
+        config_sha256=config_sha,
+        include_model_output=flags.include_model_output,
+        pass_policy=str(cfg.get("pass_policy", "all")),
+        proxy=proxy,
+        ca_bundle=ca_bundle,
+        agent=_agent_settings(cfg.get("agent", {})),
+        notices=selection.notices,
+    )
 
-    `flags` keys (all optional): base_url, models (list), endpoint, prompt_file, config, max_latency_ms, samples,
-    timeout, request_timeout, approved_by, checks (list or comma text), baseline_model, concurrency,
-    include_model_output, reapprove (without models: every approved model and the model in use are the candidates).
-    """
-    cfg: dict[str, Any] = {}
-    config_sha = None
-    config_path = flags.get("config") or None
-    if config_path:
-        cfg, config_sha = load_config_file(str(config_path))
 
-    def pick(flag: str, *cfg_path: str) -> Any:
-        if _nonempty(flags.get(flag)):
-            return flags[flag]
-        node: Any = cfg
-        for part in cfg_path:
-            if not isinstance(node, dict) or part not in node:
-                return None
-            node = node[part]
-        return node
+def _pick(flag: Any, cfg: Mapping[str, Any], *cfg_path: str) -> Any:
+    """The flag when given, else the config's value at `cfg_path` (None when absent)."""
+    if _nonempty(flag):
+        return flag
+    node: Any = cfg
+    for part in cfg_path:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
 
-    # Gateway and auth
-    base_raw = pick("base_url", "base_url") or environ.get("GATEWAY_BASE_URL", "").strip()
+
+def _gateway(given: Any, environ: Mapping[str, str]) -> tuple[str, str | None, str | None]:
+    """The base URL (flag, config, else GATEWAY_BASE_URL), and the proxy and CA bundle the environment asks for."""
+    base_raw = given or environ.get("GATEWAY_BASE_URL", "").strip()
     if not base_raw:
         raise ConfigError("no gateway base URL given", "pass --base-url, set base_url in gateway.yaml, or export GATEWAY_BASE_URL")
     base_url = normalise_base_url(str(base_raw))
     proxy = proxy_for(base_url, environ)
     for credential in proxy_credentials(proxy):
         register_secret(credential)
-    ca_bundle = ca_bundle_for(environ) if base_url.startswith("https:") else None
+    return base_url, proxy, ca_bundle_for(environ) if base_url.startswith("https:") else None
 
-    auth_cfg = cfg.get("auth", {})
+
+def _auth(auth_cfg: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[Auth, str]:
+    """How the key is sent, and the key itself (from the variable `auth.api_key_env` names; registered as a secret)."""
     scheme = auth_cfg.get("scheme", "bearer")
     header = auth_cfg.get("header", "Authorization" if scheme == "bearer" else "")
     if scheme == "header" and not header:
@@ -247,8 +276,7 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         raise ConfigError(f"auth.prefix is set but auth.scheme is {scheme!r}", "auth.prefix applies to scheme: header only; remove it or set scheme: header")
     if any(ch in auth.prefix for ch in "\r\n\x00") or not _header_safe(auth.prefix):
         raise ConfigError("auth.prefix contains a line break or characters that cannot be sent in an HTTP header", "remove them")
-    api_key = flags.get("api_key") or environ.get(auth.api_key_env, "")
-    api_key = api_key.strip()
+    api_key = environ.get(auth.api_key_env, "").strip()
     if scheme != "none" and not api_key:
         raise ConfigError(
             f"the API key is missing: {auth.api_key_env} is not set",
@@ -260,92 +288,61 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         raise ConfigError(f"{auth.api_key_env} contains characters that cannot be sent in an HTTP header (outside Latin-1)",
                           "check that the variable holds the key itself")
     register_secret(api_key)
-    extra_headers = _headers(cfg.get("headers", {}))
+    return auth, api_key
 
-    # Models: the registry first, since a re-approval (`reapprove`) approves everything in it
-    from approval.settings.registry import config_entries
 
-    approved = [e.model for e in config_entries(cfg.get("approved_models"), str(config_path or "gateway.yaml"))]
+def _approved_models(cfg: Mapping[str, Any], source: str) -> tuple[list[str], Any]:
+    """The registry: `approved_models`, then the models of `approved_models_file` (first mention wins), and that file."""
+    approved = [e.model for e in config_entries(cfg.get("approved_models"), source)]
     registry_file = cfg.get("approved_models_file")
     if registry_file:
-        from approval.settings.registry import load_registry
-
         approved += [m for m in load_registry(str(registry_file)) if m not in approved]
-    in_use = cfg.get("model_in_use")
-    candidates = split_models(flags.get("models"))
-    if not candidates and flags.get("reapprove"):
+    return approved, registry_file
+
+
+def _candidates(flags: Flags, cfg: Mapping[str, Any], environ: Mapping[str, str], approved: list[str], in_use: Any) -> tuple[str, ...]:
+    """The models to approve: the flags', else (a re-approval) everything approved and the model in use, else the
+    config's `candidates` / `candidate_model`, else CANDIDATE_MODEL_ID; each checked, duplicates dropped."""
+    candidates = split_models(list(flags.models))
+    if not candidates and flags.reapprove:
         candidates = list(dict.fromkeys([*approved, *([in_use] if in_use else [])]))
     candidates = candidates or split_models(cfg.get("candidates")) or split_models(cfg.get("candidate_model"))
     if not candidates:
         candidates = split_models(environ.get("CANDIDATE_MODEL_ID", ""))
     if not candidates:
         raise ConfigError("no candidate model given", "pass --model, set candidate_model in gateway.yaml, or export CANDIDATE_MODEL_ID")
-    seen: list[str] = []
     for model in candidates:
         if not MODEL_ID_RE.match(model):
             raise ConfigError(
                 f"candidate model ID {model!r} is not valid (empty, too long or contains whitespace)", "give the ID exactly as the gateway names it"
             )
-        if model not in seen:
-            seen.append(model)
-    baseline = pick("baseline_model", "baseline_model")
-    if baseline is not None and not MODEL_ID_RE.match(str(baseline)):
-        raise ConfigError(f"baseline model ID {baseline!r} is not valid", "give the ID exactly as the gateway names it")
+    return tuple(dict.fromkeys(candidates))
 
-    endpoint = str(pick("endpoint", "endpoint") or "chat").strip().lower()
-    if endpoint not in ENDPOINTS:
-        raise ConfigError(f"unknown endpoint family {endpoint!r}", "use chat or responses")
 
-    paths = cfg.get("paths", {})
-    prompt_file = pick("prompt_file", "prompt_file")
-    prompt = load_prompt(str(prompt_file)) if prompt_file else default_prompt()
+@dataclass(frozen=True)
+class _Limits:
+    max_latency_ms: float
+    samples: int
+    total_timeout_s: float
+    request_timeout_s: float
+    concurrency: int
 
-    thresholds = cfg.get("thresholds", {})
-    retries = cfg.get("retries", {})
-    max_latency = _number(pick("max_latency_ms", "thresholds", "max_latency_ms") or 30_000, "max latency (ms)", minimum=1, maximum=3_600_000)
-    samples = int(_number(pick("samples", "thresholds", "latency_samples") or 3, "latency samples", minimum=1, maximum=50, integer=True))
-    ttft = thresholds.get("max_time_to_first_token_ms")
-    total = _number(pick("timeout", "timeouts", "total_seconds") or 300, "timeout (seconds)", minimum=1, maximum=21_600)
-    request_timeout = _number(
-        pick("request_timeout", "timeouts", "request_seconds") or min(60.0, total), "request timeout (seconds)", minimum=0.1, maximum=3600
-    )
-    concurrency = int(_number(pick("concurrency", "concurrency") or 8, "concurrency", minimum=1, maximum=64, integer=True))
 
-    # Checks
-    checks_raw = pick("checks", "checks")
-    if checks_raw:
-        names = _names(checks_raw)
-        unknown = [n for n in names if n not in ALL_CHECKS and n not in DEPRECATED_CHECKS]
-        if unknown:
-            raise ConfigError(f"unknown check {unknown[0]!r}", f"choose among: {', '.join(ALL_CHECKS)}")
-        checks = tuple(dict.fromkeys(DEPRECATED_CHECKS[n][0] if n in DEPRECATED_CHECKS else n for n in names))
-    else:
-        default = list(DEFAULT_CHECKS)
-        if cfg.get("expect") or prompt.expect:
-            default.append("output-quality")
-        if cfg.get("approved_models") or cfg.get("approved_models_file"):
-            default.append("approved-list")
-        checks = tuple(default)
-    if not set(checks) - CHECKS_WITHOUT_CALLS:
-        raise ConfigError(f"the selected checks ({', '.join(checks)}) gather no answer of the model's own, so they cannot approve it",
-                          "add a check that calls it (reachability, happy-path, …), or leave checks empty for the standard set")
-    required_raw = [str(r) for r in cfg.get("required", [])]
-    required = frozenset(DEPRECATED_CHECKS[r][0] if r in DEPRECATED_CHECKS else r for r in required_raw)
-    notices = tuple(
-        f"check {name!r} is deprecated and runs as {DEPRECATED_CHECKS[name][0]!r}: {DEPRECATED_CHECKS[name][1]}. "
-        f"Write {DEPRECATED_CHECKS[name][0]!r} instead"
-        for name in DEPRECATED_CHECKS
-        if name in required_raw or (checks_raw and name in _names(checks_raw))
-    )
-    unknown_required = sorted(r for r in required if r not in ALL_CHECKS and r not in REQUIRABLE_FINDINGS)
-    if unknown_required:
-        raise ConfigError(f"required: unknown name {unknown_required[0]!r}", f"choose among checks or: {', '.join(REQUIRABLE_FINDINGS)}")
-    unselected = sorted(r for r in required if r.split(".", 1)[0] not in checks)
-    if unselected:
-        check = unselected[0].split(".", 1)[0]
-        raise ConfigError(f"required: {unselected[0]!r} names the check {check!r}, which is not selected in this run, so it could never block",
-                          f"add {check} to checks (or --checks), or remove the entry from required")
+def _limits(flags: Flags, cfg: Mapping[str, Any]) -> _Limits:
+    """The bounds of the run: the latency bound and samples, the deadline, each request's timeout, concurrency."""
+    max_latency = _number(_pick(flags.max_latency_ms, cfg, "thresholds", "max_latency_ms") or 30_000, "max latency (ms)",
+                          minimum=1, maximum=3_600_000)
+    samples = int(_number(_pick(flags.samples, cfg, "thresholds", "latency_samples") or 3, "latency samples", minimum=1, maximum=50,
+                          integer=True))
+    total = _number(_pick(flags.timeout, cfg, "timeouts", "total_seconds") or 300, "timeout (seconds)", minimum=1, maximum=21_600)
+    request_timeout = _number(_pick(None, cfg, "timeouts", "request_seconds") or min(60.0, total), "request timeout (seconds)",
+                              minimum=0.1, maximum=3600)
+    concurrency = int(_number(_pick(flags.concurrency, cfg, "concurrency") or 8, "concurrency", minimum=1, maximum=64, integer=True))
+    return _Limits(max_latency, samples, total, min(request_timeout, total), concurrency)
 
+
+def _expectations(cfg: Mapping[str, Any], prompt: Prompt, checks: tuple[str, ...]) -> dict[str, Any]:
+    """`expect:` of the config, then of the prompt file (which wins), checked."""
     expect: dict[str, Any] = dict(cfg.get("expect", {}))
     if prompt.expect is not None:
         defs = config_schema()["$defs"]
@@ -354,56 +351,7 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
     _check_expect(expect)
     if "output-quality" in checks and not expect:
         raise ConfigError("check 'output-quality' is selected but no expectations are given", "add an expect: block to gateway.yaml or the prompt file")
-
-    aliases = {str(k): tuple(v) for k, v in cfg.get("model_aliases", {}).items()}
-    route = _route(cfg.get("route"))
-    return Settings(
-        base_url=base_url,
-        api_key=api_key,
-        candidates=tuple(seen),
-        endpoint=endpoint,
-        baseline_model=str(baseline) if baseline else None,
-        chat_path=paths.get("chat", "/chat/completions"),
-        responses_path=paths.get("responses", "/responses"),
-        models_path=paths.get("models", "/models"),
-        auth=auth,
-        extra_headers=extra_headers,
-        prompt=prompt,
-        max_latency_ms=max_latency,
-        latency_samples=samples,
-        max_ttft_ms=float(ttft) if ttft is not None else None,
-        request_timeout_s=min(request_timeout, total),
-        total_timeout_s=total,
-        max_attempts=int(retries.get("max_attempts", 3)),
-        max_retry_after_s=float(retries.get("max_retry_after_seconds", 10.0)),
-        backoff_s=float(retries.get("backoff_seconds", 0.5)),
-        concurrency=concurrency,
-        max_response_bytes=int(cfg.get("max_response_bytes", 8 * 1024 * 1024)),
-        checks=checks,
-        required=required,
-        warnings_block=bool(cfg.get("warnings_block", False)),
-        approved_models=tuple(approved),
-        approved_models_file=str(registry_file) if registry_file else None,
-        model_in_use=in_use,
-        model_aliases=aliases,
-        route=route,
-        max_completion_tokens=cfg.get("max_completion_tokens"),
-        expect=expect,
-        approved_by=approver(pick("approved_by", "approved_by"), environ),
-        config_path=str(config_path) if config_path else None,
-        config_sha256=config_sha,
-        include_model_output=bool(flags.get("include_model_output", False)),
-        pass_policy=str(cfg.get("pass_policy", "all")),
-        proxy=proxy,
-        ca_bundle=ca_bundle,
-        agent=_agent_settings(cfg.get("agent", {})),
-        notices=notices,
-    )
-
-
-def _names(raw: Any) -> list[str]:
-    """Check names from a comma-separated text or a list."""
-    return [str(c).strip() for c in (raw.split(",") if isinstance(raw, str) else raw) if str(c).strip()]
+    return expect
 
 
 def _agent_settings(block: Mapping[str, Any]) -> AgentSettings:

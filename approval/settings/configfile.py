@@ -67,4 +67,4 @@ def validate_against_schema(doc: Any, schema: dict[str, Any], what: str) -> None
     from approval.settings.schema_errors import describe
 
     name, problem = describe(err)
-    raise ConfigError(f"{what}: `{name}` {problem}", "fix that value (the keys are described in the README and examples/gateway.yaml)")
+    raise ConfigError(f"{what}: `{name}` {problem}", "fix that value (every key is described in docs/configuration.md and examples/gateway.yaml)")

@@ -99,5 +99,5 @@ def _parse_structured(name: str, text: str, is_json: bool) -> tuple[tuple[tuple[
             raise ConfigError(f"prompt file {name!r}: no `user` message", "add the representative user message")
     expect = doc.get("expect")
     if expect is not None and not isinstance(expect, dict):
-        raise ConfigError(f"prompt file {name!r}: `expect` must be a mapping", "see the README's output expectations")
+        raise ConfigError(f"prompt file {name!r}: `expect` must be a mapping", "see the output expectations of `output-quality` in docs/checks.md")
     return tuple(messages), expect

@@ -164,7 +164,7 @@ def test_checked_out_commit_reads_detached_loose_and_packed_heads(tmp_path: Path
 
 def test_the_concurrency_input_reaches_settings_and_is_validated(gateway: FakeGateway, workspace: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    assert action._flags({"INPUT_CONCURRENCY": "2"})["concurrency"] == "2"
+    assert action._flags({"INPUT_CONCURRENCY": "2"}, reapprove=False).concurrency == "2"
     assert action.main(_env(workspace, concurrency="65")) == 2
     assert "concurrency is 65, outside 1..64" in capsys.readouterr().out
     assert gateway.calls == []

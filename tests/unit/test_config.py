@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from approval.common.errors import ConfigError
+from approval.engine.checks import CATALOGUE
 from approval.settings.build import build_settings
-from tests.conftest import BASE, CANARY_KEY, make_settings
+from tests.conftest import BASE, CANARY_KEY, as_flags, make_settings
 
 ENV = {"GATEWAY_API_KEY": CANARY_KEY}
 
@@ -21,7 +22,8 @@ def write(tmp_path: Path, name: str, text: str | bytes) -> str:
 
 def test_flags_override_file_and_env_fills_the_rest(tmp_path):
     cfg = write(tmp_path, "gateway.yaml", "base_url: http://file.test/v1\nendpoint: responses\nthresholds: {max_latency_ms: 900}\n")
-    s = build_settings({"config": cfg, "max_latency_ms": "1200"}, {**ENV, "CANDIDATE_MODEL_ID": "env-model", "GATEWAY_BASE_URL": "http://env.test/v1"})
+    s = build_settings(as_flags({"config": cfg, "max_latency_ms": "1200"}),
+                       {**ENV, "CANDIDATE_MODEL_ID": "env-model", "GATEWAY_BASE_URL": "http://env.test/v1"}, CATALOGUE)
     assert s.base_url == "http://file.test/v1"  # file beats env
     assert s.candidates == ("env-model",)  # env fills what both leave open
     assert s.endpoint == "responses"
@@ -53,7 +55,7 @@ expect: {{contains: [haiku]}}
 approved_by: platform-team
 """,
     )
-    s = build_settings({"config": cfg}, ENV)
+    s = build_settings(as_flags({"config": cfg}), ENV, CATALOGUE)
     assert s.base_url == "https://gw.example.com/api"
     assert s.chat_path == "/api/text/chat" and s.models_path == "/api/models"
     assert (s.auth.scheme, s.auth.header) == ("header", "api-key")
@@ -179,15 +181,15 @@ def test_trailing_slash_and_comma_separated_models():
 
 def test_auth_none_needs_no_key(tmp_path):
     cfg = write(tmp_path, "g.yaml", "auth: {scheme: none}\n")
-    s = build_settings({"base_url": "http://gw.test/v1", "models": ["m"], "config": cfg}, {})
+    s = build_settings(as_flags({"base_url": "http://gw.test/v1", "models": ["m"], "config": cfg}), {}, CATALOGUE)
     assert s.auth.scheme == "none" and s.api_key == ""
     with pytest.raises(ConfigError, match="GATEWAY_API_KEY is not set"):
-        build_settings({"base_url": "http://gw.test/v1", "models": ["m"]}, {})
+        build_settings(as_flags({"base_url": "http://gw.test/v1", "models": ["m"]}), {}, CATALOGUE)
 
 
 def test_custom_key_variable(tmp_path):
     cfg = write(tmp_path, "g.yaml", "auth: {api_key_env: MY_GATEWAY_KEY}\n")
-    s = build_settings({"base_url": "http://gw.test/v1", "models": ["m"], "config": cfg}, {"MY_GATEWAY_KEY": "sk-xyz-12345"})
+    s = build_settings(as_flags({"base_url": "http://gw.test/v1", "models": ["m"], "config": cfg}), {"MY_GATEWAY_KEY": "sk-xyz-12345"}, CATALOGUE)
     assert s.api_key == "sk-xyz-12345"
 
 

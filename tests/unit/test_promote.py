@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from approval.common.userfile import load_yaml
+from approval.engine.checks import CATALOGUE
 from approval.engine.suite import run_suite
 from approval.frontends.cli import main
 from approval.lifecycle.promote import RegistryEditError, comment_start, markdown_lines_for, promote_markdown, promote_yaml, yaml_lines_for
 from approval.record.build import build_record, write_json
 from approval.settings.build import build_settings
 from approval.settings.registry import Approval, parse_block_entries, registry_of
-from tests.conftest import BASE, CANARY_KEY, is_sample, make_settings
+from tests.conftest import BASE, CANARY_KEY, as_flags, is_sample, make_settings
 
 AGENTS = """# Agents
 
@@ -108,7 +109,7 @@ def test_promote_into_gateway_yaml_keeps_every_comment_and_the_order(tmp_path, c
                                         f'    approved_at: "{json.loads(record.read_text())["approved_at"]}"\n    approved_by: "octocat"\n'
                                         f'    run_url: "https://github.com/o/r/actions/runs/42"\n    record_sha256: "{sha}"\n')
     assert stat.S_IMODE(config.stat().st_mode) == 0o640, "the file keeps its mode"
-    settings = build_settings({"config": str(config), "models": ["x"]}, {"GATEWAY_API_KEY": CANARY_KEY})
+    settings = build_settings(as_flags({"config": str(config), "models": ["x"]}), {"GATEWAY_API_KEY": CANARY_KEY}, CATALOGUE)
     assert settings.approved_models == ("old-model", "retired-model", "cand-model")
     assert registry_of(load_yaml(text)).get("cand-model").approval.record_sha256 == sha  # type: ignore[union-attr]
 
@@ -255,7 +256,8 @@ def test_a_read_only_registry_is_refused_with_one_line_and_left_alone(tmp_path, 
     code, out, err = promote(record, registry, capsys)
     assert code == 2, out + err
     (line,) = err.strip().splitlines()
-    assert line == f"error: registry {str(registry)!r} is read-only — make it writable (chmod u+w) if it is meant to change, then promote again"
+    assert line == (f"error: registry {str(registry)!r} is read-only: it cannot be written; it is unchanged — "
+                    "make it writable (chmod u+w) if it is meant to change, then promote again")
     assert registry.read_text() == content and stat.S_IMODE(registry.stat().st_mode) == 0o444
 
 

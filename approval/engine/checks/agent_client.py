@@ -16,12 +16,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from approval.engine.agent_calls import MALFORMED, AgentRun, SDKCall
-from approval.engine.checks.base import STATUS_ORDER, Evidence, result
+from approval.engine.checks.base import STATUS_ORDER, CheckSpec, Evidence, result
 from approval.engine.checks.error_path import PROBES
 from approval.engine.classify import auth_hint, failure_status, path_miss
 from approval.engine.results import Category, CheckResult, Status
 
 NAME = "agent-client"
+SPEC = CheckSpec(
+    NAME,
+    default="always",
+    own_answers=False,
+    summary=("the official `openai` SDK, configured as the agent configures it, parses the answer, raises its typed 4xx "
+             "error after **one** attempt for each malformed request, and no call takes longer than "
+             "`agent.max_wait_seconds`"),
+)
 TITLES = {"answer": "answer", "stream": "stream", **{short: title for _label, short, title, _required in PROBES}}
 REQUIRED_BY_DEFAULT = {short: required for _label, short, _title, required in PROBES}
 ACCESS_STATUSES = (401, 403, 407)

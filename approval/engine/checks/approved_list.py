@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from approval.engine.checks.base import Evidence, result
+from approval.engine.checks.base import CheckSpec, Evidence, result
 from approval.engine.results import Category, CheckResult, Status
 
 NAME = "approved-list"
+SPEC = CheckSpec(
+    NAME,
+    default="with-registry",
+    findings=("model-in-use",),
+    own_answers=False,
+    summary="warns when `model_in_use` is not approved; makes no call",
+    about_candidate=False,
+)
 
 
 def evaluate(ev: Evidence) -> CheckResult:

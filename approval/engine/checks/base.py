@@ -11,6 +11,21 @@ from approval.engine.agent_calls import AgentRun
 from approval.engine.gateway import Exchange
 from approval.engine.results import Category, CheckResult, Status
 from approval.settings.build import Settings
+from approval.settings.selection import CheckFacts
+
+
+@dataclass(frozen=True)
+class CheckSpec(CheckFacts):
+    """A check describes itself once, at the top of its module: what the settings need to know of it (CheckFacts: name,
+    when it runs by default, the findings `required:` can make blocking, whether its evidence is the candidate's own
+    answers), the calls it needs and reads, and one line for people. The catalogue, the CLI's and the action's check
+    lists, the config schema's names and the README's table all come from these (engine/checks/__init__.py)."""
+
+    summary: str = ""  # passes when …, in one line
+    needs: tuple[str, ...] = ()  # probe labels it makes (engine/probes.py; SAMPLES: every latency sample)
+    reads: tuple[str, ...] = ()  # probe labels it judges: what it needs and what other checks' calls give it
+    control: bool = False  # judged against one well-formed call to the same path, made when no other check makes one
+    about_candidate: bool = True  # False: about the gateway's own handling, so another model answering does not taint it
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from approval.engine.checks.base import Evidence, duration_of, not_finished, result, worst
+from approval.engine.checks.base import CheckSpec, Evidence, duration_of, not_finished, result, worst
 from approval.engine.classify import auth_hint, describe_failure
 from approval.engine.contract import parse_error_body
 from approval.engine.gateway import Exchange
-from approval.engine.probes import UNKNOWN_MODEL
+from approval.engine.probes import ERR_EMPTY_MESSAGES, ERR_MISSING_MODEL, ERR_UNKNOWN_MODEL, UNKNOWN_MODEL
 from approval.engine.results import Category, CheckResult, Status
 
 NAME = "error-path"
@@ -28,6 +28,16 @@ ACCESS_STATUSES = (401, 403, 407, 408, 429)
 # Well-formed calls to the same path. When none of them shows that the path serves completions, a 4xx to a malformed
 # request proves nothing: a wrong path (404 "Not Found") or a refused key answers every request with a 4xx.
 CONTROL_LABELS = ("reach", "sample-1")
+SPEC = CheckSpec(
+    NAME,
+    default="always",
+    findings=("missing-model", "unknown-model", "empty-messages"),
+    summary="a request with no model and one with an unknown model each get a 4xx with a parseable structured error",
+    needs=(ERR_MISSING_MODEL, ERR_UNKNOWN_MODEL, ERR_EMPTY_MESSAGES),
+    reads=(ERR_MISSING_MODEL, ERR_UNKNOWN_MODEL, ERR_EMPTY_MESSAGES, *CONTROL_LABELS),
+    control=True,
+    about_candidate=False,
+)
 
 
 @dataclass(frozen=True)

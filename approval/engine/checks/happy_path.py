@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from approval.engine.checks.base import Evidence, duration_of, not_finished, result
+from approval.engine.checks.base import CheckSpec, Evidence, duration_of, not_finished, result
 from approval.engine.classify import failure_status, generation
+from approval.engine.probes import SAMPLE_1, SAMPLES
 from approval.engine.results import Category, CheckResult, Status
 
 NAME = "happy-path"
+SPEC = CheckSpec(
+    NAME,
+    default="always",
+    summary="on every sample: HTTP 200, a JSON object of the right shape, non-empty output that is not an error text",
+    needs=(SAMPLE_1,),
+    reads=(SAMPLES,),
+)
 
 
 def evaluate(ev: Evidence) -> CheckResult:

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import statistics
 
-from approval.engine.checks.base import Evidence, duration_of, not_finished, result
+from approval.engine.checks.base import CheckSpec, Evidence, duration_of, not_finished, result
 from approval.engine.classify import generation
+from approval.engine.probes import SAMPLES
 from approval.engine.results import Category, CheckResult, Status
 
 NAME = "latency"
+SPEC = CheckSpec(
+    NAME,
+    default="always",
+    summary="the p50 of N samples (default 3) is under `max_latency_ms`",
+    needs=(SAMPLES,),
+    reads=(SAMPLES,),
+)
 
 
 def evaluate(ev: Evidence) -> CheckResult:

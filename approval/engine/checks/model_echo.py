@@ -8,17 +8,26 @@ were selected: an answer that another model or route gave is no evidence about t
 
 from __future__ import annotations
 
-from approval.engine.checks.base import Evidence, duration_of, not_finished, result
+from approval.engine.checks.base import CheckSpec, Evidence, duration_of, not_finished, result
 from approval.engine.checks.streaming import judge_chat_stream, judge_responses_stream
 from approval.engine.classify import generation, routing_of, stream_identity
 from approval.engine.contract import show
 from approval.engine.gateway import Exchange
+from approval.engine.probes import GENERATION, SAMPLE_1, SAMPLES
 from approval.engine.results import Category, CheckResult, Status
 from approval.engine.routing import Finding, Kind
 from approval.settings.build import Settings
 
 NAME = "model-echo"
-GENERATION_LABELS = ("reach", "stream", "tools", "structured")  # and every `sample-N`
+SPEC = CheckSpec(
+    NAME,
+    default="always",
+    summary=("every answer names the candidate (or an alias or dated snapshot of it), and the gateway's routing "
+             "evidence shows no fallback and no other route than the reviewed one"),
+    needs=(SAMPLE_1,),
+    reads=(SAMPLES, *GENERATION),
+    about_candidate=False,
+)
 CALL_NAMES = {"reach": "the reachability call", "stream": "the streaming call", "tools": "the tool call",
               "structured": "the structured-output call"}
 LEAD = {

@@ -6,12 +6,20 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from approval.engine.checks.base import Evidence, duration_of, not_finished, result
+from approval.engine.checks.base import CheckSpec, Evidence, duration_of, not_finished, result
 from approval.engine.classify import generation
 from approval.engine.contract import looks_like_refusal, parse_json_text
+from approval.engine.probes import SAMPLE_1
 from approval.engine.results import Category, CheckResult, Status
 
 NAME = "output-quality"
+SPEC = CheckSpec(
+    NAME,
+    default="with-expect",
+    summary="your expectations on the representative prompt are met",
+    needs=(SAMPLE_1,),
+    reads=(SAMPLE_1,),
+)
 
 
 def unmet_expectations(text: str, expect: Mapping[str, Any], refusal: str | None = None) -> list[str]:

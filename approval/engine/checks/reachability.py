@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from approval.engine.checks.base import Evidence, duration_of, not_finished, result
+from approval.engine.checks.base import CheckSpec, Evidence, duration_of, not_finished, result
 from approval.engine.classify import describe_failure, failure_status, generation
 from approval.engine.contract import show
+from approval.engine.probes import MODELS, REACH
 from approval.engine.results import Category, CheckResult, Status
 
 NAME = "reachability"
+SPEC = CheckSpec(
+    NAME,
+    default="always",
+    findings=("models-listing",),
+    summary="a real minimal call answers (`/models` is read too)",
+    needs=(REACH, MODELS),
+    reads=(REACH, MODELS),
+)
 
 
 def listing_state(ev: Evidence) -> tuple[bool | None, Category, str]:

@@ -6,13 +6,21 @@ from __future__ import annotations
 from typing import Any
 
 from approval.common.redact import excerpt
-from approval.engine.checks.base import Evidence, duration_of, not_finished, result
+from approval.engine.checks.base import CheckSpec, Evidence, duration_of, not_finished, result
 from approval.engine.classify import describe_failure, failure_status
 from approval.engine.contract import ERROR_TEXT, error_in_success_body, parse_error_body, show, show_repr, status_reason
 from approval.engine.gateway import MAX_SSE_EVENTS, Exchange, SSEEvent, sse_json
+from approval.engine.probes import STREAM
 from approval.engine.results import Category, CheckResult, Status
 
 NAME = "streaming"
+SPEC = CheckSpec(
+    NAME,
+    default="opt-in",
+    summary="a well-formed chat SSE or Responses event stream that ends properly; reports time to first token",
+    needs=(STREAM,),
+    reads=(STREAM,),
+)
 
 
 def judge_chat_stream(events: list[SSEEvent], complete: bool) -> tuple[bool, Category, str, str]:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from approval.engine.checks.base import Evidence, duration_of, not_finished, result
+from approval.engine.checks.base import CheckSpec, Evidence, duration_of, not_finished, result
 from approval.engine.checks.output_quality import unmet_expectations
 from approval.engine.classify import failure_status, generation
-from approval.engine.probes import STRUCTURED_SCHEMA
+from approval.engine.probes import STRUCTURED, STRUCTURED_SCHEMA
 from approval.engine.results import Category, CheckResult, Status
 
 NAME = "structured-output"
+SPEC = CheckSpec(
+    NAME,
+    default="opt-in",
+    summary="with a JSON Schema response format, the answer parses and validates",
+    needs=(STRUCTURED,),
+    reads=(STRUCTURED,),
+)
 
 
 def evaluate(ev: Evidence) -> CheckResult:

@@ -7,13 +7,21 @@ import json
 from typing import Any
 
 from approval.common.redact import redact_head
-from approval.engine.checks.base import Evidence, duration_of, not_finished, result
+from approval.engine.checks.base import CheckSpec, Evidence, duration_of, not_finished, result
 from approval.engine.classify import failure_status, generation
 from approval.engine.contract import show_repr
-from approval.engine.probes import TOOL_NAME, TOOL_PARAMETERS
+from approval.engine.probes import TOOL_NAME, TOOL_PARAMETERS, TOOLS
 from approval.engine.results import Category, CheckResult, Status
 
 NAME = "tool-calling"
+SPEC = CheckSpec(
+    NAME,
+    default="opt-in",
+    findings=("finish-reason",),
+    summary="the model calls the offered tool with arguments valid against its parameter schema",
+    needs=(TOOLS,),
+    reads=(TOOLS,),
+)
 
 
 def judge_tool_calls(calls: list[dict[str, Any]]) -> tuple[bool, str]:
