@@ -401,7 +401,8 @@ def write_registry(path_text: str, text: str) -> Path:
     if not stat.S_ISREG(mode):
         raise ConfigError(f"registry {path_text!r} is not a regular file", "give the AGENTS.md or gateway.yaml file itself")
     if not mode & 0o222 or not os.access(target, os.W_OK):
-        raise ConfigError(f"registry {path_text!r} is read-only: it cannot be written; it is unchanged",
+        whose = "read-only" if not mode & 0o222 else "not writable by this user"
+        raise ConfigError(f"registry {path_text!r} is {whose}: it cannot be written; it is unchanged",
                           "make it writable (chmod u+w) if it is meant to change, then promote again")
     try:
         write_text_atomic(target, text)
