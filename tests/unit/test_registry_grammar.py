@@ -252,3 +252,36 @@ def test_evidence_refreshed_to_no_evidence_fails_while_dropping_it_does_not() ->
     assert registry_guard(base, Registry((Entry("kept"),)), {}, verify=GITHUB).result.status is Status.PASS
     future = Approval((NOW + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"), "octocat", PROOF.record_sha256, PROOF.run_url)
     assert registry_guard(base, Registry((Entry("kept", future),)), {}, verify=GITHUB).result.status is Status.FAIL
+
+
+@pytest.mark.parametrize(("server_url", "run_url", "passes"), [
+    ("https://github.com", "https://github.com/o/r/actions/runs/7", True),
+    ("https://ghe.example.test", "https://ghe.example.test/o/r/actions/runs/7", True),
+    ("https://ghe.example.test", "https://github.com/o/r/actions/runs/7", False),
+    ("https://github.com", "https://github.com/someone/else/actions/runs/7", False),
+])
+def test_the_action_checks_run_urls_against_its_own_repository_and_server_and_knows_this_runs_records(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server_url: str, run_url: str, passes: bool) -> None:
+    from types import SimpleNamespace
+
+    from approval.github import base_registry
+    from approval.github.context import GitHubContext
+
+    sha = hashlib.sha256(b"an earlier record").hexdigest()
+    (tmp_path / "AGENTS.md").write_text(f"<!-- approved-models:start -->\n- {NEW}  # approved_at=2025-03-01T08:00:01Z approved_by=octocat "
+                                        f"run_url={run_url} record_sha256={sha}\n<!-- approved-models:end -->\n", encoding="utf-8")
+    record = tmp_path / "approval-record.json"
+    record.write_bytes(b"this run's record of another model")
+    monkeypatch.setattr(base_registry, "make_client", lambda *_a: object())
+    monkeypatch.setattr(base_registry, "read_base_registry", lambda *_a: Registry())
+    settings: Any = SimpleNamespace(config_path=None, approved_models_file=str(tmp_path / "AGENTS.md"))
+    run: Any = SimpleNamespace(candidates=[SimpleNamespace(model=NEW, result="pass", checks=[])])
+    ctx = GitHubContext(event={"pull_request": {"base": {"sha": "b" * 40}}}, repository="o/r", server_url=server_url)
+    check = base_registry.evaluate(settings, run, ctx, "token", tmp_path, [(record, {"candidate_model_id": "other-model"})])
+    assert (check.result.status is Status.PASS) is passes, check.result.detail
+    if not passes:
+        assert f"run_url is not a run of this repository ({server_url}/o/r/actions/runs/N)" in check.result.detail
+    # the record this run wrote for another model cannot stand as this model's evidence
+    (tmp_path / "AGENTS.md").write_text((tmp_path / "AGENTS.md").read_text().replace(sha, hashlib.sha256(record.read_bytes()).hexdigest()))
+    check = base_registry.evaluate(settings, run, ctx, "token", tmp_path, [(record, {"candidate_model_id": "other-model"})])
+    assert f"record_sha256 is this run's record of other-model, not of {NEW}" in check.result.detail
