@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from approval.engine.gateway import Exchange
 from approval.settings.build import Settings
 
 REACH_TEXT = "Reply with one short sentence confirming you are available."
@@ -41,8 +42,11 @@ ERR_EMPTY_MESSAGES = "err-empty-messages"
 STREAM = "stream"
 TOOLS = "tools"
 STRUCTURED = "structured"
-# Generation calls made with the candidate's name (every sample too): who served each is read, whichever check reads it.
+# Generation calls made with the candidate's name (every sample and every turn of a conversation too): who served each
+# is read, whichever check reads it.
 GENERATION = (REACH, STREAM, TOOLS, STRUCTURED)
+# A conversation's label starts with this; its later turns are labelled `<label>#2`, `<label>#3`, … (turn_label).
+CONVERSATION_PREFIX = "conv-"
 
 
 def is_sample(label: str) -> bool:
@@ -50,13 +54,23 @@ def is_sample(label: str) -> bool:
 
 
 def is_generation(label: str) -> bool:
-    return label in GENERATION or is_sample(label)
+    return label in GENERATION or is_sample(label) or label.startswith(CONVERSATION_PREFIX)
+
+
+def turn_label(label: str, turn: int) -> str:
+    """The label of a conversation's turn (1-based): the first turn is the conversation's own label."""
+    return label if turn == 1 else f"{label}#{turn}"
+
+
+def conversation_of(label: str) -> str:
+    return label.split("#", 1)[0]
 
 
 def expand(patterns: Iterable[str], planned: Iterable[str]) -> set[str]:
     """The planned labels that `patterns` name (SAMPLES: every planned sample)."""
     planned = set(planned)
-    return {label for label in planned if label in patterns or (SAMPLES in patterns and is_sample(label))}
+    return {label for label in planned
+            if label in patterns or conversation_of(label) in patterns or (SAMPLES in patterns and is_sample(label))}
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,18 @@ class Probe:
     method: str
     path: str
     payload: dict[str, Any] | None
+    stream: bool = False
+    # A conversation (label CONVERSATION_PREFIX…): the next turn's request from the answers so far (in order), or None
+    # when the conversation ends. Its turns run one after the other, in one worker, under the run's deadline.
+    next_turn: Callable[[list[Exchange]], Turn | None] | None = None
+    max_turns: int = 1
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A conversation's next request: its payload (same path and method as the first), and whether it streams."""
+
+    payload: dict[str, Any]
     stream: bool = False
 
 

@@ -18,13 +18,13 @@ from typing import Any
 
 from approval.common.redact import excerpt, redact, redact_head
 from approval.engine.agent_calls import SDK_GENERATION, AgentRun
-from approval.engine.checks import BY_NAME, about_candidate, labels_read, needed_labels
+from approval.engine.checks import BY_NAME, about_candidate, labels_read, plan_for
 from approval.engine.checks.base import Evidence
 from approval.engine.checks.model_echo import describe, served_elsewhere, usable_answer
 from approval.engine.classify import generation, read_route
 from approval.engine.deadline import Deadline
 from approval.engine.gateway import Exchange, GatewayClient
-from approval.engine.probes import Probe, is_generation, plan
+from approval.engine.probes import Probe, is_generation, turn_label
 from approval.engine.results import Category, CheckResult, Status, verdict
 from approval.engine.routing import Finding
 from approval.settings.build import Settings
@@ -92,7 +92,7 @@ class _ModelRun:
         self.model = model
         self.role = role
         self.settings = settings
-        self.probes: list[Probe] = plan(settings, model, needed_labels(settings.checks))
+        self.probes: list[Probe] = plan_for(settings, model, settings.checks)
         self.planned = {p.label for p in self.probes}
         self.exchanges: dict[str, Exchange] = {}
         self.agent: AgentRun | None = None
@@ -158,7 +158,7 @@ def run_suite(settings: Settings, on_check: ProgressCallback | None = None, *, c
                      f"baseline comparison is made")
 
     jobs: queue.Queue[tuple[_ModelRun, Probe] | None] = queue.Queue()
-    results: queue.Queue[tuple[_ModelRun, Exchange | AgentRun]] = queue.Queue()
+    results: queue.Queue[tuple[_ModelRun, Exchange | AgentRun | list[Exchange]]] = queue.Queue()
     # Interleave models so that, under the concurrency cap, every model's first calls start early.
     longest = max((len(r.probes) for r in runs), default=0)
     for i in range(longest):
@@ -177,10 +177,11 @@ def run_suite(settings: Settings, on_check: ProgressCallback | None = None, *, c
                 return
             run, probe = item
             if probe.method == "GET":
-                exchange = client.get(probe.label, probe.path)
+                results.put((run, client.get(probe.label, probe.path)))
+            elif probe.next_turn is None:
+                results.put((run, client.post(probe.label, probe.path, probe.payload or {}, stream=probe.stream)))
             else:
-                exchange = client.post(probe.label, probe.path, probe.payload or {}, stream=probe.stream)
-            results.put((run, exchange))
+                results.put((run, converse(client, probe)))
 
     for n in range(workers):
         threading.Thread(target=work, name=f"approval-probe-{n}", daemon=True).start()
@@ -210,6 +211,8 @@ def run_suite(settings: Settings, on_check: ProgressCallback | None = None, *, c
         pending -= 1
         if isinstance(answer, AgentRun):
             run.agent = answer
+        elif isinstance(answer, list):  # a conversation's turns, delivered together
+            run.exchanges.update({turn.label: turn for turn in answer})
         else:
             run.exchanges[answer.label] = answer
         for name in run.ready():
@@ -239,6 +242,19 @@ def run_suite(settings: Settings, on_check: ProgressCallback | None = None, *, c
     candidates = [o for o in outcomes if o.role == "candidate"]
     baseline = next((o for o in outcomes if o.role == "baseline"), None)
     return RunOutcome(settings, str(uuid.uuid4()), started_at, total.elapsed(), candidates, baseline, notes)
+
+
+def converse(client: GatewayClient, probe: Probe) -> list[Exchange]:
+    """A conversation's turns, one after the other: each next request is made from the answers so far. It ends when
+    the probe says so, at `max_turns`, or at the first turn that got no answer (the run's deadline included)."""
+    assert probe.next_turn is not None
+    turns = [client.post(probe.label, probe.path, probe.payload or {}, stream=probe.stream)]
+    while len(turns) < probe.max_turns and turns[-1].ok_transport:
+        following = probe.next_turn(turns)
+        if following is None:
+            break
+        turns.append(client.post(turn_label(probe.label, len(turns) + 1), probe.path, following.payload, stream=following.stream))
+    return turns
 
 
 def _drive_agent(settings: Settings, runs: list[_ModelRun], deadline: Deadline, limiter: threading.BoundedSemaphore,

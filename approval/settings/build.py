@@ -18,6 +18,7 @@ from approval.common.redact import header_secrets, register_secret
 from approval.settings.configfile import config_schema, load_config_file, validate_against_schema
 from approval.settings.flags import Flags
 from approval.settings.network import ca_bundle_for, proxy_credentials, proxy_for
+from approval.settings.profile import GENERIC_TOOLS, AgentProfile
 from approval.settings.prompt import Prompt, default_prompt, load_prompt
 from approval.settings.registry import config_entries, load_registry
 from approval.settings.route import OPTION_INDEX_RE, ROUTE_FIELDS, Route
@@ -85,6 +86,7 @@ class Settings:
     proxy: str | None = field(default=None, repr=False)  # from HTTPS_PROXY / HTTP_PROXY / ALL_PROXY, NO_PROXY applied
     ca_bundle: str | None = None  # from REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE / SSL_CERT_FILE; None: the default bundle
     agent: AgentSettings = AgentSettings()
+    profile: AgentProfile = GENERIC_TOOLS  # the agent the verdict holds for (settings/profile.py)
     notices: tuple[str, ...] = ()  # said once on the terminal and kept in the run's notes (deprecated names)
 
     @property

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,9 +20,52 @@ NOBODY = 65534
 
 
 def interpreter() -> str:
-    """The Python the unprivileged user runs: this one, or APPROVAL_UNPRIVILEGED_PYTHON (one with the runtime
-    dependencies that user can read, where this interpreter lives in a folder only root may enter)."""
-    return os.environ.get("APPROVAL_UNPRIVILEGED_PYTHON") or sys.executable
+    """The Python the unprivileged user runs: APPROVAL_UNPRIVILEGED_PYTHON; else this one when that user can run it
+    and read the checkout; else a private copy (`_private_python`)."""
+    given = os.environ.get("APPROVAL_UNPRIVILEGED_PYTHON")
+    if given:
+        return given
+    return sys.executable if _runs_as_nobody(sys.executable, str(ROOT)) else _private_python()[0]
+
+
+def package_path() -> str:
+    """Where that Python finds the package: the checkout, or the private copy's own copy of it."""
+    if os.environ.get("APPROVAL_UNPRIVILEGED_PYTHON") or _runs_as_nobody(sys.executable, str(ROOT)):
+        return str(ROOT)
+    return _private_python()[1]
+
+
+@functools.cache
+def _runs_as_nobody(python: str, path: str) -> bool:
+    prefix = _candidates()[:1]
+    if not prefix or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return True
+    probe = subprocess.run([*prefix[0], python, "-c", "import approval.frontends.cli, yaml, jsonschema"], capture_output=True,
+                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": path}, cwd="/", timeout=60, check=False)
+    return probe.returncode == 0
+
+
+@functools.cache
+def _private_python() -> tuple[str, str]:
+    """Where this interpreter lives in a folder only root may enter (pyenv under /root, as here), a copy the
+    unprivileged user can run: a venv of the system's python3 (3.11 or newer) in a world-readable temporary folder, with
+    the runtime pins installed hash-checked (as in the image) and a copy of the package beside it. Built once per session;
+    (python, package folder)."""
+    base = shutil.which("python3", path="/usr/bin:/bin")
+    if base is None:
+        return sys.executable, str(ROOT)
+    folder = Path(tempfile.mkdtemp(prefix="approval-unprivileged-"))
+    atexit.register(shutil.rmtree, folder, True)
+    folder.chmod(0o755)
+    venv = folder / "venv"
+    subprocess.run([base, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=120)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--require-hashes",
+                    "-r", str(ROOT / "requirements" / "runtime.txt")], check=True, capture_output=True, timeout=600)
+    package = folder / "src"
+    shutil.copytree(ROOT / "approval", package / "approval", ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o044 | (0o011 if path.is_dir() else 0))
+    return str(venv / "bin" / "python"), str(package)
 
 
 def _candidates() -> list[list[str]]:
@@ -40,8 +86,8 @@ def unprivileged_prefix() -> list[str]:
         return []
     problems = []
     for prefix in _candidates():
-        probe = subprocess.run([*prefix, interpreter(), "-c", "import approval.frontends.cli, yaml, jsonschema"], capture_output=True, text=True,
-                               env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, cwd="/", timeout=60, check=False)
+        probe = subprocess.run([*prefix, interpreter(), "-c", "import approval.frontends.cli, yaml, jsonschema"], capture_output=True,
+                               text=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": package_path()}, cwd="/", timeout=60, check=False)
         if probe.returncode == 0:
             return prefix
         problems.append(f"{prefix[0]}: {(probe.stderr.strip().splitlines() or ['exit ' + str(probe.returncode)])[-1]}")
@@ -57,6 +103,6 @@ def unprivileged_prefix() -> list[str]:
 def run_unprivileged(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`python -m approval ARGS` as an unprivileged user, from `cwd` (which that user must be able to enter)."""
     prefix = unprivileged_prefix()
-    full_env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **env}
+    full_env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": package_path(), **env}
     return subprocess.run([*prefix, interpreter(), "-m", "approval", *args], capture_output=True, text=True, env=full_env, cwd=cwd,
                           timeout=120, check=False)

@@ -24,8 +24,9 @@ from approval.engine.checks import (
     tool_calling,
 )
 from approval.engine.checks.base import CheckSpec, Evidence
-from approval.engine.probes import REACH, SAMPLE_1, SAMPLES, expand
+from approval.engine.probes import REACH, SAMPLE_1, SAMPLES, Probe, expand, plan
 from approval.engine.results import CheckResult
+from approval.settings.build import Settings
 from approval.settings.selection import Catalogue, Deprecated
 
 
@@ -61,6 +62,13 @@ def needed_labels(names: Iterable[str]) -> set[str]:
     if any(spec.control for spec in specs) and not labels & {REACH, SAMPLE_1, SAMPLES}:
         labels.add(REACH)
     return labels
+
+
+def plan_for(settings: Settings, model: str, names: Iterable[str]) -> list[Probe]:
+    """Every call a run makes for one model: the shared ones the checks need, then each check's own."""
+    names = list(names)
+    own = [probe for name in names if (build := BY_NAME[name].spec.own_probes) is not None for probe in build(settings, model)]
+    return [*plan(settings, model, needed_labels(names)), *own]
 
 
 def labels_read(name: str, planned: Iterable[str]) -> set[str]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from approval.common.redact import excerpt
 from approval.engine.agent_calls import AgentRun
 from approval.engine.gateway import Exchange
+from approval.engine.probes import Probe, turn_label
 from approval.engine.results import Category, CheckResult, Status
 from approval.settings.build import Settings
 from approval.settings.selection import CheckFacts
@@ -26,6 +27,9 @@ class CheckSpec(CheckFacts):
     reads: tuple[str, ...] = ()  # probe labels it judges: what it needs and what other checks' calls give it
     control: bool = False  # judged against one well-formed call to the same path, made when no other check makes one
     about_candidate: bool = True  # False: about the gateway's own handling, so another model answering does not taint it
+    # The calls only this check makes (a conversation, say), built by the check itself for one model; their labels go
+    # in `reads` too. Calls other checks share are planned by engine/probes.py from `needs`.
+    own_probes: Callable[[Settings, str], list[Probe]] | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,13 @@ class Evidence:
 
     def get(self, label: str) -> Exchange | None:
         return self.exchanges.get(label)
+
+    def turns(self, label: str) -> list[Exchange]:
+        """A conversation's turns that were made, in order (engine/probes.py: turn_label)."""
+        found: list[Exchange] = []
+        while (ex := self.exchanges.get(turn_label(label, len(found) + 1))) is not None:
+            found.append(ex)
+        return found
 
     def samples(self) -> list[Exchange]:
         found = []
