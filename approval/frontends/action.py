@@ -292,7 +292,8 @@ def _track(result: Any, links: Mapping[str, str], previous: Previous | None, tok
     """One tracking issue per model (and endpoint and gateway): opened or updated while it fails, closed when it passes."""
     from approval.github.tracking_issue import sync_tracking_issue
     from approval.lifecycle.reapproval import issue_body
-    from approval.settings.registry import Registry, head_registry
+    from approval.settings.configfile import head_registry
+    from approval.settings.registry import Registry
 
     run = result.run
     try:

@@ -158,7 +158,7 @@ def _run(args: argparse.Namespace, settings: Any, base: tuple[Any, str, str] | N
     output_errors = list(result.output_errors)
     if base is not None:
         from approval.lifecycle.guard import Verification, record_hashes, registry_guard, verdicts_of
-        from approval.settings.registry import head_registry
+        from approval.settings.configfile import head_registry
 
         registry, label, files = base
         head = head_registry(settings.config_path, settings.approved_models_file)

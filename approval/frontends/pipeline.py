@@ -13,16 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from approval import __version__
 from approval.common.redact import redact
 from approval.engine.suite import ProgressCallback, RunOutcome, run_suite
 from approval.record.build import RecordInvalid, build_record, python_version, record_paths, validate_record, write_json
 from approval.record.consistency import inconsistencies
-from approval.report.render import render_markdown
+from approval.report.render import Promotion, render_markdown
 from approval.settings.build import Settings
-from approval.settings.registry import Approval
 
 
 @dataclass
@@ -33,7 +32,7 @@ class PipelineResult:
     markdown: str = ""
     internal_error: str | None = None
     output_errors: list[str] = field(default_factory=list)  # outputs that could not be written; the verdict stands
-    promotions: dict[str, tuple[Approval, str]] = field(default_factory=dict)  # model → its evidence, its record's path
+    promotions: dict[str, Promotion] = field(default_factory=dict)  # model → the registry lines promote would add, its record
 
 
 def execute(settings: Settings, record_out: Path, report_out: Path | None = None, *, on_check: ProgressCallback | None = None,
@@ -58,7 +57,7 @@ def execute(settings: Settings, record_out: Path, report_out: Path | None = None
                 return PipelineResult(run, "fail", records, "",
                                       internal_error=f"the record could not be written to {path} ({exc.strerror or type(exc).__name__})")
             records.append((path, record))
-        promotions = promotions_of(records)
+        promotions = promotions_of(records, settings)
         markdown = render_markdown(run, links, promotions=promotions)
         errors = []
         if report_out is not None:
@@ -133,11 +132,15 @@ def write_text_file(path: Path, text: str) -> None:
     write_text_atomic(path, text, 0o644)
 
 
-def promotions_of(records: list[tuple[Path, dict[str, Any]]]) -> dict[str, tuple[Approval, str]]:
-    """The evidence each written record gives `approval promote` (the sha256 is of the file's bytes)."""
-    from approval.lifecycle.promote import approval_for_record
+def promotions_of(records: list[tuple[Path, dict[str, Any]]], settings: Settings) -> dict[str, Promotion]:
+    """What `approval promote` would add for each written record: the registry lines with the evidence the record gives
+    (the sha256 is of the file's bytes), in the registry's own form."""
+    from approval.lifecycle.promote import approval_for_record, proposed_lines
 
-    return {str(record["candidate_model_id"]): (approval_for_record(path.read_bytes(), record), str(path)) for path, record in records}
+    kind: Literal["markdown", "yaml"] = "markdown" if settings.approved_models_file else "yaml"
+    return {str(record["candidate_model_id"]): Promotion(tuple(proposed_lines(kind, str(record["candidate_model_id"]),
+                                                                                approval_for_record(path.read_bytes(), record))), str(path))
+            for path, record in records}
 
 
 def _preload_validator() -> None:

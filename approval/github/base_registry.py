@@ -16,7 +16,8 @@ from approval.engine.results import RunCheck
 from approval.github.context import GitHubContext
 from approval.github.rest import explain_failure, make_client
 from approval.lifecycle.guard import Verification, guard_unavailable, record_hashes, registry_guard, verdicts_of
-from approval.settings.registry import NoBlock, Registry, head_registry, registry_of, registry_sources
+from approval.settings.configfile import head_registry
+from approval.settings.registry import NoBlock, Registry, registry_of, registry_sources
 
 if TYPE_CHECKING:
     from approval.engine.suite import RunOutcome

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from approval.common.redact import redact
@@ -14,7 +15,7 @@ from approval.engine.results import CheckResult, RunCheck, Status
 from approval.engine.suite import ModelOutcome, RunOutcome
 
 if TYPE_CHECKING:
-    from approval.settings.registry import Approval
+    pass
 
 ICONS = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.ERROR: "⛔", Status.SKIP: "⏭️"}
 VERDICT_WORD = {"pass": "approved", "fail": "not approved"}
@@ -128,10 +129,16 @@ def _baseline_section(run: RunOutcome) -> list[str]:
     return lines
 
 
-def _approved_line(run: RunOutcome, promotions: Mapping[str, tuple[Approval, str]]) -> list[str]:
-    """For each candidate that passed and is not listed yet: the exact registry lines `approval promote` would add."""
-    from approval.lifecycle.promote import proposed_lines
+@dataclass(frozen=True)
+class Promotion:
+    """What `approval promote` would add to the registry for a passing candidate, and the record it would rest on."""
 
+    lines: tuple[str, ...]
+    record_path: str
+
+
+def _approved_line(run: RunOutcome, promotions: Mapping[str, Promotion]) -> list[str]:
+    """For each candidate that passed and is not listed yet: the exact registry lines `approval promote` would add."""
     s = run.settings
     new = [o.model for o in run.candidates if o.result == "pass" and o.model not in s.approved_models]
     if not new or not (s.approved_models or s.approved_models_file or "approved-list" in s.checks):
@@ -145,12 +152,12 @@ def _approved_line(run: RunOutcome, promotions: Mapping[str, tuple[Approval, str
     body: list[str] = []
     for model in new:
         if model in promotions:
-            body += proposed_lines(kind, model, promotions[model][0])
+            body += promotions[model].lines
         else:
             body.append(f"- {model}" if kind == "markdown" else f"  - {model}")
     lines += fenced(body, kind)
     if registry and any(m in promotions for m in new):
-        commands = [f"approval promote --record {shlex.quote(promotions[m][1])} --registry {shlex.quote(registry)}" for m in new if m in promotions]
+        commands = [f"approval promote --record {shlex.quote(promotions[m].record_path)} --registry {shlex.quote(registry)}" for m in new if m in promotions]
         lines += ["", "or, with this run's record (its artifact), run:", "", *fenced(commands, "bash")]
     return lines
 
@@ -164,7 +171,7 @@ def _run_checks(run_checks: Sequence[RunCheck]) -> list[str]:
     return lines
 
 
-def render_markdown(run: RunOutcome, links: Mapping[str, str] | None = None, *, promotions: Mapping[str, tuple[Approval, str]] | None = None,
+def render_markdown(run: RunOutcome, links: Mapping[str, str] | None = None, *, promotions: Mapping[str, Promotion] | None = None,
                     run_checks: Sequence[RunCheck] = ()) -> str:
     """The PR comment / job summary body (without the sticky marker). `promotions`: each candidate's evidence and
     record path, for the registry lines to add; `run_checks`: checks of the run as a whole (registry-guard)."""

@@ -15,12 +15,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from approval.common.errors import ConfigError
 from approval.common.redact import header_secrets, register_secret
-from approval.settings.configfile import config_schema, load_config_file, validate_against_schema
+from approval.settings.configfile import config_schema, load_config_file, load_registry, validate_against_schema
 from approval.settings.flags import Flags
 from approval.settings.network import ca_bundle_for, proxy_credentials, proxy_for
 from approval.settings.profile import GENERIC_TOOLS, AgentProfile
 from approval.settings.prompt import Prompt, default_prompt, load_prompt
-from approval.settings.registry import config_entries, load_registry
+from approval.settings.registry import config_entries
 from approval.settings.route import OPTION_INDEX_RE, ROUTE_FIELDS, Route
 from approval.settings.selection import Catalogue
 

@@ -1,5 +1,6 @@
-"""gateway.yaml: read it (size-bounded, YAML with a node limit), check it against the shipped schema, and say the first
-problem in the user's words. Settings are built from what this returns (settings/build.py)."""
+"""The files of a configuration: gateway.yaml (read size-bounded, YAML with a node limit, checked against the shipped
+schema, the first problem said in the user's words) and the approved-models file it names (read here, parsed by the
+registry grammar, settings/registry.py). Settings are built from what this returns (settings/build.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from approval.common.errors import ConfigError
 from approval.common.userfile import YamlAmbiguous, YamlTooLarge, load_yaml, read_user_file
+from approval.settings.registry import MAX_REGISTRY_BYTES, Entry, Registry, parse_block_entries, registry_of
 
 MAX_CONFIG_BYTES = 1024 * 1024
 
@@ -43,8 +45,6 @@ def load_config_file(path_text: str) -> tuple[dict[str, Any], str]:
         doc = {}
     if not isinstance(doc, dict):
         raise ConfigError(f"config file {path_text!r} must be a mapping of keys", "see examples/gateway.yaml")
-    from approval.settings.registry import registry_of
-
     registry_of(doc, config_source=path_text)  # the registry's own words for what it refuses, before the schema's
     validate_against_schema(doc, config_schema(), f"config file {path_text!r}")
     return doc, hashlib.sha256(data).hexdigest()
@@ -68,3 +68,25 @@ def validate_against_schema(doc: Any, schema: dict[str, Any], what: str) -> None
 
     name, problem = describe(err)
     raise ConfigError(f"{what}: `{name}` {problem}", "fix that value (every key is described in docs/configuration.md and examples/gateway.yaml)")
+
+
+def head_registry(config_path: str | None, block_path: str | None) -> Registry:
+    """The registry as the working tree has it: the (validated) config file and its approved-models file."""
+    doc = load_config_file(config_path)[0] if config_path else {}
+    text = None
+    if block_path:
+        text, _ = read_user_file(block_path, "approved_models_file", MAX_REGISTRY_BYTES, "point it at e.g. AGENTS.md",
+                                 "keep the registry file under 1 MiB")
+    return registry_of(doc, text, block_path or "", config_path or "gateway.yaml")
+
+
+def load_registry(path_text: str) -> list[str]:
+    return [e.model for e in load_registry_entries(path_text)]
+
+
+def load_registry_entries(path_text: str) -> list[Entry]:
+    text, _ = read_user_file(path_text, "approved_models_file", MAX_REGISTRY_BYTES, "point it at e.g. AGENTS.md", "keep the registry file under 1 MiB")
+    return parse_block_entries(text, path_text)
+
+
+# --- gateway.yaml ----------------------------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ from datetime import datetime
 from typing import Any
 
 from approval.common.errors import ConfigError
-from approval.common.userfile import read_user_file
 
 START = "<!-- approved-models:start -->"
 END = "<!-- approved-models:end -->"
@@ -282,18 +281,6 @@ def parse_block(text: str, source: str) -> list[str]:
     return [e.model for e in parse_block_entries(text, source)]
 
 
-def load_registry(path_text: str) -> list[str]:
-    return [e.model for e in load_registry_entries(path_text)]
-
-
-def load_registry_entries(path_text: str) -> list[Entry]:
-    text, _ = read_user_file(path_text, "approved_models_file", MAX_REGISTRY_BYTES, "point it at e.g. AGENTS.md", "keep the registry file under 1 MiB")
-    return parse_block_entries(text, path_text)
-
-
-# --- gateway.yaml ----------------------------------------------------------------------------------------------------
-
-
 def entry_model(item: Any) -> str | None:
     """The model ID of one `approved_models` item: a string, or a mapping with `model`."""
     if isinstance(item, str):
@@ -348,15 +335,3 @@ def registry_sources(config: Mapping[str, Any] | None, config_path: str | None, 
     if block_path:
         sources.append(block_path)
     return sources
-
-
-def head_registry(config_path: str | None, block_path: str | None) -> Registry:
-    """The registry as the working tree has it: the (validated) config file and its approved-models file."""
-    from approval.settings.configfile import load_config_file
-
-    doc = load_config_file(config_path)[0] if config_path else {}
-    text = None
-    if block_path:
-        text, _ = read_user_file(block_path, "approved_models_file", MAX_REGISTRY_BYTES, "point it at e.g. AGENTS.md",
-                                 "keep the registry file under 1 MiB")
-    return registry_of(doc, text, block_path or "", config_path or "gateway.yaml")

@@ -287,7 +287,8 @@ def test_the_promote_command_registry_guard_suggests_parses(candidates, registry
 def test_the_promote_commands_the_report_proposes_parse(tmp_path):
     from types import SimpleNamespace
 
-    from approval.report.render import _approved_line
+    from approval.lifecycle.promote import proposed_lines
+    from approval.report.render import Promotion, _approved_line
     from approval.settings.registry import Approval
     from tests.conftest import make_settings
 
@@ -297,7 +298,7 @@ def test_the_promote_commands_the_report_proposes_parse(tmp_path):
     settings = make_settings(config=str(tmp_path / "g.yaml"))
     run = SimpleNamespace(settings=settings, candidates=[SimpleNamespace(model="cand-model", result="pass")])
     evidence = Approval("2025-03-01T08:00:01Z", "octocat", "a" * 64, "https://github.com/o/r/actions/runs/1")
-    promotions = {"cand-model": (evidence, "out dir/approval-record.json")}
+    promotions = {"cand-model": Promotion(tuple(proposed_lines("markdown", "cand-model", evidence)), "out dir/approval-record.json")}
     lines = _approved_line(run, promotions)  # type: ignore[arg-type]  # it reads the settings and each candidate's model and result
     commands = [line for line in lines if line.startswith("approval promote")]
     assert commands

@@ -17,7 +17,8 @@ from approval.common.userfile import YamlAmbiguous, load_yaml
 from approval.engine.results import Category, Status
 from approval.lifecycle.guard import Verdict, Verification, evidence_problems, placeholder_sha256, registry_guard
 from approval.lifecycle.promote import promote_text
-from approval.settings.registry import Approval, Entry, Registry, config_entries, head_registry, parse_block, registry_of
+from approval.settings.configfile import head_registry
+from approval.settings.registry import Approval, Entry, Registry, config_entries, parse_block, registry_of
 from tests.support.registry_variants import VARIANTS, Variant
 
 NEW = "new-model"
