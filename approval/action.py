@@ -22,7 +22,7 @@ from approval.github.context import GitHubContext, resolve_mode
 from approval.github.inputs import get_bool_input, get_input
 from approval.network import CA_BUNDLE_VARIABLES, PROXY_VARIABLES
 from approval.previous import Previous, drift_section, from_file
-from approval.redact import redact, register_secret
+from approval.redact import register_secret
 from approval.results import RunCheck, Status
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         return _fail_config(exc, env, config_file)
 
     from approval.pipeline import execute, write_text_file
-    from approval.report import progress_line, render_markdown
+    from approval.report import md_cell, progress_line, render_markdown
 
     for notice in settings.notices:
         commands.warning(notice, title="Model approval: configuration")
@@ -198,7 +198,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         _track(result, links, previous, token, ctx, publication)
     _annotate(result, settings, env.get("GITHUB_WORKSPACE", ""))
     _hand_over(result.records, Path(REPORT_NAME), env.get("GITHUB_WORKSPACE", ""))
-    notes = "".join(f"\n> {redact(m)}" for m in publication.messages)
+    notes = "".join(f"\n> {md_cell(m)}" for m in publication.messages)
     commands.append_summary(summary_path, markdown + ("\n**Publishing:**\n" + notes + "\n" if notes else ""))
     for message in publication.messages:
         say(message)
