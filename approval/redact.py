@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
+_HIDDEN = "\ue000"  # a private-use character: stands in for a secret's characters while the text is cut
 _MIN_SECRET_LEN = 4
 
 _lock = threading.Lock()
@@ -184,15 +185,19 @@ def _escaped_secret_spans(text: str, pattern: re.Pattern[str]) -> list[tuple[int
     return [(starts[m.start()], ends[m.end() - 1]) for m in pattern.finditer("".join(chars)) if m.end() > m.start()]
 
 
-def _mask_spans(text: str, spans: list[tuple[int, int]]) -> str:
-    """`text` with each span (overlapping ones merged) replaced by the mask."""
+def _mask_spans(text: str, spans: list[tuple[int, int]], mask: str | None = MASK) -> str:
+    """`text` with each span (overlapping ones merged) replaced by `mask`, or, when None, by as many `_HIDDEN` as it is
+    long (for `redact_head`, which cuts afterwards)."""
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
     out: list[str] = []
     pos = 0
-    for start, end in sorted(spans):
-        if start < pos:  # overlaps the span just masked: extend it
-            pos = max(pos, end)
-            continue
-        out += [text[pos:start], MASK]
+    for start, end in merged:
+        out += [text[pos:start], mask if mask is not None else _HIDDEN * (end - start)]
         pos = end
     return "".join(out) + text[pos:]
 
@@ -238,12 +243,16 @@ def redact(text: str) -> str:
     return text
 
 
-_HIDDEN = "\ue000"  # a private-use character: stands in for a secret's characters while the text is cut
+_ESCAPE_WIDTH = 18  # the longest escape of one ASCII character: `&DiacriticalGrave;`
 
 
 def longest_secret() -> int:
-    """Length of the longest registered secret form (0 when none): how far past a cut a secret may reach."""
-    return max((len(s) for s in registered_secrets()), default=0)
+    """How far past a cut a secret may reach (0 when none): its longest registered form, or the secret with every
+    character written as the longest escape."""
+    with _lock:
+        fixed = max((len(s) for s in _secrets), default=0)
+        escaped = max((len(v) for v in _values), default=0) * _ESCAPE_WIDTH
+    return max(fixed, escaped)
 
 
 def redact_head(text: str, limit: int) -> str:
@@ -253,7 +262,11 @@ def redact_head(text: str, limit: int) -> str:
     pattern = _pattern
     if pattern is None:
         return redact(text[:limit])
-    window = pattern.sub(lambda m: _HIDDEN * len(m.group()), text[: limit + longest_secret()])
+    window = text[: limit + longest_secret()]
+    values = _value_pattern
+    if values is not None:
+        window = _mask_spans(window, _escaped_secret_spans(window, values), None)
+    window = pattern.sub(lambda m: _HIDDEN * len(m.group()), window)
     return redact(re.sub(_HIDDEN + "+", MASK, window[:limit]))
 
 

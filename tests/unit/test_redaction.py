@@ -214,3 +214,15 @@ def test_a_gateway_echoing_the_key_escaped_never_reaches_record_report_or_commen
         decoded = _read_every_escape(text.replace("\\\\", "\\"))
         pieces = [CANARY_KEY[i : i + 10] for i in range(len(CANARY_KEY) - 9)]  # not even a part of it, cut short
         assert not [p for p in pieces if p in decoded or p.encode().hex() in text.lower()], (form, text)
+
+
+def test_cutting_a_text_never_leaves_part_of_an_escaped_secret():
+    from approval.redact import redact_head
+
+    register_secret(ODD_KEY)
+    for form, echoed in _char_escapes(ODD_KEY).items():
+        text = f"error: {echoed} end"
+        for limit in range(1, len(text), 3):
+            out = redact_head(text, limit)
+            shown = _read_every_escape(out)
+            assert not [ODD_KEY[i : i + 6] for i in range(len(ODD_KEY) - 5) if ODD_KEY[i : i + 6] in shown], (form, limit, out)
