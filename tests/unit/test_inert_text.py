@@ -145,10 +145,11 @@ def test_untrusted_text_in_raw_html_is_entities_only(text: str) -> None:
     assert not LIVE.search(html.replace("&amp;", "&"))
 
 
-def outcome_with(text: str, sample: str) -> tuple[RunOutcome, list[RunCheck]]:
-    """A run of two candidates and a baseline whose every gateway-controlled text is `text`."""
-    settings_ = make_settings(models=["cand-a", "cand-b"], baseline_model="base")  # configured IDs are validated; records' are not
-    models = [f"cand {text}", f"{text} second"]
+def outcome_with(text: str, sample: str, several: bool = True) -> tuple[RunOutcome, list[RunCheck]]:
+    """A run of one or two candidates and a baseline whose every gateway-controlled text is `text`."""
+    configured = ["cand-a", "cand-b"] if several else ["cand-a"]
+    settings_ = make_settings(models=configured, baseline_model="base")  # configured IDs are validated; records' are not
+    models = [f"cand {text}", f"{text} second"][: len(configured)]
     checks = [CheckResult("reachability", Status.FAIL, Category.INFRASTRUCTURE, 12.0, text),
               CheckResult("model-echo", Status.WARN, Category.MODEL, 3.0, f"echo {text}"),
               CheckResult("latency", Status.PASS, Category.NONE, 5.0, text, {"p50_ms": 5.0})]
@@ -183,9 +184,10 @@ def structure(md: str) -> tuple[list[str], list[str], list[int]]:
 @given(HOSTILE, HOSTILE)
 @example("![x](http://e.test/i.png) | **APPROVED** <!-- model-approval-gate:a:b --> @acme/admins\n## ✅ approved", "```\n# x\n~~~")
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_a_whole_report_keeps_its_shape_whatever_the_gateway_says(text: str, sample: str) -> None:
-    benign, benign_checks = outcome_with("plain", "plain")
-    run, run_checks = outcome_with(text, sample)
+@pytest.mark.parametrize("several", [False, True], ids=["one candidate", "two candidates"])
+def test_a_whole_report_keeps_its_shape_whatever_the_gateway_says(several: bool, text: str, sample: str) -> None:
+    benign, benign_checks = outcome_with("plain", "plain", several)
+    run, run_checks = outcome_with(text, sample, several)
     md = render_markdown(run, run_checks=run_checks)
     blocks, html, widths = structure(md)
     expected_blocks, _, expected_widths = structure(render_markdown(benign, run_checks=benign_checks))
