@@ -11,6 +11,7 @@ import responses
 from hypothesis import given
 from hypothesis import strategies as st
 
+from approval.common.redact import redact, register_secret
 from approval.github import rest
 from approval.github.comment import (
     _MARKER_RE,
@@ -20,7 +21,6 @@ from approval.github.comment import (
     fit_comment,
     upsert_sticky_comment,
 )
-from approval.redact import redact, register_secret
 from tests.support import github_shapes as shapes
 
 API = "http://127.0.0.1:9/api/v3"
@@ -290,7 +290,7 @@ def test_a_rate_limit_that_outlasts_the_retries_is_named_as_such(api: responses.
 def test_fit_comment_closes_a_code_block_whatever_fences_it_holds(lines: list[str], limit: int) -> None:
     from markdown_it import MarkdownIt
 
-    from approval.report import fenced
+    from approval.report.render import fenced
 
     body = "\n".join(["intro", *fenced([*lines, *(["y" * 30] * 60)]), "after"])
     fitted = fit_comment(body, limit=limit)

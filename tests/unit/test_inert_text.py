@@ -19,14 +19,14 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from approval.console import one_line, terminal_text, visible
-from approval.guard import guard_unavailable
-from approval.report import fenced, html_text, md_cell, md_code, progress_line, render_markdown, render_text
-from approval.results import Category, CheckResult, RunCheck, Status
-from approval.suite import ModelOutcome, RunOutcome
-from approval.summary import Row, summarize
-from approval.summary import render_markdown as summary_markdown
-from approval.summary import render_text as summary_text
+from approval.common.console import one_line, terminal_text, visible
+from approval.engine.results import Category, CheckResult, RunCheck, Status
+from approval.engine.suite import ModelOutcome, RunOutcome
+from approval.lifecycle.guard import guard_unavailable
+from approval.report.render import fenced, html_text, md_cell, md_code, progress_line, render_markdown, render_text
+from approval.report.summary import Row, summarize
+from approval.report.summary import render_markdown as summary_markdown
+from approval.report.summary import render_text as summary_text
 from tests.conftest import make_settings
 
 PIECES = [

@@ -1,0 +1,297 @@
+"""Render a run as markdown (PR comment, job summary, --report-out) and as plain text (terminal).
+
+Every string leaving this module has gone through `redact()`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
+
+from approval.common.console import one_line, visible
+from approval.common.redact import redact
+from approval.engine.results import CheckResult, RunCheck, Status
+from approval.engine.suite import ModelOutcome, RunOutcome
+
+if TYPE_CHECKING:
+    from approval.settings.registry import Approval
+
+ICONS = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.ERROR: "⛔", Status.SKIP: "⏭️"}
+VERDICT_WORD = {"pass": "approved", "fail": "not approved"}
+
+
+# Characters that start markdown (or GitHub-flavoured markdown) syntax anywhere in a line: escaped with a backslash,
+# which CommonMark guarantees renders the character itself. `<`, `>` and `&` become entities (GitHub renders some HTML;
+# an entity cannot start a tag, a comment or another entity).
+_MD_INLINE = {ch: "\\" + ch for ch in "\\`*_[]!#|~$"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+_MD_BLOCK_START = re.compile(r"^(?:([-+=])|(\d{1,9})([.)]))")  # a list item, a setext underline, an ordered list
+# What GitHub links after rendering, from plain text: @mentions (which notify people and teams), issue references
+# (`#12`, `owner/repo#12`, which also leave a trace in the issue referred to), bare URLs and `www.` (autolinks), e-mail
+# addresses. A zero-width space after the trigger keeps them readable but not live.
+_GITHUB_LIVE = re.compile(r"(?<=@)|(?<=#)(?=\w)|(?<=:)(?=//)|(?i:(?<=\bwww)(?=\.))")
+
+
+def _flat(text: object) -> str:
+    """One line of visible text: control and format characters escaped (`console.visible`), whitespace runs (line
+    breaks included) one space."""
+    return " ".join(visible(str(text)).split())
+
+
+def _not_live(text: str) -> str:
+    return _GITHUB_LIVE.sub("\u200b", text)
+
+
+def md_cell(text: object) -> str:
+    """Text that came from a gateway, a record or a user, inert in markdown: in running text, a heading, a list item, a
+    block quote or a table cell it renders as exactly its characters, on one line. No link, image, emphasis, heading,
+    list, code span, HTML tag or comment (a hidden marker could be forged with one), math, table cell boundary, @mention,
+    issue reference or autolink can come out of it. Not for raw HTML (`html_text`) or code (`md_code`, `fenced`)."""
+    flat = _not_live(_flat(text))
+    escaped = "".join(_MD_INLINE.get(ch, ch) for ch in flat)
+    return _MD_BLOCK_START.sub(lambda m: "\\" + m.group(1) if m.group(1) else m.group(2) + "\\" + m.group(3), escaped, count=1)
+
+
+def html_text(text: object) -> str:
+    """Untrusted text inside raw HTML (`<summary>…</summary>`), where markdown escapes are not read: entities instead."""
+    return _not_live(html.escape(_flat(text), quote=True))
+
+
+def md_code(text: object, *, cell: bool = False) -> str:
+    """Text shown as a code span, on one line: the fence is longer than any run of back-ticks inside, so it cannot be
+    closed from inside, and no hidden marker can be forged in it. `cell=True` inside a table row, where a `|` would end
+    the cell even within a code span."""
+    flat = _flat(text).replace("<!--", "<\u200b!--")
+    if not flat:
+        return "` `"
+    if cell:
+        if "\\|" in flat:  # a backslash before a pipe reads differently in different table parsers: plain text then
+            return md_cell(flat)
+        flat = flat.replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall("`+", flat)), default=0) + 1)
+    pad = " " if flat[0] == "`" or flat[-1] == "`" else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def fenced(lines: Sequence[str], lang: str = "text") -> list[str]:
+    """Lines shown as they are, in a code block: its fence is longer than any run of back-ticks inside (no line can close
+    it), each element stays one line, control characters are shown escaped, and no hidden marker can be forged."""
+    return _fence([visible(str(line), newlines=False) for line in lines], lang)
+
+
+def _fence(lines: Sequence[str], lang: str) -> list[str]:
+    safe = [line.replace("<!--", "<\u200b!--") for line in lines]
+    longest = max((len(run) for line in safe for run in re.findall("`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + lang, *safe, fence]
+
+
+def fmt_ms(ms: float) -> str:
+    return f"{ms / 1000:.1f} s" if ms >= 10_000 else f"{ms:.0f} ms"
+
+
+def reproduce_command(run: RunOutcome, model: str | None = None) -> str:
+    s = run.settings
+    parts = ["approval", "run", "--base-url", s.base_url, "--model", model or ",".join(s.candidates), "--endpoint", s.endpoint]
+    if s.baseline_model and model is None:
+        parts += ["--baseline-model", s.baseline_model]
+    if s.config_path:
+        parts += ["--config", s.config_path]
+    if s.prompt.source != "built-in":
+        parts += ["--prompt-file", s.prompt.source]
+    if s.checks:
+        parts += ["--checks", ",".join(s.checks)]
+    if not s.config_path:  # with a config, it sets them; without, the flags this run had
+        defaults = {"--max-latency-ms": (s.max_latency_ms, 30_000), "--samples": (s.latency_samples, 3), "--timeout": (s.total_timeout_s, 300),
+                    "--concurrency": (s.concurrency, 8)}
+        parts += [part for flag, (value, default) in defaults.items() if value != default for part in (flag, f"{value:g}")]
+    # runs as written: the key from the environment, or a clear message from the shell when it is not set
+    env = f'{s.auth.api_key_env}="${{{s.auth.api_key_env}:?set it to the gateway key}}"' if s.auth.scheme != "none" else ""
+    return redact((env + " " if env else "") + " ".join(shlex.quote(p) for p in parts))
+
+
+def _model_output(o: ModelOutcome) -> list[str]:
+    if o.sample_output is None:
+        return []
+    text = visible(o.sample_output).split("\n")
+    return ["", f"<details><summary>Model output of {html_text(o.model)} (first sample, opted in)</summary>", "", *_fence(text, "text"), "",
+            "</details>"]
+
+
+def _checks_table(checks: list[CheckResult]) -> list[str]:
+    lines = ["| Check | Result | Category | Time | Evidence |", "|---|---|---|---:|---|"]
+    for c in checks:
+        category = c.category.value if c.category.value != "none" else ""
+        lines.append(f"| {md_cell(c.name)} | {ICONS[c.status]} {c.status.value} | {category} | {fmt_ms(c.duration_ms)} | {md_cell(c.detail)} |")
+    return lines
+
+
+def why_not_approved(o: ModelOutcome, warnings_block: bool) -> list[str]:
+    """What blocked the verdict beyond failing checks: warnings under `warnings_block`, or no evidence at all."""
+    reasons = list(o.gaps)
+    warned = [c.name for c in o.checks if c.status is Status.WARN]
+    if warnings_block and warned and o.result == "fail":
+        reasons.append(f"warnings block approval (warnings_block: true), and {', '.join(warned)} warned")
+    return reasons
+
+
+def _failures(o: ModelOutcome, warnings_block: bool) -> list[str]:
+    lines = [f"- **{md_cell(c.name)}** ({c.category.value}): {md_cell(c.detail)}" for c in o.checks if c.status in (Status.FAIL, Status.ERROR)]
+    return lines + [f"- {md_cell(reason)}" for reason in why_not_approved(o, warnings_block)]
+
+
+def _latency(o: ModelOutcome) -> float | None:
+    c = o.check("latency")
+    value = c.metrics.get("p50_ms") if c else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _baseline_section(run: RunOutcome) -> list[str]:
+    base = run.baseline
+    if base is None:
+        return []
+    lines = ["", f"### Compared with the baseline {md_code(base.model)}", ""]
+    header = "| Check | " + " | ".join(md_code(o.model, cell=True) for o in run.candidates) + f" | {md_code(base.model, cell=True)} (baseline) |"
+    lines += [header, "|---|" + "---|" * (len(run.candidates) + 1)]
+    for name in run.settings.checks:
+        row = []
+        base_check = base.check(name)
+        for o in run.candidates:
+            c = o.check(name)
+            mark = f"{ICONS[c.status]} {c.status.value}" if c else "—"
+            if c and base_check and c.status != base_check.status:
+                mark = f"**{mark}** (differs)"
+            row.append(mark)
+        row.append(f"{ICONS[base_check.status]} {base_check.status.value}" if base_check else "—")
+        lines.append(f"| {md_cell(name)} | " + " | ".join(row) + " |")
+    base_p50 = _latency(base)
+    ratios = []
+    for o in run.candidates:
+        p50 = _latency(o)
+        if p50 is not None and base_p50:
+            ratios.append(f"{md_code(o.model)} p50 {fmt_ms(p50)} vs {fmt_ms(base_p50)} → ratio **{p50 / base_p50:.2f}×**")
+    if ratios:
+        lines += ["", "Latency, candidate / baseline: " + "; ".join(ratios) + "."]
+    lines += ["", f"The baseline's result ({VERDICT_WORD[base.result]}) does not affect this verdict."]
+    return lines
+
+
+def _approved_line(run: RunOutcome, promotions: Mapping[str, tuple[Approval, str]]) -> list[str]:
+    """For each candidate that passed and is not listed yet: the exact registry lines `approval promote` would add."""
+    from approval.lifecycle.promote import proposed_lines
+
+    s = run.settings
+    new = [o.model for o in run.candidates if o.result == "pass" and o.model not in s.approved_models]
+    if not new or not (s.approved_models or s.approved_models_file or "approved-list" in s.checks):
+        return []
+    registry = s.approved_models_file or s.config_path
+    kind: Literal["markdown", "yaml"] = "markdown" if s.approved_models_file else "yaml"
+    if s.approved_models_file:
+        lines = ["", f"To record the approval, add to the approved-models block of {md_code(s.approved_models_file)}:", ""]
+    else:
+        lines = ["", "To record the approval, add to `approved_models` in the gateway config:", ""]
+    body: list[str] = []
+    for model in new:
+        if model in promotions:
+            body += proposed_lines(kind, model, promotions[model][0])
+        else:
+            body.append(f"- {model}" if kind == "markdown" else f"  - {model}")
+    lines += fenced(body, kind)
+    if registry and any(m in promotions for m in new):
+        commands = [f"approval promote --record {shlex.quote(promotions[m][1])} --registry {shlex.quote(registry)}" for m in new if m in promotions]
+        lines += ["", "or, with this run's record (its artifact), run:", "", *fenced(commands, "bash")]
+    return lines
+
+
+def _run_checks(run_checks: Sequence[RunCheck]) -> list[str]:
+    lines: list[str] = []
+    for check in run_checks:
+        c = check.result
+        lines += [f"### {ICONS[c.status]} {md_cell(c.name)}: {c.status.value}" + (f" ({c.category.value})" if c.blocking else ""), ""]
+        lines += [*check.lines, ""]
+    return lines
+
+
+def render_markdown(run: RunOutcome, links: Mapping[str, str] | None = None, *, promotions: Mapping[str, tuple[Approval, str]] | None = None,
+                    run_checks: Sequence[RunCheck] = ()) -> str:
+    """The PR comment / job summary body (without the sticky marker). `promotions`: each candidate's evidence and
+    record path, for the registry lines to add; `run_checks`: checks of the run as a whole (registry-guard)."""
+    s = run.settings
+    links = links or {}
+    gate = [c.result.name for c in run_checks if c.result.blocking]
+    icon = "✅" if run.result == "pass" and not gate else "❌"
+    models = ", ".join(md_code(o.model) for o in run.candidates)
+    lines = [f"## {icon} Model approval: {models} {VERDICT_WORD[run.result]}" + (f" — {', '.join(gate)} failed" if gate else ""), ""]
+    meta = [f"gateway {md_code(s.base_url)}", f"endpoint {md_code(s.endpoint)}", f"{len(s.checks)} checks", f"{run.elapsed_s:.1f} s"]
+    if links.get("commit") and links.get("commit_url"):  # what was evaluated: after a push, or on an issue_comment run
+        meta.append(f"commit [{md_code(links['commit'][:12])}]({links['commit_url']})")
+    if links.get("run"):
+        meta.append(f"[workflow run]({links['run']})")
+    if links.get("artifact"):
+        meta.append(f"[approval record]({links['artifact']})")
+    lines += [" · ".join(meta), ""]
+    for note in run.notes:
+        lines.append(f"> {md_cell(note)}")
+    lines += _run_checks(run_checks)
+    if len(run.candidates) == 1:
+        o = run.candidates[0]
+        lines += _checks_table(o.checks)
+        failures = _failures(o, s.warnings_block)
+        if failures:
+            lines += ["", "### Why it was not approved", "", *failures]
+        lines += _model_output(o)
+    else:
+        lines += ["| Candidate | Result | p50 latency | Failed checks |", "|---|---|---:|---|"]
+        for o in run.candidates:
+            failed = ", ".join(c.name for c in o.checks if c.status in (Status.FAIL, Status.ERROR)) or "—"
+            p50 = _latency(o)
+            lines.append(f"| {md_code(o.model, cell=True)} | {'✅' if o.result == 'pass' else '❌'} {VERDICT_WORD[o.result]} | "
+                         f"{fmt_ms(p50) if p50 is not None else '—'} | {md_cell(failed)} |")
+        policy = "every candidate must pass" if s.pass_policy == "all" else "one passing candidate is enough"
+        lines += ["", f"Policy: {policy}.", ""]
+        for o in run.candidates:
+            lines += ["<details>", f"<summary>{'✅' if o.result == 'pass' else '❌'} {html_text(o.model)} — {VERDICT_WORD[o.result]}</summary>", ""]
+            lines += _checks_table(o.checks)
+            failures = _failures(o, s.warnings_block)
+            if failures:
+                lines += ["", *failures]
+            lines += _model_output(o)
+            lines += ["", "</details>", ""]
+    lines += _baseline_section(run)
+    lines += _approved_line(run, promotions or {})
+    lines += ["", "<details><summary>Reproduce locally</summary>", "", *fenced([reproduce_command(run)], "bash"), "", "</details>"]
+    return redact("\n".join(lines).rstrip() + "\n")
+
+
+TEXT_STATUS = {Status.PASS: "PASS ", Status.WARN: "WARN ", Status.FAIL: "FAIL ", Status.ERROR: "ERROR", Status.SKIP: "SKIP "}
+
+
+def progress_line(model: str, check: CheckResult, several: bool) -> str:
+    category = f" [{check.category.value}]" if check.category.value != "none" else ""
+    who = f"{one_line(model)}: " if several else ""
+    return redact(f"  {TEXT_STATUS[check.status]} {who}{one_line(check.name):<18} {fmt_ms(check.duration_ms):>8}{category}  {one_line(check.detail)}")
+
+
+def render_text(run: RunOutcome, run_checks: Sequence[RunCheck] = ()) -> str:
+    """The closing summary printed to the terminal."""
+    lines = []
+    for note in run.notes:
+        lines.append(f"note: {one_line(note)}")
+    for o in ([*run.candidates, run.baseline] if run.baseline else run.candidates):
+        failed = [c for c in o.checks if c.status in (Status.FAIL, Status.ERROR)]
+        warned = [c for c in o.checks if c.status is Status.WARN]
+        role = " (baseline, not gating)" if o.role == "baseline" else ""
+        lines.append(f"{one_line(o.model)}{role}: {VERDICT_WORD[o.result].upper()} — {len(o.checks) - len(failed) - len(warned)} passed, "
+                     f"{len(warned)} warning(s), {len(failed)} failed")
+        for c in failed:
+            lines.append(f"    {one_line(c.name)} ({c.category.value}): {one_line(c.detail)}")
+        for reason in why_not_approved(o, run.settings.warnings_block):
+            lines.append(f"    not approved: {one_line(reason)}")
+    for check in run_checks:
+        c = check.result
+        lines.append(f"{one_line(c.name)}: {c.status.value.upper()}" + (f" ({c.category.value})" if c.blocking else "") + f" — {one_line(c.detail)}")
+    approved = run.result == "pass" and not any(c.result.blocking for c in run_checks)
+    lines.append(f"RESULT: {VERDICT_WORD['pass' if approved else 'fail'].upper()} in {run.elapsed_s:.1f} s")
+    return redact("\n".join(lines))
