@@ -252,3 +252,26 @@ def test_an_annotation_stays_one_command_and_shows_controls_escaped(hostile: str
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and lines[0].startswith("::error title=") and lines[1].startswith("::group::")
     assert not [ch for ch in out.getvalue() if ch != "\n" and unicodedata.category(ch) in ("Cc", "Cf")]
+
+
+@given(HOSTILE)
+@example("evil|model ![x](http://e.test) **APPROVED** @acme/admins <!-- model-approval-gate:a:b -->")
+@settings(max_examples=100, deadline=None)
+def test_a_pull_requests_registry_cannot_dress_up_the_guards_lines(name: str) -> None:
+    """Model names in the approved list come from the pull request's author: the guard's lines show them as text."""
+    from approval.lifecycle.guard import Verdict, registry_guard
+    from approval.settings.registry import Entry, Registry
+
+    if not name.strip():
+        return
+    base = Registry((Entry("old"),), model_in_use="old")
+    head = Registry((Entry("old"), Entry(name), Entry(f"{name}2")), model_in_use=name)
+    check = registry_guard(base, head, {f"{name}2": Verdict("fail")}, registry_files=f"AGENTS.md {name}", base_label=name)
+    benign = registry_guard(base, Registry((Entry("old"), Entry("n"), Entry("n2")), model_in_use="n"), {"n2": Verdict("fail")},
+                            registry_files="AGENTS.md n", base_label="n")
+    md = "\n".join(check.lines)
+    assert structure(md)[0] == structure("\n".join(benign.lines))[0]
+    children = inline_children(MD.parse(md))
+    assert strong(children) == strong(inline_children(MD.parse("\n".join(benign.lines))))
+    assert not [c for c in children if c.type in ("link_open", "image", "em_open", "s_open", "html_inline")]
+    assert "<!--" not in md and not LIVE.search("\n".join(c.content for c in children if c.type == "text"))
