@@ -303,8 +303,8 @@ def test_a_key_echoed_with_its_characters_escaped_reaches_no_output(tmp_path: Pa
 
 
 @pytest.mark.parametrize("encode", [lambda k: k, lambda k: base64.b64encode(f"Bearer {k}".encode()).decode(),
-                                    lambda k: quote(k, safe=""), lambda k: json.dumps(k).replace("/", "\\/")],
-                         ids=["verbatim", "base64", "percent", "json-escaped"])
+                                    lambda k: quote(k, safe=""), lambda k: json.dumps(k).replace("/", "\\/"), lambda k: k.encode().hex()],
+                         ids=["verbatim", "base64", "percent", "json-escaped", "hex"])
 def test_validate_record_rejects_a_record_holding_the_key(tmp_path: Path, encode: Any) -> None:
     with echo_gateway() as gw:
         _, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", "happy-path")
