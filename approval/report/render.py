@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
-from approval.common.console import one_line, visible
+from approval.common.console import no_workflow_command, one_line, visible
 from approval.common.redact import redact
 from approval.engine.results import CheckResult, RunCheck, Status
 from approval.engine.suite import ModelOutcome, RunOutcome
@@ -27,7 +27,9 @@ VERDICT_WORD = {"pass": "approved", "fail": "not approved"}
 # which CommonMark guarantees renders the character itself. `<`, `>` and `&` become entities (GitHub renders some HTML;
 # an entity cannot start a tag, a comment or another entity).
 _MD_INLINE = {ch: "\\" + ch for ch in "\\`*_[]!#|~$"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
-_MD_BLOCK_START = re.compile(r"^(?:([-+=])|(\d{1,9})([.)]))")  # a list item, a setext underline, an ordered list
+# At the start: a list item, a setext underline, an ordered list, and `::`, which would start a GitHub workflow command
+# should the markdown be printed in a job's log (`--report-out /dev/stdout`).
+_MD_BLOCK_START = re.compile(r"^(?:([-+=]|:(?=:))|(\d{1,9})([.)]))")
 # What GitHub links after rendering, from plain text: @mentions (which notify people and teams), issue references
 # (`#12`, `owner/repo#12`, which also leave a trace in the issue referred to), bare URLs and `www.` (autolinks), e-mail
 # addresses. A zero-width space after the trigger keeps them readable but not live.
@@ -56,14 +58,14 @@ def md_cell(text: object) -> str:
 
 def html_text(text: object) -> str:
     """Untrusted text inside raw HTML (`<summary>…</summary>`), where markdown escapes are not read: entities instead."""
-    return _not_live(html.escape(_flat(text), quote=True))
+    return _not_live(html.escape(_flat(text), quote=True)).replace("##[", "#&#35;[")
 
 
 def md_code(text: object, *, cell: bool = False) -> str:
     """Text shown as a code span, on one line: the fence is longer than any run of back-ticks inside, so it cannot be
     closed from inside, and no hidden marker can be forged in it. `cell=True` inside a table row, where a `|` would end
     the cell even within a code span."""
-    flat = _flat(text).replace("<!--", "<\u200b!--")
+    flat = no_workflow_command(_flat(text).replace("<!--", "<\u200b!--"))
     if not flat:
         return "` `"
     if cell:
@@ -77,12 +79,13 @@ def md_code(text: object, *, cell: bool = False) -> str:
 
 def fenced(lines: Sequence[str], lang: str = "text") -> list[str]:
     """Lines shown as they are, in a code block: its fence is longer than any run of back-ticks inside (no line can close
-    it), each element stays one line, control characters are shown escaped, and no hidden marker can be forged."""
+    it), each element stays one line, control characters are shown escaped, no hidden marker can be forged, and no
+    line can start a GitHub workflow command should the markdown be printed in a job's log."""
     return _fence([visible(str(line), newlines=False) for line in lines], lang)
 
 
 def _fence(lines: Sequence[str], lang: str) -> list[str]:
-    safe = [line.replace("<!--", "<\u200b!--") for line in lines]
+    safe = [no_workflow_command(line.replace("<!--", "<\u200b!--")) for line in lines]
     longest = max((len(run) for line in safe for run in re.findall("`+", line)), default=0)
     fence = "`" * max(3, longest + 1)
     return [fence + lang, *safe, fence]
