@@ -1,4 +1,9 @@
-"""Terminal output. Everything printed goes through `redact()` here.
+"""Terminal output. Everything printed goes through `redact()` and `visible()` here.
+
+Text a gateway controls (error messages, excerpts, model names, header values) is shown, never interpreted: control
+characters and escape sequences (colours, cursor moves, `\r`), bidi overrides and other invisible format characters are
+printed as `\x1b`-style escapes, and no line can start a GitHub workflow command (`::set-output`, `::stop-commands`, the
+legacy `##[...]`). The tool's own formatting is plain text: line breaks, spaces and tabs, which pass unchanged.
 
 Output that cannot be written never changes the verdict: a closed pipe (`approval run … | head -1`) or a full disk
 behind stdout silences that stream for the rest of the run, and the run still ends with its own exit code.
@@ -8,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
+import unicodedata
 from collections.abc import Callable
 from typing import NoReturn, TextIO
 
@@ -20,13 +27,53 @@ REPORT_HINT = "this is a bug of the tool: please report it with this line as an 
 
 _closed: set[int] = set()
 
+# Zero-width space, non-joiner and joiner stay: they cannot move the cursor or reorder text, emoji need the joiner,
+# and the markdown this tool prints (`summarize --format markdown`) breaks @mentions with the zero-width space.
+_KEPT = frozenset("\t\u200b\u200c\u200d")
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+# A workflow command is `::name` at the start of a line (after spaces), or the legacy `##[name]` anywhere in it.
+_WORKFLOW_COMMAND = re.compile(r"^(\s*):(?=:)|#(?=#\[)")
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _hidden(ch: str) -> bool:
+    return ch not in _KEPT and unicodedata.category(ch) in _HIDDEN_CATEGORIES
+
+
+def visible(text: str, *, newlines: bool = True) -> str:
+    """`text` with every character that a terminal (or a reader) would not show as itself escaped: C0 and C1 controls
+    (ESC, `\r`, backspace, CSI `\x9b`), DEL, bidi overrides and isolates, invisible format characters, line and
+    paragraph separators. Line breaks stay when `newlines` is true, else they are escaped too (one field, one line)."""
+    return "".join(_escape_char(ch) if (ch != "\n" or not newlines) and _hidden(ch) else ch for ch in str(text))
+
+
+def one_line(text: str) -> str:
+    """A field inside a line of terminal output (a model name, a check's detail): `visible()`, line breaks escaped."""
+    return visible(text, newlines=False)
+
+
+def no_workflow_command(line: str) -> str:
+    """`line` such that GitHub's runner cannot read a workflow command in it: a leading `::` and any `##[` get their
+    first character escaped."""
+    return _WORKFLOW_COMMAND.sub(lambda m: (m.group(1) or "") + ("\\x3a" if m.group(0).endswith(":") else "\\x23"), line)
+
+
+def terminal_text(text: str) -> str:
+    """What `say()` prints for `text`: redacted, every control character shown escaped, no workflow command."""
+    return "\n".join(no_workflow_command(line) for line in visible(redact(text)).split("\n"))
+
 
 def say(text: str, stream: TextIO | None = None) -> None:
-    write_line(redact(text), stream)
+    write_line(terminal_text(text), stream)
 
 
 def write_line(line: str, stream: TextIO | None = None) -> None:
-    """Write one line as it is (the caller has redacted it, or it is a workflow command that must not be)."""
+    """Write one line as it is: the caller has made it safe (`terminal_text()`), or it is a workflow command built by
+    `approval.github.commands`, whose data is escaped there."""
     out = stream or sys.stdout
     key = id(out)
     if key in _closed:

@@ -1,6 +1,7 @@
 """The one redaction point. Every text the tool emits passes through `redact()`.
 
-Secrets are registered once (`register_secret`) when settings are built; `redact()` then removes them, and also
+Secrets are registered once (`register_secret`) when settings are built; `redact()` then removes them, in the forms
+a gateway may echo them in (`encoded_forms`, and any mix of character escapes: `_escaped_secret_spans`), and also
 anything shaped like a credential: Authorization / api-key header values, bearer tokens, URL userinfo and URL
 query strings (signed URLs carry their signature there). The registry is process-wide on purpose: several
 approvals in one process only ever redact more, never less.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import html
 import json
 import math
 import re
@@ -18,11 +20,14 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
+_HIDDEN = "\ue000"  # a private-use character: stands in for a secret's characters while the text is cut
 _MIN_SECRET_LEN = 4
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
+_values: set[str] = set()  # the secrets as registered, to find in a text once its character escapes are read
+_value_pattern: re.Pattern[str] | None = None
 
 # Shapes that are credentials whatever their value.
 _GENERIC = [
@@ -47,9 +52,11 @@ _GENERIC = [
 
 def encoded_forms(value: str) -> set[str]:
     """The forms in which a gateway may echo a secret back: as is, percent-encoded, JSON-escaped (with or without
-    escaped slashes), and base64 (standard and URL-safe alphabets) at each of the three byte alignments it can
-    take inside a longer encoded text (only the characters that depend on the secret alone)."""
+    escaped slashes), hex (lower and upper case), and base64 (standard and URL-safe alphabets) at each of the three
+    byte alignments it can take inside a longer encoded text (only the characters that depend on the secret alone).
+    Escapes of single characters, in any mix (`&#115;k-…`, `\\u0073\\u006b…`, `%73k-…`), are read by `redact()`."""
     forms = {value, quote(value, safe=""), quote_plus(value), quote(value, safe="/")}
+    forms |= {value.encode("utf-8").hex(), value.encode("utf-8").hex().upper()}
     escaped = json.dumps(value)[1:-1]
     forms |= {escaped, escaped.replace("/", "\\/"), json.dumps(value, ensure_ascii=False)[1:-1]}
     raw = value.encode("utf-8")
@@ -128,14 +135,84 @@ def header_secrets(name: str, value: str, marked: bool | None = None) -> list[st
     return found
 
 
+# One character written as an escape: an HTML entity (hex, decimal, named), a JSON or C escape (`\u0073`, `\x73`, `\/`),
+# a percent-encoded ASCII byte. A gateway echoing a request may escape some or all characters of a key.
+_CHAR_ESCAPE = re.compile(r"&#[xX]([0-9a-fA-F]{1,6});?|&#([0-9]{1,7});?|&([A-Za-z][A-Za-z0-9]{1,31};)|\\u([0-9a-fA-F]{4})"
+                          r"|\\x([0-9a-fA-F]{2})|\\([\"\\/])|%([0-7][0-9a-fA-F])")
+
+
+def _unescaped(m: re.Match[str]) -> str | None:
+    """The character an escape stands for, or None when it stands for none (it is then read as written)."""
+    hex_ref, dec_ref, named, u_escape, x_escape, simple, percent = m.groups()
+    number = hex_ref or u_escape or x_escape or percent
+    code = int(number, 16) if number else int(dec_ref) if dec_ref else None
+    if code is not None:
+        return chr(code) if code <= 0x10FFFF else None
+    if simple:
+        return simple
+    decoded = html.unescape("&" + named)
+    return decoded if len(decoded) == 1 else None
+
+
+def _escaped_secret_spans(text: str, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
+    """Where in `text` a registered secret stands once every character escape is read: spans of the text as written."""
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    pos = 0
+    for m in _CHAR_ESCAPE.finditer(text):
+        for i in range(pos, m.start()):
+            chars.append(text[i])
+            starts.append(i)
+            ends.append(i + 1)
+        char = _unescaped(m)
+        if char is None:
+            for i in range(m.start(), m.end()):
+                chars.append(text[i])
+                starts.append(i)
+                ends.append(i + 1)
+        else:
+            chars.append(char)
+            starts.append(m.start())
+            ends.append(m.end())
+        pos = m.end()
+    if pos == 0:
+        return []
+    for i in range(pos, len(text)):
+        chars.append(text[i])
+        starts.append(i)
+        ends.append(i + 1)
+    return [(starts[m.start()], ends[m.end() - 1]) for m in pattern.finditer("".join(chars)) if m.end() > m.start()]
+
+
+def _mask_spans(text: str, spans: list[tuple[int, int]], mask: str | None = MASK) -> str:
+    """`text` with each span (overlapping ones merged) replaced by `mask`, or, when None, by as many `_HIDDEN` as it is
+    long (for `redact_head`, which cuts afterwards)."""
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out: list[str] = []
+    pos = 0
+    for start, end in merged:
+        out += [text[pos:start], mask if mask is not None else _HIDDEN * (end - start)]
+        pos = end
+    return "".join(out) + text[pos:]
+
+
 def register_secret(value: str | None) -> None:
     """Add a value (and its encoded forms) that must never appear in any output. Short values are ignored (they
     would mask noise)."""
-    global _pattern
+    global _pattern, _value_pattern
     if not value or not value.strip():
         return
     candidates = encoded_forms(value.strip())
     with _lock:
+        if len(value.strip()) >= _MIN_SECRET_LEN and value.strip() not in _values:
+            _values.add(value.strip())
+            _value_pattern = re.compile("|".join(re.escape(v) for v in sorted(_values, key=len, reverse=True)))
         changed = False
         for candidate in candidates:
             if len(candidate) >= _MIN_SECRET_LEN and candidate not in _secrets:
@@ -155,6 +232,9 @@ def redact(text: str) -> str:
     """Return `text` with every registered secret and every credential-shaped substring masked."""
     if not text:
         return text
+    values = _value_pattern
+    if values is not None:
+        text = _mask_spans(text, _escaped_secret_spans(text, values))
     pattern = _pattern
     if pattern is not None:
         text = pattern.sub(MASK, text)
@@ -163,12 +243,16 @@ def redact(text: str) -> str:
     return text
 
 
-_HIDDEN = "\ue000"  # a private-use character: stands in for a secret's characters while the text is cut
+_ESCAPE_WIDTH = 18  # the longest escape of one ASCII character: `&DiacriticalGrave;`
 
 
 def longest_secret() -> int:
-    """Length of the longest registered secret form (0 when none): how far past a cut a secret may reach."""
-    return max((len(s) for s in registered_secrets()), default=0)
+    """How far past a cut a secret may reach (0 when none): its longest registered form, or the secret with every
+    character written as the longest escape."""
+    with _lock:
+        fixed = max((len(s) for s in _secrets), default=0)
+        escaped = max((len(v) for v in _values), default=0) * _ESCAPE_WIDTH
+    return max(fixed, escaped)
 
 
 def redact_head(text: str, limit: int) -> str:
@@ -178,7 +262,11 @@ def redact_head(text: str, limit: int) -> str:
     pattern = _pattern
     if pattern is None:
         return redact(text[:limit])
-    window = pattern.sub(lambda m: _HIDDEN * len(m.group()), text[: limit + longest_secret()])
+    window = text[: limit + longest_secret()]
+    values = _value_pattern
+    if values is not None:
+        window = _mask_spans(window, _escaped_secret_spans(window, values), None)
+    window = pattern.sub(lambda m: _HIDDEN * len(m.group()), window)
     return redact(re.sub(_HIDDEN + "+", MASK, window[:limit]))
 
 

@@ -18,7 +18,7 @@ from approval import __version__
 from approval.common import exitcodes
 from approval.common.console import say
 from approval.common.errors import ConfigError
-from approval.common.redact import redact, register_secret
+from approval.common.redact import register_secret
 from approval.engine.results import RunCheck, Status
 from approval.github import commands
 from approval.github.context import GitHubContext, resolve_mode
@@ -156,7 +156,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         return _fail_config(exc, env, config_file)
 
     from approval.frontends.pipeline import execute, write_text_file
-    from approval.report.render import progress_line, render_markdown
+    from approval.report.render import md_cell, progress_line, render_markdown
 
     for notice in settings.notices:
         commands.warning(notice, title="Model approval: configuration")
@@ -202,7 +202,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         _track(result, links, previous, token, ctx, publication)
     _annotate(result, settings, env.get("GITHUB_WORKSPACE", ""))
     _hand_over(result.records, Path(REPORT_NAME), env.get("GITHUB_WORKSPACE", ""))
-    notes = "".join(f"\n> {redact(m)}" for m in publication.messages)
+    notes = "".join(f"\n> {md_cell(m)}" for m in publication.messages)
     commands.append_summary(summary_path, markdown + ("\n**Publishing:**\n" + notes + "\n" if notes else ""))
     for message in publication.messages:
         say(message)

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 from approval import __version__
 from approval.common import exitcodes
-from approval.common.console import fail_line, run_to_end, say
+from approval.common.console import fail_line, one_line, run_to_end, say
 from approval.common.errors import ConfigError
 
 ENV_HELP = (
@@ -363,7 +363,7 @@ def cmd_validate(path_text: str) -> int:
         fail_line(f"{path_text}: invalid record: {problem}")
     if problems:
         return exitcodes.NOT_APPROVED
-    say(f"{path_text}: valid approval record ({data.get('candidate_model_id')}, {data.get('overall_result')}; schema "
+    say(f"{path_text}: valid approval record ({one_line(str(data.get('candidate_model_id')))}, {data.get('overall_result')}; schema "
         f"{data.get('schema_version')}, consistent with its checks)")
     return exitcodes.APPROVED
 
@@ -381,7 +381,7 @@ def cmd_diff(old_path: str, new_path: str, exit_code: bool) -> int:
     if not changes:
         say("no differences in verdict, checks, latency or environment")
     for line in changes:
-        say(line)
+        say(one_line(line))
     return exitcodes.NOT_APPROVED if exit_code and material else exitcodes.APPROVED
 
 
@@ -421,7 +421,7 @@ def cmd_promote(record_path: str, registry_path: str, config_path: str | None = 
         return exitcodes.NOT_APPROVED
     model = str(data["candidate_model_id"])
     if data["overall_result"] != "pass":
-        fail_line(f"{record_path}: not promoted: {model} was not approved in that run ({data.get('notes', '')})")
+        fail_line(f"{record_path}: not promoted: {one_line(model)} was not approved in that run ({one_line(str(data.get('notes', '')))})")
         return exitcodes.NOT_APPROVED
     kind = registry_kind(registry_path)
     text, _ = read_user_file(registry_path, "registry", MAX_REGISTRY_BYTES, "give an existing AGENTS.md or gateway.yaml",
@@ -429,16 +429,16 @@ def cmd_promote(record_path: str, registry_path: str, config_path: str | None = 
     unchecked = check_gateway(data, kind, registry_path, text, config_path)
     edit = promote_text(kind, text, model, approval_for_record(raw, data), registry_path)
     if not edit.changed(text):
-        say(f"{registry_path} already lists {model} with this record's evidence: nothing changed")
+        say(f"{registry_path} already lists {one_line(model)} with this record's evidence: nothing changed")
         return exitcodes.APPROVED
     written = write_registry(registry_path, edit.text)
-    say(f"promoted {model} in {registry_path}" + (f" (the file it links to, {written})" if written != Path(registry_path) else "") + ":")
+    say(f"promoted {one_line(model)} in {registry_path}" + (f" (the file it links to, {written})" if written != Path(registry_path) else "") + ":")
     for line in edit.removed:
-        say(f"- {line}")
+        say(f"- {one_line(line)}")
     for line in edit.added:
-        say(f"+ {line}")
+        say(f"+ {one_line(line)}")
     if unchecked:
-        say(f"warning: {unchecked}", sys.stderr)
+        say(f"warning: {one_line(unchecked)}", sys.stderr)
     return exitcodes.APPROVED
 
 

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import TextIO
 
-from approval.common.console import write_line
+from approval.common.console import visible, write_line
 from approval.common.redact import redact, register_secret
 
 SUMMARY_LIMIT_BYTES = 1024 * 1024  # GitHub's limit per step
@@ -24,6 +24,12 @@ _OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 def escape_data(value: str) -> str:
     return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _shown(value: str) -> str:
+    """Text shown in the log or an annotation: redacted, control characters and escape sequences shown escaped (the log
+    viewer would interpret them). Escaped as command data after this, so that it stays inside its one command line."""
+    return visible(redact(value))
 
 
 def escape_property(value: str) -> str:
@@ -43,8 +49,8 @@ def add_mask(value: str, stream: TextIO | None = None) -> None:
 
 
 def _command(kind: str, message: str, properties: Mapping[str, str | int | None], stream: TextIO | None) -> None:
-    props = ",".join(f"{key}={escape_property(redact(str(value)))}" for key, value in properties.items() if value not in (None, ""))
-    _write(stream, f"::{kind}{' ' + props if props else ''}::{escape_data(redact(message))}")
+    props = ",".join(f"{key}={escape_property(_shown(str(value)))}" for key, value in properties.items() if value not in (None, ""))
+    _write(stream, f"::{kind}{' ' + props if props else ''}::{escape_data(_shown(message))}")
 
 
 def error(
@@ -78,7 +84,7 @@ def notice(
 
 
 def group(name: str, stream: TextIO | None = None) -> None:
-    _write(stream, f"::group::{escape_data(redact(name))}")
+    _write(stream, f"::group::{escape_data(_shown(name))}")
 
 
 def endgroup(stream: TextIO | None = None) -> None:

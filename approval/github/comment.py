@@ -23,7 +23,21 @@ COMMENT_LIMIT = 65536  # GitHub's limit on an issue or comment body, in characte
 MARKER_PREFIX = "<!-- model-approval-gate:"
 TRUNCATED_NOTE = "\n\n---\n_This text was cut to fit GitHub's 65,536-character limit; the job summary and the approval record hold the full result._\n"
 _MARKER_RE = re.compile(re.escape(MARKER_PREFIX) + r".*? -->")
-_FENCE_RE = re.compile(r"^\s{0,3}(```|~~~)", re.MULTILINE)
+_FENCE_RE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$", re.MULTILINE)
+
+
+def _open_fence(text: str) -> str | None:
+    """The fence of the code block `text` ends inside, or None. A block is closed only by a fence of its own character
+    at least as long (CommonMark): the report fences text holding back-ticks with longer fences."""
+    open_fence: str | None = None
+    for m in _FENCE_RE.finditer(text):
+        fence, rest = m.group(1), m.group(2)
+        if open_fence is None:
+            if not (fence[0] == "`" and "`" in rest):  # a back-tick fence's info string holds no back-tick
+                open_fence = fence
+        elif fence[0] == open_fence[0] and len(fence) >= len(open_fence) and not rest.strip():
+            open_fence = None
+    return open_fence
 
 
 def _marker_part(text: str) -> str:
@@ -50,7 +64,8 @@ def fit_comment(body: str, limit: int = COMMENT_LIMIT) -> str:
         return body
     spans = [m.span() for m in _MARKER_RE.finditer(body)]
     markers = list(dict.fromkeys(body[start:end] for start, end in spans))
-    reserve = len(TRUNCATED_NOTE) + len("\n```") + sum(len(m) + 1 for m in markers)
+    longest_fence = max((len(m.group(1)) for m in _FENCE_RE.finditer(body)), default=0)
+    reserve = len(TRUNCATED_NOTE) + 1 + longest_fence + sum(len(m) + 1 for m in markers)
     if reserve >= limit:
         raise ValueError(f"limit {limit} leaves no room for the truncation note and markers")
     cut = limit - reserve
@@ -61,9 +76,9 @@ def fit_comment(body: str, limit: int = COMMENT_LIMIT) -> str:
     if newline >= 0 and cut - newline <= 2000:
         cut = newline
     head = body[:cut]
-    fences = _FENCE_RE.findall(head)
-    if len(fences) % 2:  # the cut is inside a code block: close it so the note renders as text
-        head += "\n" + fences[-1]
+    fence = _open_fence(head)
+    if fence is not None:  # the cut is inside a code block: close it so the note renders as text
+        head += "\n" + fence
     missing = [m for m in markers if m not in head]
     return head + TRUNCATED_NOTE + "".join(m + "\n" for m in missing)
 

@@ -24,7 +24,7 @@ from approval.common.redact import register_secret
 from approval.github.context import GitHubContext
 from approval.github.rest import TIMEOUT_SECONDS, explain_failure, make_client
 from approval.lifecycle.previous import Previous, PreviousRecord, matches
-from approval.report.render import md_cell
+from approval.report.render import md_cell, md_code
 
 if TYPE_CHECKING:
     from github import Github
@@ -127,5 +127,5 @@ def fetch_previous(token: str, ctx: GitHubContext, artifact_prefix: str, models:
         previous.notes += notes
     still = [m for m in wanted if m not in previous.by_model]
     if still:
-        previous.notes.append("No earlier record of " + ", ".join(f"`{md_cell(m)}`" for m in still) + " on this gateway.")
+        previous.notes.append("No earlier record of " + ", ".join(md_code(m) for m in still) + " on this gateway.")
     return previous

@@ -5,11 +5,14 @@ Every string leaving this module has gone through `redact()`.
 
 from __future__ import annotations
 
+import html
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from approval.common.console import no_workflow_command, one_line, visible
 from approval.common.redact import redact
 from approval.engine.results import CheckResult, RunCheck, Status
 from approval.engine.suite import ModelOutcome, RunOutcome
@@ -21,22 +24,72 @@ ICONS = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.E
 VERDICT_WORD = {"pass": "approved", "fail": "not approved"}
 
 
-def md_cell(text: str) -> str:
-    """One table cell of text that came from a gateway: no line breaks, pipes, HTML (a hidden marker could be forged
-    with it), code spans or @mentions (a gateway's error text must not notify people on the pull request)."""
-    flat = " ".join(str(text).split())
-    escaped = flat.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
-    return escaped.replace("@", "@\u200b")
+# Characters that start markdown (or GitHub-flavoured markdown) syntax anywhere in a line: escaped with a backslash,
+# which CommonMark guarantees renders the character itself. `<`, `>` and `&` become entities (GitHub renders some HTML;
+# an entity cannot start a tag, a comment or another entity).
+_MD_INLINE = {ch: "\\" + ch for ch in "\\`*_[]!#|~$"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+# At the start: a list item, a setext underline, an ordered list, and `::`, which would start a GitHub workflow command
+# should the markdown be printed in a job's log (`--report-out /dev/stdout`).
+_MD_BLOCK_START = re.compile(r"^(?:([-+=]|:(?=:))|(\d{1,9})([.)]))")
+# What GitHub links after rendering, from plain text: @mentions (which notify people and teams), issue references
+# (`#12`, `owner/repo#12`, which also leave a trace in the issue referred to), bare URLs and `www.` (autolinks), e-mail
+# addresses. A zero-width space after the trigger keeps them readable but not live.
+_GITHUB_LIVE = re.compile(r"(?<=@)|(?<=#)(?=\w)|(?<=:)(?=//)|(?i:(?<=\bwww)(?=\.))")
 
 
-def md_code(text: str) -> str:
-    return "`" + str(text).replace("`", "'").replace("\n", " ") + "`"
+def _flat(text: object) -> str:
+    """One line of visible text: control and format characters escaped (`console.visible`), whitespace runs (line
+    breaks included) one space."""
+    return " ".join(visible(str(text)).split())
+
+
+def _not_live(text: str) -> str:
+    return _GITHUB_LIVE.sub("\u200b", text)
+
+
+def md_cell(text: object) -> str:
+    """Text that came from a gateway, a record or a user, inert in markdown: in running text, a heading, a list item, a
+    block quote or a table cell it renders as exactly its characters, on one line. No link, image, emphasis, heading,
+    list, code span, HTML tag or comment (a hidden marker could be forged with one), math, table cell boundary, @mention,
+    issue reference or autolink can come out of it. Not for raw HTML (`html_text`) or code (`md_code`, `fenced`)."""
+    flat = _not_live(_flat(text))
+    escaped = "".join(_MD_INLINE.get(ch, ch) for ch in flat)
+    return _MD_BLOCK_START.sub(lambda m: "\\" + m.group(1) if m.group(1) else m.group(2) + "\\" + m.group(3), escaped, count=1)
+
+
+def html_text(text: object) -> str:
+    """Untrusted text inside raw HTML (`<summary>…</summary>`), where markdown escapes are not read: entities instead."""
+    return _not_live(html.escape(_flat(text), quote=True)).replace("##[", "#&#35;[")
+
+
+def md_code(text: object, *, cell: bool = False) -> str:
+    """Text shown as a code span, on one line: the fence is longer than any run of back-ticks inside, so it cannot be
+    closed from inside, and no hidden marker can be forged in it. `cell=True` inside a table row, where a `|` would end
+    the cell even within a code span."""
+    flat = no_workflow_command(_flat(text).replace("<!--", "<\u200b!--"))
+    if not flat:
+        return "` `"
+    if cell:
+        if "\\|" in flat:  # a backslash before a pipe reads differently in different table parsers: plain text then
+            return md_cell(flat)
+        flat = flat.replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall("`+", flat)), default=0) + 1)
+    pad = " " if flat[0] == "`" or flat[-1] == "`" else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
 
 
 def fenced(lines: Sequence[str], lang: str = "text") -> list[str]:
-    """Lines shown as they are, in a code block: a fence inside cannot close it, and no hidden marker can be forged."""
-    safe = [line.replace("`" * 3, "'" * 3).replace("<!--", "<\u200b!--") for line in lines]
-    return ["`" * 3 + lang, *safe, "`" * 3]
+    """Lines shown as they are, in a code block: its fence is longer than any run of back-ticks inside (no line can close
+    it), each element stays one line, control characters are shown escaped, no hidden marker can be forged, and no
+    line can start a GitHub workflow command should the markdown be printed in a job's log."""
+    return _fence([visible(str(line), newlines=False) for line in lines], lang)
+
+
+def _fence(lines: Sequence[str], lang: str) -> list[str]:
+    safe = [no_workflow_command(line.replace("<!--", "<\u200b!--")) for line in lines]
+    longest = max((len(run) for line in safe for run in re.findall("`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + lang, *safe, fence]
 
 
 def fmt_ms(ms: float) -> str:
@@ -66,8 +119,8 @@ def reproduce_command(run: RunOutcome, model: str | None = None) -> str:
 def _model_output(o: ModelOutcome) -> list[str]:
     if o.sample_output is None:
         return []
-    text = o.sample_output.replace("```", "'''")
-    return ["", f"<details><summary>Model output of {md_cell(o.model)} (first sample, opted in)</summary>", "", "```text", text, "```", "",
+    text = visible(o.sample_output).split("\n")
+    return ["", f"<details><summary>Model output of {html_text(o.model)} (first sample, opted in)</summary>", "", *_fence(text, "text"), "",
             "</details>"]
 
 
@@ -104,7 +157,7 @@ def _baseline_section(run: RunOutcome) -> list[str]:
     if base is None:
         return []
     lines = ["", f"### Compared with the baseline {md_code(base.model)}", ""]
-    header = "| Check | " + " | ".join(md_code(o.model) for o in run.candidates) + f" | {md_code(base.model)} (baseline) |"
+    header = "| Check | " + " | ".join(md_code(o.model, cell=True) for o in run.candidates) + f" | {md_code(base.model, cell=True)} (baseline) |"
     lines += [header, "|---|" + "---|" * (len(run.candidates) + 1)]
     for name in run.settings.checks:
         row = []
@@ -116,7 +169,7 @@ def _baseline_section(run: RunOutcome) -> list[str]:
                 mark = f"**{mark}** (differs)"
             row.append(mark)
         row.append(f"{ICONS[base_check.status]} {base_check.status.value}" if base_check else "—")
-        lines.append(f"| {name} | " + " | ".join(row) + " |")
+        lines.append(f"| {md_cell(name)} | " + " | ".join(row) + " |")
     base_p50 = _latency(base)
     ratios = []
     for o in run.candidates:
@@ -204,12 +257,12 @@ def render_markdown(run: RunOutcome, links: Mapping[str, str] | None = None, *, 
         for o in run.candidates:
             failed = ", ".join(c.name for c in o.checks if c.status in (Status.FAIL, Status.ERROR)) or "—"
             p50 = _latency(o)
-            lines.append(f"| {md_code(o.model)} | {'✅' if o.result == 'pass' else '❌'} {VERDICT_WORD[o.result]} | "
+            lines.append(f"| {md_code(o.model, cell=True)} | {'✅' if o.result == 'pass' else '❌'} {VERDICT_WORD[o.result]} | "
                          f"{fmt_ms(p50) if p50 is not None else '—'} | {md_cell(failed)} |")
         policy = "every candidate must pass" if s.pass_policy == "all" else "one passing candidate is enough"
         lines += ["", f"Policy: {policy}.", ""]
         for o in run.candidates:
-            lines += ["<details>", f"<summary>{'✅' if o.result == 'pass' else '❌'} {md_cell(o.model)} — {VERDICT_WORD[o.result]}</summary>", ""]
+            lines += ["<details>", f"<summary>{'✅' if o.result == 'pass' else '❌'} {html_text(o.model)} — {VERDICT_WORD[o.result]}</summary>", ""]
             lines += _checks_table(o.checks)
             failures = _failures(o, s.warnings_block)
             if failures:
@@ -218,7 +271,7 @@ def render_markdown(run: RunOutcome, links: Mapping[str, str] | None = None, *, 
             lines += ["", "</details>", ""]
     lines += _baseline_section(run)
     lines += _approved_line(run, promotions or {})
-    lines += ["", "<details><summary>Reproduce locally</summary>", "", "```bash", reproduce_command(run), "```", "", "</details>"]
+    lines += ["", "<details><summary>Reproduce locally</summary>", "", *fenced([reproduce_command(run)], "bash"), "", "</details>"]
     return redact("\n".join(lines).rstrip() + "\n")
 
 
@@ -226,29 +279,29 @@ TEXT_STATUS = {Status.PASS: "PASS ", Status.WARN: "WARN ", Status.FAIL: "FAIL ",
 
 
 def progress_line(model: str, check: CheckResult, several: bool) -> str:
-    who = f"{model}: " if several else ""
     category = f" [{check.category.value}]" if check.category.value != "none" else ""
-    return redact(f"  {TEXT_STATUS[check.status]} {who}{check.name:<18} {fmt_ms(check.duration_ms):>8}{category}  {check.detail}")
+    who = f"{one_line(model)}: " if several else ""
+    return redact(f"  {TEXT_STATUS[check.status]} {who}{one_line(check.name):<18} {fmt_ms(check.duration_ms):>8}{category}  {one_line(check.detail)}")
 
 
 def render_text(run: RunOutcome, run_checks: Sequence[RunCheck] = ()) -> str:
     """The closing summary printed to the terminal."""
     lines = []
     for note in run.notes:
-        lines.append(f"note: {note}")
+        lines.append(f"note: {one_line(note)}")
     for o in ([*run.candidates, run.baseline] if run.baseline else run.candidates):
         failed = [c for c in o.checks if c.status in (Status.FAIL, Status.ERROR)]
         warned = [c for c in o.checks if c.status is Status.WARN]
         role = " (baseline, not gating)" if o.role == "baseline" else ""
-        lines.append(f"{o.model}{role}: {VERDICT_WORD[o.result].upper()} — {len(o.checks) - len(failed) - len(warned)} passed, "
+        lines.append(f"{one_line(o.model)}{role}: {VERDICT_WORD[o.result].upper()} — {len(o.checks) - len(failed) - len(warned)} passed, "
                      f"{len(warned)} warning(s), {len(failed)} failed")
         for c in failed:
-            lines.append(f"    {c.name} ({c.category.value}): {c.detail}")
+            lines.append(f"    {one_line(c.name)} ({c.category.value}): {one_line(c.detail)}")
         for reason in why_not_approved(o, run.settings.warnings_block):
-            lines.append(f"    not approved: {reason}")
+            lines.append(f"    not approved: {one_line(reason)}")
     for check in run_checks:
         c = check.result
-        lines.append(f"{c.name}: {c.status.value.upper()}" + (f" ({c.category.value})" if c.blocking else "") + f" — {c.detail}")
+        lines.append(f"{one_line(c.name)}: {c.status.value.upper()}" + (f" ({c.category.value})" if c.blocking else "") + f" — {one_line(c.detail)}")
     approved = run.result == "pass" and not any(c.result.blocking for c in run_checks)
     lines.append(f"RESULT: {VERDICT_WORD['pass' if approved else 'fail'].upper()} in {run.elapsed_s:.1f} s")
     return redact("\n".join(lines))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from approval.common.console import one_line
 from approval.common.errors import ConfigError
 from approval.report.render import fmt_ms, md_cell, md_code
 
@@ -132,7 +133,8 @@ def render_markdown(summary: Summary) -> str:
     for r in summary.rows:
         latency = fmt_ms(r.latency_ms) if r.latency_ms is not None else "—"
         failed = md_cell(", ".join(r.failed)) if r.failed else "—"
-        lines.append(f"| {md_code(r.gateway)} | {md_code(r.model)} | {md_cell(r.endpoint)} | {RESULT_MD[r.result]} | {latency} | {failed} |")
+        who = f"{md_code(r.gateway, cell=True)} | {md_code(r.model, cell=True)} | {md_cell(r.endpoint)}"
+        lines.append(f"| {who} | {RESULT_MD[r.result]} | {latency} | {failed} |")
     notes = _footnote(summary)
     return "\n".join(lines + (["", *notes] if notes else [])) + "\n"
 
@@ -140,8 +142,8 @@ def render_markdown(summary: Summary) -> str:
 def render_text(summary: Summary) -> str:
     table = [("gateway", "model", "endpoint", "result", "p50", "blocking checks")]
     for r in summary.rows:
-        table.append((r.gateway, r.model, r.endpoint, RESULT_TEXT[r.result], fmt_ms(r.latency_ms) if r.latency_ms is not None else "-",
-                      ", ".join(r.failed) or "-"))
+        table.append((one_line(r.gateway), one_line(r.model), one_line(r.endpoint), RESULT_TEXT[r.result],
+                      fmt_ms(r.latency_ms) if r.latency_ms is not None else "-", one_line(", ".join(r.failed)) or "-"))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)), row[-1]]).rstrip() for row in table]
     return "\n".join([*lines, *_footnote(summary), f"RESULT: {_headline(summary)}"])

@@ -278,9 +278,33 @@ def test_a_pass_its_own_checks_do_not_support_is_neither_valid_nor_promoted(tmp_
         assert "echo-model" not in registry.read_text()
 
 
+def _every_escape_read(text: str) -> str:
+    import html
+    import re
+    from urllib.parse import unquote
+
+    text = html.unescape(text.replace("\\\\", "\\"))
+    return unquote(re.sub(r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1) or m.group(2), 16)), text))
+
+
+def test_a_key_echoed_with_its_characters_escaped_reaches_no_output(tmp_path: Path) -> None:
+    """The fault gateway answers 401 echoing the key as hex, HTML entities, \\u / \\x escapes, percent-encoded per
+    character and a mix of them: the terminal, the record and the markdown report show the evidence, never the key."""
+    report = tmp_path / "report.md"
+    with FaultGateway() as gw:
+        result, record = approve(gw.base_url, tmp_path, "fault:echo-key-escaped", "--checks", "reachability,happy-path",
+                                 "--report-out", str(report))
+    assert record is not None and result.code == 1
+    texts = [result.all_text, json.dumps(record), report.read_text(encoding="utf-8")]
+    assert "bad credentials: *** / ***" in texts[1] and "bad credentials:" in texts[2]  # the evidence, masked
+    pieces = [KEY[i : i + 10] for i in range(len(KEY) - 9)]
+    for text in texts:
+        assert not [p for p in pieces if p in _every_escape_read(text) or p.encode().hex() in text.lower()], text
+
+
 @pytest.mark.parametrize("encode", [lambda k: k, lambda k: base64.b64encode(f"Bearer {k}".encode()).decode(),
-                                    lambda k: quote(k, safe=""), lambda k: json.dumps(k).replace("/", "\\/")],
-                         ids=["verbatim", "base64", "percent", "json-escaped"])
+                                    lambda k: quote(k, safe=""), lambda k: json.dumps(k).replace("/", "\\/"), lambda k: k.encode().hex()],
+                         ids=["verbatim", "base64", "percent", "json-escaped", "hex"])
 def test_validate_record_rejects_a_record_holding_the_key(tmp_path: Path, encode: Any) -> None:
     with echo_gateway() as gw:
         _, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", "happy-path")

@@ -126,6 +126,7 @@ CHAT_CASES = [
     Case("echo-key", INFRA, scope="all"),
     Case("echo-key-encoded", INFRA, checks=happy("error", "infrastructure")),
     Case("echo-key-encoded", INFRA, scope="all"),
+    Case("echo-key-escaped", INFRA, checks=happy("error", "infrastructure")),
     Case("echo-headers", INFRA, checks=happy("error", "infrastructure"), config=ECHOED_HEADERS, secrets=HEADER_SECRETS,
          shown=("x-portkey-provider=openai",)),
     # answers another model gave are no evidence about the candidate, in any check built on them

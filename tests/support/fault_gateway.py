@@ -84,6 +84,9 @@ redirect             307 to the same path on a second server (``.redirect_target
 echo-key             401 whose error message echoes the ``Authorization`` and ``api-key`` header values verbatim.
 echo-key-encoded     401 whose error text echoes the ``Authorization`` value percent-encoded, base64-encoded and
                      JSON-escaped with ``\/`` (a raw body, so the escapes reach the client as sent).
+echo-key-escaped     401 whose error message echoes the key (the ``Authorization`` value after ``Bearer``, else
+                     ``api-key``) with its characters escaped: hex (lower and upper case), HTML entities (hex, decimal),
+                     ``\u`` and ``\x`` escapes, percent-encoding of every character, and a mix of them.
 echo-headers         401 whose error message echoes every request header but the common ones (Host, Accept*,
                      Content-*, User-Agent, Connection) as ``name=value``: the configured extra headers and the key.
 fallback             200, normal answer, but ``model`` in the body (and in chunks) is ``fallback_model``
@@ -170,6 +173,7 @@ FAULTS: Final[tuple[str, ...]] = (
     "redirect",
     "echo-key",
     "echo-key-encoded",
+    "echo-key-escaped",
     "echo-headers",
     "fallback",
     "fallback-header",
@@ -674,6 +678,16 @@ class _Handler(TLSHandlerMixin, BaseHTTPRequestHandler):
             raw = (f'{{"error": {{"message": "bad credentials: {escaped} / {quote(auth, safe="")} / {encoded}", '
                    f'"type": "invalid_request_error", "code": "invalid_api_key"}}}}')
             self._send_bytes(401, raw.encode(), "application/json")
+        elif name == "echo-key-escaped":
+            auth = self.headers.get("Authorization") or ""
+            key = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else self.headers.get("api-key") or auth
+            third = len(key) // 3
+            forms = [key.encode().hex(), key.encode().hex().upper(), "".join(f"&#x{ord(c):x};" for c in key),
+                     "".join(f"&#{ord(c)};" for c in key), "".join(f"\\u{ord(c):04x}" for c in key),
+                     "".join(f"\\x{ord(c):02x}" for c in key), "".join(f"%{ord(c):02X}" for c in key),
+                     "".join(f"&#{ord(c)};" for c in key[:third]) + "".join(f"\\u{ord(c):04X}" for c in key[third:2 * third])
+                     + key[2 * third:]]
+            self._send_json(401, error_envelope("bad credentials: " + " / ".join(forms), "invalid_request_error", "invalid_api_key"))
         elif name == "echo-headers":
             common = ("host", "content-length", "content-type", "user-agent", "accept", "accept-encoding", "connection")
             echoed = "; ".join(f"{k}={v}" for k, v in self.headers.items() if k.lower() not in common)

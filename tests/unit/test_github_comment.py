@@ -283,3 +283,18 @@ def test_a_rate_limit_that_outlasts_the_retries_is_named_as_such(api: responses.
     outcome = upsert_sticky_comment(TOKEN, API, "acme/models", 3, comment_marker("wf", "m"), "body")
     assert outcome.action == "skipped"
     assert "rate limit" in outcome.message and "read-only" not in outcome.message
+
+
+@given(lines=st.lists(st.sampled_from(["x", "```", "````", "```text", "~~~", "  ```", "``` `y`", "`````"]), max_size=8),
+       limit=st.integers(min_value=400, max_value=900))
+def test_fit_comment_closes_a_code_block_whatever_fences_it_holds(lines: list[str], limit: int) -> None:
+    from markdown_it import MarkdownIt
+
+    from approval.report.render import fenced
+
+    body = "\n".join(["intro", *fenced([*lines, *(["y" * 30] * 60)]), "after"])
+    fitted = fit_comment(body, limit=limit)
+    assert len(fitted) <= limit
+    tokens = MarkdownIt("commonmark").parse(fitted)
+    assert [t.type for t in tokens][-3:] == ["paragraph_open", "inline", "paragraph_close"]  # the note renders as text
+    assert "cut to fit" in tokens[-2].content

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from approval.common.redact import MASK, redact, redact_data, register_secret
 from approval.engine.suite import run_suite
 from approval.record.build import build_record, validate_record
@@ -144,3 +146,83 @@ def test_a_routing_word_in_the_evidence_is_shown_while_the_canary_key_is_masked(
     for text in texts:
         assert CANARY_KEY not in text
     assert "about model 'glm-4.6'" in texts[1] and "openai" in texts[0]
+
+
+def _char_escapes(key: str) -> dict[str, str]:
+    """The key as a gateway might echo it back, each character (or some) written as an escape."""
+    half = len(key) // 2
+    return {
+        "hex": key.encode().hex(),
+        "HEX": key.encode().hex().upper(),
+        "html hex entities": "".join(f"&#x{ord(c):x};" for c in key),
+        "html decimal entities": "".join(f"&#{ord(c)};" for c in key),
+        "html entities, first characters only": "".join(f"&#{ord(c)};" for c in key[:2]) + key[2:],
+        "html named entities": key.replace("/", "&sol;").replace("+", "&plus;").replace("=", "&equals;").replace("-", "&#45;"),
+        "json \\u of every character": "".join(f"\\u{ord(c):04x}" for c in key),
+        "json \\u upper case": "".join(f"\\u{ord(c):04X}" for c in key),
+        "\\x escapes": "".join(f"\\x{ord(c):02x}" for c in key),
+        "percent of every character": "".join(f"%{ord(c):02X}" for c in key),
+        "mixed": "".join(f"&#x{ord(c):x};" for c in key[:4]) + "".join(f"\\u{ord(c):04x}" for c in key[4:half]) + key[half:-3]
+                 + "".join(f"%{ord(c):02x}" for c in key[-3:]),
+    }
+
+
+def _read_every_escape(text: str) -> str:
+    """The text with every escape read, the way a reader (or a script) of the output could decode it."""
+    import html
+    import re
+    from urllib.parse import unquote
+
+    text = html.unescape(text)
+    text = re.sub(r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1) or m.group(2), 16)), text)
+    return unquote(text)
+
+
+def test_a_secret_echoed_with_its_characters_escaped_is_masked_in_any_mix():
+    register_secret(ODD_KEY)
+    for key in (ODD_KEY, CANARY_KEY):
+        for form, echoed in _char_escapes(key).items():
+            out = redact(f"gateway said: {echoed} (end)")
+            assert out == f"gateway said: {MASK} (end)", (form, out)
+            assert key not in _read_every_escape(out) and key.encode().hex() not in out.lower(), form
+
+
+def test_reading_escapes_masks_only_the_secret():
+    register_secret(ODD_KEY)
+    text = "50% of calls &amp; 3 retries: \\u0041BC &#x3c;b&#x3e; %41 \\x41"
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize("form", list(_char_escapes(CANARY_KEY)))
+def test_a_gateway_echoing_the_key_escaped_never_reaches_record_report_or_comment(gateway, form):
+    from approval.github.comment import comment_marker, upsert_sticky_comment
+    from tests.unit.test_github_comment import API, COMMENTS, TOKEN, _comment, _sent
+
+    echoed = _char_escapes(CANARY_KEY)[form]
+    message = json.dumps({"error": {"message": f"Invalid API key {echoed} (key: {echoed})"}})
+    gateway.on(is_sample, lambda _b, _r: (401, {}, message))
+    outcome = run_suite(make_settings())
+    record = build_record(outcome, outcome.candidates[0])
+    markdown = render_markdown(outcome)
+    gateway.rsps.get(COMMENTS, json=[])
+    gateway.rsps.post(COMMENTS, json=_comment(5, "new"), status=201)
+    upsert_sticky_comment(TOKEN, API, "acme/models", 3, comment_marker("wf", "m"), markdown)
+    comment = _sent(gateway.rsps.calls[-1])["body"]
+    texts = [json.dumps(record), markdown, render_text(outcome), comment]
+    assert "401" in texts[1] and "Invalid API key" in texts[1]  # the evidence is shown, the key is not
+    for text in texts:
+        decoded = _read_every_escape(text.replace("\\\\", "\\"))
+        pieces = [CANARY_KEY[i : i + 10] for i in range(len(CANARY_KEY) - 9)]  # not even a part of it, cut short
+        assert not [p for p in pieces if p in decoded or p.encode().hex() in text.lower()], (form, text)
+
+
+def test_cutting_a_text_never_leaves_part_of_an_escaped_secret():
+    from approval.common.redact import redact_head
+
+    register_secret(ODD_KEY)
+    for form, echoed in _char_escapes(ODD_KEY).items():
+        text = f"error: {echoed} end"
+        for limit in range(1, len(text), 3):
+            out = redact_head(text, limit)
+            shown = _read_every_escape(out)
+            assert not [ODD_KEY[i : i + 6] for i in range(len(ODD_KEY) - 5) if ODD_KEY[i : i + 6] in shown], (form, limit, out)

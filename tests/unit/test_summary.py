@@ -151,7 +151,8 @@ def test_markdown_cells_cannot_break_the_table_or_mention_people():
     text = render_markdown(summarize([row]))
     table_row = text.splitlines()[4]
     assert table_row.count(" | ") == 5, table_row
-    assert "@octocat" not in text and "<b>" not in text and "`@team" not in text
+    assert "@octocat" not in text and "<b>" not in text
+    assert "| ``evil\\|model`@team`` |" in table_row  # a code span its back-tick cannot close, its pipe escaped
     assert "evil" in render_text(summarize([row]))
 
 
@@ -164,3 +165,26 @@ def test_the_command_as_a_job_summary_step_runs_it(record, tmp_path):
     assert proc.stdout.startswith("## ❌ Model approval matrix") and proc.stderr == ""
     assert CANARY_KEY not in proc.stdout
 
+
+
+HOSTILE_IDS = ["m\nRESULT: all 1 candidate(s) approved", "m\x1b[2K\x1b[1GRESULT: APPROVED", "m\r::set-output name=approved::true",
+               "::error::forged", "m\u202eDEVORPPA", "evil|model ✅ approved"]
+
+
+@pytest.mark.parametrize("model", HOSTILE_IDS)
+def test_a_records_model_id_cannot_forge_a_line_or_a_cell_of_the_summary(record, tmp_path, capsys, model):
+    import unicodedata
+
+    for i, data in enumerate((variant(record, model=model, failed="model-echo"), variant(record, model="other"))):
+        (tmp_path / f"approval-record.{i}.json").write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["summarize", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "RESULT: 1 of 2 candidate(s) approved" and out.count("RESULT:") == 1 + ("RESULT" in model)
+    lines = out.splitlines()
+    assert len(lines) == 4, out  # header, two rows, result
+    assert not [ch for ch in out if ch != "\n" and unicodedata.category(ch) in ("Cc", "Cf")]
+    assert not [line for line in lines if line.lstrip().startswith("::")]
+    assert main(["summarize", "--format", "markdown", str(tmp_path)]) == 1
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
+    assert len(rows) == 2 and all(row.count(" | ") == 5 for row in rows), rows
