@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from approval.checks.base import Evidence, duration_of, not_finished, result
 from approval.checks.streaming import judge_chat_stream, judge_responses_stream
-from approval.classify import generation, routing_of, stream_identity
+from approval.classify import generation, routing_of, stream_identities
 from approval.config import Settings
 from approval.contract import show
 from approval.gateway import Exchange
@@ -58,14 +58,19 @@ def served_elsewhere(ex: Exchange, settings: Settings, model: str) -> Finding | 
 def describe(found: Finding) -> str:
     if found.kind is Kind.OTHER_MODEL and found.text.startswith("a different version"):
         return f"{found.shown} — if that version is the one reviewed, add it to model_aliases"
+    if found.kind is Kind.OTHER_MODEL and found.text.startswith("a name that differs only"):
+        return f"{found.shown} — if the gateway names the reviewed model so, add that name to model_aliases"
     return f"{LEAD[found.kind]}: {found.shown}"
 
 
 def served_model(ex: Exchange, endpoint: str) -> str | None:
+    """The model the answer names, as written; None when it names none, or a blank one (`""`, `" "`), which identifies
+    nothing (a chat body, a Responses body, or the first stream event that names one)."""
     if ex.events is not None:
-        model = stream_identity(ex.events).get("model")
-        return model if isinstance(model, str) and model else None
-    return generation(ex, endpoint).model if ex.is_json else None
+        names = [identity.get("model") for identity in stream_identities(ex.events)]
+    else:
+        names = [generation(ex, endpoint).model] if ex.is_json else []
+    return next((name for name in names if isinstance(name, str) and name.strip()), None)
 
 
 def usable_answer(label: str, ex: Exchange, endpoint: str) -> bool:
@@ -118,7 +123,7 @@ def evaluate(ev: Evidence) -> CheckResult:
             category = cause.category if not cause.ok else Category.GATEWAY
             return result(NAME, Status.ERROR, category, "not verifiable: no call gave a usable answer (see happy-path / reachability)",
                           duration_ms=duration)
-        return result(NAME, Status.ERROR, Category.GATEWAY, "the responses carry no `model` field; the served model cannot be verified",
+        return result(NAME, Status.ERROR, Category.GATEWAY, "the responses name no model (no `model` field, or a blank one); the served model cannot be verified",
                       duration_ms=duration)
     unseen = [name for name in ev.settings.route.named() if name not in compared]
     if unseen:
