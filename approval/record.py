@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from approval import __version__
+from approval.names import unique_names
 from approval.redact import redact_data
 from approval.results import BLOCKING, CheckResult, Status
 from approval.suite import ModelOutcome, RunOutcome
@@ -151,8 +152,8 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def record_paths(base: Path, models: list[str]) -> list[Path]:
-    """One record per candidate: the given path for one, `<stem>.<model>.json` beside it for several."""
+    """One record per candidate: the given path for one, `<stem>.<model>.json` beside it for several, each its own
+    file (approval.names.unique_names: `vendor/m` and `vendor:m` do not share one)."""
     if len(models) == 1:
         return [base]
-    safe = ["".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in m) for m in models]
-    return [base.with_name(f"{base.stem}.{name}{base.suffix or '.json'}") for name in safe]
+    return [base.with_name(f"{base.stem}.{name}{base.suffix or '.json'}") for name in unique_names(models)]

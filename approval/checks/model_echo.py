@@ -123,8 +123,8 @@ def evaluate(ev: Evidence) -> CheckResult:
             category = cause.category if not cause.ok else Category.GATEWAY
             return result(NAME, Status.ERROR, category, "not verifiable: no call gave a usable answer (see happy-path / reachability)",
                           duration_ms=duration)
-        return result(NAME, Status.ERROR, Category.GATEWAY, "the responses name no model (no `model` field, or a blank one); the served model cannot be verified",
-                      duration_ms=duration)
+        return result(NAME, Status.ERROR, Category.GATEWAY,
+                      "the responses name no model (no `model` field, or a blank one): the served model cannot be verified", duration_ms=duration)
     unseen = [name for name in ev.settings.route.named() if name not in compared]
     if unseen:
         signals = "; ".join(f"route.{name}: {ROUTE_SIGNALS[name]}" for name in unseen)

@@ -20,6 +20,8 @@ from urllib.parse import quote, urlsplit
 from approval.errors import ConfigError
 from approval.github.context import GitHubContext
 from approval.github.rest import explain_failure, make_client
+from approval.names import digest
+from approval.names import safe_name as _safe
 from approval.previous import PreviousRecord, matches
 from approval.redact import redact
 from approval.report import md_cell
@@ -39,10 +41,6 @@ this branch into another.
 _BAD_REF = re.compile(r"(^[./-])|(\.\.)|(@\{)|([\x00-\x20~^:?*\[\\\x7f])|(/\.)|(\.lock$)|(\.lock/)|(/$)|(//)|(\.$)")
 
 
-def _safe(text: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text).strip(".") or "_"
-
-
 def gateway_dir(gateway: str) -> str:
     parts = urlsplit(gateway)
     host = parts.hostname or "gateway"
@@ -54,8 +52,12 @@ def store_path(record: dict[str, Any]) -> str:
     moment = str(record.get("approved_at", "")).replace(":", "").replace("-", "")
     stamp = f"{moment[:8]}T{moment[9:15]}Z" if len(moment) >= 15 else _safe(moment)
     run = _safe(str(record.get("run_id", ""))[:8])
-    return (f"{gateway_dir(str(record.get('gateway_base_url', '')))}/{_safe(str(record.get('candidate_model_id', '')))}/"
-            f"{stamp}-{_safe(str(record.get('endpoint_family', '')))}-{_safe(str(record.get('overall_result', '')))}-{run}.json")
+    model = str(record.get("candidate_model_id", ""))
+    # the folder is the model's readable name; the file, its distinct one: `vendor/m` and `vendor:m` share a folder
+    # (readers check each record's own candidate_model_id), never a file
+    own = "" if _safe(model) == model else f"-{digest(model)}"
+    return (f"{gateway_dir(str(record.get('gateway_base_url', '')))}/{_safe(model)}/"
+            f"{stamp}-{_safe(str(record.get('endpoint_family', '')))}-{_safe(str(record.get('overall_result', '')))}-{run}{own}.json")
 
 
 def validate_branch(branch: str, ctx: GitHubContext) -> None:

@@ -4,6 +4,7 @@ candidate, records that agree with themselves, bounded reads, one schema version
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -76,3 +77,51 @@ def test_a_name_that_differs_only_in_case_or_whitespace_is_accepted_only_as_an_a
     echo = outcome.candidates[0].check("model-echo")
     assert echo is not None and echo.status is Status.PASS, echo
     assert f"served as {named!r}" in echo.detail if not streamed else repr(named) in echo.detail
+
+
+# -- 2. one record (one artifact) per candidate, always -------------------------------------------------------------
+
+COLLIDING = [
+    ["vendor/m", "vendor:m", "vendor_m"],
+    ["vendor/m", "Vendor/M"],  # apart on a case-insensitive file system too
+    ["org/m:1", "org/m_1", "org_m/1", "b"],
+    ["...", "///", "::"],  # nothing readable left
+    ["a b", "a\tb", "a_b", "A_B", "a.b"],
+    ["modèle", "mod_le", "modéle"],
+    ["x" * 200 + "/a", "x" * 200 + ":a"],
+]
+
+
+@pytest.mark.parametrize("models", COLLIDING, ids=lambda m: "|".join(x[:12] for x in m))
+def test_every_candidate_gets_its_own_record_file_and_artifact_name(tmp_path: Any, models: list[str]) -> None:
+    from approval.names import safe_name, unique_names
+    from approval.record import record_paths
+
+    paths = record_paths(tmp_path / "approval-record.json", models)
+    names = unique_names(models)
+    for given in (paths, names):
+        shown = [str(p).casefold() for p in given]
+        assert len(set(shown)) == len(models), given
+    assert paths == record_paths(tmp_path / "approval-record.json", models)  # deterministic
+    assert dict(zip(models, names, strict=True)) == dict(zip(models[::-1], unique_names(models[::-1]), strict=True))  # order-free
+    for model, name in zip(models, names, strict=True):
+        assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", name), name  # a file and artifact name every system accepts
+        assert name.startswith(safe_name(model).strip("_")[:1] or "model") or name.startswith("model-")  # still readable
+
+
+@pytest.mark.parametrize("models", [["good-model", "vendor/other"], ["a", "b", "c/d"]])
+def test_names_that_do_not_collide_stay_as_they_were(tmp_path: Any, models: list[str]) -> None:
+    from approval.names import safe_name, unique_names
+
+    assert unique_names(models) == [safe_name(m) for m in models]
+    assert all(len(n) <= len(m) for n, m in zip(unique_names(models), models, strict=True))
+
+
+def test_there_is_one_model_name_sanitiser() -> None:
+    """Every file, folder and artifact name built from a model ID goes through approval.names."""
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "approval"
+    pattern = re.compile(r"isalnum\(\)|re\.sub\(r?[\"']\[\^")
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py") if p.name != "names.py" and pattern.search(p.read_text("utf-8"))]
+    assert offenders == []
