@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -226,41 +225,29 @@ def _load_record(path_text: str) -> dict[str, Any]:
 
 
 def _read_record(path_text: str) -> tuple[dict[str, Any], bytes]:
-    """The record as JSON and its bytes (the sha256 the registry keeps is of the bytes)."""
-    path = Path(path_text)
-    try:
-        raw = path.read_bytes()
-        data = json.loads(raw.decode("utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"record {path_text!r} does not exist", "give the path of an approval record JSON file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"record {path_text!r} cannot be read ({exc})", "give a readable JSON file") from None
-    except (ValueError, RecursionError):
-        raise ConfigError(f"record {path_text!r} is not valid JSON", "give an approval record JSON file") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"record {path_text!r} is not a JSON object", "give an approval record JSON file")
-    return data, raw
+    """The record as JSON and its bytes (the sha256 the registry keeps is of the bytes): a regular file, bounded, strict
+    JSON (approval.userfile.read_record_file)."""
+    from approval.userfile import read_record_file
+
+    return read_record_file(path_text)
 
 
 def _record_from_git(spec: str) -> dict[str, Any]:
     """A record kept in git, e.g. on the record-store branch: `origin/approval-records:<host>/<model>/<file>.json`."""
-    import subprocess
+    from approval.userfile import MAX_RECORD_BYTES, read_command_output, record_from_bytes
 
     fix = "fetch the branch first (git fetch origin approval-records), and give REF:PATH of a record on it"
     try:
-        shown = subprocess.run(["git", "show", spec], capture_output=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        code, out, err = read_command_output(["git", "show", spec], MAX_RECORD_BYTES, 30)
+    except OverflowError:
+        raise ConfigError(f"record {spec!r} is over the {MAX_RECORD_BYTES}-byte limit",
+                          "give an approval record written by the tool") from None
+    except (OSError, TimeoutError):
         raise ConfigError(f"record {spec!r} is not a file, and git could not be run to read it as REF:PATH", fix) from None
-    if shown.returncode != 0:
-        reason = (shown.stderr.decode("utf-8", "replace").strip().splitlines() or ["not found"])[0]
+    if code != 0:
+        reason = (err.decode("utf-8", "replace").strip().splitlines() or ["not found"])[0]
         raise ConfigError(f"record {spec!r} is not a file, nor in git ({reason})", fix)
-    try:
-        data = json.loads(shown.stdout.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ConfigError(f"record {spec!r} is not valid JSON", "give an approval record JSON file") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"record {spec!r} is not a JSON object", "give an approval record JSON file")
-    return data
+    return record_from_bytes(out, spec)
 
 
 def _load_approval_record(path_text: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from approval.names import safe_name as _safe
 from approval.previous import PreviousRecord, matches
 from approval.redact import redact
 from approval.report import md_cell
+from approval.userfile import MAX_RECORD_BYTES, record_from_bytes
 
 if TYPE_CHECKING:
     from github import Github
@@ -151,8 +152,6 @@ def latest_records(token: str, ctx: GitHubContext, branch: str, models: Sequence
     found: dict[str, PreviousRecord] = {}
     notes: list[str] = []
     try:
-        import json
-
         from approval.github.contents import list_names, read_text
 
         client = make_client(token, ctx.api_url)
@@ -161,9 +160,12 @@ def latest_records(token: str, ctx: GitHubContext, branch: str, models: Sequence
             names = sorted((n for n in list_names(client, ctx.repository, folder, branch) if f"-{_safe(endpoint)}-pass-" in n), reverse=True)
             for name in names[:3]:
                 text = read_text(client, ctx.repository, f"{folder}/{name}", branch)
-                try:
-                    record = json.loads(text or "")
-                except ValueError:
+                try:  # the same reader as for a record file: bounded, strict JSON, a byte-order mark accepted
+                    data = (text or "").encode("utf-8", "surrogatepass")
+                    if len(data) > MAX_RECORD_BYTES:
+                        continue
+                    record = record_from_bytes(data, name)
+                except (ConfigError, UnicodeError):
                     continue
                 if isinstance(record, dict) and matches(record, model, gateway, endpoint):
                     url = f"{ctx.server_url}/{ctx.repository}/blob/{quote(branch)}/{quote(folder)}/{quote(name)}"

@@ -3,8 +3,13 @@ candidate, records that agree with themselves, bounded reads, one schema version
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,3 +130,156 @@ def test_there_is_one_model_name_sanitiser() -> None:
     pattern = re.compile(r"isalnum\(\)|re\.sub\(r?[\"']\[\^")
     offenders = [str(p.relative_to(root)) for p in root.rglob("*.py") if p.name != "names.py" and pattern.search(p.read_text("utf-8"))]
     assert offenders == []
+
+
+# -- 4. every file the tool reads: a regular file, bounded, clear errors; a byte-order mark accepted by every reader --
+
+BOM = b"\xef\xbb\xbf"
+TWO_GIB = 2 * 1024 * 1024 * 1024
+
+
+def _bad_file(kind: str, tmp_path: Path) -> str:
+    """/dev/zero (never ends), a FIFO nobody writes to (never starts), a 2 GiB sparse file (costs no disk)."""
+    if kind == "dev-zero":
+        return "/dev/zero"
+    path = tmp_path / kind
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        with path.open("wb") as handle:
+            handle.truncate(TWO_GIB)
+    return str(path)
+
+
+BAD = ["dev-zero", "fifo", "sparse-2gib"]
+BAD_NEEDLE = {"dev-zero": "not a regular file", "fifo": "not a regular file", "sparse-2gib": "over the"}
+
+
+def passing_record(checks: str = "reachability,happy-path,model-echo,error-path,latency") -> dict[str, Any]:
+    """A record of a passing run, as the tool builds it (against the mocked gateway)."""
+    import responses
+
+    from approval.record import build_record
+    from tests.conftest import FakeGateway
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        FakeGateway(rsps)
+        outcome = run_suite(make_settings(approved_by="octocat", checks=checks))
+    record = build_record(outcome, outcome.candidates[0], {"repository": "o/r", "commit": "abc", "run_url": "https://github.com/o/r/actions/runs/4"})
+    assert record["overall_result"] == "pass", record["notes"]
+    return record
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from approval.record import write_json
+
+    folder = tmp_path_factory.mktemp("records")
+    good = folder / "good.json"
+    write_json(good, passing_record())
+    bom = folder / "bom.json"
+    bom.write_bytes(BOM + good.read_bytes())
+    return {"good": good, "bom": bom, "agents": folder / "AGENTS.md"}
+
+
+RECORD_COMMANDS: dict[str, Any] = {
+    "validate-record": lambda rec, r: ["validate-record", rec],
+    "diff-old": lambda rec, r: ["diff", rec, str(r["good"])],
+    "diff-new": lambda rec, r: ["diff", str(r["good"]), rec],
+    "summarize": lambda rec, r: ["summarize", rec],
+    "promote": lambda rec, r: ["promote", "--record", rec, "--registry", str(r["agents"])],
+}
+
+
+def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    from tests.support.commands import approval_command
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "CANDIDATE_", "GITHUB_", "INPUT_"))}
+    return subprocess.run([*approval_command(), *args], capture_output=True, text=True, timeout=30, cwd=cwd, env=env, check=False)
+
+
+@pytest.mark.parametrize("kind", BAD)
+@pytest.mark.parametrize("command", sorted(RECORD_COMMANDS))
+def test_every_command_that_reads_a_record_refuses_what_never_ends_or_is_too_big(
+    tmp_path: Path, records: dict[str, Path], command: str, kind: str
+) -> None:
+    from tests.unit.test_promote import AGENTS
+
+    records["agents"].write_text(AGENTS, encoding="utf-8")
+    before = records["agents"].read_bytes()
+    started = time.monotonic()
+    result = _cli(RECORD_COMMANDS[command](_bad_file(kind, tmp_path), records), tmp_path)  # a hang fails on the timeout
+    assert time.monotonic() - started < 20
+    assert result.returncode == (1 if command == "summarize" else 2), result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout and "MemoryError" not in result.stderr
+    assert BAD_NEEDLE[kind] in result.stderr + result.stdout
+    assert records["agents"].read_bytes() == before  # nothing promoted
+
+
+@pytest.mark.parametrize("command", sorted(RECORD_COMMANDS))
+def test_every_command_that_reads_a_record_accepts_a_byte_order_mark(tmp_path: Path, records: dict[str, Path], command: str) -> None:
+    from tests.unit.test_promote import AGENTS
+
+    records["agents"].write_text(AGENTS, encoding="utf-8")
+    result = _cli(RECORD_COMMANDS[command](str(records["bom"]), records), tmp_path)
+    assert result.returncode == 0, result.stderr + result.stdout
+    if command == "promote":  # the evidence is of the file as it is, byte for byte
+        assert hashlib.sha256(records["bom"].read_bytes()).hexdigest() in records["agents"].read_text(encoding="utf-8")
+
+
+def _readers(tmp_path: Path) -> dict[str, Any]:
+    from approval.config import load_config_file
+    from approval.prompt import load_prompt
+    from approval.registry import load_registry_entries
+    from approval.userfile import read_record_file
+
+    return {
+        "config": (load_config_file, b"endpoint: chat\n"),
+        "prompt": (load_prompt, b"Write a function that adds two numbers.\n"),
+        "approved_models_file": (load_registry_entries, b"<!-- approved-models:start -->\n- `m`\n<!-- approved-models:end -->\n"),
+        "record": (read_record_file, json.dumps({"record_type": "model_candidate_approval"}).encode()),
+    }
+
+
+READERS = ["config", "prompt", "approved_models_file", "record"]
+
+
+@pytest.mark.parametrize("kind", BAD)
+@pytest.mark.parametrize("reader", READERS)
+def test_every_reader_refuses_devices_fifos_and_huge_files_with_one_line(tmp_path: Path, reader: str, kind: str) -> None:
+    from approval.errors import ConfigError
+
+    read, _ = _readers(tmp_path)[reader]
+    path = _bad_file(kind, tmp_path)
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as caught:
+        read(path)
+    assert time.monotonic() - started < 5
+    assert BAD_NEEDLE[kind] in caught.value.problem and path in caught.value.problem
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_every_reader_accepts_a_byte_order_mark_alike(tmp_path: Path, reader: str) -> None:
+    read, content = _readers(tmp_path)[reader]
+    plain, marked = tmp_path / "plain.md", tmp_path / "marked.md"
+    if reader == "config":
+        plain, marked = tmp_path / "plain.yaml", tmp_path / "marked.yaml"
+    plain.write_bytes(content)
+    marked.write_bytes(BOM + content)
+    first, second = read(str(plain)), read(str(marked))
+    if reader == "prompt":
+        assert second.messages == first.messages and "\ufeff" not in json.dumps(second.messages)
+    elif reader == "record":
+        assert second[0] == first[0] and second[1] == BOM + first[1]  # the bytes (and their sha256) are the file's
+    else:
+        assert second == first or second[0] == first[0]
+
+
+def test_a_git_show_that_never_ends_is_bounded(tmp_path: Path) -> None:
+    from approval.userfile import read_command_output
+
+    with pytest.raises(OverflowError):
+        read_command_output(["cat", "/dev/zero"], 1024, 10)
+    with pytest.raises(TimeoutError):
+        read_command_output(["sleep", "5"], 1024, 0.3)
+    assert read_command_output(["printf", "abc"], 1024, 10) == (0, b"abc", b"")
