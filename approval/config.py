@@ -46,11 +46,12 @@ DEPRECATED_CHECKS = {
         "reached the deadline",
     ),
 }
-# Checks that gather no answer of the candidate's own: approved-list makes no call, and agent-client sees answers only
-# through the SDK, which hides the deviations the raw probes exist to see. A selection of these alone cannot approve it
-# (nor can a record whose other checks did not pass). bounded-retry is how schema-1 records name what now runs as
-# agent-client.
-CHECKS_WITHOUT_CALLS = frozenset({"approved-list", "agent-client", "bounded-retry"})
+# The checks that judge the candidate's own answers to the representative prompt (a later conversation check joins
+# them). An approval rests on at least one of them passing: a selection without one is a usage error before anything
+# is sent, and a record whose pass rests on none is refused (approval.record_consistency). The others judge the
+# gateway (error-path, reachability, model-echo), time (latency), the list (approved-list, no call at all) or answers
+# seen only through the SDK (agent-client, which hides the deviations the raw probes exist to see).
+ANSWER_CHECKS = ("happy-path",)
 # Findings that are warnings by default and that `required:` can make blocking.
 REQUIRABLE_FINDINGS = (
     "error-path.missing-model",
@@ -387,9 +388,10 @@ def build_settings(flags: Mapping[str, Any], environ: Mapping[str, str]) -> Sett
         if cfg.get("approved_models") or cfg.get("approved_models_file"):
             default.append("approved-list")
         checks = tuple(default)
-    if not set(checks) - CHECKS_WITHOUT_CALLS:
-        raise ConfigError(f"the selected checks ({', '.join(checks)}) gather no answer of the model's own, so they cannot approve it",
-                          "add a check that calls it (reachability, happy-path, …), or leave checks empty for the standard set")
+    if not set(checks) & set(ANSWER_CHECKS):
+        raise ConfigError(f"the selected checks ({', '.join(checks)}) judge no answer of the model's own ({' or '.join(ANSWER_CHECKS)}), "
+                          "so they cannot approve it", f"add {' or '.join(ANSWER_CHECKS)} to checks (or --checks), or leave checks empty for "
+                          "the standard set")
     required_raw = [str(r) for r in cfg.get("required", [])]
     required = frozenset(DEPRECATED_CHECKS[r][0] if r in DEPRECATED_CHECKS else r for r in required_raw)
     notices = tuple(

@@ -16,7 +16,7 @@ from typing import Any
 
 from approval import __version__
 from approval.config import Settings
-from approval.record import RecordInvalid, build_record, python_version, record_paths, validate_record, write_json
+from approval.record import SCHEMA_VERSION, RecordInvalid, build_record, python_version, record_paths, validate_record, write_json
 from approval.record_consistency import inconsistencies
 from approval.redact import redact
 from approval.registry import Approval
@@ -118,7 +118,7 @@ def _preload_validator() -> None:
 def fallback_record(settings: Settings, note: str, ci: Mapping[str, Any] | None) -> dict[str, Any]:
     return {
         "record_type": "model_candidate_approval",
-        "schema_version": 2,
+        "schema_version": SCHEMA_VERSION,
         "run_id": str(uuid.uuid4()),
         "gateway_base_url": settings.base_url,
         "candidate_model_id": settings.candidate,

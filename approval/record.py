@@ -16,7 +16,8 @@ from approval.redact import redact_data
 from approval.results import BLOCKING, CheckResult, Status
 from approval.suite import ModelOutcome, RunOutcome
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 2  # the version every record is written with; record.schema.json's schema_version enum ends with it
+SCHEMA_VERSIONS = (1, SCHEMA_VERSION)  # the versions validate-record, summarize, diff and promote read
 
 
 class RecordInvalid(Exception):

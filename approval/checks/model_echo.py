@@ -12,7 +12,7 @@ from approval.checks.base import Evidence, duration_of, not_finished, result
 from approval.checks.streaming import judge_chat_stream, judge_responses_stream
 from approval.classify import generation, routing_of, stream_identities
 from approval.config import Settings
-from approval.contract import show
+from approval.contract import model_matches, show
 from approval.gateway import Exchange
 from approval.results import Category, CheckResult, Status
 from approval.routing import Finding, Kind
@@ -109,7 +109,8 @@ def evaluate(ev: Evidence) -> CheckResult:
     if elsewhere:
         ex, found = elsewhere[0]
         share = f" ({len(elsewhere)} of {len(answers)} answered calls)" if len(answers) > 1 else ""
-        metrics: dict[str, object] = {"routing_kind": found.kind.value, "routing_evidence": f"{found.evidence}: {found.value}",
+        metrics: dict[str, object] = {"requested_model": ev.model, "routing_kind": found.kind.value,
+                                      "routing_evidence": f"{found.evidence}: {found.value}",
                                       "calls_served_elsewhere": len(elsewhere)}
         if found.evidence == "body model":
             metrics["served_model"] = found.value
@@ -138,4 +139,5 @@ def evaluate(ev: Evidence) -> CheckResult:
     if retried:
         detail += f"; the gateway retried {len(retried)} call(s), which costs the agent time: {retried[0].shown}"
     return result(NAME, Status.PASS, Category.NONE, detail, duration_ms=duration,
-                  metrics={"served_model": names[0], "gateway_retried_calls": len(retried)})
+                  metrics={"served_model": names[0], "requested_model": ev.model,
+                           "served_by_alias": any(not model_matches(ev.model, n) for n in names), "gateway_retried_calls": len(retried)})

@@ -283,3 +283,157 @@ def test_a_git_show_that_never_ends_is_bounded(tmp_path: Path) -> None:
     with pytest.raises(TimeoutError):
         read_command_output(["sleep", "5"], 1024, 0.3)
     assert read_command_output(["printf", "abc"], 1024, 10) == (0, b"abc", b"")
+
+
+# -- 3. validate-record refuses what the tool never writes -----------------------------------------------------------
+
+
+def _edit(record: dict[str, Any], how: str) -> str:
+    """The record's JSON text, edited as a forger or a broken disk would."""
+    data = json.loads(json.dumps(record))
+    echo = next(c for c in data["checks"] if c["name"] == "model-echo")
+    text_edits = {
+        "NaN latency": lambda t: t.replace(f'"latency_ms": {json.dumps(record["latency_ms"])}', '"latency_ms": NaN'),
+        "Infinity duration": lambda t: t.replace(f'"duration_s": {json.dumps(record["duration_s"])}', '"duration_s": Infinity'),
+        "-Infinity in a metric": lambda t: t.replace('"gateway_retried_calls": 0', '"gateway_retried_calls": -Infinity'),
+        "1e999 timeout": lambda t: t.replace(f'"timeout_s": {json.dumps(record["timeout_s"])}', '"timeout_s": 1e999'),
+        "duplicate top-level key": lambda t: t.replace('"overall_result": "pass"', '"overall_result": "fail", "overall_result": "pass"'),
+        "duplicate key in a check": lambda t: t.replace('"name": "model-echo"', '"name": "model-echo", "status": "fail"', 1),
+        "duplicate key in metrics": lambda t: t.replace('"gateway_retried_calls": 0', '"gateway_retried_calls": 0, "gateway_retried_calls": 3'),
+        "duplicate key in policy": lambda t: t.replace('"warnings_block": false', '"warnings_block": true, "warnings_block": false'),
+    }
+    if how in text_edits:
+        edited: str = text_edits[how](json.dumps(record))
+        assert edited != json.dumps(record), how
+        return edited
+    if how.startswith("approved_at "):
+        data["approved_at"] = how.removeprefix("approved_at ")
+    elif how == "a date in ci":
+        data["ci"]["started_at"] = "2025-13-01T00:00:00Z"
+    elif how == "unknown check":
+        data["checks"].append({**echo, "name": "vibes"})
+    elif how == "unknown baseline check":
+        data["baseline"] = {"model_id": "b", "overall_result": "pass", "latency_ms": None, "checks": [{**echo, "name": "vibes-check"}]}
+        data["baseline_model_id"] = "b"
+    elif how == "bounded-retry in schema 2":
+        data["checks"].append({**echo, "name": "bounded-retry"})
+    elif how == "another candidate":
+        data["candidate_model_id"] = "evil-model"
+    elif how == "another candidate, echo metrics kept":
+        data["candidate_model_id"] = "evil-model"
+        echo["detail"] = "served as 'evil-model' in 4 response(s)"
+    elif how == "another candidate, everything but the served model":
+        data = json.loads(json.dumps(data).replace("cand-model", "evil-model"))
+        next(c for c in data["checks"] if c["name"] == "model-echo")["metrics"]["served_model"] = "cand-model"
+    elif how == "schema_version 3":
+        data["schema_version"] = 3
+    elif how == "schema_version true":
+        data["schema_version"] = True
+    else:
+        raise AssertionError(how)
+    return json.dumps(data)
+
+
+NEVER_WRITTEN = {
+    "NaN latency": "NaN is not a number JSON allows",
+    "Infinity duration": "Infinity is not a number JSON allows",
+    "-Infinity in a metric": "-Infinity is not a number JSON allows",
+    "1e999 timeout": "too large to be a number",
+    "duplicate top-level key": "'overall_result' appears twice",
+    "duplicate key in a check": "'status' appears twice",
+    "duplicate key in metrics": "'gateway_retried_calls' appears twice",
+    "duplicate key in policy": "'warnings_block' appears twice",
+    "approved_at 2025-02-30T10:00:00Z": "approved_at '2025-02-30T10:00:00Z' is not a real date",
+    "approved_at 2025-03-01T25:00:00Z": "not a real date",
+    "approved_at 2025-03-01T10:61:00Z": "not a real date",
+    "approved_at 2023-02-29T00:00:00Z": "not a real date",
+    "approved_at 2025-04-31T00:00:00Z": "not a real date",
+    "a date in ci": "ci",
+    "unknown check": "'vibes', which is no check of this tool",
+    "unknown baseline check": "'vibes-check', which is no check of this tool",
+    "bounded-retry in schema 2": "'bounded-retry', which is no check of this tool",
+    "another candidate": "candidate_model_id is 'evil-model' but",
+    "another candidate, echo metrics kept": "model-echo checked the answers to 'cand-model'",
+    "another candidate, everything but the served model": "model-echo passed on answers naming 'cand-model'",
+    "schema_version 3": "invalid record",
+    "schema_version true": "invalid record",
+}
+
+
+@pytest.fixture(scope="module")
+def good_record() -> dict[str, Any]:
+    return passing_record()
+
+
+@pytest.mark.parametrize("how", sorted(NEVER_WRITTEN))
+def test_validate_record_refuses_what_the_tool_never_writes(tmp_path: Path, good_record: dict[str, Any], how: str, capsys: Any) -> None:
+    from approval.cli import main
+
+    untouched = tmp_path / "good.json"
+    untouched.write_text(json.dumps(good_record), encoding="utf-8")
+    assert main(["validate-record", str(untouched)]) == 0
+    capsys.readouterr()
+    path = tmp_path / "edited.json"
+    path.write_text(_edit(good_record, how), encoding="utf-8")
+    code = main(["validate-record", str(path)])
+    err = capsys.readouterr().err
+    assert code in (1, 2) and NEVER_WRITTEN[how] in err, err
+    assert "valid approval record" not in err
+    registry = tmp_path / "AGENTS.md"
+    registry.write_text("<!-- approved-models:start -->\n- `old-model`\n<!-- approved-models:end -->\n", encoding="utf-8")
+    assert main(["promote", "--record", str(path), "--registry", str(registry)]) in (1, 2)  # nothing promoted
+    assert "evil-model" not in registry.read_text(encoding="utf-8") and "cand-model" not in registry.read_text(encoding="utf-8")
+    assert main(["summarize", str(path)]) == 1
+
+
+@pytest.mark.parametrize("checks", ["approved-list", "agent-client", "error-path", "reachability", "latency", "model-echo",
+                                    "reachability,error-path,model-echo,latency", "streaming", "tool-calling", "structured-output",
+                                    "error-path,approved-list", "bounded-retry"])
+def test_a_selection_without_a_check_on_the_candidates_answers_is_a_usage_error_and_sends_nothing(gateway: Any, checks: str) -> None:
+    from approval.config import ANSWER_CHECKS
+    from approval.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        make_settings(checks=checks)
+    assert "judge no answer of the model's own (happy-path)" in caught.value.problem
+    assert gateway.calls == []
+    assert ANSWER_CHECKS == ("happy-path",)
+    make_settings(checks=f"{checks},happy-path")  # with it, the same selection is accepted
+
+
+def test_the_record_check_and_the_run_rule_use_one_list_of_answer_checks() -> None:
+    import approval.config as config
+    import approval.record_consistency as consistency
+
+    assert consistency.ANSWER_CHECKS is config.ANSWER_CHECKS  # type: ignore[attr-defined]
+    assert not hasattr(config, "CHECKS_WITHOUT_CALLS")
+
+
+@pytest.mark.parametrize("model", ["good-model", "vendor/m", "o'brien-model", 'x"y'])
+def test_a_record_the_tool_writes_is_valid_whatever_the_model_is_called(gateway: Any, model: str) -> None:
+    """The model-naming evidence the record check reads is the candidate's own in every record the tool writes."""
+    from approval.record import build_record
+    from approval.record_consistency import record_problems
+
+    gateway.model = model
+    outcome = run_suite(make_settings(models=[model], checks="happy-path,model-echo,approved-list,reachability"))
+    record = build_record(outcome, outcome.candidates[0])
+    assert record_problems(record) == []
+
+
+# -- 5. one schema version ------------------------------------------------------------------------------------------
+
+
+def test_the_builder_the_schema_and_the_validator_agree_on_the_schema_version(good_record: dict[str, Any]) -> None:
+    from approval.pipeline import fallback_record
+    from approval.record import SCHEMA_VERSION, SCHEMA_VERSIONS, record_schema
+    from approval.record_consistency import record_problems
+
+    schema = record_schema()
+    assert schema["properties"]["schema_version"]["enum"] == list(SCHEMA_VERSIONS)
+    assert max(SCHEMA_VERSIONS) == SCHEMA_VERSION
+    latest_rules = next(rule for rule in schema["allOf"] if rule["if"]["properties"]["schema_version"] == {"const": SCHEMA_VERSION})
+    assert "answered_calls" in latest_rules["then"]["required"]
+    assert good_record["schema_version"] == SCHEMA_VERSION
+    assert fallback_record(make_settings(), "why", None)["schema_version"] == SCHEMA_VERSION
+    assert record_problems({**good_record, "schema_version": SCHEMA_VERSION + 1}) != []
