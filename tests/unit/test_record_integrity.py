@@ -437,3 +437,33 @@ def test_the_builder_the_schema_and_the_validator_agree_on_the_schema_version(go
     assert good_record["schema_version"] == SCHEMA_VERSION
     assert fallback_record(make_settings(), "why", None)["schema_version"] == SCHEMA_VERSION
     assert record_problems({**good_record, "schema_version": SCHEMA_VERSION + 1}) != []
+
+
+GIT_CONTENTS = {
+    "byte-order mark": (lambda good: BOM + good, 0, "no differences"),
+    "NaN": (lambda good: good.replace(b'"duration_s": ', b'"duration_s": NaN, "x_duration_s": ', 1), 2, "NaN is not a number JSON allows"),
+    "duplicate key": (lambda good: good.replace(b'"overall_result": "pass"', b'"overall_result": "fail", "overall_result": "pass"'), 2,
+                      "appears twice"),
+    "over the limit": (lambda good: good[:-2] + b', "pad": "' + b"x" * (3 * 1024 * 1024) + b'"}', 2, "over the"),
+}
+
+
+@pytest.mark.parametrize("content", sorted(GIT_CONTENTS))
+def test_diff_reads_a_record_from_git_as_any_record_file(tmp_path: Path, records: dict[str, Path], content: str) -> None:
+    """`approval diff REF:PATH`: the same bounded, strict reader as a file (the output of `git show` is read at most
+    one byte past the limit)."""
+    import shutil
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    make, code, needle = GIT_CONTENTS[content]
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.test", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], check=True, timeout=30)
+    (repo / "approval-record.json").write_bytes(make(records["good"].read_bytes()))
+    subprocess.run([*git, "add", "approval-record.json"], check=True, timeout=30)
+    subprocess.run([*git, "commit", "-q", "-m", "r"], check=True, timeout=30)
+    result = _cli(["diff", "HEAD:approval-record.json", str(records["good"])], repo)
+    assert result.returncode == code, result.stderr + result.stdout
+    assert needle in result.stderr + result.stdout and "Traceback" not in result.stderr
