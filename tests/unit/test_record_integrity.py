@@ -467,3 +467,26 @@ def test_diff_reads_a_record_from_git_as_any_record_file(tmp_path: Path, records
     result = _cli(["diff", "HEAD:approval-record.json", str(records["good"])], repo)
     assert result.returncode == code, result.stderr + result.stdout
     assert needle in result.stderr + result.stdout and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("content", sorted(GIT_CONTENTS))
+def test_previous_records_from_an_artifact_and_a_file_are_read_as_any_record(tmp_path: Path, records: dict[str, Path], content: str) -> None:
+    """`previous-record: auto` (records in an artifact's zip) and `previous-record: <path>`: the same reader."""
+    import io
+    import zipfile
+
+    from approval.github.previous import records_in_zip
+    from approval.previous import from_file
+
+    make, code, _ = GIT_CONTENTS[content]
+    data = make(records["good"].read_bytes())
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("approval-record.json", data)
+    found = records_in_zip(buffer.getvalue())
+    assert len(found) == (1 if code == 0 else 0)
+    path = tmp_path / "previous.json"
+    path.write_bytes(data)
+    own = json.loads(records["good"].read_text(encoding="utf-8"))
+    previous = from_file(str(path), [(records["good"], own)])
+    assert bool(previous.by_model) == (code == 0), previous.notes
