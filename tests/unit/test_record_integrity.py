@@ -34,12 +34,12 @@ def _stream(endpoint: str, model: str) -> str:
 
 
 def _answers_naming(gateway: Any, endpoint: str, named: str, streamed: bool) -> None:
-    body = chat_body(model=named) if endpoint == "chat" else responses_body(model=named)
-    if streamed:  # only the stream names it; the plain answers name the candidate
+    """Answers that name `named`: the plain answers (and a stream naming the candidate), or only the stream."""
+    if streamed:
         gateway.on(lambda b: b.get("stream") is True, answer(200, _stream(endpoint, named), {"Content-Type": "text/event-stream"}))
-    else:
-        gateway.on(lambda b: b.get("model") == "cand-model" and not b.get("stream"), answer(200, body))
-        gateway.on(lambda b: b.get("stream") is True, answer(200, _stream(endpoint, "")))
+        return
+    body = chat_body(model=named) if endpoint == "chat" else responses_body(model=named)
+    gateway.on(lambda b: b.get("model") == "cand-model" and not b.get("stream"), answer(200, body))
 
 
 SHAPES = [("chat", False), ("responses", False), ("chat", True), ("responses", True)]
@@ -48,9 +48,8 @@ SHAPES = [("chat", False), ("responses", False), ("chat", True), ("responses", T
 @pytest.mark.parametrize(("endpoint", "streamed"), SHAPES, ids=[f"{e}-{'stream' if s else 'json'}" for e, s in SHAPES])
 @pytest.mark.parametrize("named", ["", " ", "\t", "  \n"], ids=repr)
 def test_a_blank_model_name_identifies_nothing(gateway: Any, endpoint: str, streamed: bool, named: str) -> None:
-    body = chat_body(model=named) if endpoint == "chat" else responses_body(model=named)
-    gateway.on(lambda b: b.get("model") == "cand-model" and not b.get("stream"), answer(200, body))
-    gateway.on(lambda b: b.get("stream") is True, answer(200, _stream(endpoint, named), {"Content-Type": "text/event-stream"}))
+    for only_the_stream in (True, False):  # every answer names it: the plain ones and the stream
+        _answers_naming(gateway, endpoint, named, only_the_stream)
     checks = "model-echo,happy-path,streaming" if streamed else "model-echo,happy-path"
     outcome = run_suite(make_settings(checks=checks, endpoint=endpoint))
     echo = outcome.candidates[0].check("model-echo")
@@ -68,9 +67,6 @@ def test_a_name_that_differs_only_in_case_or_whitespace_is_accepted_only_as_an_a
     gateway: Any, tmp_path: Any, endpoint: str, streamed: bool, named: str
 ) -> None:
     _answers_naming(gateway, endpoint, named, streamed)
-    if streamed:
-        gateway.overrides.clear()
-        gateway.on(lambda b: b.get("stream") is True, answer(200, _stream(endpoint, named), {"Content-Type": "text/event-stream"}))
     checks = "model-echo,happy-path,streaming" if streamed else "model-echo,happy-path"
     echo = run_suite(make_settings(checks=checks, endpoint=endpoint)).candidates[0].check("model-echo")
     assert echo is not None and echo.status is Status.FAIL, echo
