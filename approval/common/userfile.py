@@ -1,35 +1,168 @@
-"""Reading a file the user named (config, prompt, registry): every failure is one ConfigError line."""
+"""Reading a file the user named (config, prompt, registry, record): every failure is one ConfigError line.
+
+Every file the tool reads goes through `read_bounded`: regular files only (a device such as /dev/zero never ends, a
+FIFO may never be written to: both are refused, never waited on), at most `max_bytes` (the size a regular file reports
+is checked first, then at most one byte past the limit is read, so a file that grows while it is read is still
+bounded). Text is UTF-8; one leading byte-order mark is accepted and dropped by every reader alike (`decode_utf8`).
+"""
 
 from __future__ import annotations
 
+import math
+import os
 import re
-from pathlib import Path
+import stat
 from typing import Any
 
 from approval.common.errors import ConfigError
 
+BOM = "\ufeff"
+MAX_RECORD_BYTES = 2 * 1024 * 1024  # a record is a few kB; one this large was not written by the tool
+
+
+def read_bounded(path_text: str, what: str, max_bytes: int, fix: str, too_big_fix: str) -> bytes:
+    """The bytes of a regular file of at most `max_bytes`; ConfigError when it is missing, a directory, not a regular
+    file (a device, FIFO or socket), too big or unreadable."""
+    try:
+        fd = os.open(path_text, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path_text!r} does not exist", fix) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {path_text!r} is a directory", fix) from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise ConfigError(f"{what} {path_text!r} cannot be read ({getattr(exc, 'strerror', None) or exc})", fix) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError(f"{what} {path_text!r} is a directory", fix)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{what} {path_text!r} is not a regular file (a device, pipe or socket is never read)", fix)
+        if info.st_size > max_bytes:
+            raise ConfigError(f"{what} {path_text!r} is {info.st_size} bytes, over the {max_bytes}-byte limit", too_big_fix)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise ConfigError(f"{what} {path_text!r} cannot be read ({exc.strerror or type(exc).__name__})", fix) from None
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise ConfigError(f"{what} {path_text!r} is over the {max_bytes}-byte limit", too_big_fix)
+    return data
+
+
+def decode_utf8(data: bytes, what: str, name: str) -> str:
+    """UTF-8 text without the byte-order mark some editors write first (accepted by every reader alike)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {name!r} is not valid UTF-8", "save it as UTF-8") from None
+    return text.removeprefix(BOM)
+
 
 def read_user_file(path_text: str, what: str, max_bytes: int, fix: str, too_big_fix: str) -> tuple[str, bytes]:
-    """The file's text and raw bytes; ConfigError when it is missing, a directory, too big, unreadable or not UTF-8."""
-    path = Path(path_text)
-    if not path.exists():
-        raise ConfigError(f"{what} {path_text!r} does not exist", fix)
-    if path.is_dir():
-        raise ConfigError(f"{what} {path_text!r} is a directory", fix)
+    """The file's text (without a byte-order mark) and raw bytes; ConfigError as `read_bounded` and `decode_utf8` say."""
+    data = read_bounded(path_text, what, max_bytes, fix, too_big_fix)
+    return decode_utf8(data, what, path_text), data
+
+
+class StrictJsonError(ValueError):
+    """JSON this tool never writes: a duplicate key, NaN, Infinity or a number too large for a float."""
+
+
+def _no_constant(name: str) -> Any:
+    raise StrictJsonError(f"{name} is not a number JSON allows")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise StrictJsonError(f"{text[:40]} is too large to be a number")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise StrictJsonError(f"the key {key[:80]!r} appears twice in one object: which one counts is up to the reader")
+        seen[key] = value
+    return seen
+
+
+def strict_json(text: str) -> Any:
+    """`json.loads`, refusing duplicate keys (at any depth), NaN, Infinity and numbers that overflow to infinity:
+    each reads differently in different tools, so a record holding one could say one thing to a check and another to
+    a person. StrictJsonError (a ValueError) names the first found."""
+    import json
+
+    return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant, parse_float=_finite)
+
+
+def record_from_bytes(data: bytes, name: str) -> dict[str, Any]:
+    """An approval record's JSON object from its bytes (a file, `git show`, an artifact); ConfigError when it is not
+    UTF-8, not strict JSON (`strict_json`) or not an object."""
+    text = decode_utf8(data, "record", name)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ConfigError(f"{what} {path_text!r} is {size} bytes, over the {max_bytes}-byte limit", too_big_fix)
-        with path.open("rb") as handle:  # at most one byte past the cap: a pipe or a device reports no size
-            data = handle.read(max_bytes + 1)
-        if len(data) > max_bytes:
-            raise ConfigError(f"{what} {path_text!r} is over the {max_bytes}-byte limit", too_big_fix)
-    except OSError as exc:
-        raise ConfigError(f"{what} {path_text!r} cannot be read ({exc.strerror})", fix) from None
-    try:
-        return data.decode("utf-8"), data
-    except UnicodeDecodeError:
-        raise ConfigError(f"{what} {path_text!r} is not valid UTF-8", "save it as UTF-8") from None
+        parsed = strict_json(text)
+    except StrictJsonError as exc:
+        raise ConfigError(f"record {name!r} is not valid JSON: {exc}", "give an approval record as the tool wrote it") from None
+    except (ValueError, RecursionError):
+        raise ConfigError(f"record {name!r} is not valid JSON", "give an approval record JSON file") from None
+    if not isinstance(parsed, dict):
+        raise ConfigError(f"record {name!r} is not a JSON object", "give an approval record JSON file")
+    return parsed
+
+
+def read_record_file(path_text: str) -> tuple[dict[str, Any], bytes]:
+    """A record file as JSON and its bytes (the sha256 the registry keeps is of the bytes), read bounded."""
+    data = read_bounded(path_text, "record", MAX_RECORD_BYTES, "give the path of an approval record JSON file",
+                        f"give an approval record written by the tool (under {MAX_RECORD_BYTES // (1024 * 1024)} MiB)")
+    return record_from_bytes(data, path_text), data
+
+
+def read_command_output(argv: list[str], max_bytes: int, timeout_s: float) -> tuple[int, bytes, bytes]:
+    """(exit status, stdout, stderr) of a command whose output is read at most `max_bytes` + 1 bytes: past that, or
+    past `timeout_s`, it is stopped and TimeoutError / OverflowError say which."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryFile() as err, subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err) as proc:
+        assert proc.stdout is not None
+        try:
+            out = _read_until(proc, max_bytes + 1, timeout_s)
+        finally:
+            proc.kill()
+            proc.wait()
+        err.seek(0)
+        errors = err.read(64 * 1024)
+    if len(out) > max_bytes:
+        raise OverflowError(f"over the {max_bytes}-byte limit")
+    return proc.returncode, out, errors
+
+
+def _read_until(proc: Any, limit: int, timeout_s: float) -> bytes:
+    import selectors
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    chunks: list[bytes] = []
+    size = 0
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while size < limit:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                raise TimeoutError(f"no answer within {timeout_s:g} s")
+            chunk = os.read(proc.stdout.fileno(), min(65536, limit - size))
+            if not chunk:  # the whole output: the command's status follows
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except Exception:  # noqa: BLE001 - subprocess.TimeoutExpired: it closed its output but did not end
+                    raise TimeoutError(f"no answer within {timeout_s:g} s") from None
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    return b"".join(chunks)
 
 
 MAX_YAML_NODES = 50_000  # a gateway.yaml or prompt file has tens of nodes; aliases must not expand it past this

@@ -281,10 +281,10 @@ _DATE_SUFFIX = re.compile(r"^(-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4}|\d{2}-\d{2})|@\d{8
 
 
 def _split(name: str) -> tuple[str | None, str]:
-    """(provider prefix or None, model) of `provider/model`, lower-cased."""
-    lowered = name.strip().lower()
-    provider, slash, model = lowered.rpartition("/")
-    return (provider, model) if slash else (None, lowered)
+    """(provider prefix or None, model) of `provider/model`, exactly as written: a name that differs only in case or
+    whitespace (`Good-Model `) is another name, accepted only when `model_aliases` lists it."""
+    provider, slash, model = name.rpartition("/")
+    return (provider, model) if slash else (None, name)
 
 
 def _same_route(a: str, b: str) -> bool:
@@ -302,7 +302,11 @@ def _same(requested: str, returned: str) -> bool:
 
 def model_matches(requested: str, returned: str, aliases: tuple[str, ...] = ()) -> bool:
     """True when the gateway's `model` names the requested model: the same ID, a configured alias, the same with or
-    without a provider prefix (`openai/x` ~ `x`, but not `azure/x`), or a dated snapshot (`x-2024-07-18` for `x`)."""
+    without a provider prefix (`openai/x` ~ `x`, but not `azure/x`), or a dated snapshot (`x-2024-07-18` for `x`).
+    Names are compared exactly: a blank name identifies nothing, and one that differs only in case or whitespace is
+    the same model only when `model_aliases` lists it."""
+    if not returned.strip():
+        return False
     return any(_same(name, returned) for name in (requested, *aliases))
 
 

@@ -330,7 +330,8 @@ class _Reader:
         who = "Ollama" if self.body.get("system_fingerprint") == "fp_ollama" else "the response"
         version = _other_version(self.requested, named)
         text = (f"a different version than the one requested: asked for {self.requested!r}, {who} names {named!r}" if version
-                else f"asked for {self.requested!r}, {who} names {named!r}")
+                else f"a name that differs only in case or whitespace: asked for {self.requested!r}, {who} names {named!r}"
+                if _spelling_only(self.requested, named) else f"asked for {self.requested!r}, {who} names {named!r}")
         self.add(Kind.OTHER_MODEL, who, "body model", named, text)
 
 
@@ -345,6 +346,11 @@ def _json_list_len(text: str | None) -> int:
 
 
 _VERSION_SUFFIX = re.compile(r"^[-_@.:](v?\d[\w.-]*|latest|preview|exp[\w.-]*)$", re.IGNORECASE)
+
+
+def _spelling_only(requested: str, named: str) -> bool:
+    """`Good-Model ` for `good-model`: the same letters, another name (accepted only as a configured alias)."""
+    return requested != named and "".join(requested.split()).casefold() == "".join(named.split()).casefold()
 
 
 def _other_version(requested: str, named: str) -> bool:

@@ -260,19 +260,17 @@ def _commit_links(ctx: GitHubContext) -> dict[str, str]:
 
 def _upload(records: list[tuple[Path, dict[str, Any]]], name: str, retention: int, ctx: GitHubContext, env: Mapping[str, str],
             publication: Publication) -> None:
+    from approval.common.names import unique_names
     from approval.github.artifact import upload_record_artifact
 
-    for path, record in records:
-        artifact = name if len(records) == 1 else f"{name}-{_safe(record['candidate_model_id'])}"
+    suffixes = unique_names([str(record["candidate_model_id"]) for _, record in records])
+    for (path, _record), suffix in zip(records, suffixes, strict=True):
+        artifact = name if len(records) == 1 else f"{name}-{suffix}"
         outcome = upload_record_artifact(path, artifact, retention, ctx, env)
         if outcome.action == "uploaded":
             publication.artifact_id = publication.artifact_id or outcome.artifact_id
             publication.artifact_url = publication.artifact_url or outcome.url
         publication.messages.append(outcome.message)
-
-
-def _safe(model: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model)
 
 
 def _comment(settings: Any, markdown: str, token: str, ctx: GitHubContext, publication: Publication) -> None:

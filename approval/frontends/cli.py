@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -281,20 +280,11 @@ def _load_record(path_text: str) -> dict[str, Any]:
 
 
 def _read_record(path_text: str) -> tuple[dict[str, Any], bytes]:
-    """The record as JSON and its bytes (the sha256 the registry keeps is of the bytes)."""
-    path = Path(path_text)
-    try:
-        raw = path.read_bytes()
-        data = json.loads(raw.decode("utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"record {path_text!r} does not exist", "give the path of an approval record JSON file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"record {path_text!r} cannot be read ({exc})", "give a readable JSON file") from None
-    except (ValueError, RecursionError):
-        raise ConfigError(f"record {path_text!r} is not valid JSON", "give an approval record JSON file") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"record {path_text!r} is not a JSON object", "give an approval record JSON file")
-    return data, raw
+    """The record as JSON and its bytes (the sha256 the registry keeps is of the bytes): a regular file, bounded, strict
+    JSON (approval.common.userfile.read_record_file)."""
+    from approval.common.userfile import read_record_file
+
+    return read_record_file(path_text)
 
 
 MAX_GIT_RECORD_BYTES = 2 * 1024 * 1024  # a record is a few kB: a larger blob is not one, and is never read whole
@@ -306,6 +296,8 @@ def _record_from_git(spec: str) -> dict[str, Any]:
     The REF is resolved to a commit first (`rev-parse --verify --end-of-options`, so nothing the user gives is read
     as an option), the PATH must stay inside the tree, and the blob's size is checked before it is read."""
     import subprocess
+
+    from approval.common.userfile import record_from_bytes
 
     fix = "fetch the branch first (git fetch origin approval-records), and give REF:PATH of a record on it"
     ref, _, inner = spec.partition(":")
@@ -336,13 +328,7 @@ def _record_from_git(spec: str) -> dict[str, Any]:
     shown = git("cat-file", "blob", obj)
     if shown.returncode != 0:
         raise ConfigError(f"record {spec!r} is not a file, nor in git ({reason(shown)})", fix)
-    try:
-        data = json.loads(shown.stdout.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ConfigError(f"record {spec!r} is not valid JSON", "give an approval record JSON file") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"record {spec!r} is not a JSON object", "give an approval record JSON file")
-    return data
+    return record_from_bytes(shown.stdout, spec)  # strict JSON, as a record file is read
 
 
 def _load_approval_record(path_text: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from approval import __version__
 from approval.common.redact import redact
 from approval.engine.suite import ProgressCallback, RunOutcome, run_suite
-from approval.record.build import RecordInvalid, build_record, python_version, record_paths, validate_record, write_json
+from approval.record.build import SCHEMA_VERSION, RecordInvalid, build_record, python_version, record_paths, validate_record, write_json
 from approval.record.consistency import inconsistencies
 from approval.report.render import Promotion, render_markdown
 from approval.settings.build import Settings
@@ -152,7 +152,7 @@ def _preload_validator() -> None:
 def fallback_record(settings: Settings, note: str, ci: Mapping[str, Any] | None) -> dict[str, Any]:
     return {
         "record_type": "model_candidate_approval",
-        "schema_version": 2,
+        "schema_version": SCHEMA_VERSION,
         "run_id": str(uuid.uuid4()),
         "gateway_base_url": settings.base_url,
         "candidate_model_id": settings.candidate,

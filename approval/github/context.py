@@ -23,15 +23,19 @@ Mode = Literal["pull-request", "schedule", "none"]
 
 _PR_EVENTS = frozenset({"pull_request", "pull_request_target"})
 _SCHEDULE_EVENTS = frozenset({"schedule", "workflow_dispatch"})
+MAX_EVENT_BYTES = 25 * 1024 * 1024  # a pull request's event payload is tens of kB; GitHub caps webhook payloads at 25 MB
 
 
 def _read_event(path: str) -> dict[str, Any]:
     """The event payload, or {} when the file is absent, unreadable or not a JSON object."""
     if not path:
         return {}
+    from approval.common.errors import ConfigError
+    from approval.common.userfile import decode_utf8, read_bounded
+
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        data = json.loads(decode_utf8(read_bounded(path, "event", MAX_EVENT_BYTES, "", ""), "event", path))
+    except (ConfigError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -13,14 +13,15 @@ Never raises and never fails the gate: whatever cannot be fetched becomes a note
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import requests
 
+from approval.common.errors import ConfigError
 from approval.common.redact import register_secret
+from approval.common.userfile import MAX_RECORD_BYTES, record_from_bytes
 from approval.github.context import GitHubContext
 from approval.github.rest import TIMEOUT_SECONDS, explain_failure, make_client
 from approval.lifecycle.previous import Previous, PreviousRecord, matches
@@ -64,11 +65,15 @@ def records_in_zip(data: bytes) -> list[dict[str, Any]]:
     found = []
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for info in archive.infolist():
-            if not info.filename.endswith(".json") or info.file_size > MAX_ARTIFACT_BYTES:
+            if not info.filename.endswith(".json") or info.file_size > MAX_RECORD_BYTES:
                 continue
             try:
-                record = json.loads(archive.read(info).decode("utf-8"))
-            except (ValueError, UnicodeDecodeError, RecursionError):
+                with archive.open(info) as member:  # the size a zip declares is not trusted: read at most one byte past it
+                    data = member.read(MAX_RECORD_BYTES + 1)
+                if len(data) > MAX_RECORD_BYTES:
+                    continue
+                record = record_from_bytes(data, info.filename)
+            except (ConfigError, ValueError, zipfile.BadZipFile, OSError, EOFError, NotImplementedError):
                 continue
             if isinstance(record, dict) and record.get("record_type") == "model_candidate_approval":
                 found.append(record)

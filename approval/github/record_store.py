@@ -18,7 +18,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from approval.common.errors import ConfigError
+from approval.common.names import digest
+from approval.common.names import safe_name as _safe
 from approval.common.redact import redact
+from approval.common.userfile import MAX_RECORD_BYTES, record_from_bytes
 from approval.github.context import GitHubContext
 from approval.github.rest import explain_failure, make_client
 from approval.lifecycle.previous import PreviousRecord, matches
@@ -39,10 +42,6 @@ this branch into another.
 _BAD_REF = re.compile(r"(^[./-])|(\.\.)|(@\{)|([\x00-\x20~^:?*\[\\\x7f])|(/\.)|(\.lock$)|(\.lock/)|(/$)|(//)|(\.$)")
 
 
-def _safe(text: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text).strip(".") or "_"
-
-
 def gateway_dir(gateway: str) -> str:
     parts = urlsplit(gateway)
     host = parts.hostname or "gateway"
@@ -54,8 +53,12 @@ def store_path(record: dict[str, Any]) -> str:
     moment = str(record.get("approved_at", "")).replace(":", "").replace("-", "")
     stamp = f"{moment[:8]}T{moment[9:15]}Z" if len(moment) >= 15 else _safe(moment)
     run = _safe(str(record.get("run_id", ""))[:8])
-    return (f"{gateway_dir(str(record.get('gateway_base_url', '')))}/{_safe(str(record.get('candidate_model_id', '')))}/"
-            f"{stamp}-{_safe(str(record.get('endpoint_family', '')))}-{_safe(str(record.get('overall_result', '')))}-{run}.json")
+    model = str(record.get("candidate_model_id", ""))
+    # the folder is the model's readable name; the file, its distinct one: `vendor/m` and `vendor:m` share a folder
+    # (readers check each record's own candidate_model_id), never a file
+    own = "" if _safe(model) == model else f"-{digest(model)}"
+    return (f"{gateway_dir(str(record.get('gateway_base_url', '')))}/{_safe(model)}/"
+            f"{stamp}-{_safe(str(record.get('endpoint_family', '')))}-{_safe(str(record.get('overall_result', '')))}-{run}{own}.json")
 
 
 def validate_branch(branch: str, ctx: GitHubContext) -> None:
@@ -149,8 +152,6 @@ def latest_records(token: str, ctx: GitHubContext, branch: str, models: Sequence
     found: dict[str, PreviousRecord] = {}
     notes: list[str] = []
     try:
-        import json
-
         from approval.github.contents import list_names, read_text
 
         client = make_client(token, ctx.api_url)
@@ -159,9 +160,12 @@ def latest_records(token: str, ctx: GitHubContext, branch: str, models: Sequence
             names = sorted((n for n in list_names(client, ctx.repository, folder, branch) if f"-{_safe(endpoint)}-pass-" in n), reverse=True)
             for name in names[:3]:
                 text = read_text(client, ctx.repository, f"{folder}/{name}", branch)
-                try:
-                    record = json.loads(text or "")
-                except ValueError:
+                try:  # the same reader as for a record file: bounded, strict JSON, a byte-order mark accepted
+                    data = (text or "").encode("utf-8", "surrogatepass")
+                    if len(data) > MAX_RECORD_BYTES:
+                        continue
+                    record = record_from_bytes(data, name)
+                except (ConfigError, UnicodeError):
                     continue
                 if isinstance(record, dict) and matches(record, model, gateway, endpoint):
                     url = f"{ctx.server_url}/{ctx.repository}/blob/{quote(branch)}/{quote(folder)}/{quote(name)}"

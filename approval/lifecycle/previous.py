@@ -6,7 +6,6 @@ branch); here they are matched to this run's candidates and turned into report l
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,17 +42,17 @@ def matches(record: dict[str, Any], model: str, gateway: str, endpoint: str) -> 
 
 def from_file(path: str, records: Sequence[tuple[Path, dict[str, Any]]]) -> Previous:
     """The record kept at `path` (for example committed under approvals/), for the candidate it is about."""
+    from approval.common.errors import ConfigError
+    from approval.common.userfile import read_record_file
+
     previous = Previous(md_code(path))
-    try:
-        old = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not Path(path).exists():
         previous.notes.append("No previous record at that path yet: commit this run's record there to compare next time.")
         return previous
-    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
-        previous.notes.append("The previous record could not be read as JSON.")
-        return previous
-    if not isinstance(old, dict):
-        previous.notes.append("The previous record is not a JSON object.")
+    try:
+        old, _ = read_record_file(path)  # bounded, strict JSON, a JSON object
+    except ConfigError as exc:
+        previous.notes.append(f"The previous record could not be used: {md_cell(exc.problem)}.")
         return previous
     model = old.get("candidate_model_id")
     if not any(rec.get("candidate_model_id") == model for _, rec in records):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from approval.common.errors import ConfigError
@@ -44,9 +43,12 @@ def in_use_line(settings: Settings) -> str | None:
     """The `model_in_use:` line of the config file, as written."""
     if not settings.config_path:
         return None
+    from approval.common.userfile import read_user_file
+    from approval.settings.configfile import MAX_CONFIG_BYTES
+
     try:
-        text = Path(settings.config_path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text, _ = read_user_file(settings.config_path, "config file", MAX_CONFIG_BYTES, "", "")
+    except ConfigError:
         return None
     return next((line for line in text.splitlines() if re.match(r"^model_in_use\s*:", line)), None)
 

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from approval import __version__
+from approval.common.names import unique_names
 from approval.common.redact import redact_data
 from approval.engine.results import BLOCKING, CheckResult, Status
 from approval.engine.suite import ModelOutcome, RunOutcome
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 2  # the version every record is written with; record.schema.json's schema_version enum ends with it
+SCHEMA_VERSIONS = (1, SCHEMA_VERSION)  # the versions validate-record, summarize, diff and promote read
 
 
 class RecordInvalid(Exception):
@@ -163,8 +165,8 @@ def write_text_atomic(path: Path, text: str, mode: int | None = None) -> None:
 
 
 def record_paths(base: Path, models: list[str]) -> list[Path]:
-    """One record per candidate: the given path for one, `<stem>.<model>.json` beside it for several."""
+    """One record per candidate: the given path for one, `<stem>.<model>.json` beside it for several, each its own
+    file (approval.common.names.unique_names: `vendor/m` and `vendor:m` do not share one)."""
     if len(models) == 1:
         return [base]
-    safe = ["".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in m) for m in models]
-    return [base.with_name(f"{base.stem}.{name}{base.suffix or '.json'}") for name in safe]
+    return [base.with_name(f"{base.stem}.{name}{base.suffix or '.json'}") for name in unique_names(models)]

@@ -7,13 +7,17 @@ The schema says a record is well-formed; this says it is true to its own evidenc
 
 from __future__ import annotations
 
+import ast
 import json
+import math
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from approval.common.redact import encoded_forms
 from approval.engine.checks import CATALOGUE
+from approval.engine.contract import model_matches
 
 BLOCKING = ("fail", "error")
 HTTP_2XX = re.compile(r"^2\d\d$")
@@ -57,6 +61,7 @@ def inconsistencies(record: Mapping[str, Any], api_key: str | None = None) -> li
     problems: list[str] = []
     version = record.get("schema_version")
     names = _names(record)
+    problems += _what_the_tool_never_writes(record, version)
     if twice := sorted({name for name in names if names.count(name) > 1}):
         # which of the two is the verdict's? A reader (and `approval diff`) sees only one of them
         problems.append(f"checks lists {', '.join(twice)} more than once")
@@ -69,12 +74,12 @@ def inconsistencies(record: Mapping[str, Any], api_key: str | None = None) -> li
     # The verdict follows from the checks and the pass policy, and rests on evidence about the candidate.
     blocked = sorted(name for name, status in statuses.items() if status in blocking or name in warned)
     answered = record.get("answered_calls")
-    observed = [name for name, status in statuses.items() if status in ("pass", "warn") and name not in CATALOGUE.without_own_answers]
+    observed = [name for name, status in statuses.items() if status == "pass" and name in CATALOGUE.grounding]
     should_pass = bool(checks) and not blocked and bool(observed) and (version == 1 or (isinstance(answered, int) and answered > 0))
     verdict = record.get("overall_result")
     if verdict == "pass" and not should_pass:
         why = (f"the checks {', '.join(blocked)} block it" if blocked else "it has no checks" if not checks
-               else "no check that observes the candidate's own answers passed" if not observed
+               else f"no check that judges the candidate's own answers ({' or '.join(CATALOGUE.grounding)}) passed" if not observed
                else "no generation call was answered by the candidate (answered_calls 0)")
         problems.append(f"overall_result is 'pass' but {why}")
     elif verdict == "fail" and should_pass and not record.get("evidence_gaps"):
@@ -103,6 +108,109 @@ def inconsistencies(record: Mapping[str, Any], api_key: str | None = None) -> li
         if any(form in text for text in texts for form in encoded_forms(api_key)):
             problems.append("the record contains the API key (GATEWAY_API_KEY), verbatim or encoded")
     return problems
+
+
+QUOTED = r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")"""  # a model ID as the tool writes it: repr()
+# Where a record's own text names the model its evidence is about (approval.engine.checks, approval.engine.suite): each must be the
+# candidate the record is for. A record edited to another candidate_model_id keeps these, and contradicts itself.
+NAMED_MODEL = (
+    re.compile(r"no evidence about " + QUOTED + ": "),  # a check on answers another model or route gave
+    re.compile(r"^asked for " + QUOTED + ", ", re.MULTILINE),  # model-echo
+    re.compile(r": asked for " + QUOTED + ", "),
+    re.compile(r"^" + QUOTED + r" is (?:already|not yet) in approved_models"),  # approved-list
+    re.compile(r"answered by " + QUOTED + r" itself"),  # the run's evidence gap
+)
+
+
+def _named_models(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(where, model) for each place the record's checks, gaps and notes name the model they are about."""
+    texts = [(f"the {c.get('name')} check", str(c.get("detail", ""))) for c in record.get("checks") or [] if isinstance(c, Mapping)]
+    texts += [("evidence_gaps", str(g)) for g in record.get("evidence_gaps") or []] + [("notes", str(record.get("notes", "")))]
+    found = []
+    for where, text in texts:
+        for pattern in NAMED_MODEL:
+            for quoted in pattern.findall(text):
+                try:
+                    found.append((where, str(ast.literal_eval(quoted))))
+                except (ValueError, SyntaxError):
+                    continue
+    return found
+
+
+def _what_the_tool_never_writes(record: Mapping[str, Any], version: Any) -> list[str]:
+    """Values no run writes: a check name the tool does not have, a date that does not exist, a number that is not
+    finite, a model other than the candidate in the candidate's own evidence."""
+    from approval.record.build import SCHEMA_VERSIONS
+
+    problems: list[str] = []
+    if version not in SCHEMA_VERSIONS or isinstance(version, bool):
+        problems.append(f"schema_version {str(version)[:20]} is none this tool writes or reads ({', '.join(map(str, SCHEMA_VERSIONS))})")
+    known = CATALOGUE.known if version == 1 else frozenset(CATALOGUE.names)
+    baseline: Mapping[str, Any] = record.get("baseline") or {} if isinstance(record.get("baseline"), Mapping) else {}
+    for where, checks in (("checks", record.get("checks")), ("baseline.checks", baseline.get("checks"))):
+        for check in checks or []:
+            if isinstance(check, Mapping) and check.get("name") not in known:
+                problems.append(f"{where} lists {str(check.get('name'))[:80]!r}, which is no check of this tool")
+    for field, value in _dated(record):
+        if not _real_moment(value):
+            problems.append(f"{field} {value[:40]!r} is not a real date and time (YYYY-MM-DDThh:mm:ssZ)")
+    if unnumbered := _non_finite(record):
+        problems.append(f"{unnumbered} is not a finite number (NaN or infinity): no run writes one")
+    candidate = str(record.get("candidate_model_id"))
+    for where, named in _named_models(record):
+        if named != candidate:
+            problems.append(f"candidate_model_id is {candidate!r} but {where} is about {named!r}")
+            break
+    echo: Mapping[str, Any] = _checks(record).get("model-echo") or {}
+    metrics: Mapping[str, Any] = echo.get("metrics") or {} if isinstance(echo.get("metrics"), Mapping) else {}
+    requested = metrics.get("requested_model")
+    served = metrics.get("served_model")
+    if requested is not None and requested != candidate:
+        problems.append(f"candidate_model_id is {candidate!r} but model-echo checked the answers to {requested!r}")
+    elif (echo.get("status") == "pass" and isinstance(served, str) and not model_matches(candidate, served)
+          and not metrics.get("served_by_alias")):
+        problems.append(f"candidate_model_id is {candidate!r} but model-echo passed on answers naming {served!r}, not an alias of it")
+    return problems
+
+
+DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+
+
+def _real_moment(value: str) -> bool:
+    if not DATE_TIME.match(value):
+        return False
+    try:
+        datetime.fromisoformat(value.removesuffix("Z") + "+00:00")
+    except ValueError:  # 2025-02-30, hour 25, minute 61
+        return False
+    return True
+
+
+def _dated(value: Any, path: str = "", depth: int = 0) -> list[tuple[str, str]]:
+    """Every date field (a key ending in `_at`, as approved_at) anywhere in the record, with its path."""
+    if depth > 20:
+        return []
+    if isinstance(value, Mapping):
+        found = [(f"{path}{k}", v) for k, v in value.items() if str(k).endswith("_at") and isinstance(v, str)]
+        return found + [item for k, v in value.items() for item in _dated(v, f"{path}{k}.", depth + 1)]
+    if isinstance(value, list):
+        return [item for i, v in enumerate(value) for item in _dated(v, f"{path}{i}.", depth + 1)]
+    return []
+
+
+def _non_finite(value: Any, path: str = "", depth: int = 0) -> str | None:
+    """The path of the first NaN or infinity in a parsed record (strict reading refuses them; a record built in memory
+    might still hold one)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path.rstrip(".") or "(top level)"
+    if depth > 20:
+        return None
+    items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{path}{key}.", depth + 1)
+        if found:
+            return found
+    return None
 
 
 def _strings(value: Any, depth: int = 0) -> list[str]:

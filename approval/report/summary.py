@@ -61,7 +61,7 @@ def find_record_files(paths: Sequence[str]) -> list[Path]:
         path = Path(text)
         if path.is_dir():
             found.extend(sorted(p for p in path.rglob(RECORD_GLOB) if p.is_file()))
-        elif path.is_file():
+        elif path.exists():  # a device or FIFO named here is refused, by name, by the record reader
             found.append(path)
         else:
             raise ConfigError(f"{text!r} does not exist", "give approval record files, or folders holding approval-record*.json")

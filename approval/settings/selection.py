@@ -25,7 +25,9 @@ class CheckFacts:
     name: str
     default: Default = "opt-in"
     findings: tuple[str, ...] = ()  # its warnings that `required:` can make blocking, named without the check's name
-    own_answers: bool = True  # its evidence is the candidate's own answers to this tool's raw calls
+    # An approval can rest on this check passing: it judges the candidate's own answers to what the agent asks (the
+    # others judge the gateway, time, the list, or answers seen only through the SDK, which hides what the raw calls see)
+    grounds_approval: bool = False
 
     @property
     def requirable(self) -> tuple[str, ...]:
@@ -67,10 +69,14 @@ class Catalogue:
         return tuple(f for c in self.checks for f in c.requirable)
 
     @property
-    def without_own_answers(self) -> frozenset[str]:
-        """Checks that gather no answer of the candidate's own (and the deprecated names that run as one)."""
-        own = {c.name for c in self.checks if not c.own_answers}
-        return frozenset(own | {d.name for d in self.deprecated if d.runs_as in own})
+    def grounding(self) -> tuple[str, ...]:
+        """The checks an approval can rest on: a selection needs one, and a record's pass needs one passing."""
+        return tuple(c.name for c in self.checks if c.grounds_approval)
+
+    @property
+    def known(self) -> frozenset[str]:
+        """Every name a selection or a record may use: the checks and the deprecated names."""
+        return frozenset(self.names) | {d.name for d in self.deprecated}
 
     def facts(self, name: str) -> CheckFacts | None:
         return next((c for c in self.checks if c.name == name), None)
@@ -87,15 +93,15 @@ class Catalogue:
         """The checks to run and the findings that block, from `checks` (a comma-separated text or a list; empty: the
         standard set) and `required:`. Every name that cannot work is a ConfigError, before anything is sent."""
         given = names_of(raw_checks) if raw_checks else []
-        known = set(self.names) | {d.name for d in self.deprecated}
-        unknown = [n for n in given if n not in known]
+        unknown = [n for n in given if n not in self.known]
         if unknown:
             raise ConfigError(f"unknown check {unknown[0]!r}", f"choose among: {', '.join(self.names)}")
         checks = tuple(dict.fromkeys(self.current(n) for n in given)) if given else self.standard(with_expect=with_expect,
                                                                                                    with_registry=with_registry)
-        if not set(checks) - self.without_own_answers:
-            raise ConfigError(f"the selected checks ({', '.join(checks)}) gather no answer of the model's own, so they cannot approve it",
-                              "add a check that calls it (reachability, happy-path, …), or leave checks empty for the standard set")
+        if not set(checks) & set(self.grounding):
+            either = " or ".join(self.grounding)
+            raise ConfigError(f"the selected checks ({', '.join(checks)}) judge no answer of the model's own ({either}), so they cannot "
+                              "approve it", f"add {either} to checks (or --checks), or leave checks empty for the standard set")
         required_given = [str(r) for r in raw_required]
         required = frozenset(self.current(r) for r in required_given)
         notices = tuple(d.notice() for d in self.deprecated if d.name in required_given or d.name in given)

@@ -112,26 +112,31 @@ def test_wrong_key_is_an_access_failure_not_a_model_failure(litellm, tmp_path):
 
 
 def test_streaming_tool_calling_structured_output(litellm, tmp_path):
-    result, record = approve(litellm, tmp_path, "good-model", "--checks", "streaming")
+    # each with happy-path: an approval rests on a check of the candidate's own answers
+    result, record = approve(litellm, tmp_path, "good-model", "--checks", "happy-path,streaming")
     assert result.code == 0, result.all_text
-    assert "ttft_ms" in record["checks"][0]["metrics"]
+    assert "ttft_ms" in named(record, "streaming")["metrics"]
 
-    result, record = approve(litellm, tmp_path, "tools-model", "--checks", "tool-calling")
+    result, record = approve(litellm, tmp_path, "tools-model", "--checks", "happy-path,tool-calling")
     assert statuses(record)["tool-calling"][0] == "warn"  # valid call, but the mock says finish_reason "stop"
-    assert result.code == 0
-    result, record = approve(litellm, tmp_path, "good-model", "--checks", "tool-calling")
-    assert result.code == 1 and "without a tool call" in record["checks"][0]["detail"]
-
-    result, record = approve(litellm, tmp_path, "json-model", "--checks", "structured-output")
     assert result.code == 0, result.all_text
-    result, record = approve(litellm, tmp_path, "good-model", "--checks", "structured-output")
-    assert result.code == 1 and "not valid JSON" in record["checks"][0]["detail"]
+    result, record = approve(litellm, tmp_path, "good-model", "--checks", "happy-path,tool-calling")
+    assert result.code == 1 and "without a tool call" in named(record, "tool-calling")["detail"]
+
+    result, record = approve(litellm, tmp_path, "json-model", "--checks", "happy-path,structured-output")
+    assert result.code == 0, result.all_text
+    result, record = approve(litellm, tmp_path, "good-model", "--checks", "happy-path,structured-output")
+    assert result.code == 1 and "not valid JSON" in named(record, "structured-output")["detail"]
+
+
+def named(record, name):
+    return next(c for c in record["checks"] if c["name"] == name)
 
 
 def test_responses_streaming_error_event_is_detected(litellm, tmp_path):
-    result, record = approve(litellm, tmp_path, "good-model", "--endpoint", "responses", "--checks", "streaming")
+    result, record = approve(litellm, tmp_path, "good-model", "--endpoint", "responses", "--checks", "happy-path,streaming")
     assert result.code == 1
-    assert "error" in record["checks"][0]["detail"].lower()
+    assert "error" in named(record, "streaming")["detail"].lower()
 
 
 def test_several_candidates_and_baseline_in_one_run(litellm, tmp_path):

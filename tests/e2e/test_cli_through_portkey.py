@@ -80,7 +80,7 @@ def test_approved_through_portkey_in_front_of_the_fault_gateway(portkey, fault, 
 def test_the_error_path_says_portkey_filled_in_a_model_for_the_request_without_one(portkey, litellm, fault, tmp_path):
     substitutes = []
     for upstream in (litellm.base_url, fault.base_url):
-        result, record = through(portkey, tmp_path, config_file(tmp_path, routed_to(upstream)), "--checks", "error-path")
+        result, record = through(portkey, tmp_path, config_file(tmp_path, routed_to(upstream)), "--checks", "happy-path,error-path")
         error_path = check(record, "error-path")
         assert error_path["status"] == "warn" and error_path["category"] == "gateway", error_path
         assert error_path["metrics"]["missing-model-rewritten"] is True
@@ -92,7 +92,7 @@ def test_the_error_path_says_portkey_filled_in_a_model_for_the_request_without_o
     # what reached the fault gateway: the request without a model arrived with Portkey's own default in it
     assert substitutes[1] == substitutes[0] and substitutes[1] in {r.model for r in fault.requests}
     required = config_file(tmp_path, routed_to(litellm.base_url), required=["error-path.missing-model"])
-    result, record = through(portkey, tmp_path, required, "--checks", "error-path")
+    result, record = through(portkey, tmp_path, required, "--checks", "happy-path,error-path")
     assert result.code == 1 and statuses(record)["error-path"] == ("fail", "gateway")
 
 
@@ -147,7 +147,7 @@ def test_the_reviewed_provider_is_checked_against_portkeys_header(portkey, litel
 def test_streaming_through_portkey_on_node_is_never_passed(portkey, litellm, tmp_path):
     # Portkey 1.15.2 under Node answers every streaming call with 500 (its response headers are immutable there:
     # Portkey-AI/gateway issues 1389 and 1550). A 5xx leaves the stream unobserved: an evidence gap, never a pass.
-    result, record = through(portkey, tmp_path, config_file(tmp_path, routed_to(litellm.base_url)), "--checks", "streaming")
+    result, record = through(portkey, tmp_path, config_file(tmp_path, routed_to(litellm.base_url)), "--checks", "happy-path,streaming")
     assert result.code == 1
     streaming = check(record, "streaming")
     assert (streaming["status"], streaming["category"]) == ("error", "infrastructure")

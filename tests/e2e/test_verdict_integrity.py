@@ -57,21 +57,24 @@ def config(tmp_path: Path, text: str) -> str:
 # -- Approve only on evidence about this candidate, from this run ---------------------------------------------------
 
 
-@pytest.mark.parametrize("checks", ["approved-list", "bounded-retry", "approved-list,bounded-retry", "agent-client"])
-def test_checks_that_call_nothing_cannot_approve(tmp_path: Path, checks: str) -> None:
+@pytest.mark.parametrize("checks", ["approved-list", "bounded-retry", "approved-list,bounded-retry", "agent-client", "error-path",
+                                    "reachability,error-path,model-echo,latency", "streaming", "tool-calling,structured-output"])
+def test_a_selection_without_a_check_on_the_candidates_answers_cannot_approve(tmp_path: Path, checks: str) -> None:
     """approved-list calls nothing; agent-client (and bounded-retry, which runs as it) calls through the SDK, whose
-    answers are not checked for who served them: neither is evidence that the candidate itself answered."""
+    answers are not checked for who served them; error-path, reachability, model-echo and latency judge the gateway
+    and the clock: an approval rests on happy-path, the check on the candidate's own answers (seen: `--checks
+    error-path` alone approved with "0 passed, 1 warning" and output_non_empty false)."""
     with echo_gateway() as gw:
         result, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", checks)
         assert result.code == 2, result.all_text
-        assert "gather no answer of the model's own" in result.stderr and record is None
+        assert "judge no answer of the model's own (happy-path)" in result.stderr and record is None
         assert gw.requests == []  # a configuration error: nothing was sent
 
 
 def test_a_run_the_candidate_never_answered_cannot_approve_on_litellm(litellm: RunningLiteLLM, tmp_path: Path) -> None:
     """error-path alone on a model whose provider is down: the malformed requests got fine 400s, but the candidate
     answered nothing, so nothing in the run is evidence about it."""
-    result, record = approve(litellm.base_url, tmp_path, "broken-model", "--checks", "error-path", key=MASTER_KEY)
+    result, record = approve(litellm.base_url, tmp_path, "broken-model", "--checks", "happy-path,error-path", key=MASTER_KEY)
     assert result.code == 1, result.all_text
     assert record is not None and record["overall_result"] == "fail" and record["answered_calls"] == 0
     assert statuses(record)["error-path"][0] in ("pass", "warn")  # its required probes got fine 400s
@@ -106,9 +109,10 @@ def test_answers_another_model_gave_pass_no_check_on_the_echo_gateway(tmp_path: 
 def test_a_stream_that_falls_back_mid_way_approves_nothing_on_the_echo_gateway(tmp_path: Path, endpoint: str) -> None:
     """The first chunk names the candidate, the rest another model (a mid-stream fallback): no check passes on it."""
     with echo_gateway(midstream_model="other-model") as gw:
-        result, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", "model-echo,streaming", "--endpoint", endpoint)
+        result, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", "happy-path,model-echo,streaming", "--endpoint", endpoint)
     assert result.code == 1 and record is not None, result.all_text
-    assert statuses(record) == {"model-echo": ("fail", "gateway"), "streaming": ("error", "gateway")}
+    # the plain answers were the candidate's own (happy-path passes on them); the stream was not
+    assert statuses(record) == {"happy-path": ("pass", "none"), "model-echo": ("fail", "gateway"), "streaming": ("error", "gateway")}
     assert "'other-model'" in result.stdout
 
 
@@ -128,7 +132,7 @@ def test_an_answer_another_model_gave_the_agents_client_approves_nothing(tmp_pat
 def test_a_gateways_own_fallback_header_taints_the_stream_on_the_fault_gateway(tmp_path: Path) -> None:
     with FaultGateway() as gw:
         gw.set_fault("fallback-header", model="good-model")
-        result, record = approve(gw.base_url, tmp_path, "good-model", "--checks", "streaming")
+        result, record = approve(gw.base_url, tmp_path, "good-model", "--checks", "happy-path,streaming")
     assert result.code == 1 and record is not None
     assert statuses(record)["streaming"] == ("error", "gateway")
 
@@ -178,7 +182,7 @@ def test_a_wrong_path_is_a_config_problem_on_litellm(litellm: RunningLiteLLM, tm
 
 def test_a_wrong_models_path_is_a_config_problem_on_litellm(litellm: RunningLiteLLM, tmp_path: Path) -> None:
     cfg = config(tmp_path, "paths: {models: /v2/models}\n")
-    result, record = approve(litellm.base_url, tmp_path, "good-model", "--config", cfg, "--checks", "reachability", key=MASTER_KEY)
+    result, record = approve(litellm.base_url, tmp_path, "good-model", "--config", cfg, "--checks", "happy-path,reachability", key=MASTER_KEY)
     assert record is not None
     assert statuses(record)["reachability"] == ("warn", "config") and "paths.models" in result.stdout
     assert result.code == 0  # the listing is a warning unless required; the candidate itself answered
@@ -191,7 +195,7 @@ def test_the_error_path_proves_nothing_when_access_or_the_gateway_fails(tmp_path
     cfg = config(tmp_path, "retries: {max_attempts: 2, backoff_seconds: 0.05, max_retry_after_seconds: 0.1}\n")
     with FaultGateway(max_stall_s=10.0) as gw:
         gw.set_fault(fault)
-        result, record = approve(gw.base_url, tmp_path, "good-model", "--config", cfg, "--checks", "reachability,error-path",
+        result, record = approve(gw.base_url, tmp_path, "good-model", "--config", cfg, "--checks", "happy-path,reachability,error-path",
                                  "--timeout", "4")
     assert result.code == 1 and record is not None
     assert statuses(record)["error-path"] == ("error", "infrastructure"), result.stdout
@@ -202,9 +206,10 @@ def test_the_error_path_proves_nothing_when_access_or_the_gateway_fails(tmp_path
 def test_the_error_path_proves_nothing_on_a_port_where_nothing_listens(tmp_path: Path) -> None:
     with echo_gateway() as gw:
         base = gw.base_url
-    result, record = approve(base, tmp_path, "echo-model", "--checks", "reachability,error-path")
+    result, record = approve(base, tmp_path, "echo-model", "--checks", "happy-path,reachability,error-path")
     assert result.code == 1 and record is not None
-    assert statuses(record) == {"reachability": ("error", "infrastructure"), "error-path": ("error", "infrastructure")}
+    assert statuses(record) == {"happy-path": ("error", "infrastructure"), "reachability": ("error", "infrastructure"),
+                                "error-path": ("error", "infrastructure")}
 
 
 def test_a_wrong_key_on_litellm_leaves_the_error_path_unproven(litellm: RunningLiteLLM, tmp_path: Path) -> None:
@@ -392,7 +397,7 @@ def test_a_failing_line_never_ends_in_warning_and_names_the_warning_probe(tmp_pa
     failure here by a 5xx to unknown models: the check fails, and the one probe that is only a warning says so."""
     with FaultGateway() as gw:
         gw.set_fault("html-500", model="approval-gate-no-such-model-7f3c9e")
-        result, record = approve(gw.base_url, tmp_path, "good-model", "--checks", "reachability,error-path")
+        result, record = approve(gw.base_url, tmp_path, "good-model", "--checks", "happy-path,reachability,error-path")
     assert record is not None and statuses(record)["error-path"] == ("fail", "gateway")
     line = next(line for line in result.stdout.splitlines() if "error-path" in line and "FAIL" in line)
     assert not line.rstrip().endswith("(warning)")
@@ -400,7 +405,7 @@ def test_a_failing_line_never_ends_in_warning_and_names_the_warning_probe(tmp_pa
 
 def test_warnings_that_block_say_so(litellm: RunningLiteLLM, tmp_path: Path) -> None:
     cfg = config(tmp_path, "warnings_block: true\n")
-    result, record = approve(litellm.base_url, tmp_path, "good-model", "--config", cfg, "--checks", "reachability,error-path",
+    result, record = approve(litellm.base_url, tmp_path, "good-model", "--config", cfg, "--checks", "happy-path,reachability,error-path",
                              key=MASTER_KEY)
     assert result.code == 1 and record is not None
     assert statuses(record)["error-path"][0] == "warn"  # LiteLLM's mock accepts empty messages
@@ -410,7 +415,7 @@ def test_warnings_that_block_say_so(litellm: RunningLiteLLM, tmp_path: Path) -> 
 
 def test_a_stream_answered_with_plain_json_says_so(tmp_path: Path) -> None:
     with echo_gateway(stream_as_json=True) as gw:
-        result, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", "streaming")
+        result, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", "happy-path,streaming")
     assert record is not None and statuses(record)["streaming"] == ("fail", "gateway")
     assert "with a plain JSON body" in result.stdout and "before `data: [DONE]`" not in result.stdout
 

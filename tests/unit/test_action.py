@@ -103,7 +103,10 @@ def test_drift_section_without_a_usable_previous_record(tmp_path: Path) -> None:
     assert drift_section(None, now) == ""
     assert "No previous record at that path yet" in drift_section(from_file(str(tmp_path / "missing.json"), now), now)
     (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
-    assert "could not be read as JSON" in drift_section(from_file(str(tmp_path / "bad.json"), now), now)
+    assert "could not be used" in drift_section(from_file(str(tmp_path / "bad.json"), now), now)
+    for name, text in (("twice.json", '{"a": 1, "a": 2}'), ("nan.json", '{"a": NaN}')):  # read as strictly as any record
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        assert "is not valid JSON" in drift_section(from_file(str(tmp_path / name), now), now)
     (tmp_path / "other.json").write_text(json.dumps(_record(model="other-model")), encoding="utf-8")
     assert "not a candidate of this run" in drift_section(from_file(str(tmp_path / "other.json"), now), now)
     (tmp_path / "same.json").write_text(json.dumps(_record()), encoding="utf-8")

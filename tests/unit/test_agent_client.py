@@ -216,7 +216,7 @@ def test_the_responses_family_and_a_stream_through_the_sdk(gateway):
     assert c.status is Status.PASS and "Responses API" in c.detail and "answer: Response, " in c.detail, c.detail
     assert all(call["url"].endswith("/responses") for call in sdk_calls(gateway))
     gateway.calls.clear()
-    c = agent_check(run(checks="streaming,agent-client"))
+    c = agent_check(run(checks="happy-path,streaming,agent-client"))
     assert c.status is Status.PASS, c.detail
     assert c.metrics["stream_attempts"] == 1 and c.metrics["calls"] == 5
     assert sum(bool(call["body"].get("stream")) for call in sdk_calls(gateway)) == 1
@@ -225,7 +225,7 @@ def test_the_responses_family_and_a_stream_through_the_sdk(gateway):
 def test_a_stream_that_ends_without_a_finish_reason_is_a_cut_answer_the_sdk_hides(gateway):
     chunk = {"object": "chat.completion.chunk", "model": "cand-model", "choices": [{"index": 0, "delta": {"content": "Hel"}}]}
     gateway.on(lambda b: bool(b.get("stream")), answer_with(200, f"data: {json.dumps(chunk)}\n\n", {"Content-Type": "text/event-stream"}))
-    c = agent_check(run(checks="streaming,agent-client"))
+    c = agent_check(run(checks="happy-path,streaming,agent-client"))
     assert c.status is Status.FAIL and c.category is Category.GATEWAY
     assert "stream: 1 ChatCompletionChunk(s): the stream ended without a finish_reason (cut short), and the SDK raised nothing" in c.detail
 

@@ -117,7 +117,7 @@ def test_every_generation_call_is_read_including_the_stream(gateway):
     chunk = {"object": "chat.completion.chunk", "model": "cheaper-model", "choices": [{"index": 0, "delta": {"content": "Hi"}}]}
     gateway.on(lambda b: b.get("stream") is True, answer(200, f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n",
                                                           {"Content-Type": "text/event-stream"}))
-    c = check(run(checks="model-echo,streaming"), "model-echo")
+    c = check(run(checks="happy-path,model-echo,streaming"), "model-echo")
     assert c.status is Status.FAIL
     assert c.detail == ("silent fallback to another model on the streaming call (1 of 2 answered calls): asked for 'cand-model', "
                         "the response names 'cheaper-model'")
@@ -132,7 +132,7 @@ def test_a_stream_that_falls_back_mid_way_is_served_elsewhere(gateway):
     chunks.append({"object": "chat.completion.chunk", "model": "cheaper-model", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
     gateway.on(lambda b: b.get("stream") is True, answer(200, text, {"Content-Type": "text/event-stream"}))
-    outcome = run(checks="model-echo,streaming")
+    outcome = run(checks="happy-path,model-echo,streaming")
     echo = check(outcome, "model-echo")
     assert echo.status is Status.FAIL and echo.category is Category.GATEWAY
     assert "on the streaming call" in echo.detail and "'cheaper-model'" in echo.detail
@@ -146,7 +146,7 @@ def test_a_responses_stream_completed_by_another_model_is_served_elsewhere(gatew
     completed = {"type": "response.completed", "response": responses_body(model="cheaper-model")}
     text = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in (created, delta, completed))
     gateway.on(lambda b: b.get("stream") is True, answer(200, text, {"Content-Type": "text/event-stream"}))
-    outcome = run(checks="model-echo,streaming", endpoint="responses")
+    outcome = run(checks="happy-path,model-echo,streaming", endpoint="responses")
     assert check(outcome, "model-echo").status is Status.FAIL and "'cheaper-model'" in check(outcome, "model-echo").detail
     assert check(outcome, "streaming").status is Status.ERROR
     assert outcome.result == "fail"
@@ -157,7 +157,7 @@ def test_a_stream_whose_fingerprint_changes_is_still_the_candidate(gateway):
                "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop" if i else None}]} for i in range(2)]
     text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
     gateway.on(lambda b: b.get("stream") is True, answer(200, text, {"Content-Type": "text/event-stream"}))
-    outcome = run(checks="model-echo,streaming")
+    outcome = run(checks="happy-path,model-echo,streaming")
     assert check(outcome, "model-echo").status is Status.PASS and check(outcome, "streaming").status is Status.PASS
 
 
@@ -271,7 +271,7 @@ def test_a_path_that_answers_every_request_with_a_4xx_proves_nothing_about_the_e
 
 def test_error_path_selected_alone_still_makes_its_well_formed_control_call(gateway):
     gateway.on(lambda b: True, answer(404, {"error": {"message": "Not Found"}}))
-    outcome = run(checks="error-path")
+    outcome = run(checks="happy-path,error-path")
     c = check(outcome, "error-path")
     assert c.status is Status.ERROR and "prove nothing" in c.detail
     assert outcome.result == "fail"
@@ -368,18 +368,18 @@ def test_output_quality_json_schema(gateway, tmp_path):
 
 
 def test_streaming_chat_pass_and_error_event(gateway):
-    c = check(run(checks="streaming"), "streaming")
+    c = check(run(checks="happy-path,streaming"), "streaming")
     assert c.status is Status.PASS and "ttft_ms" in c.metrics
     err = 'data: {"error": {"message": "Error processing stream start", "code": "500"}}\n\ndata: [DONE]\n\n'
     gateway.on(lambda b: b.get("stream") is True, answer(200, err, {"Content-Type": "text/event-stream"}))
-    c = check(run(checks="streaming"), "streaming")
+    c = check(run(checks="happy-path,streaming"), "streaming")
     assert c.status is Status.FAIL and "error event" in c.detail
 
 
 def test_streaming_cut_before_done(gateway):
     chunk = json.dumps({"object": "chat.completion.chunk", "choices": [{"delta": {"content": "Hi"}}]})
     gateway.on(lambda b: b.get("stream") is True, answer(200, f"data: {chunk}\n\n"))
-    c = check(run(checks="streaming"), "streaming")
+    c = check(run(checks="happy-path,streaming"), "streaming")
     assert c.status is Status.FAIL and "before `data: [DONE]`" in c.detail
 
 
@@ -390,10 +390,10 @@ def test_streaming_responses_family(gateway):
         'event: response.completed\ndata: {"type": "response.completed", "response": {"status": "completed"}}\n\n'
     )
     gateway.on(lambda b: b.get("stream") is True, answer(200, events))
-    assert check(run(checks="streaming", endpoint="responses"), "streaming").status is Status.PASS
+    assert check(run(checks="happy-path,streaming", endpoint="responses"), "streaming").status is Status.PASS
     gateway.overrides.clear()
     gateway.on(lambda b: b.get("stream") is True, answer(200, events.replace("response.completed", "response.failed")))
-    assert check(run(checks="streaming", endpoint="responses"), "streaming").status is Status.FAIL
+    assert check(run(checks="happy-path,streaming", endpoint="responses"), "streaming").status is Status.FAIL
 
 
 def tool_body(arguments: str, finish: str = "tool_calls") -> dict[str, Any]:
@@ -415,7 +415,7 @@ def tool_body(arguments: str, finish: str = "tool_calls") -> dict[str, Any]:
 )
 def test_tool_calling(gateway, body, expected, needle):
     gateway.on(lambda b: "tools" in b, answer(200, body))
-    c = check(run(checks="tool-calling"), "tool-calling")
+    c = check(run(checks="happy-path,tool-calling"), "tool-calling")
     assert c.status is expected and needle in c.detail
 
 
@@ -423,15 +423,15 @@ def test_tool_calling_responses_family(gateway):
     body = responses_body()
     body["output"] = [{"type": "function_call", "name": "get_weather", "arguments": '{"city": "Paris"}', "call_id": "c1"}]
     gateway.on(lambda b: "tools" in b, answer(200, body))
-    assert check(run(checks="tool-calling", endpoint="responses"), "tool-calling").status is Status.PASS
+    assert check(run(checks="happy-path,tool-calling", endpoint="responses"), "tool-calling").status is Status.PASS
 
 
 def test_structured_output(gateway):
     gateway.on(lambda b: "response_format" in b, answer(200, chat_body(content='{"answer": "yes"}')))
-    assert check(run(checks="structured-output"), "structured-output").status is Status.PASS
+    assert check(run(checks="happy-path,structured-output"), "structured-output").status is Status.PASS
     gateway.overrides.clear()
     gateway.on(lambda b: "response_format" in b, answer(200, chat_body(content="Yes, it is.")))
-    c = check(run(checks="structured-output"), "structured-output")
+    c = check(run(checks="happy-path,structured-output"), "structured-output")
     assert c.status is Status.FAIL and "not valid JSON" in c.detail
 
 
@@ -476,7 +476,7 @@ def test_bounded_retry_is_still_accepted_and_runs_as_agent_client(gateway, tmp_p
     assert [c.name for c in outcome.candidates[0].checks] == ["happy-path", "agent-client"]
     assert len(outcome.settings.notices) == 1
     assert "'bounded-retry' is deprecated and runs as 'agent-client'" in outcome.notes[0]
-    assert run(checks="reachability,bounded-retry,agent-client").settings.checks == ("reachability", "agent-client")
+    assert run(checks="happy-path,bounded-retry,agent-client").settings.checks == ("happy-path", "agent-client")
 
 
 def test_approved_models_from_a_marked_block_in_agents_md(gateway, tmp_path):

@@ -141,7 +141,7 @@ BAD_FLAGS = [
     ("fractional samples", {"samples": "2.5"}, {}, "latency samples"),
     ("zero timeout", {"timeout": "0"}, {}, "timeout"),
     ("unknown check flag", {"checks": "reachability,vibes"}, {}, "unknown check 'vibes'"),
-    ("quality without expect", {"checks": "output-quality"}, {}, "no expectations"),
+    ("quality without expect", {"checks": "happy-path,output-quality"}, {}, "no expectations"),
     ("missing config", {"config": "does/not/exist.yaml"}, {}, "does not exist"),
     ("missing prompt", {"prompt_file": "nope.md"}, {}, "does not exist"),
 ]

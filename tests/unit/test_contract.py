@@ -155,7 +155,9 @@ def test_bad_responses_objects_fail(mutate, needle):
         ("claude-3-5-sonnet", "claude-3-5-sonnet-20241022", (), True),
         ("openai/gpt-4o", "gpt-4o", (), True),
         ("gpt-4o", "openai/gpt-4o-2024-08-06", (), True),
-        ("GPT-4o", "gpt-4o", (), True),
+        ("GPT-4o", "gpt-4o", (), False),  # a case-only difference is another name
+            ("GPT-4o", "gpt-4o", ("gpt-4o",), True),  # unless model_aliases lists it
+            ("gpt-4o", " ", (" ",), False),  # a blank name identifies nothing, alias or not
         ("good-model", "gpt-4o-mini", (), False),
         ("gpt-4o", "gpt-4o-mini", (), False),  # a different model, not a dated variant
         ("gpt-4o", "gpt-4o-mini-2024-07-18", (), False),

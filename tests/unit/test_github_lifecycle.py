@@ -4,6 +4,7 @@ previous records of `previous-record: auto`, registry-guard's base registry; and
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import subprocess
@@ -86,7 +87,10 @@ def test_the_record_store_refuses_the_branch_a_push_runs_on() -> None:
 def test_a_record_is_stored_by_gateway_model_and_time() -> None:
     assert store_path(record()) == "llm.example.test/gpt-4o-mini/20250301T080001Z-chat-pass-0f1e2d3c.json"
     odd = {**record("openai/gpt 4o"), "gateway_base_url": "http://127.0.0.1:4000/v1", "overall_result": "fail"}
-    assert store_path(odd) == "127.0.0.1_4000/openai_gpt_4o/20250301T080001Z-chat-fail-0f1e2d3c.json"
+    own = hashlib.sha256(b"openai/gpt 4o").hexdigest()[:8]  # a name that lost characters keeps its file to itself
+    assert store_path(odd) == f"127.0.0.1_4000/openai_gpt_4o/20250301T080001Z-chat-fail-0f1e2d3c-{own}.json"
+    twins = [store_path({**odd, "candidate_model_id": m}) for m in ("openai/gpt 4o", "openai:gpt 4o", "openai_gpt_4o", "openai_gpt 4o")]
+    assert len(set(twins)) == len(twins)
 
 
 def test_store_creates_an_orphan_branch_then_commits_each_record_byte_for_byte(api: responses.RequestsMock, tmp_path: Path) -> None:

@@ -150,17 +150,18 @@ def test_a_passing_record_is_false_when_its_checks_do_not_support_the_pass(gatew
     assert any("policy.required lists latency, which warned" in p for p in problems)
     assert any("overall_result is 'pass' but the checks latency block it" in p for p in problems)
 
-    for kept in (["approved-list"], ["agent-client"], ["approved-list", "agent-client"]):
+    for kept in (["approved-list"], ["agent-client"], ["approved-list", "agent-client"], ["error-path"], ["reachability", "model-echo", "latency"],
+                 ["error-path", "approved-list"]):
         alone = json.loads(json.dumps(record))
         alone["checks"] = [c for c in alone["checks"] if c["name"] in kept] or [
             {"name": name, "status": "pass", "category": "none", "duration_ms": 0.0, "detail": "x", "metrics": {}} for name in kept]
         alone.update(happy_path_status="not_run", error_path_status="not_run", latency_ms=None, output_non_empty=False)
-        assert any("no check that observes the candidate's own answers passed" in p for p in inconsistencies(alone)), kept
+        assert any("no check that judges the candidate's own answers (happy-path) passed" in p for p in inconsistencies(alone)), kept
 
     skipped = json.loads(json.dumps(record))
     for c in skipped["checks"]:
         c.update(status="skip", category="none")
-    assert any("no check that observes the candidate's own answers passed" in p for p in inconsistencies(skipped))
+    assert any("no check that judges the candidate's own answers (happy-path) passed" in p for p in inconsistencies(skipped))
 
 
 def test_approved_by_is_never_unknown():

@@ -30,7 +30,10 @@ def record(gateway, tmp_path, monkeypatch) -> dict[str, Any]:
 
 def variant(record: dict[str, Any], *, gateway: str = BASE, model: str = "cand-model", failed: str | None = None,
             at: str = "2026-11-01T10:00:00Z") -> dict[str, Any]:
-    data = copy.deepcopy(record)
+    # the record of a run of `model`: every place its evidence names the model names that one (a record whose
+    # candidate_model_id alone was edited contradicts its own checks, and is refused)
+    text = json.dumps(record).replace('"cand-model"', json.dumps(model)).replace("'cand-model'", json.dumps(repr(model))[1:-1])
+    data: dict[str, Any] = copy.deepcopy(json.loads(text))
     data.update(gateway_base_url=gateway, candidate_model_id=model, approved_at=at)
     if failed:
         data.update(overall_result="fail", failure_categories=["gateway"])

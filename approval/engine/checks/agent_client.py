@@ -25,7 +25,6 @@ NAME = "agent-client"
 SPEC = CheckSpec(
     NAME,
     default="always",
-    own_answers=False,
     summary=("the official `openai` SDK, configured as the agent configures it, parses the answer, raises its typed 4xx "
              "error after **one** attempt for each malformed request, and no call takes longer than "
              "`agent.max_wait_seconds`"),

@@ -10,7 +10,6 @@ SPEC = CheckSpec(
     NAME,
     default="with-registry",
     findings=("model-in-use",),
-    own_answers=False,
     summary="warns when `model_in_use` is not approved; makes no call",
     about_candidate=False,
 )

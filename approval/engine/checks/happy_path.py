@@ -11,6 +11,7 @@ NAME = "happy-path"
 SPEC = CheckSpec(
     NAME,
     default="always",
+    grounds_approval=True,
     summary="on every sample: HTTP 200, a JSON object of the right shape, non-empty output that is not an error text",
     needs=(SAMPLE_1,),
     reads=(SAMPLES,),

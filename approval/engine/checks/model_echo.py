@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from approval.engine.checks.base import CheckSpec, Evidence, duration_of, not_finished, result
 from approval.engine.checks.streaming import judge_chat_stream, judge_responses_stream
-from approval.engine.classify import generation, routing_of, stream_identity
-from approval.engine.contract import show
+from approval.engine.classify import generation, routing_of, stream_identities
+from approval.engine.contract import model_matches, show
 from approval.engine.gateway import Exchange
 from approval.engine.probes import GENERATION, SAMPLE_1, SAMPLES
 from approval.engine.results import Category, CheckResult, Status
@@ -67,14 +67,19 @@ def served_elsewhere(ex: Exchange, settings: Settings, model: str) -> Finding | 
 def describe(found: Finding) -> str:
     if found.kind is Kind.OTHER_MODEL and found.text.startswith("a different version"):
         return f"{found.shown} — if that version is the one reviewed, add it to model_aliases"
+    if found.kind is Kind.OTHER_MODEL and found.text.startswith("a name that differs only"):
+        return f"{found.shown} — if the gateway names the reviewed model so, add that name to model_aliases"
     return f"{LEAD[found.kind]}: {found.shown}"
 
 
 def served_model(ex: Exchange, endpoint: str) -> str | None:
+    """The model the answer names, as written; None when it names none, or a blank one (`""`, `" "`), which identifies
+    nothing (a chat body, a Responses body, or the first stream event that names one)."""
     if ex.events is not None:
-        model = stream_identity(ex.events).get("model")
-        return model if isinstance(model, str) and model else None
-    return generation(ex, endpoint).model if ex.is_json else None
+        names = [identity.get("model") for identity in stream_identities(ex.events)]
+    else:
+        names = [generation(ex, endpoint).model] if ex.is_json else []
+    return next((name for name in names if isinstance(name, str) and name.strip()), None)
 
 
 def usable_answer(label: str, ex: Exchange, endpoint: str) -> bool:
@@ -113,7 +118,8 @@ def evaluate(ev: Evidence) -> CheckResult:
     if elsewhere:
         ex, found = elsewhere[0]
         share = f" ({len(elsewhere)} of {len(answers)} answered calls)" if len(answers) > 1 else ""
-        metrics: dict[str, object] = {"routing_kind": found.kind.value, "routing_evidence": f"{found.evidence}: {found.value}",
+        metrics: dict[str, object] = {"requested_model": ev.model, "routing_kind": found.kind.value,
+                                      "routing_evidence": f"{found.evidence}: {found.value}",
                                       "calls_served_elsewhere": len(elsewhere)}
         if found.evidence == "body model":
             metrics["served_model"] = found.value
@@ -127,8 +133,8 @@ def evaluate(ev: Evidence) -> CheckResult:
             category = cause.category if not cause.ok else Category.GATEWAY
             return result(NAME, Status.ERROR, category, "not verifiable: no call gave a usable answer (see happy-path / reachability)",
                           duration_ms=duration)
-        return result(NAME, Status.ERROR, Category.GATEWAY, "the responses carry no `model` field; the served model cannot be verified",
-                      duration_ms=duration)
+        return result(NAME, Status.ERROR, Category.GATEWAY,
+                      "the responses name no model (no `model` field, or a blank one): the served model cannot be verified", duration_ms=duration)
     unseen = [name for name in ev.settings.route.named() if name not in compared]
     if unseen:
         signals = "; ".join(f"route.{name}: {ROUTE_SIGNALS[name]}" for name in unseen)
@@ -142,4 +148,5 @@ def evaluate(ev: Evidence) -> CheckResult:
     if retried:
         detail += f"; the gateway retried {len(retried)} call(s), which costs the agent time: {retried[0].shown}"
     return result(NAME, Status.PASS, Category.NONE, detail, duration_ms=duration,
-                  metrics={"served_model": names[0], "gateway_retried_calls": len(retried)})
+                  metrics={"served_model": names[0], "requested_model": ev.model,
+                           "served_by_alias": any(not model_matches(ev.model, n) for n in names), "gateway_retried_calls": len(retried)})
