@@ -795,6 +795,7 @@ class StubUpstream:
     _errors: list[str] = field(default_factory=list, init=False, repr=False)
     _responses: OrderedDict[str, StoredResponse] = field(default_factory=OrderedDict, init=False, repr=False)
     _configured: dict[str, frozenset[str]] = field(init=False, repr=False)
+    _serial: int = field(default=0, init=False, repr=False)
     _server: _Server | None = field(default=None, init=False, repr=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
 
@@ -884,6 +885,11 @@ class StubUpstream:
     def _record_error(self, text: str) -> None:
         with self._lock:
             self._errors.append(text)
+
+    def _next_serial(self) -> int:
+        with self._lock:
+            self._serial += 1
+            return self._serial
 
     def _store(self, response_id: str, stored: StoredResponse) -> None:
         with self._lock:
@@ -989,7 +995,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         turn = responses_turn(body, items, defects)
         reply = decide(turn, defects, self.stub.paths)
-        response_id = "resp_" + _digest("resp", turn.seed, model)
+        response_id = "resp_" + _digest("resp", turn.seed, model, str(self.stub._next_serial()))  # unique, as stored ids must be
         output = responses_output(reply, defects, turn.seed)
         final = response_object(body, model, response_id, output, "completed", prompt_tokens)
         if body.get("store") is not False:
