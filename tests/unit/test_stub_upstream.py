@@ -209,9 +209,10 @@ def test_chat_rules(stub: StubUpstream, messages: list[dict[str, Any]], fragment
 
 
 def test_chat_parallel_results_accepted(stub: StubUpstream) -> None:
-    history = [USER, {"role": "assistant", "content": None, "tool_calls": [CALL, CALL2]},
+    history: list[dict[str, Any]] = [USER, {"role": "assistant", "content": None, "tool_calls": [CALL, CALL2]},
                {"role": "tool", "tool_call_id": "call_2", "content": "two"}, {"role": "tool", "tool_call_id": "call_1", "content": "one"}]
-    for tail in ([], [{"role": "user", "content": "and now?"}]):
+    tails: list[list[dict[str, Any]]] = [[], [{"role": "user", "content": "and now?"}]]
+    for tail in tails:
         answer = chat(stub, history + tail)
         assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"] == RESULT_PREFIX + "one"
 
@@ -300,7 +301,8 @@ def test_anthropic_round_trip_and_stream(stub: StubUpstream) -> None:
     assert second.json()["content"] == [{"type": "text", "text": RESULT_PREFIX + "FILE"}] and second.json()["stop_reason"] == "end_turn"
 
     events = sse(messages_api(stub, [user], stream=True).text)
-    assert [n for n, _ in events][0] == "message_start" and [n for n, _ in events][-2:] == ["message_delta", "message_stop"]
+    names = [n for n, _ in events]
+    assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
     assert all(d["type"] == n for n, d in events)
     partial = "".join(d["delta"]["partial_json"] for n, d in events if n == "content_block_delta")
     assert json.loads(partial) == use["input"] and events[-2][1]["delta"]["stop_reason"] == "tool_use"
