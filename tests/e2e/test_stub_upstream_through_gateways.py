@@ -28,7 +28,8 @@ from tests.support.stub_upstream import RESULT_PREFIX, StubUpstream
 pytestmark = pytest.mark.e2e
 
 MODELS = ["stub-model", "stub-model+refuse-turn-2", "stub-model+drop-tool-results", "stub-model+stream-duplicate-summary",
-          "stub-model+stream-index-zero", "stub-model+require-reasoning-roundtrip", "stub-model+drop-developer"]
+          "stub-model+stream-index-zero", "stub-model+require-reasoning-roundtrip", "stub-model+drop-developer",
+          "stub-model+text-tool-calls", "stub-model+finish-stop"]
 READ = {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}
 TOOLS = [{"type": "function", "function": {"name": "read_file", "description": "Read a file", "parameters": READ}}]
 FORCED = {"type": "function", "function": {"name": "read_file"}}
@@ -279,6 +280,29 @@ def test_litellm_responses_bridge_to_anthropic_round_trip(litellm_stub: RunningL
     assert turn[-1]["content"][0]["tool_use_id"] == turn[-2]["content"][-1]["id"]
 
 
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+def test_turn_2_defects_through_litellm_responses(litellm_stub: RunningLiteLLM, provider: str) -> None:
+    """Measured: through LiteLLM's ``/v1/responses`` (bridged to Anthropic, or passed to an OpenAI upstream) a refused
+    turn 2 is a 400 carrying the upstream's message, and dropped results come back as the identical call."""
+    route = litellm_route(litellm_stub, provider)
+    user = {"role": "user", "content": "Read README.md"}
+    answers = {}
+    for defect in ("refuse-turn-2", "drop-tool-results"):
+        model = route.model(f"stub-model+{defect}")
+        first = route.post("/responses", {"model": model, "input": [user], "tools": RESPONSES_TOOLS, "tool_choice": "required"})
+        call = next(i for i in first.json()["output"] if i["type"] == "function_call")
+        items = [user, {k: call[k] for k in ("type", "call_id", "name", "arguments")},
+                 {"type": "function_call_output", "call_id": call["call_id"], "output": MARKER}]
+        answers[defect] = (call, route.post("/responses", {"model": model, "input": items, "tools": RESPONSES_TOOLS}))
+    refused = answers["refuse-turn-2"][1]
+    assert refused.status_code == 400
+    assert ("unexpected `tool_use_id`" if provider == "anthropic" else "No tool call found") in refused.json()["error"]["message"]
+    call, looped = answers["drop-tool-results"]
+    assert looped.status_code == 200
+    again = [(i["name"], json.loads(i["arguments"])) for i in looped.json()["output"] if i["type"] == "function_call"]
+    assert again == [(call["name"], json.loads(call["arguments"]))]
+
+
 # --------------------------------------------------------------------------------------------- defects through gateways
 @pytest.mark.parametrize("name", ["litellm-openai", "litellm-anthropic", "portkey-openai"])
 def test_refuse_turn_2_reaches_the_client_as_a_400(route_for: Any, name: str) -> None:
@@ -301,6 +325,29 @@ def test_drop_tool_results_reaches_the_client_as_the_same_call_again(route_for: 
     again = answer.json()["choices"][0]["message"]["tool_calls"]
     assert [c["function"] for c in again] == [c["function"] for c in message["tool_calls"]]
     assert MARKER in json.dumps(last_upstream(stub, route))  # the gateway did forward the result: the upstream ignored it
+
+
+@pytest.mark.parametrize(("name", "defect", "finish", "structured"), [
+    ("litellm-openai", "text-tool-calls", "stop", False),
+    ("litellm-anthropic", "text-tool-calls", "stop", False),
+    ("portkey-openai", "text-tool-calls", "stop", False),
+    ("portkey-anthropic", "text-tool-calls", "stop", False),
+    ("litellm-openai", "finish-stop", "tool_calls", True),  # LiteLLM rewrites an OpenAI upstream's "stop" beside calls: masked
+    ("litellm-anthropic", "finish-stop", "stop", True),  # end_turn beside tool_use becomes "stop"
+    ("portkey-openai", "finish-stop", "stop", True),
+    ("portkey-anthropic", "finish-stop", "stop", True),
+])
+def test_non_streamed_defects_through_gateways(route_for: Any, name: str, defect: str, finish: str, structured: bool) -> None:
+    """Measured: call markup in the text passes every route as text (no gateway parses it); a "stop" beside calls
+    passes except LiteLLM's OpenAI route, which rewrites it."""
+    route = route_for(name)
+    answer = route.post("/chat/completions", {"model": route.model(f"stub-model+{defect}"), "tools": TOOLS, "tool_choice": "required",
+                                              "messages": [{"role": "user", "content": "Read README.md"}]})
+    assert answer.status_code == 200, answer.text
+    choice = answer.json()["choices"][0]
+    assert choice["finish_reason"] == finish and bool(choice["message"].get("tool_calls")) is structured
+    if not structured:
+        assert choice["message"]["content"].startswith("<tool_call>{")
 
 
 @pytest.mark.parametrize(("name", "defect", "prompt", "expected"), [

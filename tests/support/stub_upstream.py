@@ -55,43 +55,53 @@ Defects (one stub serves a healthy model and its defective twins side by side): 
 ``<name>+<defect>[+<defect>…]`` has those defects, and ``StubUpstream(defects={"model": ["defect", …]})`` gives them
 to a plain name. An unknown defect name is a 400 naming the known ones.
 
-========================== ========================================================================================
-Defect                     Behaviour
-========================== ========================================================================================
-refuse-turn-2              A request carrying a tool result is refused with the protocol's real 400 for a broken
-                           pairing (chat: role 'tool' must follow 'tool_calls'; Responses: no tool call for the
-                           output; Anthropic: unexpected ``tool_use_id`` in ``tool_result``). Class 1.
-drop-tool-results          Tool results are ignored: the model repeats the identical call (an agent's loop).
-stream-duplicate-summary   A streamed tool call ends with one more chunk carrying the id, the name and the whole
-                           arguments again (chat; Anthropic: one more ``input_json_delta`` with the whole JSON;
-                           Responses: one more ``function_call_arguments.delta``). Class 5.
-stream-index-zero          Streamed parallel calls all at ``index`` 0 and ``finish_reason: "stop"`` (Anthropic:
-                           every block at index 0, ``stop_reason: end_turn``; Responses: every item at
-                           ``output_index`` 0). Class 5.
-text-tool-calls            Calls written as ``<tool_call>{"name", "arguments"}</tool_call>`` in the text, no
-                           structured call, ``finish_reason: stop`` / ``end_turn``. Class 9.
-drop-developer             ``developer`` messages (chat, Responses) are ignored, so their instructions are not
-                           followed (a ``system`` one naming a tool is). Class 3.
-require-reasoning-roundtrip Replies carry reasoning (chat: ``reasoning_content``; Anthropic: a ``thinking`` block
-                           with a ``signature``), and an assistant tool-call turn replayed without it is refused (chat:
-                           DeepSeek's ``The `reasoning_content` in the thinking mode must be passed back to the
-                           API.``; Anthropic: ``Expected `thinking` or `redacted_thinking` …``, or an invalid
-                           signature). Class 2.
-finish-stop                Tool calls answered with ``finish_reason: "stop"`` (Anthropic ``end_turn``). Class 10.
-ignore-tool-choice         ``tool_choice`` is ignored: with no tool named in the prompt it answers text even when a
-                           call is forced. Class 10.
-empty-call-id              Tool calls carry an empty id / ``call_id``. Class 6.
-========================== ========================================================================================
+============================ ======================================================================================
+Defect                       Behaviour
+============================ ======================================================================================
+refuse-turn-2                A request carrying a tool result is refused with the protocol's real 400 for a broken
+                             pairing (chat: role 'tool' must follow 'tool_calls'; Responses: no tool call for the
+                             output; Anthropic: unexpected ``tool_use_id`` in ``tool_result``). Class 1.
+drop-tool-results            Tool results are ignored: the model repeats the identical call (an agent's loop).
+stream-duplicate-summary     A streamed tool call ends with one more chunk carrying the id, the name and the whole
+                             arguments again (chat; Anthropic: one more ``input_json_delta`` with the whole JSON;
+                             Responses: one more ``function_call_arguments.delta``). Class 5.
+stream-index-zero            Streamed parallel calls all at ``index`` 0 and ``finish_reason: "stop"`` (Anthropic:
+                             every block at index 0, ``stop_reason: end_turn``; Responses: every item at
+                             ``output_index`` 0). Class 5.
+text-tool-calls              Calls written as ``<tool_call>{"name", "arguments"}</tool_call>`` in the text, no
+                             structured call, ``finish_reason: stop`` / ``end_turn``. Class 9.
+drop-developer               ``developer`` messages (chat, Responses) are ignored, so their instructions are not
+                             followed (a ``system`` one naming a tool is). Class 3.
+require-reasoning-roundtrip  Replies carry reasoning (chat: ``reasoning_content``; Anthropic: a ``thinking`` block
+                             with a ``signature``), and an assistant tool-call turn replayed without it is refused (chat:
+                             DeepSeek's ``The `reasoning_content` in the thinking mode must be passed back to the
+                             API.``; Anthropic: ``Expected `thinking` or `redacted_thinking` …``, or an invalid
+                             signature). Class 2.
+finish-stop                  Tool calls answered with ``finish_reason: "stop"`` (Anthropic ``end_turn``). Class 10.
+ignore-tool-choice           ``tool_choice`` is ignored: with no tool named in the prompt it answers text even when a
+                             call is forced. Class 10.
+empty-call-id                Tool calls carry an empty id / ``call_id``. Class 6.
+============================ ======================================================================================
 
 Every request is recorded (method, path, lower-cased headers, parsed JSON body, time) in ``.requests``, the last
 ``max_recorded`` (default 500) only.
+
+Where the stub is stricter than today's providers: Anthropic's API now merges consecutive turns of one role; the stub
+refuses them (the older documented rule), so a gateway that splits parallel tool results over two user messages is
+caught. Responses reasoning items (``encrypted_content``) are not modelled.
+
+From a shell, in the foreground until Ctrl-C (for the demo or the bench)::
+
+    python -m tests.support.stub_upstream --port 8900 --defect stub-model=refuse-turn-2
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import re
+import signal
 import sys
 import threading
 import time
@@ -772,7 +782,7 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, host: str, stub: StubUpstream) -> None:
         self.stub = stub
-        super().__init__((host, 0), _Handler)
+        super().__init__((host, stub.port_wanted), _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]
@@ -790,6 +800,7 @@ class StubUpstream:
     max_recorded: int = 500
     max_stored_responses: int = 200
     host: str = "127.0.0.1"
+    port_wanted: int = 0  # 0: a free port
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _log: deque[RecordedRequest] = field(init=False, repr=False)
     _errors: list[str] = field(default_factory=list, init=False, repr=False)
@@ -1048,3 +1059,40 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.support.stub_upstream",
+                                     description="Serve the stub upstream models on 127.0.0.1 until Ctrl-C.")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    parser.add_argument("--model", action="append", default=[], help="a model GET /v1/models lists (repeatable)")
+    parser.add_argument("--defect", action="append", default=[], metavar="MODEL=DEFECT[,DEFECT]",
+                        help=f"give a model defects (repeatable); known: {', '.join(DEFECTS)}")
+    parser.add_argument("--max-hours", type=float, default=12.0, help="stop by itself after this long")
+    args = parser.parse_args(argv)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # stopped by its PID: shut the server down cleanly
+    defects: dict[str, list[str]] = {}
+    for item in args.defect:
+        model, sep, names = item.partition("=")
+        if not sep or not model:
+            parser.error(f"--defect {item!r}: write MODEL=DEFECT[,DEFECT]")
+        defects.setdefault(model, []).extend(n for n in names.split(",") if n)
+    try:
+        stub = StubUpstream(models=tuple(args.model) or DEFAULT_MODELS, defects=defects, port_wanted=args.port)
+    except ValueError as exc:
+        parser.error(str(exc))
+    with stub:
+        print(f"stub upstream: OpenAI base URL {stub.base_url}, Anthropic api_base {stub.root_url}; Ctrl-C to stop.", flush=True)
+        try:
+            time.sleep(args.max_hours * 3600)
+        except KeyboardInterrupt:
+            print("stopping", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
