@@ -456,3 +456,14 @@ def test_requests_are_recorded_and_bounded() -> None:
         assert recorded[0].method == "POST" and recorded[0].path == "/v1/chat/completions" and recorded[0].model == "m"
         assert "content-type" in recorded[0].headers
         assert small.base_url.startswith("http://127.0.0.1:")
+
+
+def test_command_line_refuses_an_unknown_defect(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.support.stub_upstream import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--defect", "stub-model=no-such-defect"])
+    assert exit_info.value.code == 2
+    assert "unknown stub defect 'no-such-defect'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--defect", "missing-equals-sign"])
