@@ -33,7 +33,8 @@ It behaves like a tool-using model, deterministically (same request, same answer
 - asked for two files ("in parallel", "two files", "both files") with ``parallel_tool_calls`` not false (Anthropic:
   ``disable_parallel_tool_use`` not true): two calls of that tool, one per path;
 - tool results in the history: a text answer echoing the last result (``The tool returned: …``), so an agent's
-  success is observable; no tools (or ``tool_choice: none``): a short text.
+  success is observable (a call still forced then reads the next path: a different call, never the same one again);
+  no tools (or ``tool_choice: none``): a short text.
 
 It enforces each provider's documented rules and answers a violation with that provider's 400:
 
@@ -332,7 +333,10 @@ def decide(turn: Turn, defects: frozenset[str] = frozenset(), paths: Sequence[st
                      ("Answering briefly." if reasoning else None))
     tool = choose_tool(replace(turn, forced=forced))
     two = turn.parallel and bool(_PARALLEL_ASK.search(turn.prompt)) and len(paths) > 1
-    chosen = paths[:2] if two else paths[:1]
+    # forced again after results: the next path, so the call differs from the one just answered (no loop signature)
+    start = len(results) % len(paths) if paths else 0
+    rotated = [*paths[start:], *paths[:start]]
+    chosen = rotated[:2] if two else rotated[:1]
     calls = tuple(Call(id="" if "empty-call-id" in defects else "call_" + _digest(turn.seed, str(i), size=24),
                        name=tool.name, arguments=json.dumps(fill_arguments(tool.schema, path)))
                   for i, path in enumerate(chosen))

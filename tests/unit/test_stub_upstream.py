@@ -148,7 +148,8 @@ def test_deterministic_and_text_after_a_result() -> None:
     assert decide(Turn(tools=turn.tools, results=("one", "two"))).text == RESULT_PREFIX + "two"
     assert decide(Turn(prompt="hi")).calls == () and decide(Turn(prompt="hi")).text
     assert decide(Turn(tools=turn.tools, choice_none=True)).calls == ()
-    assert decide(Turn(tools=turn.tools, results=("done",), forced="read_file")).calls  # forced: a call even after a result
+    forced_again = decide(Turn(tools=turn.tools, results=("done",), forced="read_file", seed="y")).calls  # forced: a call after a result,
+    assert [json.loads(c.arguments) for c in forced_again] == [{"path": "CHANGELOG.md"}]  # but a different one
 
 
 def test_model_names_carry_defects() -> None:
