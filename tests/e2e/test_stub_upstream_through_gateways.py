@@ -266,6 +266,40 @@ def test_responses_round_trip_to_an_openai_upstream(route_for: Any, stub: StubUp
     assert upstream[-2].body["previous_response_id"] and upstream[-1].body["store"] is False
 
 
+@pytest.mark.parametrize(("provider", "defect", "deltas_parse", "items_parse"), [
+    ("openai", "", True, True),
+    ("anthropic", "", True, True),
+    # an OpenAI upstream's events pass as they are: the deltas join wrong, the finished items stay right
+    ("openai", "+stream-duplicate-summary", False, True),
+    # bridged from Anthropic, the duplicate input_json_delta lands in the finished items too: silent for a client
+    ("anthropic", "+stream-duplicate-summary", False, False),
+])
+def test_streamed_responses_through_litellm(litellm_stub: RunningLiteLLM, provider: str, defect: str, deltas_parse: bool,
+                                            items_parse: bool) -> None:
+    """Codex's request shape, streamed: one response id from ``response.created`` to ``response.completed``; every call
+    has the same non-empty ``call_id`` in ``output_item.added``, ``output_item.done`` and ``response.completed``."""
+    route = litellm_route(litellm_stub, provider)
+    answer = route.post("/responses", {"model": route.model("stub-model" + defect), "input": "Read both files in parallel",
+                                       "tools": RESPONSES_TOOLS, "stream": True, "store": False, "parallel_tool_calls": True,
+                                       "include": ["reasoning.encrypted_content"], "tool_choice": "auto"})
+    assert answer.status_code == 200, answer.text
+    events = [json.loads(line[6:]) for line in answer.text.splitlines() if line.startswith("data: ") and line[6:].startswith("{")]
+    assert not any("error" in e for e in events)
+    assert len({e["response"]["id"] for e in events if e.get("type") in ("response.created", "response.completed")}) == 1
+    added = [e["item"] for e in events if e.get("type") == "response.output_item.added"]
+    done = [e["item"] for e in events if e.get("type") == "response.output_item.done"]
+    completed = next(e for e in events if e.get("type") == "response.completed")["response"]["output"]
+    assert len(done) == 2 and all(i["call_id"] for i in done)
+    assert [i["call_id"] for i in added] == [i["call_id"] for i in done] == [i["call_id"] for i in completed]
+    assert [i["arguments"] for i in done] == [i["arguments"] for i in completed]
+    joined: dict[str, str] = {}
+    for e in events:
+        if e.get("type") == "response.function_call_arguments.delta":
+            joined[e["item_id"]] = joined.get(e["item_id"], "") + e["delta"]
+    assert len(joined) == 2 and all(parses(text) for text in joined.values()) is deltas_parse
+    assert all(parses(i["arguments"]) for i in done) is items_parse
+
+
 # --------------------------------------------------------------------------------------------- LiteLLM's Responses bridge
 def test_litellm_responses_bridge_to_anthropic_round_trip(litellm_stub: RunningLiteLLM, stub: StubUpstream) -> None:
     route = litellm_route(litellm_stub, "anthropic")
