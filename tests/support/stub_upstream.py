@@ -939,15 +939,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         self.close_connection = True
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(min(length, MAX_REQUEST_BODY)) if length > 0 else b""
+        raw = self._read_body()
         try:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = None
         path = urlsplit(self.path).path.rstrip("/")
         self.stub._record(RecordedRequest(self.command, path, {k.lower(): v for k, v in self.headers.items()}, body, time.time()))
-        anthropic = path.endswith("/messages")
+        anthropic = "/messages" in path  # errors in Anthropic's shape on its paths
         try:
             if self.command == "GET" and path.endswith("/models"):
                 self._json(200, {"object": "list", "data": [{"id": m, "object": "model", "created": CREATED, "owned_by": "stub"}
@@ -973,6 +972,26 @@ class _Handler(BaseHTTPRequestHandler):
             handler(body, model, defects, _tokens(raw.decode("utf-8", "replace")))
         except (ConnectionError, TimeoutError):
             return
+
+    def _read_body(self) -> bytes:
+        """The request body, sent with a ``Content-Length`` or chunked (as streaming HTTP clients may), at most
+        ``MAX_REQUEST_BODY`` bytes."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            data = b""
+            while len(data) <= MAX_REQUEST_BODY:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                        pass
+                    break
+                data += self.rfile.read(size)
+                self.rfile.readline()  # the CRLF after each chunk
+            return data
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        return self.rfile.read(min(length, MAX_REQUEST_BODY)) if length > 0 else b""
 
     # ------------------------------------------------------------------------------------------- routes
     def _chat(self, body: dict[str, Any], model: str, defects: frozenset[str], prompt_tokens: int) -> None:

@@ -468,3 +468,14 @@ def test_command_line_refuses_an_unknown_defect(capsys: pytest.CaptureFixture[st
     assert "unknown stub defect 'no-such-defect'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--defect", "missing-equals-sign"])
+
+
+def test_a_chunked_request_body_is_read(stub: StubUpstream) -> None:
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "chunked hello"}]}).encode()
+    pieces = (body[i:i + 16] for i in range(0, len(body), 16))  # a generator: requests sends it chunked
+    answer = requests.post(f"{stub.base_url}/chat/completions", data=pieces, headers={"Content-Type": "application/json"}, timeout=TIMEOUT)
+    assert answer.status_code == 200, answer.text
+    assert stub.requests[-1].headers.get("transfer-encoding") == "chunked"
+    assert stub.requests[-1].body["messages"][0]["content"] == "chunked hello"
+    missing = requests.post(f"{stub.root_url}/v1/messages/count_tokens", json={}, timeout=TIMEOUT)
+    assert missing.status_code == 404 and missing.json()["type"] == "error"
