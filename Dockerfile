@@ -25,7 +25,7 @@ COPY entrypoint.py entrypoint.py
 # PYTHONDONTWRITEBYTECODE keeps a container from writing any. This compiles the action's package, every module its
 # start imports, and what the agent-client check's SDK loads for both endpoint families (its warm-up on canned
 # answers, in memory: nothing is sent); a job's container then reaches the gateway about half a second sooner.
-RUN env -u PYTHONDONTWRITEBYTECODE python -c "import approval.action, approval.cli; from approval.agent_sdk import warm_up; warm_up()" \
+RUN env -u PYTHONDONTWRITEBYTECODE python -c "import approval.frontends.action, approval.frontends.cli; from approval.engine.agent_sdk import warm_up; warm_up()" \
     && python -m compileall -q approval
 
 ENTRYPOINT ["python", "/app/entrypoint.py"]

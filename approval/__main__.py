@@ -1,6 +1,6 @@
 """`python -m approval` — same as the `approval` console script."""
 
-from approval.cli import console
+from approval.frontends.cli import console
 
 if __name__ == "__main__":
     console()

@@ -41,9 +41,11 @@ if str(ROOT) not in sys.path:
 import yaml  # noqa: E402
 
 from approval import __version__ as APPROVAL_VERSION  # noqa: E402
-from approval.config import build_settings  # noqa: E402
-from approval.probes import Probe, plan  # noqa: E402
-from approval.record import record_paths  # noqa: E402
+from approval.engine.checks import CATALOGUE, needed_labels  # noqa: E402
+from approval.engine.probes import Probe, plan  # noqa: E402
+from approval.record.build import record_paths  # noqa: E402
+from approval.settings.build import build_settings  # noqa: E402
+from approval.settings.flags import Flags  # noqa: E402
 from bench import image  # noqa: E402
 from tests.support.peer_gateway import LiteLLMError, RunningLiteLLM, find_litellm, start_litellm  # noqa: E402
 
@@ -179,11 +181,8 @@ def raw_call(base_url: str, probe: Probe, timeout_s: float = 30.0) -> tuple[int,
 
 
 def planned(base_url: str, model: str, checks: str | None = None) -> list[Probe]:
-    flags: dict[str, Any] = {"base_url": base_url, "models": [model]}
-    if checks:
-        flags["checks"] = checks
-    settings = build_settings(flags, {"GATEWAY_API_KEY": MASTER_KEY})
-    return plan(settings, model, settings.checks)
+    settings = build_settings(Flags(base_url=base_url, models=(model,), checks=checks), {"GATEWAY_API_KEY": MASTER_KEY}, CATALOGUE)
+    return plan(settings, model, needed_labels(settings.checks))
 
 
 def concurrent_raw(base_url: str, probes: Sequence[Probe]) -> dict[str, float]:

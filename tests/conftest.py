@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import responses
 
-from approval.config import Settings, build_settings
+from approval.engine.checks import CATALOGUE
+from approval.settings.build import Settings, build_settings
+from approval.settings.flags import Flags
 
 CANARY_KEY = "sk-canary-DO-NOT-LEAK-7f3a9c1e5b"
 BASE = "http://gateway.test/v1"
@@ -55,7 +57,16 @@ def make_settings(environ: dict[str, str] | None = None, **flags: Any) -> Settin
     flags.setdefault("models", ["cand-model"])
     env = {"GATEWAY_API_KEY": CANARY_KEY}
     env.update(environ or {})
-    return build_settings(flags, env)
+    return build_settings(as_flags(flags), env, CATALOGUE)
+
+
+def as_flags(values: dict[str, Any]) -> Flags:
+    """Flags from keyword values as a test writes them (models as a list, numbers as numbers): a name Flags does not
+    have is a TypeError, as it is for the front ends."""
+    models = values.get("models") or ()
+    given: dict[str, Any] = {k: (str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v)
+                             for k, v in values.items() if k != "models"}
+    return Flags(models=tuple(models) if isinstance(models, list | tuple) else (models,), **given)
 
 
 Handler = Callable[[dict[str, Any], Any], tuple[int, dict[str, str], str | bytes]]

@@ -31,9 +31,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 import requests
 from requests.auth import AuthBase
 
-from approval.errors import ConfigError
+from approval.common.errors import ConfigError
+from approval.common.redact import redact, register_secret
 from approval.github.context import GitHubContext
-from approval.redact import redact, register_secret
 
 SERVICE = "github.actions.results.api.v1.ArtifactService"
 ARTIFACT_VERSION = 7  # what @actions/artifact sends since 6.0: the artifact carries its MIME type (4: zip, no type)

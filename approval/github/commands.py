@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Mapping
 from typing import TextIO
 
-from approval.console import write_line
-from approval.redact import redact, register_secret
+from approval.common.console import write_line
+from approval.common.redact import redact, register_secret
 
 SUMMARY_LIMIT_BYTES = 1024 * 1024  # GitHub's limit per step
 SUMMARY_TRUNCATED_NOTE = "\n\n> [!NOTE]\n> This summary was cut to GitHub's 1 MiB per-step limit; the approval record holds the full result.\n"

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
+from approval.common.redact import redact
 from approval.github.rest import Authorship, explain_failure, is_rate_limited, make_client
-from approval.redact import redact
 
 COMMENT_LIMIT = 65536  # GitHub's limit on an issue or comment body, in characters
 MARKER_PREFIX = "<!-- model-approval-gate:"

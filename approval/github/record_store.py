@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from approval.errors import ConfigError
+from approval.common.errors import ConfigError
+from approval.common.redact import redact
 from approval.github.context import GitHubContext
 from approval.github.rest import explain_failure, make_client
-from approval.previous import PreviousRecord, matches
-from approval.redact import redact
-from approval.report import md_cell
+from approval.lifecycle.previous import PreviousRecord, matches
+from approval.report.render import md_cell
 
 if TYPE_CHECKING:
     from github import Github

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Self
 
-from approval.redact import redact, register_secret
+from approval.common.redact import redact, register_secret
 
 if TYPE_CHECKING:
     from github import Github

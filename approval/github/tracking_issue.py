@@ -14,9 +14,9 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from approval.common.redact import redact
 from approval.github.comment import fit_comment, hidden_marker
 from approval.github.rest import Authorship, explain_failure, make_client
-from approval.redact import redact
 
 if TYPE_CHECKING:
     from github.Issue import Issue

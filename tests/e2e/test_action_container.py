@@ -93,8 +93,8 @@ print(json.dumps({
 
 
 _UNCOMPILED_PROBE = """
-import approval.action, approval.cli, sys
-from approval.agent_sdk import warm_up
+import approval.frontends.action, approval.frontends.cli, sys
+from approval.engine.agent_sdk import warm_up
 warm_up()  # what the agent-client check loads of the SDK, for both endpoint families (canned answers, nothing sent)
 specs = [getattr(m, "__spec__", None) for m in list(sys.modules.values())]
 files = [s.origin for s in specs if s is not None and s.has_location and (s.origin or "").endswith(".py")]  # not frozen

@@ -118,7 +118,7 @@ def test_the_wheel_and_the_sdist_carry_the_whole_package(package: BuiltPackage):
     assert {n for n in names if n.startswith("approval/")} == expected, "the wheel's files differ from the package tree"
     assert not {n for n in names if not n.startswith(("approval/", dist_info + "/"))}, "the wheel carries files outside the package"
     assert metadata["Name"] == DIST_NAME and metadata["Version"] == __version__
-    assert "approval = approval.cli:console" in entry_points
+    assert "approval = approval.frontends.cli:console" in entry_points
     with tarfile.open(package.sdist) as sdist:
         top = f"model_approval_gate-{__version__}/"
         members = {m.name.removeprefix(top) for m in sdist.getmembers() if m.isfile()}

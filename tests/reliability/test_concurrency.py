@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from approval.config import build_settings
-from approval.record import build_record, validate_record
-from approval.report import render_markdown
-from approval.suite import RunOutcome, run_suite
+from approval.engine.checks import CATALOGUE
+from approval.engine.suite import RunOutcome, run_suite
+from approval.record.build import build_record, validate_record
+from approval.report.render import render_markdown
+from approval.settings.build import build_settings
+from tests.conftest import as_flags
 from tests.reliability.conftest import CANARY, is_sdk_request, markdown_table, publish_table, tool_retries
 from tests.support import fault_gateway
 from tests.support.fault_gateway import FaultGateway
@@ -88,8 +90,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Run],
     start = threading.Barrier(RUNS, timeout=30)
 
     def approve(run: Run) -> Run:
-        settings = build_settings({"base_url": gw.base_url, "models": [run.model], "timeout": f"{TIMEOUT_S:g}", "samples": "1",
-                                   "config": str(directory / f"gateway-{run.index:02d}.yaml")}, {"GATEWAY_API_KEY": run.key})
+        settings = build_settings(as_flags({"base_url": gw.base_url, "models": [run.model], "timeout": f"{TIMEOUT_S:g}", "samples": "1",
+                                   "config": str(directory / f"gateway-{run.index:02d}.yaml")}), {"GATEWAY_API_KEY": run.key}, CATALOGUE)
         start.wait()
         began = time.monotonic()
         run.outcome = run_suite(settings)
@@ -177,7 +179,7 @@ def test_no_key_appears_in_any_record_or_report(fleet: tuple[list[Run], FaultGat
 
 def test_the_written_records_round_trip(fleet: tuple[list[Run], FaultGateway], tmp_path: Path) -> None:
     """Records from concurrent runs are written side by side and stay valid on disk."""
-    from approval.record import write_json
+    from approval.record.build import write_json
 
     runs, _ = fleet
     for run in runs[:10]:

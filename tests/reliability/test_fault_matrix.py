@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from approval.record import validate_record
+from approval.record.build import validate_record
 from tests.reliability.conftest import CANARY, ChildRun, child_env, is_sdk_request, leaks_canary, markdown_table, publish_table, run_cli, tool_retry_note
 from tests.support.fault_gateway import FAULTS, FaultGateway
 

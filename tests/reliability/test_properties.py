@@ -1,7 +1,7 @@
 """Property-based: whatever a gateway answers and whatever a config says, no traceback and no invalid record.
 
 - Random JSON bodies (fully random, and valid bodies with random fields swapped in) with random statuses and headers
-  go through approval.contract, approval.classify and every check's evaluation, then build_record + validate_record
+  go through approval.engine.contract, approval.engine.classify and every check's evaluation, then build_record + validate_record
   and both reports.
 - Random bytes, cut at random places, go through the SSE parser and both stream judges.
 - Random YAML config mappings and random flags go through build_settings: a Settings or a ConfigError, nothing else.
@@ -22,21 +22,21 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from approval.agent import MALFORMED, AgentRun, Attempt, SDKCall
-from approval.checks import EVALUATORS
-from approval.checks.base import Evidence
-from approval.checks.streaming import judge_chat_stream, judge_responses_stream
-from approval.classify import describe_failure, generation
-from approval.config import ALL_CHECKS, Settings, build_settings
-from approval.contract import error_in_success_body, looks_like_refusal, parse_error_body, parse_json_text
-from approval.errors import ConfigError
-from approval.gateway import Exchange, SSEEvent, SSEParser, sse_has_content, sse_is_terminal, sse_json
-from approval.probes import plan
-from approval.record import build_record, validate_record
-from approval.report import render_markdown, render_text
-from approval.results import Category, CheckResult, Status, verdict
-from approval.suite import ModelOutcome, RunOutcome
-from tests.conftest import chat_body, make_settings, responses_body
+from approval.common.errors import ConfigError
+from approval.engine.agent_calls import MALFORMED, AgentRun, Attempt, SDKCall
+from approval.engine.checks import BY_NAME, CATALOGUE, needed_labels
+from approval.engine.checks.base import Evidence
+from approval.engine.checks.streaming import judge_chat_stream, judge_responses_stream
+from approval.engine.classify import describe_failure, generation
+from approval.engine.contract import error_in_success_body, looks_like_refusal, parse_error_body, parse_json_text
+from approval.engine.gateway import Exchange, SSEEvent, SSEParser, sse_has_content, sse_is_terminal, sse_json
+from approval.engine.probes import plan
+from approval.engine.results import Category, CheckResult, Status, verdict
+from approval.engine.suite import ModelOutcome, RunOutcome
+from approval.record.build import build_record, validate_record
+from approval.report.render import render_markdown, render_text
+from approval.settings.build import Settings, build_settings
+from tests.conftest import as_flags, chat_body, make_settings, responses_body
 from tests.reliability.conftest import CANARY
 
 PROPERTY_SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -151,7 +151,7 @@ def _settings_all_checks(endpoint: str) -> Settings:
     base = make_settings(environ={"GATEWAY_API_KEY": CANARY}, endpoint=endpoint, samples="2")
     expect = {"contains": ["add"], "not_contains": ["sorry"], "regex": ["a+b?"], "is_json": True, "min_length": 1, "max_length": 10_000,
               "no_refusal": True, "json_schema": {"type": "object", "properties": {"a": {"type": "integer"}}}}
-    return dataclasses.replace(base, checks=ALL_CHECKS, expect=expect, approved_models=("cand-model",), model_in_use="old-model",
+    return dataclasses.replace(base, checks=CATALOGUE.names, expect=expect, approved_models=("cand-model",), model_in_use="old-model",
                                model_aliases={"cand-model": ("vendor/cand-model",)})
 
 
@@ -190,11 +190,11 @@ def test_random_bodies_never_crash_the_contract_or_the_classifier(body: bytes, s
 @given(data=st.data(), endpoint=st.sampled_from(["chat", "responses"]), deadline_hit=st.booleans())
 def test_random_exchanges_through_every_check_give_a_valid_record(data: st.DataObject, endpoint: str, deadline_hit: bool) -> None:
     s = SETTINGS[endpoint]
-    labels = [p.label for p in plan(s, "cand-model", s.checks)]
+    labels = [p.label for p in plan(s, "cand-model", needed_labels(s.checks))]
     present = data.draw(st.lists(st.sampled_from(labels), unique=True))
     found = {label: data.draw(exchanges(label, stream=label == "stream")) for label in present}
     evidence = Evidence(s, "cand-model", found, deadline_hit, 1.0, data.draw(agent_runs()))
-    checks = [EVALUATORS[name](evidence) for name in s.checks]
+    checks = [BY_NAME[name].evaluate(evidence) for name in s.checks]
     for check in checks:
         _check_result_is_sane(check)
     outcome = ModelOutcome("cand-model", "candidate", checks, verdict(checks, s.warnings_block), deadline_hit)
@@ -245,7 +245,7 @@ NEAR_VALID: dict[str, st.SearchStrategy[Any]] = {
     "thresholds": st.dictionaries(st.sampled_from(["max_latency_ms", "latency_samples", "max_time_to_first_token_ms"]), json_values, max_size=3),
     "timeouts": st.dictionaries(st.sampled_from(["request_seconds", "total_seconds"]), json_values, max_size=2),
     "retries": st.dictionaries(st.sampled_from(["max_attempts", "max_retry_after_seconds", "backoff_seconds"]), json_values, max_size=3),
-    "checks": st.lists(st.sampled_from([*ALL_CHECKS, "vibes"]), max_size=4),
+    "checks": st.lists(st.sampled_from([*CATALOGUE.names, "vibes"]), max_size=4),
     "required": st.lists(st.sampled_from(["latency", "error-path.empty-messages", "everything"]), max_size=2),
     "expect": st.dictionaries(st.sampled_from(["contains", "regex", "is_json", "json_schema", "min_length", "max_length", "other"]),
                               json_values, max_size=3),
@@ -277,7 +277,7 @@ def test_random_configs_give_settings_or_one_config_error(doc: dict[str, Any], f
         path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
         merged = {"base_url": "http://gw.test/v1", "models": ["m"], **flags, "config": str(path)}
         try:
-            result = build_settings(merged, {"GATEWAY_API_KEY": CANARY, "OTHER_KEY": CANARY})
+            result = build_settings(as_flags(merged), {"GATEWAY_API_KEY": CANARY, "OTHER_KEY": CANARY}, CATALOGUE)
         except ConfigError as exc:
             line = exc.line()
             assert line and "\n" not in line and "Traceback" not in line
@@ -329,7 +329,7 @@ def test_deeply_nested_text_in_answers_streams_and_error_messages(endpoint: str)
         "structured": Exchange("structured", "POST", "/x", status=200, body=json.dumps(chat_body(content=deep_text)).encode()),
     }
     evidence = Evidence(s, "cand-model", found)
-    checks = [EVALUATORS[name](evidence) for name in s.checks]
+    checks = [BY_NAME[name].evaluate(evidence) for name in s.checks]
     for check in checks:
         _check_result_is_sane(check)
     outcome = ModelOutcome("cand-model", "candidate", checks, verdict(checks), False)
@@ -389,12 +389,12 @@ def test_deep_values_anywhere_in_a_body_parsed_on_a_shallow_stack(endpoint: str)
                     found[label] = ex
                 evidence = Evidence(s, "cand-model", found)
                 for name in s.checks:
-                    _check_result_is_sane(EVALUATORS[name](evidence))
+                    _check_result_is_sane(BY_NAME[name].evaluate(evidence))
 
 
 def test_unresolvable_ref_in_the_users_schema_is_a_config_error_not_a_crash() -> None:
     s = dataclasses.replace(SETTINGS["chat"], expect={"json_schema": {"$ref": "https://schemas.invalid/answer.json"}})
     sample = Exchange("sample-1", "POST", "/x", status=200, body=json.dumps(chat_body(content='{"a": 1}')).encode())
-    check = EVALUATORS["output-quality"](Evidence(s, "cand-model", {"sample-1": sample}))
+    check = BY_NAME["output-quality"].evaluate(Evidence(s, "cand-model", {"sample-1": sample}))
     assert (check.status, check.category) == (Status.ERROR, Category.CONFIG), check
     assert "unresolvable $ref" in check.detail

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from approval.network import CA_BUNDLE_VARIABLES
+from approval.settings.network import CA_BUNDLE_VARIABLES
 from tests.reliability.conftest import child_env, leaks_canary, run_cli
 from tests.support.fault_gateway import FaultGateway
 from tests.support.tls import make_tls_files

@@ -57,7 +57,7 @@ def api() -> Iterator[responses.RequestsMock]:
 def _sdk_through_responses(monkeypatch: pytest.MonkeyPatch) -> None:
     """The agent-client check's SDK calls go through `requests` in unit tests, so the `responses` fake gateway (or a
     mocked failure) answers them too; the tests of the SDK's own transport run against loopback servers instead."""
-    from approval import agent_sdk
+    from approval.engine import agent_sdk
     from tests.support.sdk_bridge import RequestsBridge
 
     monkeypatch.setattr(agent_sdk, "shared_transport", lambda settings: RequestsBridge())

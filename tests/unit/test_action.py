@@ -1,4 +1,4 @@
-"""The action front end in process (approval.action.main) against the `responses` gateway: what reaches Settings
+"""The action front end in process (approval.frontends.action.main) against the `responses` gateway: what reaches Settings
 from the step's environment, where annotations point, and who owns the files it leaves in the workspace."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from approval import action
-from approval.previous import drift_section, from_file
+from approval.frontends import action
+from approval.lifecycle.previous import drift_section, from_file
 from tests.conftest import BASE, CANARY_KEY, FakeGateway, answer_with
 
 
@@ -164,7 +164,7 @@ def test_checked_out_commit_reads_detached_loose_and_packed_heads(tmp_path: Path
 
 def test_the_concurrency_input_reaches_settings_and_is_validated(gateway: FakeGateway, workspace: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    assert action._flags({"INPUT_CONCURRENCY": "2"})["concurrency"] == "2"
+    assert action._flags({"INPUT_CONCURRENCY": "2"}, reapprove=False).concurrency == "2"
     assert action.main(_env(workspace, concurrency="65")) == 2
     assert "concurrency is 65, outside 1..64" in capsys.readouterr().out
     assert gateway.calls == []

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from approval.agent import AgentRun, Attempt, SDKCall
-from approval.checks import agent_client
-from approval.checks.base import Evidence
-from approval.config import AgentSettings
-from approval.errors import ConfigError
-from approval.results import Category, Status
-from approval.suite import RunOutcome, run_suite
+from approval.common.errors import ConfigError
+from approval.engine.agent_calls import AgentRun, Attempt, SDKCall
+from approval.engine.checks import agent_client
+from approval.engine.checks.base import Evidence
+from approval.engine.results import Category, Status
+from approval.engine.suite import RunOutcome, run_suite
+from approval.settings.build import AgentSettings
 from tests.conftest import CANARY_KEY, answer_with, chat_body, is_sdk, make_settings, raw_calls
 
 SDK = "openai 3.57.0"
@@ -299,7 +299,7 @@ def test_a_run_without_agent_client_never_imports_the_sdk():
     code = (
         "import sys, responses, json\n"
         "from tests.conftest import make_settings, FakeGateway\n"
-        "from approval.suite import run_suite\n"
+        "from approval.engine.suite import run_suite\n"
         "with responses.RequestsMock(assert_all_requests_are_fired=False) as r:\n"
         "    FakeGateway(r)\n"
         "    out = run_suite(make_settings(checks='reachability,happy-path,model-echo,error-path,latency'))\n"

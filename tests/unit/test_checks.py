@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from approval.results import Category, Status
-from approval.suite import RunOutcome, run_suite
+from approval.engine.results import Category, Status
+from approval.engine.suite import RunOutcome, run_suite
 from tests.conftest import answer_with as answer
 from tests.conftest import chat_body, is_sample, is_sdk, make_settings, raw_calls, responses_body
 
@@ -480,7 +480,7 @@ def test_bounded_retry_is_still_accepted_and_runs_as_agent_client(gateway, tmp_p
 
 
 def test_approved_models_from_a_marked_block_in_agents_md(gateway, tmp_path):
-    from approval.report import render_markdown
+    from approval.report.render import render_markdown
 
     agents = tmp_path / "AGENTS.md"
     agents.write_text("# Agents\n\n<!-- approved-models:start -->\n- `old-model`\n- retired-model # until June\n<!-- approved-models:end -->\n")
@@ -493,14 +493,14 @@ def test_approved_models_from_a_marked_block_in_agents_md(gateway, tmp_path):
     text = render_markdown(outcome)
     assert "approved-models block" in text and "- cand-model" in text
     agents.write_text("no block here\n")
-    from approval.errors import ConfigError
+    from approval.common.errors import ConfigError
 
     with pytest.raises(ConfigError, match="no approved-models block"):
         make_settings(config=str(cfg))
 
 
 def test_a_gateways_error_text_cannot_mention_people_or_forge_a_marker_in_the_comment(gateway):
-    from approval.report import render_markdown
+    from approval.report.render import render_markdown
 
     hostile = "ping @octocat and @acme/admins <!-- model-approval-gate:other:key --> | [x](http://e.test)"
     gateway.on(is_sample, answer(400, {"error": {"message": hostile}}))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from approval import __version__
-from approval.cli import main
+from approval.frontends.cli import main
 from tests.conftest import BASE, CANARY_KEY, is_sample
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +94,7 @@ def test_internal_error_gives_exit_3_and_a_failing_record(gateway, tmp_path, mon
     def boom(*_a, **_k):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr("approval.pipeline.run_suite", boom)
+    monkeypatch.setattr("approval.frontends.pipeline.run_suite", boom)
     record = tmp_path / "r.json"
     code = main(["run", "--base-url", BASE, "--model", "cand-model", "--record-out", str(record)])
     assert code == 3

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from approval.config import build_settings
-from approval.errors import ConfigError
-from tests.conftest import BASE, CANARY_KEY, make_settings
+from approval.common.errors import ConfigError
+from approval.engine.checks import CATALOGUE
+from approval.settings.build import build_settings
+from tests.conftest import BASE, CANARY_KEY, as_flags, make_settings
 
 ENV = {"GATEWAY_API_KEY": CANARY_KEY}
 
@@ -21,7 +22,8 @@ def write(tmp_path: Path, name: str, text: str | bytes) -> str:
 
 def test_flags_override_file_and_env_fills_the_rest(tmp_path):
     cfg = write(tmp_path, "gateway.yaml", "base_url: http://file.test/v1\nendpoint: responses\nthresholds: {max_latency_ms: 900}\n")
-    s = build_settings({"config": cfg, "max_latency_ms": "1200"}, {**ENV, "CANDIDATE_MODEL_ID": "env-model", "GATEWAY_BASE_URL": "http://env.test/v1"})
+    s = build_settings(as_flags({"config": cfg, "max_latency_ms": "1200"}),
+                       {**ENV, "CANDIDATE_MODEL_ID": "env-model", "GATEWAY_BASE_URL": "http://env.test/v1"}, CATALOGUE)
     assert s.base_url == "http://file.test/v1"  # file beats env
     assert s.candidates == ("env-model",)  # env fills what both leave open
     assert s.endpoint == "responses"
@@ -53,7 +55,7 @@ expect: {{contains: [haiku]}}
 approved_by: platform-team
 """,
     )
-    s = build_settings({"config": cfg}, ENV)
+    s = build_settings(as_flags({"config": cfg}), ENV, CATALOGUE)
     assert s.base_url == "https://gw.example.com/api"
     assert s.chat_path == "/api/text/chat" and s.models_path == "/api/models"
     assert (s.auth.scheme, s.auth.header) == ("header", "api-key")
@@ -179,23 +181,23 @@ def test_trailing_slash_and_comma_separated_models():
 
 def test_auth_none_needs_no_key(tmp_path):
     cfg = write(tmp_path, "g.yaml", "auth: {scheme: none}\n")
-    s = build_settings({"base_url": "http://gw.test/v1", "models": ["m"], "config": cfg}, {})
+    s = build_settings(as_flags({"base_url": "http://gw.test/v1", "models": ["m"], "config": cfg}), {}, CATALOGUE)
     assert s.auth.scheme == "none" and s.api_key == ""
     with pytest.raises(ConfigError, match="GATEWAY_API_KEY is not set"):
-        build_settings({"base_url": "http://gw.test/v1", "models": ["m"]}, {})
+        build_settings(as_flags({"base_url": "http://gw.test/v1", "models": ["m"]}), {}, CATALOGUE)
 
 
 def test_custom_key_variable(tmp_path):
     cfg = write(tmp_path, "g.yaml", "auth: {api_key_env: MY_GATEWAY_KEY}\n")
-    s = build_settings({"base_url": "http://gw.test/v1", "models": ["m"], "config": cfg}, {"MY_GATEWAY_KEY": "sk-xyz-12345"})
+    s = build_settings(as_flags({"base_url": "http://gw.test/v1", "models": ["m"], "config": cfg}), {"MY_GATEWAY_KEY": "sk-xyz-12345"}, CATALOGUE)
     assert s.api_key == "sk-xyz-12345"
 
 
 def test_bearer_scheme_honours_a_custom_header(tmp_path):
     import responses as rsps_mod
 
-    from approval.deadline import Deadline
-    from approval.gateway import GatewayClient
+    from approval.engine.deadline import Deadline
+    from approval.engine.gateway import GatewayClient
 
     cfg = tmp_path / "g.yaml"
     cfg.write_text("auth: {scheme: bearer, header: X-Gateway-Auth}\n")
@@ -224,7 +226,7 @@ def test_auth_prefix_is_validated(tmp_path, text, needle):
 
 
 def test_route_names_the_reviewed_route(tmp_path):
-    from approval.routing import Route
+    from approval.settings.route import Route
 
     cfg = tmp_path / "g.yaml"
     cfg.write_text("route: {provider: openai, portkey_option_index: ['config.targets[0]', 'config.targets[2]'], api_base: 'https://api.example.test'}\n")
@@ -236,7 +238,7 @@ def test_route_names_the_reviewed_route(tmp_path):
 
 
 def test_header_values_are_masked_when_they_are_secrets_and_shown_when_they_are_words(tmp_path):
-    from approval.redact import redact
+    from approval.common.redact import redact
 
     config_json = '{"strategy": {"mode": "fallback"}, "targets": [{"provider": "openai", "api_key": "pk-target-key-5551", ' \
                   '"custom_host": "http://127.0.0.1:9/v1", "override_params": {"max_tokens": 4242}}]}'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from approval.contract import (
+from approval.engine.contract import (
     error_in_success_body,
     model_matches,
     parse_chat_completion,
@@ -12,7 +12,7 @@ from approval.contract import (
     parse_json_text,
     parse_responses_object,
 )
-from approval.results import Category
+from approval.engine.results import Category
 from tests.conftest import chat_body, responses_body
 
 

@@ -9,8 +9,8 @@ import pytest
 import requests
 import responses
 
-from approval.deadline import Deadline
-from approval.gateway import GatewayClient, SSEParser, parse_retry_after, sse_is_terminal
+from approval.engine.deadline import Deadline
+from approval.engine.gateway import GatewayClient, SSEParser, parse_retry_after, sse_is_terminal
 from tests.conftest import BASE, CANARY_KEY, chat_body, make_settings
 
 
@@ -163,7 +163,7 @@ def test_transport_errors_are_classified_by_type_not_by_the_host_name_in_their_t
     import requests
     import urllib3
 
-    from approval.gateway import classify_transport_error
+    from approval.engine.gateway import classify_transport_error
 
     dns = urllib3.exceptions.NameResolutionError("ssl-certificate-gw.test", None, socket.gaierror(-2, "Name or service not known"))  # type: ignore[arg-type]
     assert classify_transport_error(_wrapped(dns))[0] == "dns"
@@ -182,8 +182,8 @@ def test_transport_errors_are_classified_by_type_not_by_the_host_name_in_their_t
 
 
 def test_responses_stream_errors_keep_their_message() -> None:
-    from approval.checks.streaming import judge_responses_stream
-    from approval.gateway import SSEEvent
+    from approval.engine.checks.streaming import judge_responses_stream
+    from approval.engine.gateway import SSEEvent
 
     flat = SSEEvent("error", json.dumps({"type": "error", "code": "server_error", "message": "upstream overloaded", "param": None,
                                          "sequence_number": 3}))
@@ -209,7 +209,7 @@ def test_sse_parsing_is_linear_in_the_size_of_the_stream() -> None:
 
 
 def test_a_stream_of_countless_events_is_cut_like_an_over_cap_body() -> None:
-    from approval.gateway import MAX_SSE_EVENTS
+    from approval.engine.gateway import MAX_SSE_EVENTS
 
     body = b"data: {}\n\n" * (MAX_SSE_EVENTS + 50)
     settings = make_settings()

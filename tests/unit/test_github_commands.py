@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from approval.common.redact import register_secret
 from approval.github import commands
-from approval.redact import register_secret
 from tests.support.action_container import parse_output_file
 
 CANARY = "canary-3f9a1c7e5b2d4a60"

@@ -11,6 +11,7 @@ import responses
 from hypothesis import given
 from hypothesis import strategies as st
 
+from approval.common.redact import redact, register_secret
 from approval.github import rest
 from approval.github.comment import (
     _MARKER_RE,
@@ -20,7 +21,6 @@ from approval.github.comment import (
     fit_comment,
     upsert_sticky_comment,
 )
-from approval.redact import redact, register_secret
 from tests.support import github_shapes as shapes
 
 API = "http://127.0.0.1:9/api/v3"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from approval.errors import ConfigError
+from approval.common.errors import ConfigError
 from approval.github.context import GitHubContext, resolve_mode
 from approval.github.inputs import get_bool_input, get_input, input_env_names
 

@@ -16,15 +16,15 @@ import pytest
 import responses
 from responses import matchers
 
-from approval.cli import main
-from approval.errors import ConfigError
+from approval.common.errors import ConfigError
+from approval.engine.results import Category, Status
+from approval.engine.suite import RunOutcome
+from approval.frontends.cli import main
+from approval.github.base_registry import evaluate, read_base_registry
 from approval.github.context import GitHubContext
-from approval.github.previous import fetch_previous, records_in_zip
+from approval.github.last_runs import fetch_previous, records_in_zip
 from approval.github.record_store import README, latest_records, store_path, store_records, validate_branch
-from approval.github.registry_guard import evaluate, read_base_registry
 from approval.github.rest import make_client
-from approval.results import Category, Status
-from approval.suite import RunOutcome
 from tests.conftest import make_settings
 from tests.support import github_shapes as shapes
 

@@ -8,8 +8,8 @@ from typing import Any
 import responses
 from responses import matchers
 
+from approval.common.redact import register_secret
 from approval.github.tracking_issue import RECOVERED_HEADING, sync_tracking_issue, tracking_marker
-from approval.redact import register_secret
 from tests.support import github_shapes as shapes
 
 API = "http://127.0.0.1:9/api/v3"

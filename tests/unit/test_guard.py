@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from approval.cli import main
-from approval.guard import Verdict, guard_unavailable, registry_guard
-from approval.registry import Approval, Entry, Registry
-from approval.results import Category, Status
+from approval.engine.results import Category, Status
+from approval.frontends.cli import main
+from approval.lifecycle.guard import Verdict, guard_unavailable, registry_guard
+from approval.settings.registry import Approval, Entry, Registry
 from tests.conftest import BASE as GATEWAY
 from tests.conftest import CANARY_KEY
 
@@ -36,7 +36,7 @@ def test_a_model_added_without_evidence_fails_as_config_naming_the_model_and_the
     check = registry_guard(BASE, head(Entry("new-model")), {"new-model": Verdict("pass")}, registry_files="AGENTS.md")
     assert check.result.status is Status.FAIL and check.result.category is Category.CONFIG
     assert "new-model enters the approved list without evidence" in check.result.detail
-    assert "approval promote --record <this run's record> --registry AGENTS.md" in check.result.detail
+    assert "approval promote --record approval-record.json --registry AGENTS.md" in check.result.detail
     malformed = registry_guard(BASE, head(Entry("new-model", None, "record_sha256 is not the 64-hex sha256 of the record")),
                                {"new-model": Verdict("pass")})
     assert "without evidence (record_sha256 is not" in malformed.result.detail

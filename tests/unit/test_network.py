@@ -1,4 +1,4 @@
-"""Proxy and CA-bundle selection from the environment (approval.network): pure functions, no traffic."""
+"""Proxy and CA-bundle selection from the environment (approval.settings.network): pure functions, no traffic."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from approval.errors import ConfigError
-from approval.network import bypasses_proxy, ca_bundle_for, proxy_credentials, proxy_for
+from approval.common.errors import ConfigError
+from approval.settings.network import bypasses_proxy, ca_bundle_for, proxy_credentials, proxy_for
+from tests.conftest import as_flags
 
 
 @pytest.mark.parametrize(
@@ -87,30 +88,32 @@ def test_a_socks_proxy_without_pysocks_is_a_config_error(monkeypatch: pytest.Mon
 
 
 def test_settings_and_the_session_carry_the_proxy_and_no_proxy_applies() -> None:
-    from approval.config import build_settings
-    from approval.deadline import Deadline
-    from approval.gateway import GatewayClient
+    from approval.engine.checks import CATALOGUE
+    from approval.engine.deadline import Deadline
+    from approval.engine.gateway import GatewayClient
+    from approval.settings.build import build_settings
 
     flags = {"base_url": "https://gw.corp.test/v1", "models": ["m"]}
     env = {"GATEWAY_API_KEY": "k-0123456789", "HTTPS_PROXY": "http://user:proxy-pass-42@proxy.test:3128"}
-    settings = build_settings(flags, env)
+    settings = build_settings(as_flags(flags), env, CATALOGUE)
     assert settings.proxy == "http://user:proxy-pass-42@proxy.test:3128"
     assert "proxy-pass-42" not in repr(settings)
     session = GatewayClient(settings, Deadline(5))._session()
     assert session.proxies == {"http": settings.proxy, "https": settings.proxy}
     assert session.trust_env is False
 
-    direct = build_settings(flags, {**env, "NO_PROXY": ".corp.test"})
+    direct = build_settings(as_flags(flags), {**env, "NO_PROXY": ".corp.test"}, CATALOGUE)
     assert direct.proxy is None
     assert GatewayClient(direct, Deadline(5))._session().proxies == {}
 
 
 def test_proxy_credentials_never_reach_any_output() -> None:
-    from approval.config import build_settings
-    from approval.redact import redact
+    from approval.common.redact import redact
+    from approval.engine.checks import CATALOGUE
+    from approval.settings.build import build_settings
 
-    build_settings({"base_url": "https://gw.test/v1", "models": ["m"]},
-                   {"GATEWAY_API_KEY": "k-0123456789", "HTTPS_PROXY": "http://user:Pr%40xy-pass-77@proxy.test:3128"})
+    build_settings(as_flags({"base_url": "https://gw.test/v1", "models": ["m"]}),
+                   {"GATEWAY_API_KEY": "k-0123456789", "HTTPS_PROXY": "http://user:Pr%40xy-pass-77@proxy.test:3128"}, CATALOGUE)
     assert "Pr%40xy-pass-77" not in redact("ProxyError('http://user:Pr%40xy-pass-77@proxy.test:3128')")
     assert "Pr@xy-pass-77" not in redact("auth Pr@xy-pass-77 failed")
 

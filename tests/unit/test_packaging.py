@@ -45,7 +45,7 @@ def test_the_package_depends_on_what_the_container_installs():
 
 
 def test_the_console_script_is_approval():
-    assert PYPROJECT["project"]["scripts"] == {"approval": "approval.cli:console"}
+    assert PYPROJECT["project"]["scripts"] == {"approval": "approval.frontends.cli:console"}
     assert PYPROJECT["project"]["name"] == "model-approval-gate"
     assert PYPROJECT["project"]["requires-python"] == ">=3.11"
 
@@ -67,3 +67,53 @@ def test_no_requirements_file_names_a_machines_own_index_or_folder():
             text = line.split("#", 1)[0].strip()
             assert not text.startswith(("--index-url", "--extra-index-url", "--find-links", "-i ", "-f ")), f"{path.name}:{number}: {line}"
             assert "file://" not in text, f"{path.name}:{number}: {line}"
+
+
+def _imported_top_level_modules() -> dict[str, str]:
+    """Every top-level module the package imports (any depth of the code, function bodies included): name → a file."""
+    import ast
+    import sys
+
+    found: dict[str, str] = {}
+    for path in sorted((ROOT / "approval").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module" \
+                    and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                names = [node.args[0].value]
+            for name in names:
+                top = name.split(".", 1)[0]
+                if top != "approval" and top not in sys.stdlib_module_names and top != "__future__":
+                    found.setdefault(top, str(path.relative_to(ROOT)))
+    return found
+
+
+def test_every_module_the_package_imports_is_a_declared_dependency():
+    """`pipx install` gets only the declared dependencies: a module that arrives only through another's requirements
+    may vanish with that package's next release."""
+    from importlib.metadata import packages_distributions
+
+    declared = requirement_names(PYPROJECT["project"]["dependencies"])
+    providers = packages_distributions()
+    imported = _imported_top_level_modules()
+    assert {"yaml", "jsonschema", "openai", "requests"} <= set(imported)  # the walk sees the package's imports at all
+    missing = {}
+    for module, where in imported.items():
+        distributions = {canonical(d) for d in providers.get(module, [])}
+        assert distributions, f"{where} imports {module!r}, which no installed distribution provides"
+        if not distributions & declared:
+            missing[module] = (sorted(distributions), where)
+    assert not missing, f"imported but not in pyproject.toml's dependencies (module: distributions, where): {missing}"
+
+
+def test_the_package_allows_the_sdk_release_the_image_pins():
+    """agent-client's findings are about one release of the openai SDK: `pipx install` gets the release the image has."""
+    pinned = re.search(r"^openai==(\S+)", (ROOT / "requirements" / "runtime.txt").read_text(encoding="utf-8"), re.MULTILINE)
+    asked = re.search(r"^openai==(\S+)", (ROOT / "requirements" / "runtime.in").read_text(encoding="utf-8"), re.MULTILINE)
+    declared = [d for d in PYPROJECT["project"]["dependencies"] if canonical(re.split(r"[<>=!~;\[ ]", d, maxsplit=1)[0]) == "openai"]
+    assert pinned and asked and pinned.group(1) == asked.group(1)
+    assert declared == [f"openai=={pinned.group(1)}"], f"pyproject.toml must pin openai=={pinned.group(1)} as the image does, not {declared}"

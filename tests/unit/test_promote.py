@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from approval.cli import main
-from approval.config import build_settings
-from approval.promote import RegistryEditError, comment_start, markdown_lines_for, promote_markdown, promote_yaml, yaml_lines_for
-from approval.record import build_record, write_json
-from approval.registry import Approval, parse_block_entries, registry_of
-from approval.suite import run_suite
-from approval.userfile import load_yaml
-from tests.conftest import BASE, CANARY_KEY, is_sample, make_settings
+from approval.common.userfile import load_yaml
+from approval.engine.checks import CATALOGUE
+from approval.engine.suite import run_suite
+from approval.frontends.cli import main
+from approval.lifecycle.promote import RegistryEditError, comment_start, markdown_lines_for, promote_markdown, promote_yaml, yaml_lines_for
+from approval.record.build import build_record, write_json
+from approval.settings.build import build_settings
+from approval.settings.registry import Approval, parse_block_entries, registry_of
+from tests.conftest import BASE, CANARY_KEY, as_flags, is_sample, make_settings
 
 AGENTS = """# Agents
 
@@ -108,7 +109,7 @@ def test_promote_into_gateway_yaml_keeps_every_comment_and_the_order(tmp_path, c
                                         f'    approved_at: "{json.loads(record.read_text())["approved_at"]}"\n    approved_by: "octocat"\n'
                                         f'    run_url: "https://github.com/o/r/actions/runs/42"\n    record_sha256: "{sha}"\n')
     assert stat.S_IMODE(config.stat().st_mode) == 0o640, "the file keeps its mode"
-    settings = build_settings({"config": str(config), "models": ["x"]}, {"GATEWAY_API_KEY": CANARY_KEY})
+    settings = build_settings(as_flags({"config": str(config), "models": ["x"]}), {"GATEWAY_API_KEY": CANARY_KEY}, CATALOGUE)
     assert settings.approved_models == ("old-model", "retired-model", "cand-model")
     assert registry_of(load_yaml(text)).get("cand-model").approval.record_sha256 == sha  # type: ignore[union-attr]
 

@@ -1,4 +1,5 @@
-"""The README stays true: its input/output tables equal action.yml, its workflow examples are the repository's own."""
+"""The README stays true and short: its input/output tables equal action.yml, its commands are the ones CI runs, its
+check table names every check, and it stays a README (the reference lives in docs/, see test_docs.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+MAX_README_LINES = 350
 
 
 def _cell(text: str) -> str:
@@ -41,12 +43,6 @@ def test_input_and_output_tables_equal_action_yml():
     assert _between("<!-- outputs:start -->", "<!-- outputs:end -->") == outputs
 
 
-def test_usage_examples_are_the_repository_workflows():
-    for workflow in ("model-approval.yml", "model-reapproval.yml", "model-approval-matrix.yml"):
-        text = (ROOT / ".github" / "workflows" / workflow).read_text(encoding="utf-8").strip()
-        assert f"```yaml\n{text}\n```" in README, f"README must show .github/workflows/{workflow} verbatim"
-
-
 def test_readme_commands_are_the_ones_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "bash scripts/test" in ci
@@ -54,21 +50,40 @@ def test_readme_commands_are_the_ones_ci_runs():
     assert "```bash\nbash scripts/test\n```" in README
 
 
-def test_every_check_and_config_key_is_documented():
-    from approval.config import ALL_CHECKS
-
-    for check in ALL_CHECKS:
-        assert f"`{check}`" in README, check
-    schema = yaml.safe_load((ROOT / "approval" / "schemas" / "config.schema.json").read_text(encoding="utf-8"))
-    for key in schema["properties"]:
-        assert f"`{key}`" in README, key
+DEFAULT_WORDS = {"always": "yes", "with-expect": "when `expect` is given", "with-registry": "when `approved_models` is given",
+                 "opt-in": "opt-in"}
 
 
-def test_the_example_record_is_a_valid_record_true_to_itself():
-    from approval.record_consistency import record_problems
+def checks_table() -> str:
+    """The README's check table as the checks declare themselves (their SPEC: name, default, summary)."""
+    from approval.engine.checks import CATALOGUE, CHECKS
 
-    match = re.search(r"```json\n(\{\n  \"record_type\": \"model_candidate_approval\".*?)\n```", README, re.DOTALL)
-    assert match, "README lacks the example approval record"
+    rows = ["| check | default | passes when |", "|---|---|---|"]
+    rows += [f"| `{c.spec.name}` | {DEFAULT_WORDS[c.spec.default]} | {_cell(c.spec.summary)} |" for c in CHECKS]
+    deprecated = [f"`{d.name}` is deprecated: still accepted in `checks:` and `required:`, it runs as `{d.runs_as}`."
+                  for d in CATALOGUE.deprecated]
+    return "\n".join([*rows, "", *deprecated])
+
+
+def test_the_check_table_is_the_checks_own_declaration():
+    assert _between("<!-- checks:start -->", "<!-- checks:end -->") == checks_table(), \
+        "regenerate the table with tests/unit/test_readme.py::checks_table (a check's SPEC is its one declaration)"
+
+
+def test_readme_stays_a_readme():
+    lines = README.count("\n") + 1
+    assert lines < MAX_README_LINES, f"README.md has {lines} lines: move reference text to a page of docs/ (limit {MAX_README_LINES})"
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        assert f"(docs/{page.name})" in README, f"README does not link docs/{page.name}"
+
+
+def test_the_schema_and_the_action_name_the_checks_as_they_declare_themselves():
     import json
 
-    assert record_problems(json.loads(match.group(1))) == []
+    from approval.engine.checks import CATALOGUE
+
+    schema = json.loads((ROOT / "approval" / "schemas" / "config.schema.json").read_text(encoding="utf-8"))
+    assert schema["$defs"]["check_name"]["enum"] == [*CATALOGUE.names, *(d.name for d in CATALOGUE.deprecated)]
+    described = " ".join(yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))["inputs"]["checks"]["description"].split())
+    standard = ", ".join(CATALOGUE.standard(with_expect=False, with_registry=False))
+    assert f"Empty: {standard}" in described, "action.yml's `checks` input must name the standard set"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from approval.errors import ConfigError
-from approval.previous import Previous, PreviousRecord
-from approval.reapproval import issue_body
-from approval.registry import head_registry
-from approval.suite import run_suite
+from approval.common.errors import ConfigError
+from approval.engine.suite import run_suite
+from approval.lifecycle.previous import Previous, PreviousRecord
+from approval.lifecycle.reapproval import issue_body
+from approval.settings.registry import head_registry
 from tests.conftest import BASE, CANARY_KEY, FakeGateway, answer_with, is_sample, make_settings
 
 EVIDENCE = {"approved_at": "2025-03-01T08:00:01Z", "approved_by": "octocat", "run_url": "https://github.test/o/r/actions/runs/7",

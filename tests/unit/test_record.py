@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from approval.diff import diff_records
-from approval.record import RecordInvalid, build_record, record_paths, validate_record
-from approval.suite import run_suite
+from approval.engine.suite import run_suite
+from approval.record.build import RecordInvalid, build_record, record_paths, validate_record
+from approval.record.diff import diff_records
 from tests.conftest import is_sample, make_settings
 
 TEMPLATE_FIELDS = {
@@ -92,7 +92,7 @@ def as_schema_1(record):
 
 
 def test_records_of_schema_1_stay_valid_and_compare_with_schema_2(gateway):
-    from approval.record_consistency import inconsistencies
+    from approval.record.consistency import inconsistencies
 
     new = make_record(gateway)
     assert new["schema_version"] == 2 and new["happy_path_status"] == "200" and new["error_path_status"] == "400/404"
@@ -111,7 +111,7 @@ def test_a_record_of_schema_2_must_carry_the_template_values(gateway):
 
 
 def test_consistency_is_checked_field_by_field(gateway):
-    from approval.record_consistency import inconsistencies
+    from approval.record.consistency import inconsistencies
 
     record = make_record(gateway)
     assert inconsistencies(record) == []
@@ -132,7 +132,7 @@ def test_consistency_is_checked_field_by_field(gateway):
 def test_a_passing_record_is_false_when_its_checks_do_not_support_the_pass(gateway):
     """Forgeries a schema cannot see: a failing check listed again as passing, a required check that only warned, a
     pass resting on checks that observe no answer of the candidate's own (or skipped everything)."""
-    from approval.record_consistency import inconsistencies
+    from approval.record.consistency import inconsistencies
 
     record = make_record(gateway)
     assert record["overall_result"] == "pass" and inconsistencies(record) == []
@@ -164,7 +164,7 @@ def test_a_passing_record_is_false_when_its_checks_do_not_support_the_pass(gatew
 
 
 def test_approved_by_is_never_unknown():
-    from approval.config import approver
+    from approval.settings.build import approver
 
     assert approver("alice", {"GITHUB_ACTOR": "bob"}) == "alice"
     assert approver("", {"GITHUB_ACTOR": "bob", "GITHUB_RUN_ID": "42", "GITHUB_JOB": "approve"}) == "bob via run 42/approve"

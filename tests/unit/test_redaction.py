@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from approval.record import build_record, validate_record
-from approval.redact import MASK, redact, redact_data, register_secret
-from approval.report import render_markdown, render_text
-from approval.suite import run_suite
+from approval.common.redact import MASK, redact, redact_data, register_secret
+from approval.engine.suite import run_suite
+from approval.record.build import build_record, validate_record
+from approval.report.render import render_markdown, render_text
 from tests.conftest import CANARY_KEY, is_sample, make_settings
 
 
@@ -74,7 +74,7 @@ def test_a_secret_echoed_encoded_is_masked_in_every_form():
 
 
 def test_cutting_a_text_never_leaves_part_of_a_secret():
-    from approval.redact import redact_head
+    from approval.common.redact import redact_head
 
     register_secret(ODD_KEY)
     for pad in range(len(ODD_KEY) + 2):
@@ -85,7 +85,7 @@ def test_cutting_a_text_never_leaves_part_of_a_secret():
 
 
 def test_a_long_value_shown_in_a_finding_is_redacted_before_it_is_shortened():
-    from approval.contract import show_repr
+    from approval.engine.contract import show_repr
 
     register_secret(ODD_KEY)
     out = show_repr("x" * 150 + ODD_KEY + "y" * 150)
@@ -93,7 +93,7 @@ def test_a_long_value_shown_in_a_finding_is_redacted_before_it_is_shortened():
 
 
 def test_a_body_excerpt_never_shows_part_of_a_key_after_multibyte_text():
-    from approval.gateway import Exchange
+    from approval.engine.gateway import Exchange
 
     key = "Zq7XwP2mLk9RtY4vBn3Hs8Dc"
     register_secret(key)
@@ -126,7 +126,7 @@ HEADER_CASES = [
 
 
 def test_header_values_are_secrets_by_mark_name_shape_or_json_field_never_as_plain_words():
-    from approval.redact import header_secrets
+    from approval.common.redact import header_secrets
 
     for name, value, marked, expected in HEADER_CASES:
         assert header_secrets(name, value, marked) == expected, (name, value, marked)

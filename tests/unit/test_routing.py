@@ -1,4 +1,4 @@
-"""Each gateway's own routing evidence, read from one exchange (approval.routing).
+"""Each gateway's own routing evidence, read from one exchange (approval.engine.routing).
 
 LiteLLM and Portkey shapes are as observed on loopback (examples/litellm.yaml; @portkey-ai/gateway 1.15.2); the
 others are fixtures of the shapes the gateways document (the module names each source).
@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from approval.routing import NO_FINDING, Finding, Kind, Reading, Route, portkey_primary, portkey_strategy, read, served_elsewhere
+from approval.engine.routing import NO_FINDING, Finding, Kind, Reading, portkey_primary, portkey_strategy, read, served_elsewhere
+from approval.settings.route import Route
 
 BODY = {"id": "chatcmpl-1", "object": "chat.completion", "model": "good-model",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello."}, "finish_reason": "stop"}]}

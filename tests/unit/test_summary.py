@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from approval.cli import main
-from approval.summary import Row, render_markdown, render_text, row_from_record, summarize
+from approval.frontends.cli import main
+from approval.report.summary import Row, render_markdown, render_text, row_from_record, summarize
 from tests.conftest import BASE, CANARY_KEY
 
 ROOT = Path(__file__).resolve().parents[2]

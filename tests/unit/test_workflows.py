@@ -1,4 +1,4 @@
-"""The repository's matrix and publishing workflows keep the promises the README makes about them."""
+"""The repository's matrix and publishing workflows keep the promises docs/action.md makes about them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import Any
 
 import yaml
 
-from approval.config import build_settings
+from approval.engine.checks import CATALOGUE
+from approval.settings.build import build_settings
+from tests.conftest import as_flags
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -31,7 +33,8 @@ def test_the_matrix_approves_every_gateway_config_and_each_config_is_valid():
     configs = sorted(p.stem for p in (ROOT / "config" / "gateways").glob("*.yaml"))
     assert sorted(gateways) == configs, "every config/gateways/*.yaml is a leg of the matrix, and only those"
     for gateway in gateways:
-        settings = build_settings({"config": str(ROOT / "config" / "gateways" / f"{gateway}.yaml")}, {"GATEWAY_API_KEY": "sk-test-key-123"})
+        settings = build_settings(as_flags({"config": str(ROOT / "config" / "gateways" / f"{gateway}.yaml")}),
+                                  {"GATEWAY_API_KEY": "sk-test-key-123"}, CATALOGUE)
         assert len(settings.candidates) >= 1
     (step,) = [s for s in approve["steps"] if s.get("uses") == "./"]
     assert step["with"]["config"] == "config/gateways/${{ matrix.gateway }}.yaml"

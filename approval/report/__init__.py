@@ -1,0 +1,1 @@
+"""A run, or many records, rendered for people: markdown (comment, summary, --report-out) and the terminal."""

@@ -1,0 +1,96 @@
+"""The package's layers hold: no module imports from a layer above its own, and no modules import each other in a
+circle. The folders are the layers, from the bottom up; a new folder must be placed here before it is used."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "approval"
+# bottom first; a module may import from its own layer and the ones before it
+LAYERS = ("common", "schemas", "settings", "engine", "record", "report", "lifecycle", "github", "frontends", "")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer(module: str) -> int:
+    """The layer of approval.<folder>.…; `approval` itself (its version) is the bottom, `approval.__main__` the top."""
+    if module == "approval":
+        return 0
+    parts = module.split(".")
+    folder = parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in LAYERS) else ""
+    return LAYERS.index(folder)
+
+
+def imports(path: Path) -> Iterator[tuple[str, int, bool]]:
+    """(imported approval module, line, at module level) for every import of the package in one file."""
+    tree = ast.parse(path.read_text("utf-8"))
+    top_level = {id(node) for node in tree.body} | {id(n) for node in tree.body if isinstance(node, ast.If) for n in node.body}
+    here = module_name(path)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            assert not node.level, f"{here}: line {node.lineno}: use an absolute import (approval.…)"
+            base = node.module
+            if base == "approval" or base.startswith("approval."):
+                for alias in node.names:
+                    candidate = f"{base}.{alias.name}"
+                    target = candidate if (PACKAGE.parent / Path(*candidate.split("."))).with_suffix(".py").exists() else base
+                    yield target, node.lineno, id(node) in top_level
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("approval."):
+                    yield alias.name, node.lineno, id(node) in top_level
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+def test_every_folder_of_the_package_is_a_known_layer() -> None:
+    folders = {p.relative_to(PACKAGE).parts[0] for p in MODULES if len(p.relative_to(PACKAGE).parts) > 1}
+    assert folders <= set(LAYERS), f"place the new folder in LAYERS: {sorted(folders - set(LAYERS))}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_no_module_imports_from_a_layer_above_its_own(path: Path) -> None:
+    here = module_name(path)
+    upward = [f"line {line}: {target}" for target, line, _ in imports(path) if layer(target) > layer(here)]
+    assert not upward, f"{here} ({LAYERS[layer(here)] or 'top'}) imports from a layer above it: {upward}"
+
+
+def test_no_import_cycle_among_the_modules() -> None:
+    graph: dict[str, set[str]] = {module_name(p): set() for p in MODULES}
+    for path in MODULES:
+        here = module_name(path)
+        for target, _, _ in imports(path):
+            if target != here and target in graph:
+                graph[here].add(target)
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt):], nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            pytest.fail("import cycle: " + " → ".join(cycle))
+
+
+def test_the_layer_rule_itself_catches_an_upward_import(tmp_path: Path) -> None:
+    assert layer("approval.settings.build") < layer("approval.engine.routing")
+    assert layer("approval.common.redact") == 0
+    assert layer("approval.__main__") == len(LAYERS) - 1
