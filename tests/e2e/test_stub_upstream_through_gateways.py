@@ -65,6 +65,13 @@ def stub() -> Iterator[StubUpstream]:
 
 
 @pytest.fixture(scope="module")
+def merging_stub() -> Iterator[StubUpstream]:
+    """A stub that joins consecutive Anthropic turns of one role, as today's API does, instead of refusing them."""
+    with StubUpstream(anthropic_merge_turns=True) as upstream:
+        yield upstream
+
+
+@pytest.fixture(scope="module")
 def litellm_stub(stub: StubUpstream) -> Iterator[RunningLiteLLM]:
     """One LiteLLM for the whole module (a start costs ~10 s), every stub model routed through both providers."""
     if find_litellm() is None:
@@ -213,13 +220,13 @@ def test_portkey_anthropic_forwards_no_max_tokens(route_for: Any, stub: StubUpst
 
 @pytest.mark.parametrize("trailing_user", [False, True])
 @pytest.mark.parametrize("name", ["litellm-anthropic", "portkey-anthropic"])
-def test_parallel_results_translated_to_anthropic(route_for: Any, stub: StubUpstream, name: str, trailing_user: bool) -> None:
+def test_parallel_results_translated_to_anthropic(route_for: Any, stub: StubUpstream, request: pytest.FixtureRequest, name: str,
+                                                  trailing_user: bool) -> None:
     """A synthetic parallel history (no model cooperation needed): two calls, two results, maybe a new user turn.
 
     Measured: LiteLLM groups both results into the one user turn after the calls; Portkey 1.15.2 sends each result as a
-    user message of its own, which the stub (holding to the alternation rule) refuses with Anthropic's 400. Today's
-    Anthropic API merges consecutive turns of one role, so against it this split may pass: it is class 1's shape, kept
-    visible here rather than proven fatal."""
+    user message of its own, which the stub refuses with Anthropic's 400 under the alternation rule, and accepts when it
+    joins consecutive turns as today's Anthropic API does: class 1's shape, fatal only where the upstream is strict."""
     route = route_for(name)
     calls = [{"id": f"toolu_{n}", "type": "function", "function": {"name": "read_file", "arguments": json.dumps({"path": p})}}
              for n, p in (("a1", "README.md"), ("b2", "CHANGELOG.md"))]
@@ -237,6 +244,12 @@ def test_parallel_results_translated_to_anthropic(route_for: Any, stub: StubUpst
     else:
         assert answer.status_code == 400 and "roles must alternate" in answer.json()["error"]["message"]
         assert turns[:2] == [["toolu_a1"], ["toolu_b2"]]
+        lenient = request.getfixturevalue("merging_stub")
+        joined = requests.post(route.base_url + "/chat/completions", timeout=TIMEOUT,
+                               headers={**route.headers, "x-portkey-custom-host": lenient.base_url},
+                               json={**route.extra, "model": "stub-model", "messages": history, "tools": TOOLS})
+        assert joined.status_code == 200, joined.text
+        assert joined.json()["choices"][0]["message"]["content"] == RESULT_PREFIX + MARKER
 
 
 # --------------------------------------------------------------------------------------------- Responses

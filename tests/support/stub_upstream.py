@@ -87,9 +87,10 @@ empty-call-id                Tool calls carry an empty id / ``call_id``. Class 6
 Every request is recorded (method, path, lower-cased headers, parsed JSON body, time) in ``.requests``, the last
 ``max_recorded`` (default 500) only.
 
-Where the stub is stricter than today's providers: Anthropic's API now merges consecutive turns of one role; the stub
-refuses them (the older documented rule), so a gateway that splits parallel tool results over two user messages is
-caught. Responses reasoning items (``encrypted_content``) are not modelled.
+Where the stub is stricter than today's providers: Anthropic's API now joins consecutive turns of one role; the stub
+refuses them (the alternation rule), so a gateway that splits parallel tool results over two user messages is caught;
+``StubUpstream(anthropic_merge_turns=True)`` joins them instead, as the API does, and then checks the pairing of the
+joined turns. Responses reasoning items (``encrypted_content``) are not modelled.
 
 From a shell, in the foreground until Ctrl-C (for the demo or the bench)::
 
@@ -636,7 +637,20 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
     return [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
 
 
-def anthropic_violation(body: Mapping[str, Any], defects: frozenset[str]) -> str | None:
+def merge_turns(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive messages of one role joined into one (what today's Anthropic API does with them)."""
+    merged: list[dict[str, Any]] = []
+    for message in messages:
+        if merged and merged[-1]["role"] == message.get("role"):
+            merged[-1] = {**merged[-1], "content": [*_blocks(merged[-1]["content"]), *_blocks(message.get("content"))]}
+        else:
+            merged.append(dict(message))
+    return merged
+
+
+def anthropic_violation(body: Mapping[str, Any], defects: frozenset[str], merge: bool = False) -> str | None:
+    """Anthropic's refusal of a request, or None. ``merge``: consecutive turns of one role are joined (today's API)
+    instead of refused (the alternation rule)."""
     if "max_tokens" not in body:
         return "max_tokens: Field required"
     messages = body.get("messages")
@@ -650,9 +664,11 @@ def anthropic_violation(body: Mapping[str, Any], defects: frozenset[str]) -> str
                     'not "system" as an input message role.')
         if role not in ("user", "assistant"):
             return f"messages.{i}.role: Input should be 'user' or 'assistant'"
-        if role == previous_role:
+        if role == previous_role and not merge:
             return f'messages: roles must alternate between "user" and "assistant", but found multiple "{role}" roles in a row'
         previous_role = role
+    if merge:
+        messages = merge_turns(messages)
     for i, message in enumerate(messages):
         blocks = _blocks(message.get("content"))
         if message["role"] == "assistant":
@@ -805,6 +821,7 @@ class StubUpstream:
     max_stored_responses: int = 200
     host: str = "127.0.0.1"
     port_wanted: int = 0  # 0: a free port
+    anthropic_merge_turns: bool = False  # True: join consecutive same-role turns as today's Anthropic API does
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _log: deque[RecordedRequest] = field(init=False, repr=False)
     _errors: list[str] = field(default_factory=list, init=False, repr=False)
@@ -1040,7 +1057,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, final)
 
     def _messages(self, body: dict[str, Any], model: str, defects: frozenset[str], prompt_tokens: int) -> None:
-        violation = anthropic_violation(body, defects)
+        violation = anthropic_violation(body, defects, merge=self.stub.anthropic_merge_turns)
         if violation is not None:
             self._refuse(400, violation, anthropic=True)
             return

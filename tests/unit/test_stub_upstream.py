@@ -479,3 +479,15 @@ def test_a_chunked_request_body_is_read(stub: StubUpstream) -> None:
     assert stub.requests[-1].body["messages"][0]["content"] == "chunked hello"
     missing = requests.post(f"{stub.root_url}/v1/messages/count_tokens", json={}, timeout=TIMEOUT)
     assert missing.status_code == 404 and missing.json()["type"] == "error"
+
+
+def test_anthropic_turns_merged_on_request() -> None:
+    """Split results of parallel calls: refused under the alternation rule, accepted when turns are joined as today's API
+    does; a result still missing after joining is refused either way."""
+    split: list[dict[str, Any]] = [{"role": "user", "content": "a"}, {"role": "assistant", "content": [USE_A, USE_B]},
+             {"role": "user", "content": [result("toolu_a")]}, {"role": "user", "content": [result("toolu_b")]}]
+    missing: list[dict[str, Any]] = [*split[:3], {"role": "user", "content": "no second result"}]
+    with StubUpstream() as strict, StubUpstream(anthropic_merge_turns=True) as merging:
+        assert_anthropic_error(messages_api(strict, split), "roles must alternate")
+        assert messages_api(merging, split).status_code == 200
+        assert_anthropic_error(messages_api(merging, missing), "toolu_b")
