@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -140,6 +140,30 @@ def test_a_merged_call_says_what_the_agent_would_get() -> None:
     assert "its tool would never run" in detail
     status, detail = judge("ai-sdk", lambda c: streamed(c, index=lambda k: 0))
     assert "1 call(s) lost silently" in detail
+
+
+@pytest.mark.parametrize("calls", [CALLS[:1], CALLS], ids=["single", "parallel"])
+@pytest.mark.parametrize(("name", "make"), [(c[0], c[1]) for c in CLASSES], ids=[c[0] for c in CLASSES])
+def test_the_openai_python_rebuild_is_the_sdks_own(name: str, make: Any, calls: list[tuple[str, str, str]]) -> None:
+    """The rebuild judged as the openai Python SDK's is what the SDK's stream helper itself makes of the same chunks."""
+    from openai._models import construct_type
+    from openai.lib.streaming.chat import ChatCompletionStreamState
+    from openai.types.chat import ChatCompletionChunk
+
+    chunks = make(calls)
+    mine = stc.rebuild_openai_python(chunks)
+    state = ChatCompletionStreamState()
+    try:
+        for raw in chunks:
+            state.handle_chunk(cast(ChatCompletionChunk, construct_type(type_=ChatCompletionChunk, value=raw)))
+        final = state.get_final_completion().choices[0]
+    except TypeError:
+        assert mine.error is not None and "TypeError" in mine.error
+        return
+    assert mine.error is None
+    assert [(c.id, c.name, c.arguments) for c in mine.calls] == \
+        [(t.id, t.function.name, t.function.arguments) for t in final.message.tool_calls or []]
+    assert mine.finish_reason == final.finish_reason
 
 
 @pytest.mark.parametrize(("client", "make", "expected"), [
@@ -309,3 +333,26 @@ def test_responses_streams_are_judged_by_their_items_and_deltas(kw: dict[str, An
     result = stc.evaluate(responses_evidence(client, **kw))
     assert result.status is (as_python if client == "openai-python" else as_ai_sdk), result.detail
     assert said in result.detail
+
+
+@pytest.mark.parametrize("kw", [{}, {"summary": True}, {"summary": True, "items_wrong": True}, {"shared_index": True}])
+def test_the_openai_python_responses_rebuild_is_the_sdks_own(kw: dict[str, Any]) -> None:
+    from openai import omit
+    from openai._models import construct_type
+    from openai.lib.streaming.responses._responses import ResponseStreamState
+    from openai.types.responses import ResponseStreamEvent
+
+    events = responses_events(CALLS, **kw)
+    facts, places = stc.responses_facts(stc.responses_payloads(events))
+    mine = stc.rebuild_responses("openai-python", facts, places, has_completed=True)
+    state: ResponseStreamState[None] = ResponseStreamState(input_tools=[], text_format=omit)
+    try:
+        for event in events:
+            state.handle_event(construct_type(type_=ResponseStreamEvent, value=json.loads(event.data)))  # type: ignore[arg-type]
+    except RuntimeError as exc:
+        assert mine.error is not None and str(exc).rstrip(".0123456789 ") in mine.error
+        return
+    final = state._completed_response
+    assert final is not None and mine.error is None
+    assert [(c.id, c.name, c.arguments) for c in mine.calls] == \
+        [(o.call_id, o.name, o.arguments) for o in final.output if o.type == "function_call"]

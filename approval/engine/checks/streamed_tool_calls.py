@@ -145,7 +145,7 @@ def rebuild_openai_python(chunks: Sequence[Mapping[str, Any]]) -> Rebuilt:
         for delta in deltas:
             index = delta.get("index")
             if not isinstance(index, int) or isinstance(index, bool):
-                return Rebuilt((), finish, "it raises 'Expected list delta entry to have an `index` key'")
+                return Rebuilt((), finish, "it raises a TypeError on a tool-call delta without `index`")
             if index < len(entries):
                 entries[index] = _accumulate(entries[index], delta)
             else:
