@@ -72,7 +72,7 @@ def chosen_tool(tools: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
 SPEC = CheckSpec(
     NAME,
     default="opt-in",
-    findings=("finish-reason",),
+    findings=("finish-reason", "duplicate-calls"),
     summary="a streamed tool call, single and parallel, rebuilt as the agent's client rebuilds it, gives the calls of its "
             "non-streamed twin",
     reads=(SINGLE, SINGLE + TWIN, PARALLEL, PARALLEL + TWIN),
@@ -181,35 +181,193 @@ def parses(text: str) -> bool:
     return True
 
 
-def rebuild_ai_sdk(chunks: Sequence[Mapping[str, Any]]) -> Rebuilt:
-    """`@ai-sdk/openai-compatible`'s chat stream: a chunk whose tool-call delta has no `index` fails its schema (an
-    error, the turn ends); the first delta of an index must carry the id and the name (else it throws); a call is
-    final as soon as its arguments parse, and later deltas of that index are ignored; unfinished calls are emitted at
-    the end with whatever arguments they have."""
-    calls: dict[int, dict[str, Any]] = {}
-    finish = None
-    for deltas, reason in chat_choices(chunks):
-        if any(not isinstance(d.get("index"), int) for d in deltas):
-            return Rebuilt(_finished(calls), "error", "its chunk schema rejects a tool-call delta without `index`: the turn ends in an error")
-        finish = reason or finish
-        for delta in deltas:
-            index, fn = delta["index"], _function(delta)
-            if index not in calls:
-                if delta.get("id") is None:
-                    return Rebuilt(_finished(calls), finish, "it throws \"Expected 'id' to be a string.\"")
-                if fn.get("name") is None:
-                    return Rebuilt(_finished(calls), finish, "it throws \"Expected 'function.name' to be a string.\"")
-                calls[index] = {"id": delta["id"], "name": fn["name"], "arguments": _text(fn.get("arguments")) or "", "done": False}
-            elif calls[index]["done"]:
+class _Structure:
+    """Whether argument text holds one complete JSON object or array yet: the AI SDK tracks it by structure (brackets
+    outside strings), not by parsing."""
+
+    def __init__(self) -> None:
+        self.kind = "undetermined"  # undetermined | structured | other
+        self.stack: list[str] = []
+        self.in_string = self.escaped = self.complete = False
+
+    def append(self, text: str) -> None:
+        for ch in text:
+            if self.kind == "undetermined":
+                if ch.isspace():
+                    continue
+                self.kind, self.stack = ("structured", [ch]) if ch in "{[" else ("other", [])
                 continue
-            else:
-                calls[index]["arguments"] += _text(fn.get("arguments")) or ""
-            calls[index]["done"] = parses(calls[index]["arguments"])
-    return Rebuilt(_finished(calls), finish)
+            if self.kind != "structured" or self.complete:
+                continue
+            if self.in_string:
+                if self.escaped:
+                    self.escaped = False
+                elif ch == "\\":
+                    self.escaped = True
+                elif ch == '"':
+                    self.in_string = False
+            elif ch == '"':
+                self.in_string = True
+            elif ch in "{[":
+                self.stack.append(ch)
+            elif ch in "}]":
+                if self.stack[-1] != ("{" if ch == "}" else "["):
+                    self.kind = "other"
+                    continue
+                self.stack.pop()
+                self.complete = not self.stack
 
 
-def _finished(calls: Mapping[int, Mapping[str, Any]]) -> tuple[Call, ...]:
-    return tuple(Call(c["id"], c["name"], c["arguments"]) for c in calls.values())
+@dataclass(eq=False)
+class _Tracked:
+    id: str
+    index: int | None
+    sequence: int
+    name: str
+    arguments: str
+    structure: _Structure
+
+
+class _AiSdkTracker:
+    """A port of the AI SDK's StreamingToolCallTracker (@ai-sdk/provider-utils): it correlates each delta with a call
+    by its id, its index and its name, and starts a new call when a named delta opens a new JSON value where the
+    matching calls are complete; a delta it cannot place is dropped; every call is emitted when the stream ends."""
+
+    def __init__(self) -> None:
+        self.calls: list[_Tracked] = []
+        self.by_id: dict[str, list[_Tracked]] = {}
+        self.by_index: dict[int, list[_Tracked]] = {}
+        self.used: set[str] = set()
+
+    def process(self, delta: Mapping[str, Any]) -> None:
+        fn = _function(delta)
+        wire_name, arguments, index = fn.get("name"), _text(fn.get("arguments")), delta.get("index")
+        blank_name = isinstance(wire_name, str) and not wire_name.strip()
+        wire_id, name = _nonblank(delta.get("id")), _nonblank(wire_name)
+        kind, call = self._resolve(wire_id, index, name, name is not None and (arguments or "").lstrip()[:1] in ("{", "["),
+                                   arguments is None or not arguments.strip())
+        if kind == "ambiguous":
+            return
+        if kind == "new":
+            if blank_name:
+                return
+            if name is None:
+                raise _AiSdkError("Expected 'function.name' to be a string.")
+            structure = _Structure()
+            structure.append(arguments or "")
+            call = _Tracked(self._new_id(wire_id), index, len(self.calls), name, arguments or "", structure)
+            self.calls.append(call)
+            if wire_id is not None:
+                self.by_id.setdefault(wire_id, []).append(call)
+        else:
+            assert call is not None
+            if wire_id is not None and call not in self.by_id.setdefault(wire_id, []):
+                self.by_id[wire_id].append(call)
+            if arguments is not None:
+                call.structure.append(arguments)
+                call.arguments += arguments
+        if index is not None and call not in self.by_index.setdefault(index, []):
+            self.by_index[index].append(call)
+
+    def _resolve(self, wire_id: str | None, index: Any, name: str | None, explicit_start: bool,
+                 empty_arguments: bool) -> tuple[str, _Tracked | None]:
+        indexed = self.by_index.get(index) if index is not None else None
+        matching = [c for c in indexed or [] if name is None or c.name == name]
+        if wire_id is not None:
+            with_id = self.by_id.get(wire_id)
+            if with_id is not None:
+                if index is not None:
+                    found = self._matching([c for c in matching if c in with_id], explicit_start)
+                    if found[0] != "new":
+                        return found
+                    if name is not None:
+                        return "new", None
+                    if indexed is not None:
+                        return "ambiguous", None
+                    return self._matching(list(with_id), False)
+                if name is not None:
+                    return self._matching([c for c in with_id if c.name == name], explicit_start)
+                return self._matching(list(with_id), False)
+            if matching:
+                return ("new", None) if explicit_start else self._matching(matching, name is not None and empty_arguments)
+            return "new", None
+        if indexed is not None:
+            return self._matching(matching, explicit_start)
+        if name is not None:
+            return "new", None
+        return self._matching(list(self.calls), False)  # every call is unfinished until the stream ends
+
+    @staticmethod
+    def _matching(calls: list[_Tracked], explicit_start: bool) -> tuple[str, _Tracked | None]:
+        if not calls:
+            return "new", None
+        continuable = [c for c in calls if not c.structure.complete]
+        if not explicit_start and len(calls) == 1:
+            return "existing", calls[0]
+        if len(continuable) == 1:
+            return "existing", continuable[0]
+        if len(continuable) > 1 or not explicit_start:
+            return "ambiguous", None
+        return "new", None
+
+    def _new_id(self, wire_id: str | None) -> str:
+        if wire_id is not None and wire_id not in self.used:
+            self.used.add(wire_id)
+            return wire_id
+        made = f"generated-{len(self.used) + 1}"
+        self.used.add(made)
+        return made
+
+    def finished(self) -> tuple[Call, ...]:
+        ordered = sorted(self.calls, key=lambda c: (c.index, c.sequence)) if all(c.index is not None for c in self.calls) else self.calls
+        return tuple(Call(c.id, c.name, c.arguments) for c in ordered)
+
+
+class _AiSdkError(Exception):
+    pass
+
+
+def _nonblank(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def rebuild_ai_sdk(chunks: Sequence[Mapping[str, Any]]) -> Rebuilt:
+    """`@ai-sdk/openai-compatible`'s chat stream (3.0, measured against its 3.0.92 over every scripted class): a chunk
+    whose tool-call delta has no `function` object fails its schema (an error part, the chunk skipped); the deltas of
+    an index are held until one names the tool, then go to the tracker (_AiSdkTracker); the calls are emitted when the
+    stream ends; no finish_reason at all is an error."""
+    tracker = _AiSdkTracker()
+    pending: dict[int, dict[str, Any]] = {}
+    forwarded: set[int] = set()
+    finish = None
+    error = None
+    try:
+        for deltas, reason in chat_choices(chunks):
+            if any(not isinstance(d.get("function"), dict) for d in deltas):
+                error = error or "its chunk schema rejects a tool-call delta without `function` (an error part: the turn fails)"
+                continue
+            finish = reason or finish
+            for delta in deltas:
+                index = delta.get("index")
+                if index is None or index in forwarded:
+                    tracker.process(delta)
+                    continue
+                held = pending.setdefault(index, {"id": None, "arguments": ""})
+                if held["id"] is None:
+                    held["id"] = _text(delta.get("id"))
+                held["arguments"] += _text(_function(delta).get("arguments")) or ""
+                if _function(delta).get("name") is not None:
+                    tracker.process({"index": index, "id": held["id"], "function": {"name": _function(delta)["name"],
+                                                                                    "arguments": held["arguments"]}})
+                    del pending[index]
+                    forwarded.add(index)
+        for index, held in pending.items():
+            tracker.process({"index": index, "id": held["id"], "function": {"arguments": held["arguments"]}})
+    except _AiSdkError as exc:
+        return Rebuilt(tracker.finished(), finish, f'it throws "{exc}"')
+    if finish is None and error is None:
+        error = 'it reports "Response stream ended without a finish reason." (an error part: the turn fails)'
+    return Rebuilt(tracker.finished(), finish, error)
 
 
 def rebuild_tolerant(chunks: Sequence[Mapping[str, Any]]) -> Rebuilt:
@@ -454,12 +612,25 @@ def judge_rebuilt(rebuilt: Rebuilt, twin: list[dict[str, Any]], tools: Mapping[s
                 problem = f"arrive as {show_repr(call.name)}" + (" with arguments that are not JSON" if not _args_ok(call) else "")
             return Finding(Status.FAIL, Category.GATEWAY,
                            f"as {who} rebuilds the stream, the agent's {shown} would {problem}: its tool would never run")
+    distinct = list(dict.fromkeys((c.name, _canonical(c.arguments)) for c in rebuilt.calls))
+    if len(rebuilt.calls) > len(twin) == len(distinct):
+        repeated = sorted({str(c.name) for n, c in enumerate(rebuilt.calls) if (c.name, _canonical(c.arguments)) in
+                           {(d.name, _canonical(d.arguments)) for d in rebuilt.calls[:n]}})
+        return Finding(Status.WARN, Category.GATEWAY, f"as {who} rebuilds the stream, the agent would run its {', '.join(repeated)} "
+                                                      f"call twice (a second call with the same arguments)")
     if len(rebuilt.calls) != len(twin):
         lost = len(twin) - len(rebuilt.calls)
         what = f"{lost} call(s) lost silently" if lost > 0 else f"{-lost} call(s) the model never made"
         return Finding(Status.FAIL, Category.GATEWAY, f"the agent would get {len(rebuilt.calls)} call(s) as {who} rebuilds the stream, "
                                                       f"where the non-streamed answer has {len(twin)}: {what}")
     return None
+
+
+def _canonical(arguments: str) -> str:
+    try:
+        return json.dumps(json.loads(arguments) if arguments.strip() else {}, sort_keys=True)
+    except (ValueError, RecursionError):
+        return arguments
 
 
 def _args_ok(call: Call) -> bool:
@@ -541,6 +712,8 @@ def judge_pair(stream: Exchange, twin: Exchange, settings: Settings, parallel: b
     if parallel and len(twin_calls) == 1 and len(facts.calls) <= 1:
         notes.append("inconclusive for parallel calls: the model made one call where two were asked")
     broken = judge_rebuilt(rebuilt, twin_calls, tools, profile.client)
+    if broken is not None and broken.status is Status.WARN and f"{NAME}.duplicate-calls" in settings.required:
+        broken = Finding(Status.FAIL, broken.category, broken.text)
     if broken is not None:
         named = [DEFECT_WORDS[d] for d in facts.defects if d in DEFECT_WORDS]
         findings.append(Finding(broken.status, broken.category, broken.text + (f" ({named[0]})" if named else "")))
