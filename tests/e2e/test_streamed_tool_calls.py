@@ -9,6 +9,10 @@ profiles are chosen on the command line.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,14 +21,18 @@ from typing import Any
 
 import pytest
 
+from approval.engine.checks import streamed_tool_calls as stc
 from approval.engine.suite import run_suite
 from approval.settings.build import build_settings
 from approval.settings.profile import GENERIC_TOOLS, Client
 from tests.conftest import as_flags
 from tests.e2e.conftest import approve_at
 from tests.support.commands import require_e2e
-from tests.support.peer_gateway import STUB_MASTER_KEY, RunningLiteLLM, find_litellm, start_litellm, write_stub_litellm_config
+from tests.support.peer_gateway import LOOPBACK_PRELOAD, STUB_MASTER_KEY, RunningLiteLLM, find_litellm, start_litellm, write_stub_litellm_config
 from tests.support.stub_upstream import StubUpstream
+from tests.support.tool_call_streams import CALLS, SCRIPTED
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.e2e
 
@@ -132,3 +140,33 @@ def test_responses_from_the_stub_directly(stub: StubUpstream, tmp_path: Path, de
     route's, so the run takes them for another model's answers and judges nothing (model-echo's finding)."""
     check = check_run(stub.base_url, tmp_path, f"stub-model{defect}", "sk-stub-upstream", "--endpoint", "responses")
     assert check["status"] == status and said in check["detail"], check["detail"]
+
+
+# ----------------------------------------------------------------------------------------------- the AI SDK itself
+@pytest.fixture(scope="module")
+def ai_sdk() -> Path:
+    """The folder holding `@ai-sdk/openai-compatible` (scripts/bootstrap: .tools/ai-sdk; AI_SDK_DIR chooses another)."""
+    folder = Path(os.environ.get("AI_SDK_DIR") or ROOT / ".tools" / "ai-sdk")
+    if shutil.which("node") is None or not (folder / "node_modules" / "@ai-sdk" / "openai-compatible" / "package.json").is_file():
+        if require_e2e():
+            pytest.fail(f"APPROVAL_REQUIRE_E2E=1 but node or the AI SDK (in {folder}) is missing (run scripts/bootstrap)")
+        pytest.skip("node or the AI SDK is missing: run scripts/bootstrap (it needs npm)")
+    return folder
+
+
+def test_the_ai_sdk_rebuild_is_the_ai_sdks_own(ai_sdk: Path) -> None:
+    """Every scripted class, single and parallel, read by the AI SDK's OpenAI-compatible provider itself (a server on
+    127.0.0.1 serving each stream): the calls it emits, in order, and whether it reports an error, are the rebuild's."""
+    streams = {f"{name}/{len(calls)}": make(calls) for name, make in SCRIPTED.items() for calls in (CALLS[:1], CALLS)}
+    run = subprocess.run(["node", "--require", str(LOOPBACK_PRELOAD), str(ROOT / "tests" / "support" / "ai_sdk_stream.mjs"), str(ai_sdk)],
+                         input=json.dumps(streams), capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    measured = json.loads(run.stdout)
+    for key, chunks in streams.items():
+        mine = stc.rebuild_ai_sdk(chunks)
+        theirs = measured[key]
+        # an id the SDK made up stands for the wire's missing or repeated one: compared as "made up"
+        made = [[cid if cid in {c[0] for c in CALLS} else "made-up", name, args] for cid, name, args in theirs["calls"]]
+        assert [[c.id if c.id in {c[0] for c in CALLS} else "made-up", c.name, c.arguments] for c in mine.calls] == made, key
+        assert (mine.error is not None) == (theirs["error"] is not None), (key, mine.error, theirs["error"])
+        assert mine.finish_reason == theirs["finish"] or mine.error is not None, key

@@ -17,54 +17,7 @@ from approval.engine.results import Category, Status
 from approval.settings.build import Settings
 from approval.settings.profile import GENERIC_TOOLS, PLAIN_CHAT, AgentProfile
 from tests.conftest import make_settings
-
-CALLS = [("call_a1", "read_file", '{"path": "README.md"}'), ("call_b2", "read_file", '{"path": "CHANGELOG.md"}')]
-Chunks = list[dict[str, Any]]
-
-
-def chunk(tool_calls: list[dict[str, Any]] | None = None, finish: str | None = None, content: str | None = None) -> dict[str, Any]:
-    delta: dict[str, Any] = {}
-    if tool_calls is not None:
-        delta["tool_calls"] = tool_calls
-    if content is not None:
-        delta["content"] = content
-    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "cand-model",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-
-
-def pieces(text: str) -> list[str]:
-    third = max(1, len(text) // 3)
-    return [text[i:i + third] for i in range(0, len(text), third)]
-
-
-def streamed(calls: list[tuple[str, str, str]], *, index: Callable[[int], int | None] = lambda k: k, finish: str | None = "tool_calls",
-             id_on_every: Callable[[int, int], str | None] | None = None, name_on_every: bool = False, drop_args: bool = False,
-             summary: bool = False, buffered: bool = False) -> Chunks:
-    """A chat stream of `calls`, the way a server sends it, with the deviations asked for."""
-    out = [{"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "cand-model",
-            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
-
-    def entry(k: int, fields: dict[str, Any]) -> dict[str, Any]:
-        at = index(k)
-        return {**({"index": at} if at is not None else {}), **fields}
-
-    for k, (cid, name, args) in enumerate(calls):
-        out.append(chunk([entry(k, {"id": cid, "type": "function", "function": {"name": name, "arguments": args if buffered else ""}})]))
-        for n, piece in enumerate([] if drop_args or buffered else pieces(args)):
-            fields: dict[str, Any] = {"function": {"arguments": piece, **({"name": name} if name_on_every else {})}}
-            if id_on_every is not None:
-                fields["id"] = id_on_every(k, n)
-            out.append(chunk([entry(k, fields)]))
-    if summary:
-        out += [chunk([entry(k, {"id": cid, "type": "function", "function": {"name": name, "arguments": args}})])
-                for k, (cid, name, args) in enumerate(calls)]
-    out.append(chunk(finish=finish))
-    return out
-
-
-def final_frame_only(calls: list[tuple[str, str, str]]) -> Chunks:
-    return [chunk([{"index": k, "id": cid, "type": "function", "function": {"name": name, "arguments": args}}
-                   for k, (cid, name, args) in enumerate(calls)], finish="tool_calls")]
+from tests.support.tool_call_streams import CALLS, SCRIPTED, Chunks, chunk, pieces, streamed
 
 
 def stream_exchange(label: str, chunks: Chunks) -> Exchange:
@@ -106,19 +59,22 @@ def judge(client: str, make: Callable[[list[tuple[str, str, str]]], Chunks], **p
 
 P, W, F = Status.PASS, Status.WARN, Status.FAIL
 # (class, the stream, status as the openai Python SDK rebuilds it, as the AI SDK does, a word the detail says)
-CLASSES: list[tuple[str, Callable[[list[tuple[str, str, str]]], Chunks], Status, Status, str]] = [
-    ("healthy", streamed, P, P, "match their non-streamed twins"),
-    ("duplicate summary chunk", lambda c: streamed(c, summary=True), F, W, "repeats the call's whole arguments"),
-    ("all calls at index 0", lambda c: streamed(c, index=lambda k: 0), F, W, "share one `index`"),
-    ("index missing", lambda c: streamed(c, index=lambda k: None), F, W, "index"),
-    ("the same id on every chunk", lambda c: streamed(c, id_on_every=lambda k, n: CALLS[k][0]), W, P, "id"),
-    ("an id that changes from chunk to chunk", lambda c: streamed(c, id_on_every=lambda k, n: f"call_x{k}{n}"), F, F, "id changes"),
-    ("the name on every chunk", lambda c: streamed(c, name_on_every=True), F, W, "name is sent more than once"),
-    ("arguments dropped", lambda c: streamed(c, drop_args=True), F, F, "schema refuses"),
-    ("the calls only in the final frame", final_frame_only, W, W, "only in the final chunk"),
-    ("finish_reason stop beside the calls", lambda c: streamed(c, finish="stop"), W, W, "finish_reason 'stop'"),
-    ("all arguments in one chunk (buffered)", lambda c: streamed(c, buffered=True), P, P, "buffered"),
-]
+EXPECTED: dict[str, tuple[Status, Status, str]] = {
+    "healthy": (P, P, "match their non-streamed twins"),
+    "duplicate summary chunk": (F, W, "repeats the call's whole arguments"),
+    "all calls at index 0": (F, W, "share one `index`"),
+    "index missing": (F, W, "index"),
+    "the same id on every chunk": (W, P, "id"),
+    "an id that changes from chunk to chunk": (F, F, "id changes"),
+    "the name on every chunk": (F, W, "name is sent more than once"),
+    "arguments dropped": (F, F, "schema refuses"),
+    "the calls only in the final frame": (W, W, "only in the final chunk"),
+    "finish_reason stop beside the calls": (W, W, "finish_reason 'stop'"),
+    "all arguments in one chunk (buffered)": (P, P, "buffered"),
+    "no finish_reason": (W, F, "finish"),
+    "a delta without a function object": (P, F, "function"),
+}
+CLASSES = [(name, SCRIPTED[name], *expected) for name, expected in EXPECTED.items()]
 
 
 @pytest.mark.parametrize(("name", "make", "as_python", "as_ai_sdk", "said"), CLASSES, ids=[c[0] for c in CLASSES])
@@ -155,7 +111,7 @@ def test_a_stream_without_finish_reason_is_an_error_part_for_the_ai_sdk() -> Non
 
 
 @pytest.mark.parametrize("calls", [CALLS[:1], CALLS], ids=["single", "parallel"])
-@pytest.mark.parametrize(("name", "make"), [(c[0], c[1]) for c in CLASSES], ids=[c[0] for c in CLASSES])
+@pytest.mark.parametrize(("name", "make"), list(SCRIPTED.items()), ids=list(SCRIPTED))
 def test_the_openai_python_rebuild_is_the_sdks_own(name: str, make: Any, calls: list[tuple[str, str, str]]) -> None:
     """The rebuild judged as the openai Python SDK's is what the SDK's stream helper itself makes of the same chunks."""
     from openai._models import construct_type
