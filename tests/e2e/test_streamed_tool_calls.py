@@ -170,3 +170,27 @@ def test_the_ai_sdk_rebuild_is_the_ai_sdks_own(ai_sdk: Path) -> None:
         assert [[c.id if c.id in {c[0] for c in CALLS} else "made-up", c.name, c.arguments] for c in mine.calls] == made, key
         assert (mine.error is not None) == (theirs["error"] is not None), (key, mine.error, theirs["error"])
         assert mine.finish_reason == theirs["finish"] or mine.error is not None, key
+
+
+def test_the_litellm_rebuild_is_litellms_own() -> None:
+    """Every scripted class, single and parallel, rebuilt by litellm's own `stream_chunk_builder` (the gateway's
+    Python, offline): the calls and the finish_reason, or that it raises, are the rebuild's."""
+    litellm_bin = find_litellm()
+    if litellm_bin is None:
+        if require_e2e():
+            pytest.fail("APPROVAL_REQUIRE_E2E=1 but litellm is not installed (run scripts/bootstrap)")
+        pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
+    streams = {f"{name}/{len(calls)}": make(calls) for name, make in SCRIPTED.items() for calls in (CALLS[:1], CALLS)}
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    run = subprocess.run([str(litellm_bin.with_name("python")), str(ROOT / "tests" / "support" / "litellm_stream.py")],
+                         input=json.dumps(streams), capture_output=True, text=True, timeout=120, check=False, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    measured = json.loads(run.stdout.strip().splitlines()[-1])
+    for key, chunks in streams.items():
+        mine = stc.rebuild_litellm(chunks)
+        if "error" in measured[key]:
+            assert mine.error is not None, (key, measured[key])
+            continue
+        assert mine.error is None, (key, mine.error)
+        assert [[c.id, c.name, c.arguments] for c in mine.calls] == measured[key]["calls"], key
+        assert mine.finish_reason == measured[key]["finish"], key
