@@ -155,8 +155,9 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     except ConfigError as exc:
         return _fail_config(exc, env, config_file)
 
+    from approval.common.markdown import md_cell
     from approval.frontends.pipeline import execute, write_text_file
-    from approval.report.render import md_cell, progress_line, render_markdown
+    from approval.report.render import progress_line, render_markdown
 
     for notice in settings.notices:
         commands.warning(notice, title="Model approval: configuration")

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from approval.common.errors import ConfigError
+from approval.common.markdown import md_cell, md_code
 from approval.common.redact import register_secret
 from approval.common.userfile import MAX_RECORD_BYTES, record_from_bytes
 from approval.github.context import GitHubContext
 from approval.github.rest import TIMEOUT_SECONDS, explain_failure, make_client
 from approval.lifecycle.previous import Previous, PreviousRecord, matches
-from approval.report.render import md_cell, md_code
 
 if TYPE_CHECKING:
     from github import Github

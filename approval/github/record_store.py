@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from approval.common.errors import ConfigError
+from approval.common.markdown import md_cell
 from approval.common.names import digest
 from approval.common.names import safe_name as _safe
 from approval.common.redact import redact
@@ -25,7 +26,6 @@ from approval.common.userfile import MAX_RECORD_BYTES, record_from_bytes
 from approval.github.context import GitHubContext
 from approval.github.rest import explain_failure, make_client
 from approval.lifecycle.previous import PreviousRecord, matches
-from approval.report.render import md_cell
 
 if TYPE_CHECKING:
     from github import Github

@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from approval.common.markdown import md_cell, md_code
 from approval.engine.results import Category, CheckResult, RunCheck, Status
-from approval.report.render import md_cell, md_code
 from approval.settings.registry import Approval, Registry, parse_time
 
 NAME = "registry-guard"

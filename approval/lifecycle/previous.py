@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from approval.report.render import md_cell, md_code
+from approval.common.markdown import md_cell, md_code
 
 NOTHING = "Nothing: same verdict, same check results, latency within 25 %, same environment."
 

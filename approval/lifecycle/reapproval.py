@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from approval.common.errors import ConfigError
+from approval.common.markdown import fenced, md_code
 from approval.engine.suite import ModelOutcome, RunOutcome
 from approval.lifecycle.previous import Previous, drift_lines
-from approval.report.render import fenced, md_code, render_markdown
+from approval.report.render import render_markdown
 from approval.settings.build import Settings
 from approval.settings.registry import Registry
 
