@@ -1,4 +1,8 @@
-"""`approval` command line: run an approval, validate a record, compare two records, summarize many, promote an approved model."""
+"""`approval` command line: run an approval, validate a record, compare two records, summarize many, promote an approved model.
+
+Lazy imports: each command imports what it needs inside its own function, so `approval --version` and the commands
+that read records start without loading the suite, requests or PyGithub.
+"""
 
 from __future__ import annotations
 

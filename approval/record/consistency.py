@@ -18,6 +18,7 @@ from typing import Any
 from approval.common.redact import encoded_forms
 from approval.engine.checks import CATALOGUE
 from approval.engine.contract import model_matches
+from approval.record.build import SCHEMA_VERSIONS
 
 BLOCKING = ("fail", "error")
 HTTP_2XX = re.compile(r"^2\d\d$")
@@ -140,7 +141,6 @@ def _named_models(record: Mapping[str, Any]) -> list[tuple[str, str]]:
 def _what_the_tool_never_writes(record: Mapping[str, Any], version: Any) -> list[str]:
     """Values no run writes: a check name the tool does not have, a date that does not exist, a number that is not
     finite, a model other than the candidate in the candidate's own evidence."""
-    from approval.record.build import SCHEMA_VERSIONS
 
     problems: list[str] = []
     if version not in SCHEMA_VERSIONS or isinstance(version, bool):
