@@ -614,6 +614,7 @@ def schema_problem(call: Call, tools: Mapping[str, Mapping[str, Any]]) -> str | 
         return "arrive with arguments that are not JSON"
     if not isinstance(args, dict):
         return "arrive with arguments that are not a JSON object"
+    # jsonschema (~120 ms to import) only where a schema is checked
     from jsonschema import Draft202012Validator
 
     errors = list(Draft202012Validator(tools[call.name].get("parameters") or {}).iter_errors(args))
