@@ -324,3 +324,23 @@ def test_the_openai_python_responses_rebuild_is_the_sdks_own(kw: dict[str, Any])
     assert final is not None and mine.error is None
     assert [(c.id, c.name, c.arguments) for c in mine.calls] == \
         [(o.call_id, o.name, o.arguments) for o in final.output if o.type == "function_call"]
+
+
+def test_a_twin_without_a_call_leaves_the_count_uncompared_but_the_streamed_calls_judged() -> None:
+    ev = evidence(settings_for(), streamed(CALLS[:1]), streamed(CALLS))
+    without = Evidence(ev.settings, ev.model, {**ev.exchanges, stc.SINGLE + stc.TWIN: twin_exchange(stc.SINGLE, [])})
+    result = stc.evaluate(without)
+    assert result.status is Status.WARN and "twin made no tool call" in result.detail
+    merged = Evidence(ev.settings, ev.model, {**without.exchanges, stc.SINGLE: stream_exchange(stc.SINGLE, streamed(CALLS[:1], summary=True))})
+    assert stc.evaluate(merged).status is Status.FAIL
+
+
+@pytest.mark.parametrize(("end", "category"), [("response.failed", Category.GATEWAY), ("response.incomplete", Category.MODEL)])
+def test_a_responses_stream_that_does_not_complete_fails(end: str, category: Category) -> None:
+    ev = responses_evidence("openai-python")
+    events = [e for e in ev.exchanges[stc.SINGLE].events or [] if e.event != "response.completed"]
+    events.append(SSEEvent(end, json.dumps({"type": end, "response": {"id": "resp_1", "status": end.split(".")[1]}})))
+    broken = Exchange(stc.SINGLE, "POST", "/responses", status=200, headers={"content-type": "text/event-stream"}, events=events,
+                      stream_complete=True, attempts=1)
+    result = stc.evaluate(Evidence(ev.settings, ev.model, {**ev.exchanges, stc.SINGLE: broken}))
+    assert result.status is Status.FAIL and result.category is category and end in result.detail

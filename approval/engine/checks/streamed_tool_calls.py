@@ -623,9 +623,12 @@ def schema_problem(call: Call, tools: Mapping[str, Mapping[str, Any]]) -> str | 
     return None
 
 
-def judge_rebuilt(rebuilt: Rebuilt, twin: list[dict[str, Any]], tools: Mapping[str, Mapping[str, Any]], client: str) -> Finding | None:
-    """A failure when the agent's client rebuilds the stream into something its tools cannot run."""
+def judge_rebuilt(rebuilt: Rebuilt, twins: list[dict[str, Any]] | None, tools: Mapping[str, Mapping[str, Any]],
+                  client: str) -> Finding | None:
+    """A failure when the agent's client rebuilds the stream into something its tools cannot run, or into another
+    number of calls than the twin's (None: no twin call to compare with)."""
     who = CLIENT_WORDS[client]
+    twin = twins or []
     if rebuilt.error:
         return Finding(Status.FAIL, Category.GATEWAY, f"the agent's client ({who}) could not read the stream: {rebuilt.error}")
     for n, call in enumerate(rebuilt.calls):
@@ -640,6 +643,8 @@ def judge_rebuilt(rebuilt: Rebuilt, twin: list[dict[str, Any]], tools: Mapping[s
                 problem = f"arrive as {show_repr(call.name)}" + (" with arguments that are not JSON" if not _args_ok(call) else "")
             return Finding(Status.FAIL, Category.GATEWAY,
                            f"as {who} rebuilds the stream, the agent's {shown} would {problem}: its tool would never run")
+    if twins is None:
+        return None
     distinct = list(dict.fromkeys((c.name, _canonical(c.arguments)) for c in rebuilt.calls))
     if len(rebuilt.calls) > len(twin) == len(distinct):
         repeated = sorted({str(c.name) for n, c in enumerate(rebuilt.calls) if (c.name, _canonical(c.arguments)) in
@@ -724,9 +729,12 @@ def judge_pair(stream: Exchange, twin: Exchange, settings: Settings, parallel: b
     if endpoint == "responses":
         payloads = responses_payloads(stream.events)
         facts, places = responses_facts(payloads)
-        has_completed = any(kind == "response.completed" for kind, _ in payloads)
+        ends = [kind for kind, _ in payloads if kind in ("response.completed", "response.failed", "response.incomplete")]
+        has_completed = "response.completed" in ends
         if not has_completed:
-            return Judged([Finding(Status.FAIL, Category.GATEWAY, "the stream ended without response.completed")], [], None, None)
+            how = f"the stream ended with {ends[-1]}" if ends else "the stream ended without response.completed"
+            category = Category.MODEL if ends and ends[-1] == "response.incomplete" else Category.GATEWAY
+            return Judged([Finding(Status.FAIL, category, how)], [], None, None)
         rebuilt = rebuild_responses(profile.client, facts, places, has_completed)
     else:
         chunks = [p for e in stream.events if isinstance(p := sse_json(e), dict)]
@@ -739,7 +747,10 @@ def judge_pair(stream: Exchange, twin: Exchange, settings: Settings, parallel: b
     findings = [Finding(Status.FAIL, Category.GATEWAY, text) for text in facts.fatal]
     if parallel and len(twin_calls) == 1 and len(facts.calls) <= 1:
         notes.append("inconclusive for parallel calls: the model made one call where two were asked")
-    broken = judge_rebuilt(rebuilt, twin_calls, tools, profile.client)
+    if not twin_calls:  # the stream has calls: its count has nothing to be compared with, its calls are still judged
+        findings.append(Finding(Status.WARN, Category.MODEL, "inconclusive: the non-streamed twin made no tool call though one was "
+                                                             "required, so the streamed calls' count is not compared"))
+    broken = judge_rebuilt(rebuilt, twin_calls or None, tools, profile.client)
     if broken is not None and broken.status is Status.WARN and f"{NAME}.duplicate-calls" in settings.required:
         broken = Finding(Status.FAIL, broken.category, broken.text)
     if broken is not None:
