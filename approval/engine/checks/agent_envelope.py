@@ -16,7 +16,7 @@ from typing import Any
 
 from approval.common.redact import excerpt
 from approval.engine.checks.base import STATUS_ORDER, CheckSpec, Evidence, duration_of, missing_labels, not_finished, result, worst
-from approval.engine.checks.streaming import judge_chat_stream, judge_responses_stream
+from approval.engine.checks.streaming import judge_chat_stream, judge_responses_stream, plain_json_answer
 from approval.engine.classify import describe_failure, failure_status, generation
 from approval.engine.contract import parse_error_body, show_repr
 from approval.engine.gateway import Exchange, sse_json
@@ -183,14 +183,18 @@ def refusal(ex: Exchange, what: str, name: str) -> Part | None:
 
 
 def judge_stream(ex: Exchange, endpoint: str, what: str) -> Part:
-    """A streamed parameter call (stream_options): a usable stream; a usage chunk with `choices: []` is noted."""
-    if ex.events is None or not ex.status or not 200 <= ex.status < 300:
-        return Part(Status.FAIL, Category.GATEWAY, f"{what}: HTTP {ex.status} without an event stream")
+    """A streamed parameter call (stream_options) answered with a stream: usable; a usage chunk with `choices: []` is
+    noted."""
+    assert ex.events is not None
+    plain = plain_json_answer(ex)
+    if plain is not None:
+        return Part(Status.FAIL, Category.GATEWAY, f"with {what}, {plain}")
     judge = judge_responses_stream if endpoint == "responses" else judge_chat_stream
     ok, category, reason, _ = judge(ex.events, ex.stream_complete)
+    if not ok and ex.transport_error:
+        return Part(Status.ERROR, Category.INFRASTRUCTURE, f"{what}: the stream broke off ({ex.transport_detail or ex.transport_error})")
     if not ok:
-        return Part(failure_status(Category.INFRASTRUCTURE if ex.transport_error else category),
-                    Category.INFRASTRUCTURE if ex.transport_error else Category.GATEWAY, f"with {what} the stream breaks: {reason}")
+        return Part(failure_status(category), category, f"with {what} the stream breaks: {reason}")
     usage_only = any(isinstance(p := sse_json(e), dict) and p.get("choices") == [] and p.get("usage") for e in ex.events)
     if usage_only:
         return Part(Status.PASS, Category.NONE, f"{what}: accepted; a usage chunk with `choices: []` follows (a client that indexes "
@@ -199,11 +203,11 @@ def judge_stream(ex: Exchange, endpoint: str, what: str) -> Part:
 
 
 def judge_accepted(ex: Exchange, endpoint: str, what: str, name: str) -> Part:
+    if ex.events is not None:  # a streamed call answered with a stream
+        return judge_stream(ex, endpoint, what)
     refused = refusal(ex, what, name)
     if refused is not None:
         return refused
-    if ex.events is not None:
-        return judge_stream(ex, endpoint, what)
     gen = generation(ex, endpoint)
     if not gen.ok and not gen.tool_calls:
         return Part(failure_status(gen.category), gen.category, f"{what}: {gen.reason}")
@@ -219,8 +223,10 @@ def judge_forced(ev: Evidence, endpoint: str) -> Part:
     markup = prose = answered = 0
     for ex in exchanges:
         refused = refusal(ex, "tool_choice='required'", "tool_choice")
+        if refused is not None and refused.status is Status.ERROR:
+            continue  # unobserved: counted out
         if refused is not None:
-            if "required" not in ev.settings.profile.tool_choice and 400 <= (ex.status or 0) < 500 and refused.status is Status.FAIL:
+            if "required" not in ev.settings.profile.tool_choice and 400 <= (ex.status or 0) < 500:
                 return Part(Status.PASS, Category.NONE, "tool_choice 'required' is refused here, so text-instead-of-calls was not "
                                                         "checked (the agent does not send it)")
             return refused

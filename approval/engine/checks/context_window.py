@@ -49,11 +49,11 @@ SPEC = CheckSpec(
 
 
 def filler_line(i: int) -> str:
-    return f"src/module_{i % 97}.py:{i}: def helper_{i}(value): return value + {i}  # unchanged\n"
+    return f"src/module_{i % 97}.py:{i}: def helper_{i}(value): return value + {i}  # unchanged; "
 
 
 def filler(chars: int) -> str:
-    """Deterministic source-like text of about `chars` characters."""
+    """Deterministic source-like text of `chars` characters, nothing JSON escapes (so its size in the request is known)."""
     lines: list[str] = []
     size = i = 0
     while size < chars:
@@ -74,11 +74,11 @@ def sized_payload(settings: Settings, model: str, target_chars: int) -> dict[str
     frame["tool_choice"] = "auto"
     room = max(0, target_chars - len(json.dumps(frame)))
     history: list[dict[str, str]] = []
-    while room > 0:
-        size = min(room, FILLER_MESSAGE_CHARS)
-        history += [{"role": "user", "content": "Here is more of the file under review:\n" + filler(size)},
-                    {"role": "assistant", "content": "Noted."}]
-        room -= size + 120  # the two messages' own JSON
+    pair = len(json.dumps([{"role": "user", "content": ""}, {"role": "assistant", "content": "Noted."}]))
+    while room > pair:
+        size = min(room - pair, FILLER_MESSAGE_CHARS)
+        history += [{"role": "user", "content": filler(size)}, {"role": "assistant", "content": "Noted."}]
+        room -= size + pair
     key = "input" if endpoint == "responses" else "messages"
     frame[key] = [frame[key][0], *history, frame[key][-1]]
     return frame
@@ -119,15 +119,19 @@ def context_error(ex: Exchange) -> str | None:
     return None
 
 
-def unobserved(ex: Exchange) -> tuple[Category, str] | None:
+def unobserved(ex: Exchange, *, server_error_is_finding: bool) -> tuple[Category, str] | None:
+    """Why the call left the route unobserved (no answer, access, rate limit, a wrong path; a 5xx unless a smaller
+    call of the same shape was answered), or None."""
     failure = describe_failure(ex)
-    if failure is not None and failure_status(failure[0]) is Status.ERROR and not (ex.status and ex.status >= 500):
-        return failure
-    return None
+    if failure is None or failure_status(failure[0]) is not Status.ERROR:
+        return None
+    if server_error_is_finding and ex.transport_error is None and (ex.status or 0) >= 500:
+        return None
+    return failure
 
 
 def judge_fill(ex: Exchange, endpoint: str, share: str) -> tuple[Status, Category, str]:
-    gap = unobserved(ex)
+    gap = unobserved(ex, server_error_is_finding=False)
     if gap is not None:
         return Status.ERROR, gap[0], f"the call at {share}: {gap[1]}"
     said = context_error(ex)
@@ -135,16 +139,15 @@ def judge_fill(ex: Exchange, endpoint: str, share: str) -> tuple[Status, Categor
         return Status.PASS, Category.NONE, f"at {share} refused with a context-length error the agent can classify ({said})"
     gen = generation(ex, endpoint)
     if not gen.ok and not gen.tool_calls:
-        category = Category.GATEWAY if (ex.status or 0) >= 500 else gen.category
-        return Status.FAIL, category, f"at {share}: {gen.reason}"
+        return failure_status(gen.category), gen.category, f"at {share}: {gen.reason}"
     if any(call.get("name") == STATUS_TOOL for call in gen.tool_calls):
         return Status.PASS, Category.NONE, f"at {share} the agent's tools and instructions still work ({STATUS_TOOL} called)"
     return Status.FAIL, Category.GATEWAY, (f"at {share} the answer is a 200 without the {STATUS_TOOL} call its instructions ask for: the "
                                            f"front of the prompt (tools, system prompt) looks cut silently, so the agent forgets them")
 
 
-def judge_over(ex: Exchange, endpoint: str, share: str) -> tuple[Status, Category, str]:
-    gap = unobserved(ex)
+def judge_over(ex: Exchange, share: str, fill_answered: bool) -> tuple[Status, Category, str]:
+    gap = unobserved(ex, server_error_is_finding=fill_answered)
     if gap is not None:
         return Status.ERROR, gap[0], f"the call at {share}: {gap[1]}"
     said = context_error(ex)
@@ -181,7 +184,7 @@ def evaluate(ev: Evidence) -> CheckResult:
     if over_chars is None:
         notes.append(f"the over-window call was not made (over the {MAX_REQUEST_BYTES // (1024 * 1024)} MiB request cap)")
     else:
-        parts.append(judge_over(ev.exchanges[OVER], endpoint, f"~{OVER_SHARE:.1f}×"))
+        parts.append(judge_over(ev.exchanges[OVER], f"~{OVER_SHARE:.1f}×", fill_answered=parts[0][0] is not Status.ERROR))
     status = worst([p[0] for p in parts])
     shown = [p for p in parts if p[0] is status] if status is not Status.PASS else parts
     metrics = {"context_tokens": window, "fill_chars": fill_chars, "over_chars": over_chars}
