@@ -99,7 +99,7 @@ def test_a_route_that_takes_the_agents_shape_passes(gateway, profile):
     c = run_check("agent-envelope", profile)
     assert (c.status, c.category) == (Status.PASS, Category.NONE), c.detail
     planned = agent_envelope.probes_for(make_settings(), "cand-model")
-    assert c.metrics["refused"] == [] and c.metrics["calls"] == len(agent_envelope.probes_for(
+    assert c.metrics["refused"] == "" and c.metrics["calls"] == len(agent_envelope.probes_for(
         replace(make_settings(), profile=profile), "cand-model"))
     assert len(raw_calls(gateway)) == c.metrics["calls"] and len(planned) == 6  # generic: plain, parallel, auto, 3 forced
     assert f"profile {profile.name}" in c.detail
@@ -133,7 +133,7 @@ def test_a_parameter_the_route_refuses_fails_naming_it(gateway, field, reply, ne
     c = run_check("agent-envelope", AGENT)
     assert (c.status, c.category) == (Status.FAIL, Category.GATEWAY), c.detail
     assert needle.format(f=field) in c.detail
-    assert c.metrics["refused"] == [field]
+    assert c.metrics["refused"] == field
 
 
 def test_the_detail_says_when_the_refusal_names_the_field(gateway):

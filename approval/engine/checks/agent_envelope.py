@@ -320,7 +320,7 @@ def evaluate(ev: Evidence) -> CheckResult:
     notes = [p.text for p in parts if p.text and p.status is Status.PASS]
     capped = [f"{len(params) - MAX_PARAMETERS} more parameters not probed (at most {MAX_PARAMETERS})"] if len(params) > MAX_PARAMETERS else []
     refused = [name for i, (name, _) in enumerate(params[:MAX_PARAMETERS], start=1) if parts[i - 1].status is Status.FAIL]
-    metrics = {"calls": len(planned), "parameters": min(len(params), MAX_PARAMETERS), "refused": refused}
+    metrics = {"calls": len(planned), "parameters": min(len(params), MAX_PARAMETERS), "refused": ", ".join(refused)}
     if status is Status.PASS:
         sent = ", ".join(name for name, _ in params[:MAX_PARAMETERS]) or "no extra parameters"
         detail = "; ".join([f"profile {profile.name}: accepted {sent}", *notes, *capped])
