@@ -53,7 +53,7 @@ def gw(stub: StubUpstream) -> Iterator[RunningLiteLLM]:
 
 
 def cli(gw: RunningLiteLLM, tmp_path: Path, model: str, checks: str) -> tuple[Any, dict[str, Any]]:
-    result, record = approve_at(gw.base_url, tmp_path, f"openai-{model}", "--checks", checks, key=gw.master_key)
+    result, record = approve_at(gw.base_url, tmp_path, f"openai-{model}", "--checks", checks, key=gw.master_key or "")
     assert record is not None, result.all_text
     return result, record
 
@@ -64,7 +64,7 @@ def check_of(record: dict[str, Any], name: str) -> dict[str, Any]:
 
 def suite(gw: RunningLiteLLM, model: str, name: str, profile: AgentProfile, required: frozenset[str] = frozenset(),
           endpoint: str = "chat") -> CheckResult:
-    settings = make_settings({"GATEWAY_API_KEY": gw.master_key}, base_url=gw.base_url, models=[f"openai-{model}"],
+    settings = make_settings({"GATEWAY_API_KEY": gw.master_key or ""}, base_url=gw.base_url, models=[f"openai-{model}"],
                              checks=f"happy-path,{name}", timeout=60, endpoint=endpoint)
     found = run_suite(replace(settings, profile=profile, required=required)).candidates[0].check(name)
     assert found is not None
