@@ -262,6 +262,7 @@ def _drive_agent(settings: Settings, runs: list[_ModelRun], deadline: Deadline, 
     """The agent-client check's SDK calls for every model, each model in its own thread; the SDK is imported here."""
     started = time.monotonic()
     try:
+        # the openai SDK (~0.4 s to import) only in runs that select agent-client, while the probes are in flight
         from approval.engine import agent_sdk
 
         agent_sdk.load_family(settings)

@@ -2,6 +2,9 @@
 
 `entrypoint.py` calls `main()`. The verdict and the record never depend on a GitHub call succeeding: every
 publisher reports "skipped" with a reason instead of raising, and that reason reaches the log and the job summary.
+
+Lazy imports: each publisher is imported where it is used, so a run that does not comment, upload or open an issue
+never loads its module (or PyGithub), and the calls to the gateway start sooner.
 """
 
 from __future__ import annotations

@@ -126,3 +126,26 @@ def test_the_summary_of_records_loads_no_runner_and_no_http_client() -> None:
     loaded = loaded_at_import("approval.report.summary")
     assert not {m for m in loaded if m.startswith("approval.engine")}, sorted(loaded)
     assert "third-party:requests" not in loaded
+
+
+LAZY_POLICY = "Lazy imports:"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_a_function_local_import_says_why(path: Path) -> None:
+    """An import inside a function is there for start-up time: it carries its reason (a comment on its line or just
+    above it, or above the first of the imports it is grouped with), or its module's docstring states the policy."""
+    source = path.read_text("utf-8")
+    tree = ast.parse(source)
+    if LAZY_POLICY in (ast.get_docstring(tree) or ""):
+        return
+    lines = source.splitlines()
+    unexplained = []
+    for func in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)):
+        for node in (n for n in ast.walk(func) if isinstance(n, ast.Import | ast.ImportFrom)):
+            first = node.lineno
+            while first > 1 and lines[first - 2].strip().startswith(("import ", "from ")):
+                first -= 1
+            if "#" not in lines[node.lineno - 1] and not lines[first - 2].strip().startswith("#"):
+                unexplained.append(f"line {node.lineno}: {lines[node.lineno - 1].strip()}")
+    assert not unexplained, f"say why each import is inside a function, or move it to the top: {unexplained}"
