@@ -3,6 +3,7 @@ a tool-using model (answers are built from the request, never asserted as exact 
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -164,11 +165,10 @@ def test_a_parameter_call_refused_for_access_or_rate_is_an_evidence_gap(gateway,
 @pytest.mark.parametrize("markup", MARKUPS)
 @pytest.mark.parametrize(("every", "how"), [(1, ""), (3, "intermittent: ")])
 def test_tool_calls_written_as_text_fail(gateway, markup, every, how):
-    count = {"n": 0}
+    calls = itertools.count(1)  # next() is atomic: the probes run concurrently
 
     def forced() -> str | None:
-        count["n"] += 1
-        return markup if count["n"] % every == 0 else None
+        return markup if next(calls) % every == 0 else None
 
     serve(gateway, lambda body: model(body, forced=forced) if body.get("tool_choice") == "required" else None)
     c = run_check("agent-envelope")
@@ -185,13 +185,12 @@ def test_a_forced_call_answered_with_prose_fails_as_tool_choice_ignored(gateway)
 
 
 def test_forced_calls_without_usable_answers_are_counted_out(gateway):
-    count = {"n": 0}
+    calls = itertools.count(1)  # next() is atomic: the probes run concurrently
 
     def flaky(body: dict[str, Any]) -> Reply | None:
         if body.get("tool_choice") != "required":
             return None
-        count["n"] += 1
-        return refuse(429, "rate limited") if count["n"] > 1 else None
+        return refuse(429, "rate limited") if next(calls) > 1 else None
 
     serve(gateway, flaky)
     c = run_check("agent-envelope", retry=False)
