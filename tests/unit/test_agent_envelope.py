@@ -155,11 +155,13 @@ def test_a_plain_call_without_an_answer_leaves_the_envelope_unobserved(gateway, 
     assert "the plain call" in c.detail
 
 
-@pytest.mark.parametrize("reply", [refuse(401, "Invalid API key"), refuse(429, "rate limited")])
+@pytest.mark.parametrize("reply", [refuse(401, "Invalid API key"), refuse(429, "rate limited"), refuse(403, "forbidden"),
+                                   refuse(400, "Authentication failed: invalid key")])
 def test_a_parameter_call_refused_for_access_or_rate_is_an_evidence_gap(gateway, reply):
     serve(gateway, lambda body: reply if "temperature" in body else None)
-    c = run_check("agent-envelope", AGENT)
+    c = run_check("agent-envelope", AGENT, retry=False)
     assert (c.status, c.category) == (Status.ERROR, Category.INFRASTRUCTURE), c.detail
+    assert c.detail.startswith("temperature=0: ") and c.metrics["refused"] == ""
 
 
 @pytest.mark.parametrize("markup", MARKUPS)

@@ -169,7 +169,9 @@ def refusal(ex: Exchange, what: str, name: str) -> Part | None:
         return None
     category, reason = failure
     status = ex.status or 0
-    if category is Category.CONFIG or ex.transport_error or status in (401, 403, 407, 408, 429) or not 400 <= status < 600:
+    # access, rate limit, timeout (and a 400 that reads as a refused key), a wrong path, no answer: unobserved
+    if category is Category.CONFIG or ex.transport_error or (category is Category.INFRASTRUCTURE and status < 500) \
+            or not 400 <= status < 600:
         return Part(failure_status(category), category, f"{what}: {reason}")
     if status >= 500:
         return Part(Status.FAIL, Category.GATEWAY, f"the route fails with HTTP {status} when the agent sends {what} (the plain call works)")
