@@ -63,8 +63,8 @@ def check_of(record: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def suite(gw: RunningLiteLLM, model: str, name: str, profile: AgentProfile, required: frozenset[str] = frozenset(),
-          endpoint: str = "chat") -> CheckResult:
-    settings = make_settings({"GATEWAY_API_KEY": gw.master_key or ""}, base_url=gw.base_url, models=[f"openai-{model}"],
+          endpoint: str = "chat", model_prefix: str = "openai-") -> CheckResult:
+    settings = make_settings({"GATEWAY_API_KEY": gw.master_key or ""}, base_url=gw.base_url, models=[f"{model_prefix}{model}"],
                              checks=f"happy-path,{name}", timeout=60, endpoint=endpoint)
     found = run_suite(replace(settings, profile=profile, required=required)).candidates[0].check(name)
     assert found is not None
@@ -109,6 +109,16 @@ def test_the_agents_parameters_through_litellm(gw: RunningLiteLLM, stub: StubUps
     refused = suite(gw, "stub-model+refuse-param=reasoning_effort", "agent-envelope", DEVELOPER)
     assert (refused.status, refused.category) == (Status.FAIL, Category.GATEWAY), refused.detail
     assert "this route refuses reasoning_effort='medium'" in refused.detail and refused.metrics["refused"] == "reasoning_effort"
+
+
+def test_litellm_refuses_fields_its_anthropic_translation_does_not_support(gw: RunningLiteLLM, stub: StubUpstream) -> None:
+    """Measured (LiteLLM 1.108, `drop_params: false`): LiteLLM's own UnsupportedParamsError, before any call upstream."""
+    profile = replace(DEVELOPER, parameters={"reasoning_effort": "medium", "presence_penalty": 0.1, "temperature": 0, "metadata": {"session": "s"}})
+    c = suite(gw, "stub-model", "agent-envelope", profile, model_prefix="anthropic-")
+    assert (c.status, c.category) == (Status.FAIL, Category.GATEWAY), c.detail
+    assert c.metrics["refused"] == "reasoning_effort, presence_penalty"
+    assert "this route refuses 2 fields the agent sends: reasoning_effort='medium', presence_penalty=0.1" in c.detail
+    assert "UnsupportedParamsError" in c.detail
 
 
 @pytest.mark.parametrize(("required", "status"), [(frozenset(), Status.WARN), (frozenset({"agent-envelope.developer-role"}), Status.FAIL)])

@@ -137,6 +137,16 @@ def test_a_parameter_the_route_refuses_fails_naming_it(gateway, field, reply, ne
     assert c.metrics["refused"] == field
 
 
+def test_several_refused_fields_are_named_together(gateway):
+    refused = ("temperature", "reasoning_effort", "metadata")
+    serve(gateway, lambda body: next((refuse(400, f"Unsupported parameter: '{f}'") for f in refused if f in body), None))
+    c = run_check("agent-envelope", AGENT)
+    assert (c.status, c.category) == (Status.FAIL, Category.GATEWAY)
+    assert c.detail.startswith("this route refuses 3 fields the agent sends: temperature=0, reasoning_effort='medium', metadata=")
+    assert "(first: HTTP 400 (the error names it): Unsupported parameter: 'temperature')" in c.detail
+    assert c.metrics["refused"] == "temperature, reasoning_effort, metadata"
+
+
 def test_the_detail_says_when_the_refusal_names_the_field(gateway):
     serve(gateway, lambda body: refuse(400, "Unsupported parameter: 'reasoning_effort'") if "reasoning_effort" in body else None)
     assert "(the error names it)" in run_check("agent-envelope", AGENT).detail

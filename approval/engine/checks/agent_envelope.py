@@ -155,6 +155,7 @@ class Part:
     status: Status
     category: Category
     text: str  # one clause for the detail; "" when nothing worth saying
+    refused: str = ""  # the field a structured 4xx refused, when that is what this part found
 
 
 PASSED = Part(Status.PASS, Category.NONE, "")
@@ -181,7 +182,18 @@ def refusal(ex: Exchange, what: str, name: str) -> Part | None:
                                                    f"cannot read")
     named = " (the error names it)" if name and name.rsplit(".", maxsplit=1)[-1] in parsed.message else ""
     return Part(Status.FAIL, Category.GATEWAY, f"this route refuses {what} (HTTP {status}{named}: {excerpt(parsed.message, 90)}): "
-                                               f"the agent sends it and cannot run on this route")
+                                               f"the agent sends it and cannot run on this route", refused=what)
+
+
+def grouped(parts: list[Part]) -> list[Part]:
+    """Several fields refused alike read as one clause naming them all, the first error shown."""
+    refusals = [p for p in parts if p.refused]
+    if len(refusals) < 2:
+        return parts
+    first = refusals[0].text.split(" (", 1)[1].rsplit("): ", 1)[0]
+    joined = Part(Status.FAIL, Category.GATEWAY, f"this route refuses {len(refusals)} fields the agent sends: "
+                                                 f"{', '.join(p.refused for p in refusals)} (first: {first}): it cannot run on this route")
+    return [joined, *(p for p in parts if not p.refused)]
 
 
 def judge_stream(ex: Exchange, endpoint: str, what: str) -> Part:
@@ -327,5 +339,5 @@ def evaluate(ev: Evidence) -> CheckResult:
         sent = ", ".join(name for name, _ in params[:MAX_PARAMETERS]) or "no extra parameters"
         detail = "; ".join([f"profile {profile.name}: accepted {sent}", *notes, *capped])
         return result(NAME, Status.PASS, Category.NONE, detail, duration_ms=duration, metrics=metrics)
-    detail = "; ".join([p.text for p in bad] + [f"profile {profile.name}", *capped])
+    detail = "; ".join([p.text for p in grouped(bad)] + [f"profile {profile.name}", *capped])
     return result(NAME, status, bad[0].category, detail, duration_ms=duration, metrics=metrics)
