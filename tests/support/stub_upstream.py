@@ -1188,7 +1188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument("--model", action="append", default=[], help="a model GET /v1/models lists (repeatable)")
     parser.add_argument("--defect", action="append", default=[], metavar="MODEL=DEFECT[,DEFECT]",
-                        help=f"give a model defects (repeatable); known: {', '.join(DEFECTS)}")
+                        help=f"give a model defects (repeatable); known: {', '.join(DEFECTS)}, "
+                             f"{', '.join(f'{name}=<value>' for name in VALUED_DEFECTS)}")
     parser.add_argument("--max-hours", type=float, default=12.0, help="stop by itself after this long")
     args = parser.parse_args(argv)
 
