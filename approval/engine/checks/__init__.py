@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from approval.engine.checks import (
     agent_client,
+    agent_envelope,
     approved_list,
+    context_window,
     error_path,
     happy_path,
     latency,
@@ -41,7 +43,7 @@ class Check:
 CHECKS: tuple[Check, ...] = tuple(
     Check(module.SPEC, module.evaluate)
     for module in (reachability, happy_path, model_echo, error_path, latency, agent_client, output_quality, streaming, tool_calling,
-                   streamed_tool_calls, structured_output, approved_list)
+                   streamed_tool_calls, structured_output, agent_envelope, context_window, approved_list)
 )
 BY_NAME: dict[str, Check] = {check.spec.name: check for check in CHECKS}
 CATALOGUE = Catalogue(
