@@ -156,7 +156,8 @@ def test_a_stripped_replay_refused_names_the_field_the_agent_must_round_trip(gat
     # the synthetic parallel history carries no reasoning: its refusal for that is no finding about the translation
     assert "translation of grouped tool results" not in check.detail
     if status is not Status.PASS:
-        assert "an agent that replays the assistant turn stripped would be refused" in check.detail
+        assert "the agent must round-trip 'reasoning_content': an agent that replays the assistant turn without it would be refused" \
+            in check.detail
 
 
 def test_nothing_to_strip_makes_no_stripped_turn(gateway: FakeGateway) -> None:

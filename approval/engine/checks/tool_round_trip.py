@@ -402,9 +402,9 @@ def judge_next_turn(ex: Exchange, endpoint: str, sent: list[dict[str, Any]], wha
     return passed(f"{what}: HTTP {ex.status}, {shape}")
 
 
-def refusal_text(ex: Exchange) -> str:
+def refusal_text(ex: Exchange, limit: int = 140) -> str:
     parsed = parse_error_body(ex.json())
-    said = excerpt(parsed.message, 140) if parsed else (ex.body_excerpt(100) if ex.body else "(empty body)")
+    said = excerpt(parsed.message, limit) if parsed else (ex.body_excerpt(100) if ex.body else "(empty body)")
     return f"HTTP {ex.status}: {said}"
 
 
@@ -516,29 +516,30 @@ def judge_stripped(settings: Settings, ex: Exchange, endpoint: str, turn: list[d
         return passed(f"stripped replay: HTTP {ex.status}")
     _, dropped = stripped(turn, endpoint)
     field = named_field(ex, dropped)
-    named = f"it must round-trip {field!r}" if field else f"it must round-trip what the stripped turn leaves out ({', '.join(dropped[:4])})"
-    line = f"an agent that replays the assistant turn stripped would be refused ({refusal_text(ex)}): {named}"
+    named = repr(field) if field else f"what a stripped turn leaves out ({', '.join(dropped[:4])})"
+    line = (f"the agent must round-trip {named}: an agent that replays the assistant turn without it would be refused "
+            f"({refusal_text(ex, 100)})")
     replays = settings.profile.reasoning_fields
     if field and field in replays:
         return passed(f"stripped replay refused, and the profile round-trips {field!r}")
     if replays:
-        return Part(Status.FAIL, Category.GATEWAY, f"{line}, and the profile {settings.profile.name!r} does not")
+        return Part(Status.FAIL, Category.GATEWAY, f"the profile {settings.profile.name!r} does not send it back; {line}")
     required = f"{NAME}.stripped-replay" in settings.required
     return Part(Status.FAIL if required else Status.WARN, Category.GATEWAY, line)
 
 
 def named_field(ex: Exchange, dropped: list[str]) -> str | None:
-    """The left-out field the refusal names: by its name, else by its first word (`thinking` for `thinking_blocks`)."""
+    """The left-out field the refusal names first: by its name, or by its first word (`thinking` for
+    `thinking_blocks`); a gateway's wrapper may quote more of the request after the provider's own words."""
     parsed = parse_error_body(ex.json())
     said = (parsed.message if parsed else ex.body_excerpt(400)).lower()
-    for name in dropped:
-        if name.lower() in said:
-            return name
-    for name in dropped:
+    found: list[tuple[int, int, str]] = []
+    for order, name in enumerate(dropped):
         word = name.split(".")[-1].replace(" items", "").split("_")[0].lower()
-        if len(word) > 3 and word in said:
-            return name
-    return None
+        spots = [said.find(text) for text in (name.lower(), word) if len(text) > 3 and text in said]
+        if spots:
+            found.append((min(spots), order, name))
+    return min(found)[2] if found else None
 
 
 def judge_parallel(ev: Evidence, endpoint: str) -> list[Part]:
