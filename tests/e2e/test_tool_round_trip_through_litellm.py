@@ -59,6 +59,7 @@ def test_a_healthy_tool_loop_is_approved(gateway: RunningLiteLLM, stub: StubUpst
     check = round_trip(record)
     assert result.code == 0 and (check["status"], check["category"]) == ("pass", "none"), check
     assert check["metrics"]["turn_2_ms"] is not None and check["metrics"]["tool_choice_required"] is False
+    assert check["detail"].startswith("the agent's second turn: HTTP 200, text (the assistant turn replayed exactly as returned"), check
 
 
 @pytest.mark.parametrize("route", ["openai", "anthropic"])

@@ -186,15 +186,20 @@ def test_a_refused_parallel_history_fails(gateway: FakeGateway, trailing_user: b
     assert [b["messages"][2]["tool_call_id"] for b in sent] == ["call_rtparallel0"] * 2
 
 
-def test_a_refused_named_tool_choice_is_retried_with_required_and_said(gateway: FakeGateway) -> None:
+@pytest.mark.parametrize("turn_2_refused", [False, True])
+def test_a_refused_named_tool_choice_is_retried_with_required_and_said(gateway: FakeGateway, turn_2_refused: bool) -> None:
+    refuse = (lambda body: error(400, "messages with role 'tool' must be a response")) if turn_2_refused else None
+
     def model(body: Body) -> tuple[int, dict[str, str], str]:
         if isinstance(body.get("tool_choice"), dict):
             return error(400, "tool_choice must be one of auto, none, required")
-        return tool_model()(body)
+        return tool_model(turn_2=refuse)(body)
 
     check = run(gateway, model)
-    assert check.status is Status.PASS, check.detail
+    assert check.status is (Status.FAIL if turn_2_refused else Status.PASS), check.detail
     assert check.metrics["tool_choice_required"] is True
+    assert "tool_choice naming 'read_file' was refused (HTTP 400: tool_choice must be one of" in check.detail
+    assert 'so the call was forced with "required"' in check.detail
     assert any(b.get("tool_choice") == "required" for b in conv_bodies(gateway))
 
 

@@ -369,6 +369,7 @@ class Part:
     status: Status
     category: Category
     line: str
+    always: bool = False  # said whatever the outcome (how the call had to be forced)
 
 
 def passed(line: str) -> Part:
@@ -481,15 +482,16 @@ def judge_round_trip(ev: Evidence, endpoint: str) -> tuple[list[Part], dict[str,
                                "turn_2_ms": None, "stripped_refused": None}
     problem, at = first_turn(ev, turns, roles, endpoint)
     parts = [problem] if problem is not None else []
+    if CALL_REQUIRED in roles:
+        parts.append(Part(Status.PASS, Category.NONE, f"tool_choice naming {loop.tool!r} was refused ({refusal_text(turns[0], 80)}), "
+                                                      f"so the call was forced with \"required\"", always=True))
     if at is None:
         return parts, metrics
     turn = assistant_turn(turns[at], endpoint)
     sent = calls_in(turn, endpoint)
     replays = [turns[i] for i, role in enumerate(roles) if role == REPLAY]
-    if not replays:
-        if ev.deadline_hit or turns[-1].transport_error is not None:
-            return [*parts, Part(Status.ERROR, Category.INFRASTRUCTURE, "the agent's second turn was not made before the run's deadline")], metrics
-        return parts, metrics
+    if not replays:  # the conversation stopped before it: never a pass
+        return [*parts, Part(Status.ERROR, Category.INFRASTRUCTURE, "the agent's second turn was not made before the run's deadline")], metrics
     judged = [judge_next_turn(ex, endpoint, sent, "the agent's second turn" + (f" (replay {n} of {len(replays)})" if len(replays) > 1 else ""))
               for n, ex in enumerate(replays, 1)]
     bad = [p for p in judged if p.status is not Status.PASS]
@@ -544,8 +546,7 @@ def named_field(ex: Exchange, dropped: list[str]) -> str | None:
 
 def judge_parallel(ev: Evidence, endpoint: str) -> list[Part]:
     parts = []
-    for label, what in ((PARALLEL, "a history with two parallel calls and their results"),
-                        (PARALLEL_USER, "the same history with a user message after the results")):
+    for label, what in ((PARALLEL, "two parallel calls' results"), (PARALLEL_USER, "two parallel calls' results and a user message")):
         ex = ev.get(label)
         if ex is None:
             continue
@@ -623,7 +624,9 @@ SHOWN_FIRST = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.PASS: 3, 
 def combine(parts: list[Part], metrics: dict[str, Any], duration: float) -> CheckResult:
     """A finding about what was answered outranks a turn that got no answer (as in every check); the worst first."""
     ordered = sorted(parts, key=lambda p: SHOWN_FIRST[p.status])
-    top = ordered[0] if ordered else passed("nothing to judge")
+    top = ordered[0] if ordered else Part(Status.ERROR, Category.INFRASTRUCTURE, "no turn of the tool loop was made")
     status = top.status
-    lines = [p.line for p in ordered if p.status is not Status.PASS] or [p.line for p in ordered]
+    shown = [p for p in ordered if p.status is not Status.PASS] or [p for p in ordered if not p.always]
+    notes = [p for p in ordered if p.always and p not in shown]
+    lines = [p.line for p in [*shown[:1], *notes, *shown[1:]]]
     return result(NAME, status, top.category, "; ".join(lines), duration_ms=duration, metrics=metrics)
