@@ -4,6 +4,7 @@ is what the check judges, through the installed `approval` command. One LiteLLM 
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,10 @@ from typing import Any
 
 import pytest
 
+from approval.engine.results import CheckResult, Status
+from approval.engine.suite import run_suite
+from approval.settings.profile import GENERIC_TOOLS, AgentProfile
+from tests.conftest import make_settings
 from tests.e2e.conftest import CliRun, approve_at, statuses
 from tests.support.commands import require_e2e
 from tests.support.peer_gateway import RunningLiteLLM, find_litellm, start_litellm, write_stub_litellm_config
@@ -115,3 +120,31 @@ def test_reasoning_the_upstream_requires_back(gateway: RunningLiteLLM, tmp_path:
     config.write_text("required: [tool-round-trip.stripped-replay]\n", encoding="utf-8")
     result, record = approve(gateway, tmp_path, f"{route}-stub-model+require-reasoning-roundtrip", "--config", str(config))
     assert result.code == 1 and round_trip(record)["status"] == "fail", round_trip(record)
+
+
+def judged_in_process(gateway: RunningLiteLLM, model: str, profile: AgentProfile) -> CheckResult:
+    """The suite in this process, for a profile the command line cannot name yet (the profile a run uses is set here)."""
+    settings = make_settings({"GATEWAY_API_KEY": gateway.master_key or ""}, base_url=gateway.base_url, models=[model], checks=CHECKS,
+                             endpoint="responses", timeout="60")
+    settings = dataclasses.replace(settings, profile=profile, model_aliases={model: ("stub-model",)})
+    found = run_suite(settings).candidates[0].check("tool-round-trip")
+    assert found is not None
+    return found
+
+
+@pytest.mark.parametrize("route", ["openai", "anthropic"])
+def test_a_chaining_agent_through_litellm_responses(gateway: RunningLiteLLM, stub: StubUpstream, route: str) -> None:
+    """Measured: LiteLLM keeps previous_response_id on both routes (an OpenAI upstream gets the id; for Anthropic
+    LiteLLM rebuilds the earlier turns itself), so a turn of only the tool output is answered as one after the call."""
+    chaining = dataclasses.replace(GENERIC_TOOLS, endpoint="responses", previous_response_id=True, streams=False)
+    check = judged_in_process(gateway, f"{route}-stub-model", chaining)
+    assert check.status is Status.PASS and check.metrics["previous_response_id"] == "used", check.detail
+    if route == "openai":  # passed through: the upstream continued its stored response
+        assert any(r.body.get("previous_response_id") for r in stub.requests_to("/v1/responses"))
+
+
+@pytest.mark.parametrize("route", ["openai", "anthropic"])
+def test_stateless_encrypted_reasoning_replayed_three_times_through_litellm(gateway: RunningLiteLLM, stub: StubUpstream, route: str) -> None:
+    stateless = dataclasses.replace(GENERIC_TOOLS, endpoint="responses", reasoning_fields=("encrypted_content",))
+    check = judged_in_process(gateway, f"{route}-stub-model", stateless)
+    assert check.status is Status.PASS and check.metrics["replays"] == 3, check.detail

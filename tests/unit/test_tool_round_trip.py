@@ -106,6 +106,7 @@ def test_a_healthy_round_trip_passes_and_replays_the_assistant_turn_exactly(gate
 @pytest.mark.parametrize("refusal", [
     error(400, "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'."),
     error(422, "tool_call_id not found"),
+    error(404, "No tool call found for function call output"),  # the path answered turn 1: a 404 now is about the turn
     (400, {}, "Bad Request"),
 ])
 def test_a_refused_second_turn_fails_as_the_gateway(gateway: FakeGateway, refusal: tuple[int, dict[str, str], str]) -> None:
@@ -263,15 +264,20 @@ def chained(answer: Callable[[Body], tuple[int, dict[str, str], str]]) -> Model:
     return model
 
 
-@pytest.mark.parametrize(("answer", "status", "needle"), [
-    (lambda body: (200, {}, json.dumps(responses_text())), Status.PASS, None),
-    (lambda body: (200, {}, json.dumps(responses_call(call_id="call_new", rid="resp_9"))), Status.FAIL, "previous_response_id is ignored"),
-    (lambda body: error(400, "previous_response_id is not supported"), Status.WARN, "does not keep previous_response_id"),
+@pytest.mark.parametrize(("answer", "status", "outcome", "needle"), [
+    (lambda body: (200, {}, json.dumps(responses_text())), Status.PASS, "used", None),
+    (lambda body: (200, {}, json.dumps(responses_call(call_id="call_new", rid="resp_9"))), Status.FAIL, "ignored",
+     "previous_response_id is ignored"),
+    (lambda body: error(400, "previous_response_id is not supported"), Status.WARN, "refused", "does not keep previous_response_id"),
+    (lambda body: error(404, "Response with id 'resp_1' not found."), Status.WARN, "refused", "does not keep previous_response_id"),
+    (lambda body: (400, {}, "Bad Request"), Status.FAIL, None, "would be refused: HTTP 400: Bad Request"),
+    (lambda body: (200, {}, json.dumps({"object": "response", "status": "completed", "output": []})), Status.FAIL, None,
+     "no usable answer"),
 ])
 def test_previous_response_id_is_used_or_refused_never_ignored(gateway: FakeGateway, answer: Model, status: Status,
-                                                              needle: str | None) -> None:
+                                                              outcome: str | None, needle: str | None) -> None:
     check = run(gateway, chained(answer), CHAINING, endpoint="responses")
-    assert check.status is status, check.detail
+    assert check.status is status and check.metrics.get("previous_response_id") == outcome, check.detail
     if needle:
         assert needle in check.detail
     sent = next(b for b in conv_bodies(gateway) if b.get("previous_response_id"))
@@ -319,3 +325,15 @@ def test_a_profile_without_tools_skips_and_sends_nothing(gateway: FakeGateway) -
     check = run(gateway, tool_model(), PLAIN_CHAT)
     assert check.status is Status.SKIP and "has no tools" in check.detail
     assert conv_bodies(gateway) == []
+
+
+@pytest.mark.parametrize(("failure", "category"), [
+    ((503, {}, "upstream unavailable"), Category.INFRASTRUCTURE),
+    ((401, {}, json.dumps({"error": {"message": "Invalid API key"}})), Category.INFRASTRUCTURE),
+])
+def test_an_unanswered_first_call_is_an_evidence_gap_and_nothing_more_is_sent(gateway: FakeGateway, failure: Any,
+                                                                              category: Category) -> None:
+    check = run(gateway, lambda body: failure)
+    assert (check.status, check.category) == (Status.ERROR, category), check.detail
+    assert "the agent's forced first call got no answer" in check.detail
+    assert not any(has_result(b) for b in conv_bodies(gateway) if not is_parallel(b))  # no replay of an answer never given

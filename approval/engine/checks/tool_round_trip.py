@@ -174,10 +174,12 @@ def loop_for(settings: Settings, model: str) -> Loop:
                 endpoint == "responses" and settings.profile.streams, REPLAYS_STATELESS if stateless else 1)
 
 
-def refused_structured(ex: Exchange) -> bool:
-    """A 4xx with a structured error that is not about access, the path, the model's name or the rate."""
+def refused_structured(ex: Exchange, *, not_found: bool = False) -> bool:
+    """A 4xx with a structured error that is not about access, the path, the model's name or the rate (`not_found`:
+    a 404 counts, for a turn naming something the gateway may not hold, like a previous response)."""
     status = ex.status or 0
-    return 400 <= status < 500 and status not in STRUCTURED_4XX_EXCLUDED and parse_error_body(ex.json()) is not None
+    excluded = set(STRUCTURED_4XX_EXCLUDED) - ({404} if not_found else set())
+    return 400 <= status < 500 and status not in excluded and parse_error_body(ex.json()) is not None
 
 
 def answer_of(ex: Exchange, endpoint: str) -> Generation:
@@ -376,17 +378,20 @@ def passed(line: str) -> Part:
     return Part(Status.PASS, Category.NONE, line)
 
 
-def unanswered(ex: Exchange, endpoint: str, what: str) -> Part | None:
-    """An evidence gap: the turn got no usable answer for a reason of infrastructure or configuration."""
+def unanswered(ex: Exchange, endpoint: str, what: str, *, path_served: bool = False) -> Part | None:
+    """An evidence gap: the turn got no usable answer for a reason of infrastructure or configuration. A 404 on a path
+    that has already answered this run (`path_served`) is an answer about the turn, not a wrong path."""
     failure = describe_failure(ex, f"paths.{endpoint}")
+    if failure is not None and failure[0] is Category.CONFIG and path_served:
+        return None
     if failure is not None and failure_status(failure[0]) is Status.ERROR:
         return Part(Status.ERROR, failure[0], f"{what} got no answer: {failure[1]}")
     return None
 
 
-def judge_next_turn(ex: Exchange, endpoint: str, sent: list[dict[str, Any]], what: str) -> Part:
+def judge_next_turn(ex: Exchange, endpoint: str, sent: list[dict[str, Any]], what: str, *, path_served: bool = True) -> Part:
     """A turn after tool results: 200 and a well-formed turn that is not the identical call again."""
-    gap = unanswered(ex, endpoint, what)
+    gap = unanswered(ex, endpoint, what, path_served=path_served)
     if gap is not None:
         return gap
     gen = answer_of(ex, endpoint)
@@ -509,7 +514,7 @@ def judge_round_trip(ev: Evidence, endpoint: str) -> tuple[list[Part], dict[str,
 def judge_stripped(settings: Settings, ex: Exchange, endpoint: str, turn: list[dict[str, Any]], exact_passed: bool,
                    metrics: dict[str, Any]) -> Part:
     what = "the agent's second turn replayed stripped (role, content, tool calls only)"
-    gap = unanswered(ex, endpoint, what)
+    gap = unanswered(ex, endpoint, what, path_served=True)
     if gap is not None:
         return gap
     refused = ex.status is not None and 400 <= ex.status < 500
@@ -550,7 +555,9 @@ def judge_parallel(ev: Evidence, endpoint: str) -> list[Part]:
         ex = ev.get(label)
         if ex is None:
             continue
-        part = judge_next_turn(ex, endpoint, [], f"the agent's turn after {what}")
+        first = ev.get(ROUND_TRIP)
+        served = first is not None and first.status is not None and 200 <= first.status < 300
+        part = judge_next_turn(ex, endpoint, [], f"the agent's turn after {what}", path_served=served)
         refused = part.status is Status.FAIL and ex.status is not None and 400 <= ex.status < 500
         if refused and asks_for_reasoning(ex):
             part = passed(f"{what}: refused for reasoning state a synthetic history cannot carry (the round trip judges that)")
@@ -567,34 +574,46 @@ def asks_for_reasoning(ex: Exchange) -> bool:
     return any(word in said for word in REASONING_WORDS)
 
 
-def judge_chained(ev: Evidence, endpoint: str) -> Part | None:
+def judge_chained(ev: Evidence, endpoint: str, metrics: dict[str, Any]) -> Part | None:
+    """Responses, a profile that chains: turn 2 is the tool output and previous_response_id alone. Used (a well-formed
+    answer after the call), refused with a structured 4xx (a warning), never ignored with a 200 (the same call again)."""
     turns = ev.turns(CHAINED)
     if not turns:
         return None
     first, sent = turns[0], calls_in(assistant_turn(turns[0], endpoint), endpoint)
     if len(turns) < 2:
-        gap = unanswered(first, endpoint, "the chained conversation's first call")
+        what = "the chained conversation's forced call"
+        gap = unanswered(first, endpoint, what)
         if gap is not None:
             return gap
         final = completed_response(first)
-        if sent and (not final or not final.get("id")):
+        if not sent:
+            gen = answer_of(first, endpoint)
+            return Part(failure_status(gen.category) if not gen.ok else Status.FAIL, gen.category if not gen.ok else Category.GATEWAY,
+                        f"{what} failed: {gen.reason}" if not gen.ok else f"{what} was answered without a tool call")
+        if not final or not final.get("id"):
             return Part(Status.FAIL, Category.GATEWAY, "the response carries no id: the agent cannot chain its next turn by previous_response_id")
-        return None  # no call to chain: the round trip says why
+        return Part(Status.ERROR, Category.INFRASTRUCTURE, "the agent's chained turn was not made before the run's deadline")
     ex = turns[1]
     what = "the agent's chained turn (previous_response_id and the tool output only)"
-    gap = unanswered(ex, endpoint, what)
+    gap = unanswered(ex, endpoint, what, path_served=True)
     if gap is not None:
         return gap
-    if refused_structured(ex):
+    if refused_structured(ex, not_found=True):
+        metrics["previous_response_id"] = "refused"
         required = f"{NAME}.previous-response-id" in ev.settings.required
         return Part(Status.FAIL if required else Status.WARN, Category.GATEWAY,
                     f"{what} is refused ({refusal_text(ex)}): this route does not keep previous_response_id; an agent that chains "
                     f"turns cannot run on it")
     gen = answer_of(ex, endpoint)
     if gen.ok and same_call(gen.tool_calls, sent):
+        metrics["previous_response_id"] = "ignored"
         return Part(Status.FAIL, Category.GATEWAY, f"{what} was answered with 200 as if no tool had run (the same call again): "
                                                    f"previous_response_id is ignored, the agent would loop")
-    return judge_next_turn(ex, endpoint, sent, what)
+    part = judge_next_turn(ex, endpoint, sent, what)
+    if part.status is Status.PASS:
+        metrics["previous_response_id"] = "used"
+    return part
 
 
 def evaluate(ev: Evidence) -> CheckResult:
@@ -608,7 +627,7 @@ def evaluate(ev: Evidence) -> CheckResult:
         return not_finished(ev, NAME, ["the round-trip conversation"])
     parts, metrics = judge_round_trip(ev, endpoint)
     parts += judge_parallel(ev, endpoint)
-    chained = judge_chained(ev, endpoint)
+    chained = judge_chained(ev, endpoint, metrics)
     if chained is not None:
         parts.append(chained)
     if missing:
