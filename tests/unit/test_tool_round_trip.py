@@ -337,3 +337,42 @@ def test_an_unanswered_first_call_is_an_evidence_gap_and_nothing_more_is_sent(ga
     assert (check.status, check.category) == (Status.ERROR, category), check.detail
     assert "the agent's forced first call got no answer" in check.detail
     assert not any(has_result(b) for b in conv_bodies(gateway) if not is_parallel(b))  # no replay of an answer never given
+
+
+def tool(name: str, **props: str) -> Body:
+    return {"name": name, "description": "", "parameters": {"type": "object", "properties": {k: {"type": v} for k, v in props.items()},
+                                                           "required": list(props)}}
+
+
+@pytest.mark.parametrize(("tools", "chosen", "arguments"), [
+    ([tool("write_file", path="string", content="string"), tool("read_file", path="string")], "read_file", {"path": "README.md"}),
+    ([tool("list_dir", path="string"), tool("readFile", filePath="string")], "readFile", {"filePath": "README.md"}),
+    ([tool("bash", command="string"), tool("view", file_path="string")], "view", {"file_path": "README.md"}),
+    ([tool("locate", pattern="string"), tool("edit", path="string")], "edit", {"path": "README.md"}),  # no reading word: a path
+    ([tool("run_shell_command", command="string")], "run_shell_command", {"command": "cat README.md"}),  # else the first tool
+])
+def test_the_forced_tool_is_the_profiles_file_reader(tools: list[Body], chosen: str, arguments: Body) -> None:
+    profile = dataclasses.replace(GENERIC_TOOLS, tools=tuple(tools))
+    found = rt.reading_tool(profile)
+    assert found["name"] == chosen
+    assert json.loads(rt.arguments_for(found, "README.md")) == arguments
+
+
+@pytest.mark.parametrize(("endpoint", "turn", "kept", "dropped"), [
+    ("chat",
+     [{"role": "assistant", "content": None, "reasoning_content": "r", "thinking_blocks": [{"type": "thinking"}], "refusal": None,
+       "tool_calls": [{"id": "c1", "type": "function", "index": 0, "function": {"name": "read_file", "arguments": "{}", "x": 1}}]}],
+     [{"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function",
+                                                             "function": {"name": "read_file", "arguments": "{}"}}]}],
+     ["reasoning_content", "thinking_blocks", "refusal", "index", "function.x"]),
+    ("responses",
+     [{"type": "reasoning", "id": "rs_1", "encrypted_content": "gAAA"},
+      {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed", "content": [{"type": "output_text", "text": "t"}]},
+      {"type": "function_call", "id": "fc_1", "call_id": "c1", "name": "read_file", "arguments": "{}", "status": "completed"}],
+     [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "t"}]},
+      {"type": "function_call", "call_id": "c1", "name": "read_file", "arguments": "{}"}],
+     ["reasoning items", "id", "status"]),
+])
+def test_a_stripped_turn_keeps_what_agents_rebuild_and_names_what_it_leaves_out(endpoint: str, turn: list[Body], kept: list[Body],
+                                                                                 dropped: list[str]) -> None:
+    assert rt.stripped(turn, endpoint) == (kept, dropped)

@@ -30,6 +30,7 @@ profile streams, and its events are held to one response id and a non-empty `cal
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -54,7 +55,8 @@ FILE_TEXT = "# demo-project\n\nA small command-line tool that converts CSV files
 PROMPT = "Read README.md with the {tool} tool, then tell me in one sentence what the project does."
 PARALLEL_PROMPT = "Read README.md and CHANGELOG.md with the {tool} tool."
 FOLLOW_UP = "Thanks. Now say in one sentence what both files are about."
-READING_WORDS = ("read", "view", "cat", "open", "file")
+READING_WORDS = frozenset({"read", "view", "cat", "open"})
+COMMAND_KEYS = ("command", "cmd")
 PATH_KEYS = ("path", "file_path", "filePath", "filepath", "file", "filename", "target_file", "absolute_path")
 REASONING_WORDS = ("reasoning", "thinking", "thought_signature", "signature", "encrypted_content")
 REPLAYS_STATELESS = 3  # exact replays of a stateless Responses turn carrying encrypted reasoning
@@ -63,6 +65,7 @@ KEPT_MESSAGE = ("role", "content", "tool_calls")
 KEPT_CALL = ("id", "type", "function")
 KEPT_FUNCTION = ("name", "arguments")
 KEPT_ITEM = ("type", "call_id", "name", "arguments")
+KEPT_TEXT = ("type", "role", "content")
 STRUCTURED_4XX_EXCLUDED = (401, 403, 404, 405, 407, 408, 429)
 
 SPEC = CheckSpec(
@@ -87,12 +90,17 @@ def reading_tool(profile: AgentProfile) -> Mapping[str, Any]:
     """The profile's first file-reading tool (by name, else by a path-like parameter), else its first tool."""
     tools = profile.tools
     for tool in tools:
-        if any(word in str(tool.get("name", "")).lower() for word in READING_WORDS):
+        if READING_WORDS & set(name_words(str(tool.get("name", "")))):
             return tool
     for tool in tools:
         if any(key in properties(tool) for key in PATH_KEYS):
             return tool
     return tools[0]
+
+
+def name_words(name: str) -> list[str]:
+    """The words of a tool's name: `read_file`, `readFile` and `Read-File` are all ["read", "file"]."""
+    return re.findall(r"[a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name).lower())
 
 
 def properties(tool: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -113,7 +121,7 @@ def arguments_for(tool: Mapping[str, Any], path: str) -> str:
     for name in required if isinstance(required, list) else []:
         if name not in args and isinstance(name, str):
             kind = props.get(name, {}).get("type") if isinstance(props.get(name), Mapping) else None
-            args[name] = defaults.get(kind if isinstance(kind, str) else "string", path)
+            args[name] = f"cat {path}" if name in COMMAND_KEYS else defaults.get(kind if isinstance(kind, str) else "string", path)
     return json.dumps(args)
 
 
@@ -245,11 +253,12 @@ def stripped(turn: list[dict[str, Any]], endpoint: str) -> tuple[list[dict[str, 
     if endpoint == "responses":
         kept = []
         for item in turn:
-            if item.get("type") != "function_call":
+            keep = KEPT_ITEM if item.get("type") == "function_call" else KEPT_TEXT if item.get("type") == "message" else None
+            if keep is None:  # reasoning items, and anything else an agent does not know
                 dropped.append(f"{item.get('type')} items")
                 continue
-            kept.append({k: item[k] for k in KEPT_ITEM if k in item})
-            dropped += [k for k in item if k not in KEPT_ITEM]
+            kept.append({k: item[k] for k in keep if k in item})
+            dropped += [k for k in item if k not in keep]
         return kept, list(dict.fromkeys(dropped))
     messages = []
     for message in turn:
