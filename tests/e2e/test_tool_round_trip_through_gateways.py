@@ -1,6 +1,7 @@
-"""tool-round-trip through the real LiteLLM proxy in front of the protocol-faithful stub upstream
-(tests/support/stub_upstream.py): LiteLLM's own translation (OpenAI chat, Anthropic Messages, its /v1/responses bridge)
-is what the check judges, through the installed `approval` command. One LiteLLM for the module."""
+"""tool-round-trip through real gateways in front of the protocol-faithful stub upstream (tests/support/stub_upstream.py):
+LiteLLM's own translation (OpenAI chat, Anthropic Messages, its /v1/responses bridge) and Portkey's (openai and
+anthropic providers with a custom host) is what the check judges, through the installed `approval` command. One
+LiteLLM for the module; Portkey is the session's."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from approval.settings.profile import GENERIC_TOOLS, AgentProfile
 from tests.conftest import make_settings
 from tests.e2e.conftest import CliRun, approve_at, statuses
 from tests.support.commands import require_e2e
-from tests.support.peer_gateway import RunningLiteLLM, find_litellm, start_litellm, write_stub_litellm_config
+from tests.support.peer_gateway import RunningLiteLLM, RunningPortkey, find_litellm, start_litellm, write_stub_litellm_config
 from tests.support.stub_upstream import StubUpstream
 
 pytestmark = pytest.mark.e2e
@@ -148,3 +149,30 @@ def test_stateless_encrypted_reasoning_replayed_three_times_through_litellm(gate
     stateless = dataclasses.replace(GENERIC_TOOLS, endpoint="responses", reasoning_fields=("encrypted_content",))
     check = judged_in_process(gateway, f"{route}-stub-model", stateless)
     assert check.status is Status.PASS and check.metrics["replays"] == 3, check.detail
+
+
+
+def through_portkey(portkey: RunningPortkey, stub: StubUpstream, tmp_path: Path, provider: str, model: str) -> tuple[CliRun, dict[str, Any]]:
+    config = tmp_path / "gateway.yaml"
+    config.write_text(f"headers: {{x-portkey-provider: {provider}, x-portkey-custom-host: '{stub.base_url}'}}\n"
+                      f"max_completion_tokens: 1024\n", encoding="utf-8")  # Portkey sets no max_tokens for Anthropic itself
+    result, record = approve_at(portkey.base_url, tmp_path, model, "--checks", CHECKS, "--config", str(config), key="sk-stub-upstream")
+    assert record is not None, result.all_text
+    return result, record
+
+
+@pytest.mark.parametrize(("provider", "model", "code", "status", "lead"), [
+    ("openai", "stub-model", 0, "pass", "the agent's second turn: HTTP 200, text"),
+    ("openai", "stub-model+require-reasoning-roundtrip", 0, "warn", "the agent must round-trip 'reasoning_content'"),
+    # Portkey 1.15.x sends each parallel result as a user message of its own: refused where the upstream holds to the
+    # alternation rule (the stub does; today's Anthropic API joins such turns)
+    ("anthropic", "stub-model", 1, "fail", "the agent's turn after two parallel calls' results would be refused: HTTP 400"),
+    # its OpenAI-shaped answer keeps no thinking block, so even the exact replay cannot carry it back
+    ("anthropic", "stub-model+require-reasoning-roundtrip", 1, "fail", "the agent's second turn would be refused: HTTP 400"),
+])
+def test_through_portkey(portkey: RunningPortkey, stub: StubUpstream, tmp_path: Path, provider: str, model: str, code: int,
+                         status: str, lead: str) -> None:
+    result, record = through_portkey(portkey, stub, tmp_path, provider, model)
+    check = round_trip(record)
+    assert (result.code, check["status"]) == (code, status), check
+    assert check["detail"].startswith(lead), check["detail"]
