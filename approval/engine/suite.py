@@ -20,13 +20,13 @@ from approval.common.redact import excerpt, redact, redact_head
 from approval.engine.agent_calls import SDK_GENERATION, AgentRun
 from approval.engine.checks import BY_NAME, about_candidate, labels_read, plan_for
 from approval.engine.checks.base import Evidence
-from approval.engine.checks.model_echo import describe, served_elsewhere, usable_answer
 from approval.engine.classify import generation, read_route
 from approval.engine.deadline import Deadline
 from approval.engine.gateway import Exchange, GatewayClient
 from approval.engine.probes import Probe, is_generation, turn_label
 from approval.engine.results import Category, CheckResult, Status, verdict
 from approval.engine.routing import Finding
+from approval.engine.served import describe, served_elsewhere, usable_answer
 from approval.settings.build import Settings
 
 # Seconds kept back from the total timeout for evaluating, writing the record and publishing.
@@ -262,6 +262,7 @@ def _drive_agent(settings: Settings, runs: list[_ModelRun], deadline: Deadline, 
     """The agent-client check's SDK calls for every model, each model in its own thread; the SDK is imported here."""
     started = time.monotonic()
     try:
+        # the openai SDK (~0.4 s to import) only in runs that select agent-client, while the probes are in flight
         from approval.engine import agent_sdk
 
         agent_sdk.load_family(settings)

@@ -2,6 +2,9 @@
 
 `entrypoint.py` calls `main()`. The verdict and the record never depend on a GitHub call succeeding: every
 publisher reports "skipped" with a reason instead of raising, and that reason reaches the log and the job summary.
+
+Lazy imports: each publisher is imported where it is used, so a run that does not comment, upload or open an issue
+never loads its module (or PyGithub), and the calls to the gateway start sooner.
 """
 
 from __future__ import annotations
@@ -155,8 +158,9 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     except ConfigError as exc:
         return _fail_config(exc, env, config_file)
 
+    from approval.common.markdown import md_cell
     from approval.frontends.pipeline import execute, write_text_file
-    from approval.report.render import md_cell, progress_line, render_markdown
+    from approval.report.render import progress_line, render_markdown
 
     for notice in settings.notices:
         commands.warning(notice, title="Model approval: configuration")

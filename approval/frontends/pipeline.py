@@ -1,4 +1,6 @@
-"""Settings → suite → records → report: the one pipeline the CLI and the GitHub Action both call."""
+"""Settings → suite → records → report: the one pipeline the CLI and the GitHub Action both call.
+
+Lazy imports: what only a record or a registry write needs is imported there, after the calls are under way."""
 
 from __future__ import annotations
 

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from approval.common.errors import ConfigError
+from approval.common.userfile import YamlAmbiguous, load_yaml
 from approval.engine.results import RunCheck
+from approval.github import contents
 from approval.github.context import GitHubContext
 from approval.github.rest import explain_failure, make_client
 from approval.lifecycle.guard import Verification, guard_unavailable, record_hashes, registry_guard, verdicts_of
-from approval.settings.configfile import head_registry
+from approval.settings.configfile import head_registry, load_config_file
 from approval.settings.registry import NoBlock, Registry, registry_of, registry_sources
 
 if TYPE_CHECKING:
@@ -60,21 +62,20 @@ def repo_path(path: str, workspace: Path) -> str:
 
 def read_base_registry(client: Any, repository: str, sha: str, config_path: str | None, workspace: Path) -> Registry:
     """The registry at commit `sha`: the config file there (absent: none) and the approved-models file it names."""
+    # PyYAML (~25 ms to import) only where a YAML file is read
     import yaml
     from github.GithubException import GithubException
 
-    from approval.common.userfile import YamlAmbiguous, load_yaml
-    from approval.github.contents import api_get, read_text
 
     try:  # a missing file reads as 404 like a missing commit: make sure the commit is there first
-        api_get(client, f"/repos/{repository}/git/commits/{sha}")
+        contents.api_get(client, f"/repos/{repository}/git/commits/{sha}")
     except GithubException as exc:
         if exc.status == 404:
             raise ValueError(f"commit {sha[:12]} is not in the repository (was the base branch force-pushed?)") from None
         raise
     doc: Any = {}
     if config_path:
-        text = read_text(client, repository, repo_path(config_path, workspace), sha)
+        text = contents.read_text(client, repository, repo_path(config_path, workspace), sha)
         if text is not None:
             try:
                 doc = load_yaml(text) or {}
@@ -87,7 +88,7 @@ def read_base_registry(client: Any, repository: str, sha: str, config_path: str 
     block_path = doc.get("approved_models_file")
     block_text = None
     if isinstance(block_path, str) and block_path:
-        block_text = read_text(client, repository, repo_path(block_path, workspace), sha)
+        block_text = contents.read_text(client, repository, repo_path(block_path, workspace), sha)
     try:
         return registry_of(doc, block_text, str(block_path or ""), config_path or "")
     except NoBlock:  # the file at the base has no marked block yet: it listed nothing
@@ -105,8 +106,6 @@ def evaluate(settings: Settings, run: RunOutcome, ctx: GitHubContext, token: str
         head = head_registry(settings.config_path, settings.approved_models_file)
         doc = None
         if settings.config_path:
-            from approval.settings.configfile import load_config_file
-
             doc = load_config_file(settings.config_path)[0]
         files = ", ".join(registry_sources(doc, settings.config_path, settings.approved_models_file)) or "the registry"
     except ConfigError as exc:

@@ -100,6 +100,7 @@ def upsert_sticky_comment(token: str, api_url: str, repository: str, pr_number: 
     text = redact(body if marker in body else f"{marker}\n{body}")
     text = fit_comment(text)
     try:
+        # PyGithub (~400 ms to import) only where a GitHub call is made
         from github.GithubException import GithubException
 
         client = make_client(token, api_url)

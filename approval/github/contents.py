@@ -32,6 +32,7 @@ def contents_path(repository: str, path: str) -> str:
 
 def read_text(client: Github, repository: str, path: str, ref: str) -> str | None:
     """The file at `path` in commit (or branch) `ref`, or None when it does not exist there."""
+    # PyGithub (~400 ms to import) only where a GitHub call is made
     from github.GithubException import GithubException
 
     try:
@@ -49,6 +50,7 @@ def read_text(client: Github, repository: str, path: str, ref: str) -> str | Non
 
 def list_names(client: Github, repository: str, path: str, ref: str) -> list[str]:
     """The names in directory `path` at `ref` ([] when it does not exist)."""
+    # PyGithub (~400 ms to import) only where a GitHub call is made
     from github.GithubException import GithubException
 
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from approval.common.errors import ConfigError
+from approval.common.userfile import decode_utf8, read_bounded
 
 DEFAULT_SERVER_URL = "https://github.com"
 DEFAULT_API_URL = "https://api.github.com"
@@ -30,8 +31,6 @@ def _read_event(path: str) -> dict[str, Any]:
     """The event payload, or {} when the file is absent, unreadable or not a JSON object."""
     if not path:
         return {}
-    from approval.common.errors import ConfigError
-    from approval.common.userfile import decode_utf8, read_bounded
 
     try:
         data = json.loads(decode_utf8(read_bounded(path, "event", MAX_EVENT_BYTES, "", ""), "event", path))

@@ -20,12 +20,15 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from approval.common.errors import ConfigError
+from approval.common.markdown import md_cell, md_code
 from approval.common.redact import register_secret
 from approval.common.userfile import MAX_RECORD_BYTES, record_from_bytes
+from approval.github.artifact import OnlyAuthorization
+from approval.github.contents import api_get
 from approval.github.context import GitHubContext
+from approval.github.record_store import latest_records
 from approval.github.rest import TIMEOUT_SECONDS, explain_failure, make_client
 from approval.lifecycle.previous import Previous, PreviousRecord, matches
-from approval.report.render import md_cell, md_code
 
 if TYPE_CHECKING:
     from github import Github
@@ -38,7 +41,6 @@ PERMISSION = "actions: read"
 
 def _download(client: Github, token: str, url: str) -> bytes:
     """The artifact's zip: the API answers 302 with a signed storage URL, which is fetched without the token."""
-    from approval.github.artifact import OnlyAuthorization
 
     with requests.Session() as http:
         first = http.get(url, headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"},
@@ -88,8 +90,6 @@ def fetch_previous(token: str, ctx: GitHubContext, artifact_prefix: str, models:
         previous.notes.append("No earlier record could be looked up: " + ("no GitHub token." if not token else "not in a workflow run."))
         return previous
     try:
-        from approval.github.contents import api_get
-
         client = make_client(token, ctx.api_url)
         repo = ctx.repository
         current = api_get(client, f"/repos/{repo}/actions/runs/{ctx.run_id}")
@@ -125,8 +125,6 @@ def fetch_previous(token: str, ctx: GitHubContext, artifact_prefix: str, models:
         previous.notes.append(md_cell(explain_failure(exc, "fetch the last successful run's records", PERMISSION, ctx.api_url)) + ".")
     missing = [m for m in wanted if m not in previous.by_model]
     if missing and store_branch:
-        from approval.github.record_store import latest_records
-
         found, notes = latest_records(token, ctx, store_branch, missing, gateway, endpoint)
         previous.by_model.update(found)
         previous.notes += notes

@@ -18,14 +18,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from approval.common.errors import ConfigError
+from approval.common.markdown import md_cell
 from approval.common.names import digest
 from approval.common.names import safe_name as _safe
 from approval.common.redact import redact
 from approval.common.userfile import MAX_RECORD_BYTES, record_from_bytes
+from approval.github.contents import api_get, api_send, contents_path, list_names, read_text
 from approval.github.context import GitHubContext
 from approval.github.rest import explain_failure, make_client
 from approval.lifecycle.previous import PreviousRecord, matches
-from approval.report.render import md_cell
 
 if TYPE_CHECKING:
     from github import Github
@@ -76,9 +77,9 @@ def validate_branch(branch: str, ctx: GitHubContext) -> None:
 
 
 def _branch_exists(client: Github, repo: str, branch: str) -> bool:
+    # PyGithub (~400 ms to import) only where a GitHub call is made
     from github.GithubException import GithubException
 
-    from approval.github.contents import api_get
 
     try:
         api_get(client, f"/repos/{repo}/git/ref/heads/{quote(branch)}")
@@ -91,9 +92,9 @@ def _branch_exists(client: Github, repo: str, branch: str) -> bool:
 
 def _create_branch(client: Github, repo: str, branch: str) -> None:
     """An orphan branch with a README: the records share no history with the code."""
+    # PyGithub (~400 ms to import) only where a GitHub call is made
     from github.GithubException import GithubException
 
-    from approval.github.contents import api_send
 
     tree = api_send(client, "POST", f"/repos/{repo}/git/trees", {"tree": [{"path": "README.md", "mode": "100644", "type": "blob",
                                                                             "content": README}]})
@@ -115,9 +116,9 @@ def store_records(token: str, ctx: GitHubContext, branch: str, records: Sequence
         return [f"could not {doing}: no repository (GITHUB_REPOSITORY is not set)"]
     messages = []
     try:
+        # PyGithub (~400 ms to import) only where a GitHub call is made
         from github.GithubException import GithubException
 
-        from approval.github.contents import api_send, contents_path
 
         client = make_client(token, ctx.api_url)
         if not _branch_exists(client, ctx.repository, branch):
@@ -152,8 +153,6 @@ def latest_records(token: str, ctx: GitHubContext, branch: str, models: Sequence
     found: dict[str, PreviousRecord] = {}
     notes: list[str] = []
     try:
-        from approval.github.contents import list_names, read_text
-
         client = make_client(token, ctx.api_url)
         for model in models:
             folder = f"{gateway_dir(gateway)}/{_safe(model)}"

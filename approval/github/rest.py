@@ -24,6 +24,7 @@ MAX_RETRY_AFTER_SECONDS = 10.0  # a rate limit asking for longer is reported (re
 
 
 def _retry_class() -> type[Retry]:
+    # with PyGithub, only where a GitHub call is made
     from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
     from urllib3.util.retry import Retry
 
@@ -52,6 +53,7 @@ def _retry_class() -> type[Retry]:
 
 
 def make_client(token: str, api_url: str) -> Github:
+    # PyGithub (~400 ms to import) only where a GitHub call is made
     import github
 
     register_secret(token)
@@ -109,6 +111,7 @@ class Authorship:
 
 def is_rate_limited(exc: BaseException) -> bool:
     """A GitHub refusal that is a (secondary) rate limit: its message says so, or it asks to retry later."""
+    # PyGithub (~400 ms to import) only where a GitHub call is made
     from github.GithubException import GithubException, RateLimitExceededException
 
     if isinstance(exc, RateLimitExceededException):
@@ -126,6 +129,7 @@ def _api_message(data: object) -> str:
 
 def explain_failure(exc: BaseException, doing: str, permission: str, api_url: str) -> str:
     """One redacted line: what could not be done, why, and the fix. `permission` is e.g. `pull-requests: write`."""
+    # with PyGithub, only where a GitHub call is made
     import requests
     from github.GithubException import GithubException, RateLimitExceededException
 

@@ -42,6 +42,7 @@ def tracking_marker(subject_key: str) -> str:
 
 def _ensure_label(repo: Repository, label: str) -> None:
     """Create the label; "already exists" (422) and any other failure are tolerated (the issue is still opened)."""
+    # PyGithub (~400 ms to import) only where a GitHub call is made
     from github.GithubException import GithubException
 
     with contextlib.suppress(GithubException):
@@ -66,6 +67,7 @@ def sync_tracking_issue(
         return IssueOutcome("", "skipped", f"could not {doing}: no repository (GITHUB_REPOSITORY is not set)")
     marker = tracking_marker(subject_key)
     try:
+        # PyGithub (~400 ms to import) only where a GitHub call is made
         from github.GithubException import GithubException
 
         client = make_client(token, api_url)

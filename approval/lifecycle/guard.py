@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from approval.common.markdown import md_cell, md_code
 from approval.engine.results import Category, CheckResult, RunCheck, Status
-from approval.report.render import md_cell, md_code
+from approval.record.build import record_paths
 from approval.settings.registry import Approval, Registry, parse_time
 
 NAME = "registry-guard"
@@ -96,10 +98,6 @@ def promote_command(model: str, candidates: list[str], registry_files: str) -> s
     """The `approval promote` command that lists `model`, as it runs: the record this run writes for it under the
     default name (approval-record.json; approval-record.<model>.json beside it with several candidates) and the file
     the approved list is written to (the approved-models markdown file when there is one, else the gateway.yaml)."""
-    import shlex
-    from pathlib import Path
-
-    from approval.record.build import record_paths
 
     models = candidates if model in candidates else [model]
     record = record_paths(Path("approval-record.json"), models)[models.index(model)]

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from approval.report.render import md_cell, md_code
+from approval.common.errors import ConfigError
+from approval.common.markdown import md_cell, md_code
+from approval.common.userfile import read_record_file
+from approval.record.diff import diff_records
 
 NOTHING = "Nothing: same verdict, same check results, latency within 25 %, same environment."
 
@@ -42,8 +45,6 @@ def matches(record: dict[str, Any], model: str, gateway: str, endpoint: str) -> 
 
 def from_file(path: str, records: Sequence[tuple[Path, dict[str, Any]]]) -> Previous:
     """The record kept at `path` (for example committed under approvals/), for the candidate it is about."""
-    from approval.common.errors import ConfigError
-    from approval.common.userfile import read_record_file
 
     previous = Previous(md_code(path))
     if not Path(path).exists():
@@ -64,7 +65,6 @@ def from_file(path: str, records: Sequence[tuple[Path, dict[str, Any]]]) -> Prev
 
 def drift_lines(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Markdown list items saying what changed between two records of a model, or that nothing did."""
-    from approval.record.diff import diff_records
 
     lines, _ = diff_records(old, new)
     return [f"- {md_cell(line)}" for line in lines] if lines else [NOTHING]

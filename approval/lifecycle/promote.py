@@ -19,7 +19,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from approval.common.errors import ConfigError
-from approval.settings.registry import BARE_MODEL, EVIDENCE_TOKEN, ITEM, Approval, Block, Entry, entry_model, read_block
+from approval.common.userfile import YamlAmbiguous, load_yaml
+from approval.record import build as record_build
+from approval.settings.build import normalise_base_url
+from approval.settings.configfile import config_schema, load_config_file, validate_against_schema
+from approval.settings.registry import BARE_MODEL, EVIDENCE_TOKEN, ITEM, Approval, Block, Entry, entry_model, read_block, registry_of
 
 Kind = Literal["markdown", "yaml"]
 _MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdx", ".txt")
@@ -187,8 +191,6 @@ def _scalar(text: str) -> str:
     letter, has nothing but plain characters and is no boolean or null word; else JSON-quoted (`"1e3"`, `"yes"`,
     `"0x10"`, `"2024-01-01"`, `".inf"`, `"~"`)."""
     if _PLAIN_MODEL.match(text) and text[0].isalpha() and text.lower() not in _YAML_WORDS:
-        from approval.common.userfile import load_yaml
-
         try:
             if load_yaml(text) == text:
                 return text
@@ -253,8 +255,6 @@ def _find_sequence(lines: list[str], source: str) -> _Sequence | None:
 
 
 def promote_yaml(text: str, model: str, approval: Approval, source: str) -> Edit:
-    from approval.common.userfile import load_yaml
-
     doc = _yaml_doc(text, source, load_yaml)
     lines = text.splitlines(keepends=True)
     nl = _newline(text)
@@ -315,9 +315,9 @@ def promote_yaml(text: str, model: str, approval: Approval, source: str) -> Edit
 
 
 def _yaml_doc(text: str, source: str, load: Any) -> dict[str, Any]:
+    # PyYAML (~25 ms to import) only where a YAML file is read
     import yaml
 
-    from approval.common.userfile import YamlAmbiguous
 
     try:
         doc = load(text)
@@ -329,22 +329,20 @@ def _yaml_doc(text: str, source: str, load: Any) -> dict[str, Any]:
         doc = {}
     if not isinstance(doc, dict):
         raise RegistryEditError(f"{source} is not a mapping of keys", "see examples/gateway.yaml")
-    from approval.settings.registry import registry_of
 
     try:
         registry_of(doc, config_source=source)
     except ConfigError as exc:
         raise RegistryEditError(exc.problem, exc.fix) from None
-    from approval.settings.configfile import config_schema, validate_against_schema
 
     validate_against_schema(doc, config_schema(), f"config file {source!r}")
     return doc
 
 
 def _verify_yaml(old: str, new: str, doc: dict[str, Any], items: list[Any], source: str, load: Any) -> None:
+    # PyYAML (~25 ms to import) only where a YAML file is read
     import yaml
 
-    from approval.settings.configfile import config_schema, validate_against_schema
 
     try:
         reread = load(new)
@@ -360,7 +358,6 @@ def _verify_yaml(old: str, new: str, doc: dict[str, Any], items: list[Any], sour
 
 def yaml_lines_for(text: str, model: str, source: str) -> list[str]:
     """The lines of the `approved_models` item for `model` (what a revocation removes)."""
-    from approval.common.userfile import load_yaml
 
     doc = _yaml_doc(text, source, load_yaml)
     lines = text.splitlines()
@@ -390,7 +387,6 @@ def write_registry(path_text: str, text: str) -> Path:
     """Write the edited registry into the file the registry is, atomically (`record.write_text_atomic`): through a
     symlink, its target is replaced (the link stays a link); a read-only file (no write permission for anyone) or one
     that cannot be replaced is a ConfigError, and nothing is written. Returns the file written."""
-    from approval.record.build import write_text_atomic
 
     path = Path(path_text)
     target = path.resolve() if path.is_symlink() else path
@@ -405,7 +401,7 @@ def write_registry(path_text: str, text: str) -> Path:
         raise ConfigError(f"registry {path_text!r} is {whose}: it cannot be written; it is unchanged",
                           "make it writable (chmod u+w) if it is meant to change, then promote again")
     try:
-        write_text_atomic(target, text)
+        record_build.write_text_atomic(target, text)
     except OSError as exc:  # the user's file or folder (read-only, full disk, permissions): theirs to fix, nothing changed
         raise ConfigError(f"registry {path_text!r} cannot be written ({exc.strerror or type(exc).__name__}); it is unchanged",
                           "make the file and its folder writable (the file is replaced through a temporary file beside it)") from None
@@ -415,7 +411,6 @@ def write_registry(path_text: str, text: str) -> Path:
 def same_gateway(record: dict[str, Any], doc: Any, source: str) -> None:
     """A registry approves models on the gateway and endpoint of the gateway.yaml that governs it: a record from a run
     against another gateway or endpoint is refused (ConfigError). A gateway.yaml without `base_url` checks the endpoint."""
-    from approval.settings.build import normalise_base_url
 
     if not isinstance(doc, dict):
         return
@@ -439,7 +434,6 @@ def check_gateway(record: dict[str, Any], kind: Kind, registry_path: str, regist
     registry — the registry itself when it is a gateway.yaml; for a markdown file the gateway.yaml given with
     `--config`, which must name that file as its `approved_models_file`. Returns what could not be checked ("" when
     everything was): a markdown registry promoted without `--config`."""
-    from approval.common.userfile import load_yaml
 
     if kind == "yaml":
         try:
@@ -451,7 +445,6 @@ def check_gateway(record: dict[str, Any], kind: Kind, registry_path: str, regist
     if not config_path:
         return (f"the record's gateway ({record.get('gateway_base_url')}, {record.get('endpoint_family')}) was not checked against the "
                 f"gateway.yaml that names {registry_path} — give it with --config to check it")
-    from approval.settings.configfile import load_config_file
 
     doc = load_config_file(config_path)[0]
     named = doc.get("approved_models_file")

@@ -13,17 +13,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from approval.common.errors import ConfigError
+from approval.common.markdown import fenced, md_code
+from approval.common.userfile import read_user_file
 from approval.engine.suite import ModelOutcome, RunOutcome
 from approval.lifecycle.previous import Previous, drift_lines
-from approval.report.render import fenced, md_code, render_markdown
+from approval.lifecycle.promote import markdown_lines_for, yaml_lines_for
+from approval.report.render import render_markdown
 from approval.settings.build import Settings
+from approval.settings.configfile import MAX_CONFIG_BYTES
 from approval.settings.registry import Registry
 
 
 def revocation_lines(settings: Settings, model: str) -> list[tuple[str, list[str]]]:
     """(file, its lines listing `model`) for each registry file that lists it."""
-    from approval.common.userfile import read_user_file
-    from approval.lifecycle.promote import markdown_lines_for, yaml_lines_for
 
     found = []
     for path, kind in ((settings.config_path, "yaml"), (settings.approved_models_file, "markdown")):
@@ -43,8 +45,6 @@ def in_use_line(settings: Settings) -> str | None:
     """The `model_in_use:` line of the config file, as written."""
     if not settings.config_path:
         return None
-    from approval.common.userfile import read_user_file
-    from approval.settings.configfile import MAX_CONFIG_BYTES
 
     try:
         text, _ = read_user_file(settings.config_path, "config file", MAX_CONFIG_BYTES, "", "")

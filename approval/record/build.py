@@ -127,6 +127,7 @@ def build_record(run: RunOutcome, outcome: ModelOutcome, ci: Mapping[str, Any] |
 
 
 def validate_record(record: Any) -> None:
+    # jsonschema (~120 ms to import) only where a schema is checked
     from jsonschema import Draft202012Validator, FormatChecker
 
     validator = Draft202012Validator(record_schema(), format_checker=FormatChecker())

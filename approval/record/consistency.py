@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from approval.common.redact import encoded_forms
+from approval.common.redact import holds_secret
 from approval.engine.checks import CATALOGUE
 from approval.engine.contract import model_matches
+from approval.record.build import SCHEMA_VERSIONS
 
 BLOCKING = ("fail", "error")
 HTTP_2XX = re.compile(r"^2\d\d$")
@@ -105,7 +106,7 @@ def inconsistencies(record: Mapping[str, Any], api_key: str | None = None) -> li
     if api_key:
         # the values as they are, and as the file spells them (JSON-escaped, \u-escaped)
         texts = (*_strings(record), json.dumps(record, ensure_ascii=False), json.dumps(record))
-        if any(form in text for text in texts for form in encoded_forms(api_key)):
+        if any(holds_secret(text, api_key) for text in texts):
             problems.append("the record contains the API key (GATEWAY_API_KEY), verbatim or encoded")
     return problems
 
@@ -140,7 +141,6 @@ def _named_models(record: Mapping[str, Any]) -> list[tuple[str, str]]:
 def _what_the_tool_never_writes(record: Mapping[str, Any], version: Any) -> list[str]:
     """Values no run writes: a check name the tool does not have, a date that does not exist, a number that is not
     finite, a model other than the candidate in the candidate's own evidence."""
-    from approval.record.build import SCHEMA_VERSIONS
 
     problems: list[str] = []
     if version not in SCHEMA_VERSIONS or isinstance(version, bool):

@@ -15,7 +15,7 @@ from typing import Any
 
 from approval.common.console import one_line
 from approval.common.errors import ConfigError
-from approval.report.render import fmt_ms, md_cell, md_code
+from approval.common.markdown import fmt_ms, md_cell, md_code
 
 RECORD_GLOB = "approval-record*.json"  # what `approval run` and the action write: approval-record.json, approval-record.<model>.json
 INVALID = "invalid"

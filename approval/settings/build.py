@@ -7,6 +7,7 @@ Precedence: flags (or action inputs) > gateway.yaml > environment (`GATEWAY_BASE
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -420,8 +421,6 @@ def approver(given: Any, environ: Mapping[str, str]) -> str:
     try:
         return getpass.getuser()
     except (OSError, KeyError, ImportError):
-        import os
-
         return f"uid {os.getuid()}" if hasattr(os, "getuid") else "the operator of this run"
 
 
@@ -434,6 +433,7 @@ def _check_expect(expect: Mapping[str, Any]) -> None:
         except (OverflowError, RecursionError):
             raise ConfigError(f"expect.regex[{i}] is too large or nested too deeply to compile", "simplify the pattern") from None
     if "json_schema" in expect:
+        # jsonschema (~120 ms to import) only where a schema is checked
         from jsonschema import Draft202012Validator
         from jsonschema.exceptions import SchemaError
 

@@ -11,6 +11,7 @@ from typing import Any
 from approval.common.errors import ConfigError
 from approval.common.userfile import YamlAmbiguous, YamlTooLarge, load_yaml, read_user_file
 from approval.settings.registry import MAX_REGISTRY_BYTES, Entry, Registry, parse_block_entries, registry_of
+from approval.settings.schema_errors import describe
 
 MAX_CONFIG_BYTES = 1024 * 1024
 
@@ -51,6 +52,7 @@ def load_config_file(path_text: str) -> tuple[dict[str, Any], str]:
 
 
 def validate_against_schema(doc: Any, schema: dict[str, Any], what: str) -> None:
+    # jsonschema (~120 ms to import) only where a schema is checked
     from jsonschema import Draft202012Validator
 
     validator = Draft202012Validator(schema)
@@ -64,7 +66,6 @@ def validate_against_schema(doc: Any, schema: dict[str, Any], what: str) -> None
         extra = sorted(str(k) for k in err.instance if k not in allowed)
         dotted = ".".join([*map(str, err.absolute_path), extra[0]]) if extra else key
         raise ConfigError(f"{what}: unknown key {dotted!r}", f"allowed here: {', '.join(sorted(allowed))}")
-    from approval.settings.schema_errors import describe
 
     name, problem = describe(err)
     raise ConfigError(f"{what}: `{name}` {problem}", "fix that value (every key is described in docs/configuration.md and examples/gateway.yaml)")

@@ -13,6 +13,7 @@ explicitly and validated:
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
@@ -99,14 +100,11 @@ def proxy_for(url: str, environ: Mapping[str, str]) -> str | None:
             f"{name.upper()} is not a usable proxy URL ({shown or 'empty'})",
             "set it to http://HOST:PORT (or unset it, or add the gateway's host to NO_PROXY)",
         )
-    if proxy.scheme.startswith("socks"):
-        import importlib.util
-
-        if importlib.util.find_spec("socks") is None:  # PySocks: requests' optional SOCKS support
-            raise ConfigError(
-                f"{name.upper()} is a SOCKS proxy, which this installation cannot use (PySocks is not installed)",
-                "use an HTTP proxy, or add the gateway's host to NO_PROXY",
-            )
+    if proxy.scheme.startswith("socks") and importlib.util.find_spec("socks") is None:  # PySocks: requests' optional SOCKS support
+        raise ConfigError(
+            f"{name.upper()} is a SOCKS proxy, which this installation cannot use (PySocks is not installed)",
+            "use an HTTP proxy, or add the gateway's host to NO_PROXY",
+        )
     return value
 
 

@@ -290,7 +290,7 @@ def test_a_rate_limit_that_outlasts_the_retries_is_named_as_such(api: responses.
 def test_fit_comment_closes_a_code_block_whatever_fences_it_holds(lines: list[str], limit: int) -> None:
     from markdown_it import MarkdownIt
 
-    from approval.report.render import fenced
+    from approval.common.markdown import fenced
 
     body = "\n".join(["intro", *fenced([*lines, *(["y" * 30] * 60)]), "after"])
     fitted = fit_comment(body, limit=limit)

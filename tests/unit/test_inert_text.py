@@ -21,10 +21,11 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from approval.common.console import no_workflow_command, one_line, terminal_text, visible
+from approval.common.markdown import fenced, html_text, md_cell, md_code
 from approval.engine.results import Category, CheckResult, RunCheck, Status
 from approval.engine.suite import ModelOutcome, RunOutcome
 from approval.lifecycle.guard import guard_unavailable
-from approval.report.render import fenced, html_text, md_cell, md_code, progress_line, render_markdown, render_text
+from approval.report.render import progress_line, render_markdown, render_text
 from approval.report.summary import Row, summarize
 from approval.report.summary import render_markdown as summary_markdown
 from approval.report.summary import render_text as summary_text

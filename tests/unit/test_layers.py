@@ -94,3 +94,58 @@ def test_the_layer_rule_itself_catches_an_upward_import(tmp_path: Path) -> None:
     assert layer("approval.settings.build") < layer("approval.engine.routing")
     assert layer("approval.common.redact") == 0
     assert layer("approval.__main__") == len(LAYERS) - 1
+
+
+def loaded_at_import(module: str) -> set[str]:
+    """Every module of the package that importing `module` loads (module-level imports, followed), and the third-party
+    top-level names they import."""
+    seen: set[str] = set()
+    third_party: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        path = PACKAGE.parent / Path(*name.split("."))
+        path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+        tree = ast.parse(path.read_text("utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module and not node.module.startswith("approval"):
+                third_party.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                third_party |= {a.name.split(".")[0] for a in node.names if not a.name.startswith("approval")}
+        todo += [target for target, _, top in imports(path) if top]
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(2, len(parts))]  # the packages a module lives in run first
+    return seen | {f"third-party:{name}" for name in third_party}
+
+
+def test_the_summary_of_records_loads_no_runner_and_no_http_client() -> None:
+    """`approval summarize` reads records: its module must not pull in the suite, the gateway client or requests."""
+    loaded = loaded_at_import("approval.report.summary")
+    assert not {m for m in loaded if m.startswith("approval.engine")}, sorted(loaded)
+    assert "third-party:requests" not in loaded
+
+
+LAZY_POLICY = "Lazy imports:"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_a_function_local_import_says_why(path: Path) -> None:
+    """An import inside a function is there for start-up time: it carries its reason (a comment on its line or just
+    above it, or above the first of the imports it is grouped with), or its module's docstring states the policy."""
+    source = path.read_text("utf-8")
+    tree = ast.parse(source)
+    if LAZY_POLICY in (ast.get_docstring(tree) or ""):
+        return
+    lines = source.splitlines()
+    unexplained = []
+    for func in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)):
+        for node in (n for n in ast.walk(func) if isinstance(n, ast.Import | ast.ImportFrom)):
+            first = node.lineno
+            while first > 1 and lines[first - 2].strip().startswith(("import ", "from ")):
+                first -= 1
+            if "#" not in lines[node.lineno - 1] and not lines[first - 2].strip().startswith("#"):
+                unexplained.append(f"line {node.lineno}: {lines[node.lineno - 1].strip()}")
+    assert not unexplained, f"say why each import is inside a function, or move it to the top: {unexplained}"

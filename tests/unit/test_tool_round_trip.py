@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,7 @@ from approval.engine.checks import tool_round_trip as rt
 from approval.engine.results import Category, CheckResult, Status
 from approval.engine.suite import run_suite
 from approval.settings.profile import GENERIC_TOOLS, PLAIN_CHAT, AgentProfile
-from tests.conftest import FakeGateway
+from tests.conftest import FakeGateway, make_settings
 
 CHECKS = "happy-path,tool-round-trip"
 Body = dict[str, Any]
@@ -72,8 +73,6 @@ def tool_model(*, turn_2: Model | None = None, first: Body | None = None, respon
 
 def run(gateway: FakeGateway, model: Model, profile: AgentProfile = GENERIC_TOOLS, endpoint: str = "chat",
         required: tuple[str, ...] = ()) -> CheckResult:
-    from tests.conftest import make_settings
-
     gateway.on(is_conv, lambda body, _req: model(body))
     settings = dataclasses.replace(make_settings(checks=CHECKS, endpoint=endpoint), profile=profile)
     if required:
@@ -306,13 +305,9 @@ def test_an_unanswered_second_turn_is_an_evidence_gap(gateway: FakeGateway, fail
 
 
 def test_the_run_deadline_leaves_the_check_an_error_never_a_pass(gateway: FakeGateway) -> None:
-    import time
-
     def slow(body: Body) -> tuple[int, dict[str, str], str]:
         time.sleep(3)
         return tool_model()(body)
-
-    from tests.conftest import make_settings
 
     gateway.on(is_conv, lambda body, _req: slow(body))
     settings = make_settings(checks=CHECKS, timeout="2")

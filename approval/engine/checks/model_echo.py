@@ -1,22 +1,20 @@
 """model-echo: the gateway served the candidate through the reviewed route, not another model or route.
 
 Every generation call made with the candidate's name (reachability, the samples, tools, structured output, the stream)
-is read for the gateway's own routing evidence and the `model` its answer names (approval.engine.routing). One call served
-elsewhere fails the check. `served_elsewhere` is also what the suite asks of every generation call, whichever checks
-were selected: an answer that another model or route gave is no evidence about the candidate.
+is read for the gateway's own routing evidence and the `model` its answer names, by the one rule of who served an
+answer (engine/served.py), which the suite also asks of every generation call. One call served elsewhere fails the check.
 """
 
 from __future__ import annotations
 
 from approval.engine.checks.base import CheckSpec, Evidence, duration_of, not_finished, result
-from approval.engine.checks.streaming import judge_chat_stream, judge_responses_stream
-from approval.engine.classify import generation, routing_of, stream_identities
+from approval.engine.classify import generation, routing_of
 from approval.engine.contract import model_matches, show
 from approval.engine.gateway import Exchange
 from approval.engine.probes import GENERATION, SAMPLE_1, SAMPLES
 from approval.engine.results import Category, CheckResult, Status
-from approval.engine.routing import Finding, Kind
-from approval.settings.build import Settings
+from approval.engine.routing import Finding
+from approval.engine.served import answered, describe, served_model, usable_answer
 
 NAME = "model-echo"
 SPEC = CheckSpec(
@@ -30,11 +28,6 @@ SPEC = CheckSpec(
 )
 CALL_NAMES = {"reach": "the reachability call", "stream": "the streaming call", "tools": "the tool call",
               "structured": "the structured-output call"}
-LEAD = {
-    Kind.FALLBACK: "silent fallback",
-    Kind.OTHER_ROUTE: "served by another route than the reviewed one",
-    Kind.OTHER_MODEL: "silent fallback to another model",
-}
 ROUTE_SIGNALS = {
     "provider": "x-portkey-provider, body provider, X-Kong-LLM-Model, cf-aig-provider",
     "portkey_option_index": "x-portkey-last-used-option-index",
@@ -47,47 +40,6 @@ ROUTE_SIGNALS = {
 
 def call_name(label: str) -> str:
     return CALL_NAMES.get(label, f"sample {label.removeprefix('sample-')}" if label.startswith("sample-") else label)
-
-
-def answered(ex: Exchange) -> bool:
-    """A 2xx with a body to read (JSON, or a stream's events): the gateway's evidence about who served it counts."""
-    if ex.status is None or not 200 <= ex.status < 300:
-        return False
-    return ex.events is not None or ex.is_json
-
-
-def served_elsewhere(ex: Exchange, settings: Settings, model: str) -> Finding | None:
-    """Whether an answer to a call for `model` came from another model or route, and what shows it (the gateway's
-    own report first: approval.engine.routing)."""
-    if not answered(ex):
-        return None
-    return routing_of(ex, settings, model).served_elsewhere()
-
-
-def describe(found: Finding) -> str:
-    if found.kind is Kind.OTHER_MODEL and found.text.startswith("a different version"):
-        return f"{found.shown} — if that version is the one reviewed, add it to model_aliases"
-    if found.kind is Kind.OTHER_MODEL and found.text.startswith("a name that differs only"):
-        return f"{found.shown} — if the gateway names the reviewed model so, add that name to model_aliases"
-    return f"{LEAD[found.kind]}: {found.shown}"
-
-
-def served_model(ex: Exchange, endpoint: str) -> str | None:
-    """The model the answer names, as written; None when it names none, or a blank one (`""`, `" "`), which identifies
-    nothing (a chat body, a Responses body, or the first stream event that names one)."""
-    if ex.events is not None:
-        names = [identity.get("model") for identity in stream_identities(ex.events)]
-    else:
-        names = [generation(ex, endpoint).model] if ex.is_json else []
-    return next((name for name in names if isinstance(name, str) and name.strip()), None)
-
-
-def usable_answer(label: str, ex: Exchange, endpoint: str) -> bool:
-    """Whether a generation call got an answer a check could judge the model by."""
-    if ex.events is not None:
-        judge = judge_responses_stream if endpoint == "responses" else judge_chat_stream
-        return not ex.truncated and ex.transport_error is None and judge(ex.events, ex.stream_complete)[0]
-    return generation(ex, endpoint, tools_expected=label == "tools").ok
 
 
 def generation_exchanges(ev: Evidence) -> list[Exchange]:

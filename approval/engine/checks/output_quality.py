@@ -41,6 +41,7 @@ def unmet_expectations(text: str, expect: Mapping[str, Any], refusal: str | None
         if not ok:
             problems.append("is not valid JSON")
         elif "json_schema" in expect:
+            # jsonschema (~120 ms to import) only where a schema is checked
             from jsonschema import Draft202012Validator
 
             errors = sorted(Draft202012Validator(expect["json_schema"]).iter_errors(value), key=lambda e: list(e.absolute_path))

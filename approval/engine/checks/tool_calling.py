@@ -37,6 +37,7 @@ def judge_tool_calls(calls: list[dict[str, Any]]) -> tuple[bool, str]:
         return False, "the tool call's arguments are not valid JSON"
     if not isinstance(args, dict):
         return False, "the tool call's arguments are not a JSON object"
+    # jsonschema (~120 ms to import) only where a schema is checked
     from jsonschema import Draft202012Validator
 
     errors = list(Draft202012Validator(TOOL_PARAMETERS).iter_errors(args))
