@@ -371,3 +371,17 @@ def test_the_forced_tool_is_the_profiles_file_reader(tools: list[Body], chosen: 
 def test_a_stripped_turn_keeps_what_agents_rebuild_and_names_what_it_leaves_out(endpoint: str, turn: list[Body], kept: list[Body],
                                                                                  dropped: list[str]) -> None:
     assert rt.stripped(turn, endpoint) == (kept, dropped)
+
+
+def test_a_stripped_replay_that_loops_is_named_like_a_refused_one(gateway: FakeGateway) -> None:
+    def loops_without_reasoning(body: Body) -> tuple[int, dict[str, str], str]:
+        assistant: Body = next((m for m in body["messages"] if m.get("role") == "assistant"), {})
+        if "call_rtparallel0" in json.dumps(body) or assistant.get("reasoning_content"):
+            return 200, {}, json.dumps(chat_text())
+        return 200, {}, json.dumps(chat_call(call_id="call_again"))  # the result was dropped with the reasoning
+
+    check = run(gateway, tool_model(first=chat_call(reasoning_content="r"), turn_2=loops_without_reasoning))
+    assert (check.status, check.category) == (Status.WARN, Category.GATEWAY), check.detail
+    assert check.detail.startswith("the agent must round-trip what a stripped turn leaves out (reasoning_content): an agent that "
+                                   "replays the assistant turn without it would not get a usable next turn"), check.detail
+    assert "again forever" in check.detail and check.metrics["stripped_refused"] is False

@@ -528,13 +528,14 @@ def judge_stripped(settings: Settings, ex: Exchange, endpoint: str, turn: list[d
         return gap
     refused = ex.status is not None and 400 <= ex.status < 500
     metrics["stripped_refused"] = refused
-    if not refused or not exact_passed:
+    judged = judge_next_turn(ex, endpoint, calls_in(turn, endpoint), what)
+    if judged.status is Status.PASS or not exact_passed:
         return passed(f"stripped replay: HTTP {ex.status}")
     _, dropped = stripped(turn, endpoint)
-    field = named_field(ex, dropped)
+    field = named_field(ex, dropped) if refused else None
     named = repr(field) if field else f"what a stripped turn leaves out ({', '.join(dropped[:4])})"
-    line = (f"the agent must round-trip {named}: an agent that replays the assistant turn without it would be refused "
-            f"({refusal_text(ex, 100)})")
+    fate = f"would be refused ({refusal_text(ex, 100)})" if refused else f"would not get a usable next turn ({judged.line.split(': ', 1)[-1]})"
+    line = f"the agent must round-trip {named}: an agent that replays the assistant turn without it {fate}"
     replays = settings.profile.reasoning_fields
     if field and field in replays:
         return passed(f"stripped replay refused, and the profile round-trips {field!r}")
