@@ -58,6 +58,7 @@ def _flags(environ: Mapping[str, str], *, reapprove: bool) -> Flags:
         base_url=get_input(environ, "gateway-base-url"),
         models=(get_input(environ, "candidate-model-id"),),
         endpoint=get_input(environ, "endpoint-family"),
+        profile=get_input(environ, "agent-profile"),
         prompt_file=get_input(environ, "prompt-file"),
         config=get_input(environ, "config"),
         max_latency_ms=get_input(environ, "max-latency-ms"),

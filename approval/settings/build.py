@@ -19,7 +19,7 @@ from approval.common.redact import header_secrets, register_secret
 from approval.settings.configfile import config_schema, load_config_file, load_registry, validate_against_schema
 from approval.settings.flags import Flags
 from approval.settings.network import ca_bundle_for, proxy_credentials, proxy_for
-from approval.settings.profile import GENERIC_TOOLS, AgentProfile
+from approval.settings.profile import DEFAULT_PROFILE, GENERIC_TOOLS, AgentProfile, check_endpoint, load_profile
 from approval.settings.prompt import Prompt, default_prompt, load_prompt
 from approval.settings.registry import config_entries
 from approval.settings.route import OPTION_INDEX_RE, ROUTE_FIELDS, Route
@@ -187,9 +187,12 @@ def build_settings(flags: Flags, environ: Mapping[str, str], catalogue: Catalogu
     baseline = _pick(flags.baseline_model, cfg, "baseline_model")
     if baseline is not None and not MODEL_ID_RE.match(str(baseline)):
         raise ConfigError(f"baseline model ID {baseline!r} is not valid", "give the ID exactly as the gateway names it")
-    endpoint = str(_pick(flags.endpoint, cfg, "endpoint") or "chat").strip().lower()
-    if endpoint not in ENDPOINTS:
+    given_endpoint = _pick(flags.endpoint, cfg, "endpoint")
+    endpoint = str(given_endpoint).strip().lower() if _nonempty(given_endpoint) else None
+    if endpoint is not None and endpoint not in ENDPOINTS:
         raise ConfigError(f"unknown endpoint family {endpoint!r}", "use chat or responses")
+    profile = load_profile(str(_pick(flags.profile, cfg, "agent", "profile") or DEFAULT_PROFILE))
+    endpoint = check_endpoint(profile, endpoint)
     prompt_file = _pick(flags.prompt_file, cfg, "prompt_file")
     prompt = load_prompt(str(prompt_file)) if prompt_file else default_prompt()
     limits = _limits(flags, cfg)
@@ -240,6 +243,7 @@ def build_settings(flags: Flags, environ: Mapping[str, str], catalogue: Catalogu
         proxy=proxy,
         ca_bundle=ca_bundle,
         agent=_agent_settings(cfg.get("agent", {})),
+        profile=profile,
         notices=selection.notices,
     )
 
