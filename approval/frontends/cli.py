@@ -166,10 +166,12 @@ def _run(args: argparse.Namespace, settings: Any, base: tuple[Any, str, str] | N
     if base is not None:
         from approval.lifecycle.guard import Verification, record_hashes, registry_guard, verdicts_of
         from approval.settings.configfile import head_registry
+        from approval.settings.profile import with_file_sha
 
         registry, label, files = base
         head = head_registry(settings.config_path, settings.approved_models_file)
-        verdicts = verdicts_of([(o.model, o.result, o.checks) for o in result.run.candidates])
+        named = with_file_sha(settings.profile)
+        verdicts = verdicts_of([(o.model, o.result, o.checks) for o in result.run.candidates], named.name, named.sha256)
         verify = Verification(records=record_hashes(result.records))
         run_checks.append(registry_guard(registry, head, verdicts, registry_files=files, base_label=label, verify=verify))
         if report_out:
