@@ -158,7 +158,7 @@ def profile_from_text(text: str, data: bytes, what: str) -> AgentProfile:
         raise ConfigError(f"{what} is nested too deeply", "a profile is a few tools and fields") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"{what} must be a mapping of keys", "start from a built-in profile (docs/profiles.md)")
-    validate_against_schema(doc, profile_schema(), what)
+    validate_against_schema(doc, profile_schema(), what, "fix that value (every field of a profile is described in docs/profiles.md)")
     return profile_from_mapping(doc, hashlib.sha256(data).hexdigest())
 
 
