@@ -171,7 +171,7 @@ def test_the_flag_wins_over_the_config_which_wins_over_the_default(tmp_path: Pat
     with pytest.raises(ConfigError, match="unknown agent profile 'nope'"):
         make_settings(config="bad.yaml")
     (tmp_path / "wrong-type.yaml").write_text("agent:\n  profile: 3\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="agent.profile"):
+    with pytest.raises(ConfigError, match=r"agent\.profile"):
         make_settings(config="wrong-type.yaml")
 
 
@@ -261,7 +261,8 @@ def test_the_profile_evidence_is_both_fields_or_neither(extra: dict[str, Any], p
 
 
 def approval(profile: str = "", sha: str = "") -> Approval:
-    return Approval("2025-03-01T08:00:01Z", "octocat", RECORD_SHA, "https://github.com/o/r/actions/runs/7", profile, sha or (SHA.get(profile, "") if profile else ""))
+    named_sha = sha or (SHA.get(profile, "") if profile else "")
+    return Approval("2025-03-01T08:00:01Z", "octocat", RECORD_SHA, "https://github.com/o/r/actions/runs/7", profile, named_sha)
 
 
 def guard(old: Approval | None, new: Approval | None, outcome: Verdict | None) -> Any:
