@@ -329,7 +329,7 @@ def reapproval_plan(entries: Sequence[Entry], in_use: Any, chosen: str | None) -
     due = [e.model for e in entries if named.get(e.model, profile.name) == profile.name]
     if isinstance(in_use, str) and in_use not in named and in_use not in due:
         due.append(in_use)
-    if not due:
+    if not due and named:  # an empty registry is said by the front end ("the registry lists no model")
         raise ConfigError(f"no approved model names the agent profile {profile.name!r}: nothing to re-approve under it",
                           f"re-approve under the profiles the entries name ({', '.join(names)}), or give --model")
     notices = []
