@@ -420,14 +420,15 @@ def cmd_promote(record_path: str, registry_path: str, config_path: str | None = 
         fail_line(f"{record_path}: not promoted: {one_line(model)} was not approved in that run ({one_line(str(data.get('notes', '')))})")
         return exitcodes.NOT_APPROVED
     kind = registry_kind(registry_path)
-    text, _ = read_user_file(registry_path, "registry", MAX_REGISTRY_BYTES, "give an existing AGENTS.md or gateway.yaml",
-                             "keep the registry file under 1 MiB")
+    text, raw_registry = read_user_file(registry_path, "registry", MAX_REGISTRY_BYTES, "give an existing AGENTS.md or gateway.yaml",
+                                        "keep the registry file under 1 MiB")
     unchecked = check_gateway(data, kind, registry_path, text, config_path)
     edit = promote_text(kind, text, model, approval_for_record(raw, data), registry_path)
     if not edit.changed(text):
         say(f"{registry_path} already lists {one_line(model)} with this record's evidence: nothing changed")
         return exitcodes.APPROVED
-    written = write_registry(registry_path, edit.text)
+    bom = "\ufeff" if raw_registry.startswith(b"\xef\xbb\xbf") else ""  # read without it, written back with it: a diff of one line
+    written = write_registry(registry_path, bom + edit.text)
     say(f"promoted {one_line(model)} in {registry_path}" + (f" (the file it links to, {written})" if written != Path(registry_path) else "") + ":")
     for line in edit.removed:
         say(f"- {one_line(line)}")

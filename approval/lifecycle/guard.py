@@ -110,7 +110,6 @@ def promote_command(model: str, candidates: list[str], registry_files: str) -> s
     default name (approval-record.json; approval-record.<model>.json beside it with several candidates) and the file
     the approved list is written to (the approved-models markdown file when there is one, else the gateway.yaml)."""
 
-
     models = candidates if model in candidates else [model]
     record = record_paths(Path("approval-record.json"), models)[models.index(model)]
     registry = registry_files.rsplit(", ", maxsplit=1)[-1] if registry_files != "the registry" else "AGENTS.md"

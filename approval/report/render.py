@@ -143,7 +143,10 @@ def _approved_line(run: RunOutcome, promotions: Mapping[str, Promotion]) -> list
             body.append(f"- {model}" if kind == "markdown" else f"  - {model}")
     lines += fenced(body, kind)
     if registry and any(m in promotions for m in new):
-        commands = [f"approval promote --record {shlex.quote(promotions[m].record_path)} --registry {shlex.quote(registry)}" for m in new if m in promotions]
+        # a markdown registry is promoted with the gateway.yaml that names it, so that promote can check the record's gateway
+        config = f" --config {shlex.quote(s.config_path)}" if s.approved_models_file and s.config_path else ""
+        commands = [f"approval promote --record {shlex.quote(promotions[m].record_path)} --registry {shlex.quote(registry)}{config}"
+                    for m in new if m in promotions]
         lines += ["", "or, with this run's record (its artifact), run:", "", *fenced(commands, "bash")]
     return lines
 

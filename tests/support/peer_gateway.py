@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -48,7 +49,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -70,6 +71,7 @@ __all__ = [
     "portkey_env",
     "start_litellm",
     "start_portkey",
+    "write_stub_litellm_config",
 ]
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
@@ -101,6 +103,8 @@ _DROPPED_ENV: Final = (
     "LITELLM_MODEL_COST_MAP_URL",
 )
 
+
+STUB_MASTER_KEY: Final = "sk-stub-test-key"  # the master key of write_stub_litellm_config's configs
 
 PORTKEY_VERSION: Final = "1.15.2"  # requirements/portkey/package.json
 PORTKEY_SERVER: Final = REPO_ROOT / ".tools" / "portkey" / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
@@ -160,7 +164,7 @@ def _master_key(config_path: Path) -> str | None:
         text = config_path.read_text(encoding="utf-8")
     except OSError:
         return None
-    match = re.search(r"^\s*master_key:\s*[\"']?([^\"'#\s]+)", text, re.MULTILINE)
+    match = re.search(r"^\s*[\"']?master_key[\"']?:\s*[\"']?([^\"'#\s,]+)", text, re.MULTILINE)  # YAML or JSON
     return match.group(1) if match else None
 
 
@@ -330,6 +334,27 @@ def start_litellm(
                              config_path=config, master_key=_master_key(config))
     _ready(running, LIVENESS_PATH, started, ready_timeout_s, LiteLLMError)
     return running
+
+
+def write_stub_litellm_config(path: str | Path, stub_root_url: str, models: Sequence[str], *, master_key: str = STUB_MASTER_KEY) -> Path:
+    """Write a LiteLLM config routing each stub model (see tests/support/stub_upstream.py) through LiteLLM's own
+    provider translation: ``openai-<model>`` to ``openai/<model>`` at ``<stub>/v1`` (chat and Responses as they are)
+    and ``anthropic-<model>`` to ``anthropic/<model>`` at ``<stub>`` (LiteLLM appends ``/v1/messages``).
+
+    The file is JSON, which YAML reads as it is. No ``mock_response``: every answer comes from the stub upstream.
+    """
+    root = stub_root_url.rstrip("/")
+    model_list = []
+    for model in models:
+        model_list.append({"model_name": f"openai-{model}",
+                           "litellm_params": {"model": f"openai/{model}", "api_key": "sk-stub-upstream", "api_base": f"{root}/v1"}})
+        model_list.append({"model_name": f"anthropic-{model}",
+                           "litellm_params": {"model": f"anthropic/{model}", "api_key": "sk-stub-upstream", "api_base": root}})
+    config = {"model_list": model_list, "general_settings": {"master_key": master_key},
+              "litellm_settings": {"telemetry": False, "num_retries": 0, "drop_params": False}}
+    target = Path(path)
+    target.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return target
 
 
 def find_portkey() -> Path | None:

@@ -314,3 +314,14 @@ def test_the_registry_is_written_by_the_one_atomic_writer(tmp_path, capsys, monk
     code, _, err = promote(record, agents, capsys)
     assert code == 0, err
     assert written == [agents]
+
+
+def test_promote_keeps_a_byte_order_mark_the_registry_starts_with(tmp_path, capsys):
+    """Every reader accepts a leading byte-order mark; promote writes it back, so the diff is the model's line alone."""
+    record = write_record(tmp_path)
+    agents = tmp_path / "AGENTS.md"
+    agents.write_bytes(b"\xef\xbb\xbf" + AGENTS.encode("utf-8"))
+    assert main(["promote", "--record", str(record), "--registry", str(agents)]) == 0
+    written = agents.read_bytes()
+    assert written.startswith(b"\xef\xbb\xbf") and written.count(b"\xef\xbb\xbf") == 1
+    assert "cand-model" in written.decode("utf-8-sig")

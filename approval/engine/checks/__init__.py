@@ -19,6 +19,7 @@ from approval.engine.checks import (
     model_echo,
     output_quality,
     reachability,
+    streamed_tool_calls,
     streaming,
     structured_output,
     tool_calling,
@@ -40,7 +41,7 @@ class Check:
 CHECKS: tuple[Check, ...] = tuple(
     Check(module.SPEC, module.evaluate)
     for module in (reachability, happy_path, model_echo, error_path, latency, agent_client, output_quality, streaming, tool_calling,
-                   structured_output, approved_list)
+                   streamed_tool_calls, structured_output, approved_list)
 )
 BY_NAME: dict[str, Check] = {check.spec.name: check for check in CHECKS}
 CATALOGUE = Catalogue(
