@@ -345,3 +345,11 @@ def test_reapprove_on_the_command_line_uses_the_entries_profile(gateway: Any, tm
     settings = make_settings(config="gateway.yaml", models=[], reapprove=True)
     assert settings.profile.name == "plain-chat" and settings.candidates == ("cand-model",)
     assert replace(settings.profile, sha256="").name == "plain-chat"
+
+
+def test_each_profile_keeps_its_own_sticky_comment_and_the_default_keeps_the_old_one(gateway: Any) -> None:
+    from approval.frontends.action import comment_key
+
+    default, codex, plain = (comment_key(make_settings(profile=name)) for name in ("generic-tools", "codex-cli", "plain-chat"))
+    assert default == f"cand-model@chat@{BASE}", "a comment written before profiles is found again"
+    assert len({default, codex, plain}) == 3 and codex.endswith("@profile=codex-cli")
