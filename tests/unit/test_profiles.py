@@ -101,6 +101,7 @@ BAD_FILES = {
     "bad endpoint": ("name: a\nendpoint: completions\n", "`endpoint`"),
     "bad client": ("name: a\nclient: curl\n", "`client`"),
     "tiny context": ("name: a\ncontext_tokens: 10\n", "`context_tokens`"),
+    "source longer than a record keeps": ("name: a\nsource: " + "x" * 5000 + "\n", "`source`"),
     "duplicate key": ("name: a\nstreams: true\nstreams: false\n", "the key 'streams' appears twice"),
     "ambiguous value": ("name: a\nsource: 1e3\n", "quote it"),
     "not yaml": ("name: [a\n", "is not valid YAML"),
