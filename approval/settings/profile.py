@@ -10,6 +10,7 @@ comment and the registry entry name the profile and its sha256.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -192,9 +193,14 @@ def check_endpoint(profile: AgentProfile, endpoint: str | None) -> str:
 
 
 def with_file_sha(profile: AgentProfile) -> AgentProfile:
-    """The profile with its file's sha256: a built-in made in code (GENERIC_TOOLS, PLAIN_CHAT) is named by its shipped file's."""
-    if profile.sha256 or profile.name not in builtin_names():
+    """The profile with its file's sha256: a built-in made in code (GENERIC_TOOLS, PLAIN_CHAT) is named by its shipped
+    file's; any other profile made in code (no file) by the sha256 of its fields as canonical JSON."""
+    if profile.sha256:
         return profile
+    if profile.name not in builtin_names():
+        fields = {f.name: getattr(profile, f.name) for f in dataclasses.fields(profile) if f.name != "sha256"}
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=list)
+        return replace(profile, sha256=hashlib.sha256(canonical.encode("utf-8")).hexdigest())
     shipped = builtin_profile(profile.name)
     return replace(profile, sha256=shipped.sha256, source=profile.source or shipped.source, date=profile.date or shipped.date)
 

@@ -354,3 +354,17 @@ def test_each_profile_keeps_its_own_sticky_comment_and_the_default_keeps_the_old
     default, codex, plain = (comment_key(make_settings(profile=name)) for name in ("generic-tools", "codex-cli", "plain-chat"))
     assert default == f"cand-model@chat@{BASE}", "a comment written before profiles is found again"
     assert len({default, codex, plain}) == 3 and codex.endswith("@profile=codex-cli")
+
+
+def test_a_profile_made_in_code_is_still_named_by_a_sha256_in_a_valid_record(gateway: Any) -> None:
+    from approval.engine.suite import run_suite
+    from approval.record.build import build_record, validate_record
+    from approval.settings.profile import profile_evidence
+
+    made = AgentProfile(name="made-in-code", tools=(), parallel_tool_calls=None, tool_choice=())
+    evidence = profile_evidence(made)
+    assert len(evidence["sha256"]) == 64 and evidence == profile_evidence(made)
+    assert evidence["sha256"] != profile_evidence(replace(made, streams=False))["sha256"]
+    settings = replace(make_settings(checks="reachability,happy-path"), profile=made)
+    outcome = run_suite(settings)
+    validate_record(build_record(outcome, outcome.candidates[0]))
