@@ -77,7 +77,7 @@ def test_codex_cli_is_the_measured_responses_shape() -> None:
 
 
 @pytest.mark.parametrize(("name", "client", "uses_tools"), [("opencode", "ai-sdk", True), ("aider", "litellm", False), ("plain-chat", "openai-python", False),
-                                                           ("openhands", "litellm", True), ("cline", "openai-node", False),
+                                                           ("openhands", "litellm", True), ("cline", "openai-node", True),
                                                            ("qwen-code", "openai-node", True), ("openai-agents", "openai-python", True)])
 def test_each_agent_s_client_and_tools(name: str, client: str, uses_tools: bool) -> None:
     profile = load_profile(name)
