@@ -45,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--base-url", help="gateway base URL including /v1 (env GATEWAY_BASE_URL)")
     run.add_argument("--model", action="append", dest="models", metavar="ID",
                      help="candidate model ID; repeat or comma-separate for several (env CANDIDATE_MODEL_ID)")
-    run.add_argument("--endpoint", choices=("chat", "responses"), help="endpoint family (default chat)")
+    run.add_argument("--endpoint", choices=("chat", "responses"), help="endpoint family (default: the config's, else the profile's, else chat)")
+    run.add_argument("--profile", metavar="NAME|PATH",
+                     help="the agent the verdict holds for: a built-in profile (generic-tools, plain-chat, codex-cli, opencode, cline, aider, "
+                          "openhands, qwen-code, openai-agents) or a profile YAML file (default: the config's agent.profile, else generic-tools)")
     run.add_argument("--prompt-file", help="representative prompt (.md/.txt, or .yaml/.json with messages and expect)")
     run.add_argument("--config", help="gateway.yaml with paths, auth, thresholds, approved models, expectations")
     run.add_argument("--max-latency-ms", type=str, help="latency bound for the p50 of the samples (default 30000)")
@@ -112,6 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         base_url=args.base_url,
         models=tuple(args.models or ()),
         endpoint=args.endpoint,
+        profile=args.profile,
         prompt_file=args.prompt_file,
         config=args.config,
         max_latency_ms=args.max_latency_ms,
@@ -162,10 +166,12 @@ def _run(args: argparse.Namespace, settings: Any, base: tuple[Any, str, str] | N
     if base is not None:
         from approval.lifecycle.guard import Verification, record_hashes, registry_guard, verdicts_of
         from approval.settings.configfile import head_registry
+        from approval.settings.profile import with_file_sha
 
         registry, label, files = base
         head = head_registry(settings.config_path, settings.approved_models_file)
-        verdicts = verdicts_of([(o.model, o.result, o.checks) for o in result.run.candidates])
+        named = with_file_sha(settings.profile)
+        verdicts = verdicts_of([(o.model, o.result, o.checks) for o in result.run.candidates], named.name, named.sha256)
         verify = Verification(records=record_hashes(result.records))
         run_checks.append(registry_guard(registry, head, verdicts, registry_files=files, base_label=label, verify=verify))
         if report_out:
