@@ -1,5 +1,5 @@
 """agent-envelope and context-window through a real LiteLLM translating to the stub upstream models
-(tests/support/stub_upstream.py): the installed `approval` command for the default profile, and the suite in-process for
+(harness/stub_upstream.py): the installed `approval` command for the default profile, and the suite in-process for
 profiles the command line cannot name yet (a `developer` instruction role, the agent's parameters, a context window).
 One LiteLLM for the module."""
 
@@ -16,11 +16,10 @@ import pytest
 from approval.engine.results import Category, CheckResult, Status
 from approval.engine.suite import run_suite
 from approval.settings.profile import GENERIC_TOOLS, AgentProfile
-from tests.conftest import make_settings
-from tests.e2e.conftest import approve_at, statuses
-from tests.support.commands import require_e2e
-from tests.support.peer_gateway import RunningLiteLLM, find_litellm, start_litellm, write_stub_litellm_config
-from tests.support.stub_upstream import StubUpstream
+from harness.commands import approve_at, require_e2e, statuses
+from harness.mocked_gateway import make_settings
+from harness.peer_gateway import RunningLiteLLM, find_litellm, start_litellm, write_stub_litellm_config
+from harness.stub_upstream import StubUpstream
 
 pytestmark = pytest.mark.e2e
 

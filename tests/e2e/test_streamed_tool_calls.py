@@ -1,5 +1,5 @@
 """streamed-tool-calls end to end: the installed `approval` command against the real LiteLLM in front of the stub
-upstream (tests/support/stub_upstream.py; LiteLLM's ``openai/`` provider, so its own stream handling is what the check
+upstream (harness/stub_upstream.py; LiteLLM's ``openai/`` provider, so its own stream handling is what the check
 judges), and against the stub directly where LiteLLM repairs a defect on the way.
 
 The agent's client is the profile's `client`; the default profile's is the openai Python SDK. Another client is judged
@@ -25,12 +25,11 @@ from approval.engine.checks import streamed_tool_calls as stc
 from approval.engine.suite import run_suite
 from approval.settings.build import build_settings
 from approval.settings.profile import GENERIC_TOOLS, Client
-from tests.conftest import as_flags
-from tests.e2e.conftest import approve_at
-from tests.support.commands import require_e2e
-from tests.support.peer_gateway import LOOPBACK_PRELOAD, STUB_MASTER_KEY, RunningLiteLLM, find_litellm, start_litellm, write_stub_litellm_config
-from tests.support.stub_upstream import StubUpstream
-from tests.support.tool_call_streams import CALLS, SCRIPTED
+from harness.commands import approve_at, require_e2e
+from harness.mocked_gateway import as_flags
+from harness.peer_gateway import LOOPBACK_PRELOAD, STUB_MASTER_KEY, RunningLiteLLM, find_litellm, start_litellm, write_stub_litellm_config
+from harness.stub_upstream import StubUpstream
+from harness.tool_call_streams import CALLS, SCRIPTED
 
 ROOT = Path(__file__).resolve().parents[2]
 

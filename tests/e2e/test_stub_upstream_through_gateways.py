@@ -1,4 +1,4 @@
-"""Real gateways translating to the stub upstream models (tests/support/stub_upstream.py): LiteLLM's ``openai/`` and
+"""Real gateways translating to the stub upstream models (harness/stub_upstream.py): LiteLLM's ``openai/`` and
 ``anthropic/`` providers and its ``/v1/responses`` bridge, and Portkey's ``openai`` and ``anthropic`` providers, so
 their own translation code is what a tool round trip, a streamed tool call or a defect goes through.
 
@@ -21,9 +21,9 @@ import openai
 import pytest
 import requests
 
-from tests.support.commands import require_e2e
-from tests.support.peer_gateway import RunningLiteLLM, RunningPortkey, find_litellm, start_litellm, write_stub_litellm_config
-from tests.support.stub_upstream import RESULT_PREFIX, StubUpstream
+from harness.commands import require_e2e
+from harness.peer_gateway import RunningLiteLLM, RunningPortkey, find_litellm, start_litellm, write_stub_litellm_config
+from harness.stub_upstream import RESULT_PREFIX, StubUpstream
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""tool-round-trip through real gateways in front of the protocol-faithful stub upstream (tests/support/stub_upstream.py):
+"""tool-round-trip through real gateways in front of the protocol-faithful stub upstream (harness/stub_upstream.py):
 LiteLLM's own translation (OpenAI chat, Anthropic Messages, its /v1/responses bridge) and Portkey's (openai and
 anthropic providers with a custom host) is what the check judges, through the installed `approval` command. One
 LiteLLM for the module; Portkey is the session's."""
@@ -16,11 +16,10 @@ import pytest
 from approval.engine.results import CheckResult, Status
 from approval.engine.suite import run_suite
 from approval.settings.profile import GENERIC_TOOLS, AgentProfile
-from tests.conftest import make_settings
-from tests.e2e.conftest import CliRun, approve_at, statuses
-from tests.support.commands import require_e2e
-from tests.support.peer_gateway import RunningLiteLLM, RunningPortkey, find_litellm, start_litellm, write_stub_litellm_config
-from tests.support.stub_upstream import StubUpstream
+from harness.commands import CliRun, approve_at, require_e2e, statuses
+from harness.mocked_gateway import make_settings
+from harness.peer_gateway import RunningLiteLLM, RunningPortkey, find_litellm, start_litellm, write_stub_litellm_config
+from harness.stub_upstream import StubUpstream
 
 pytestmark = pytest.mark.e2e
 

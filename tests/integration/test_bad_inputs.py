@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.conftest import CANARY, ChildRun, child_env, markdown_table, publish_table, run_cli
-from tests.support.fault_gateway import FaultGateway
+from harness.fault_gateway import FaultGateway
+from harness.measured_runs import CANARY, ChildRun, child_env, markdown_table, publish_table, run_cli
 
 PASSWORD = "hunter2-url-password"
 WORKERS = 4

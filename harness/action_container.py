@@ -45,7 +45,7 @@ __all__ = [
     "python_base",
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DOCKER_TIMEOUT_S = 120
 BUILD_TIMEOUT_S = 900  # a build without cache downloads the pinned wheels from the package index
 BASE_TIMEOUT_S = 900  # a first stand-in base: mmdebstrap downloads Debian's packages

@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from tests.support.commands import require_e2e
-from tests.support.peer_gateway import LOOPBACK_PRELOAD, portkey_env
+from harness.commands import require_e2e
+from harness.peer_gateway import LOOPBACK_PRELOAD, portkey_env
 
 SCRIPT = r"""
 const net = require('net');

@@ -1,9 +1,9 @@
 """Runs of the action's image as the GitHub runner starts a container action, for the end-to-end tests.
 
-`Runner.run()` prepares a job the way the runner does (tests/support/action_container.py: RunnerJob): a workspace
+`Runner.run()` prepares a job the way the runner does (harness/action_container.py: RunnerJob): a workspace
 that belongs to a non-root user with the example config, the event payload, the file-command files, a fresh runtime
 token, the runner's environment with every action.yml input as `INPUT_<NAME>`; then `docker run`s the image with
-`--network host`, so that it reaches LiteLLM and the GitHub fake (tests/support/fake_github.py) on 127.0.0.1. Every
+`--network host`, so that it reaches LiteLLM and the GitHub fake (harness/fake_github.py) on 127.0.0.1. Every
 run is checked for leaked secrets (`assert_no_leak`) and for files left to root in the workspace, whatever else its
 test looks at.
 """
@@ -27,10 +27,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import MASTER_KEY
-from tests.support.action_container import ActionRun, RunnerJob, action_input_env, parse_output_file
-from tests.support.fake_github import TWIRP_PREFIX, FakeGitHub
-from tests.support.peer_gateway import RunningLiteLLM
+from harness.action_container import ActionRun, RunnerJob, action_input_env, parse_output_file
+from harness.commands import MASTER_KEY
+from harness.fake_github import TWIRP_PREFIX, FakeGitHub
+from harness.peer_gateway import RunningLiteLLM
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"

@@ -25,7 +25,7 @@ Every request is recorded (method, path, query, headers, body). The API checks t
 token (any Bearer token while ``runtime_tokens`` is empty), the blob store the ``sig`` query parameter. ``fail()``
 makes chosen requests answer with an error status.
 
-Every exchange is held to GitHub's published contract at the dispatch layer (tests/support/github_contract.py), so
+Every exchange is held to GitHub's published contract at the dispatch layer (harness/github_contract.py), so
 any route added here is too: a request that is not a documented operation, or whose parameters or body the
 description does not allow, and an answer whose status or body it does not allow, are kept in
 ``contract_violations`` and fail the test when the fake exits (``enforce_contract=False`` only keeps them, for the
@@ -62,9 +62,9 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-from tests.support import github_shapes as shapes
-from tests.support.github_contract import Violation, check_blob_download, check_blob_upload, rest_contract, twirp_contract
-from tests.support.tls import TLSHandlerMixin, TLSServerMixin, make_tls_files, server_context
+from harness import github_shapes as shapes
+from harness.github_contract import Violation, check_blob_download, check_blob_upload, rest_contract, twirp_contract
+from harness.tls import TLSHandlerMixin, TLSServerMixin, make_tls_files, server_context
 
 __all__ = ["Artifact", "Blob", "FakeComment", "FakeCommit", "FakeGitHub", "FakeIssue", "FakeWorkflowRun", "RecordedRequest"]
 
@@ -286,7 +286,7 @@ class FakeGitHub:
         self.token_user = token_user  # None: the token is the workflow's (an app installation's), which has no user
         self.requests: list[RecordedRequest] = []
         self.errors: list[str] = []
-        # Every exchange is held to GitHub's published contract (tests/support/github_contract.py); what breaks it is
+        # Every exchange is held to GitHub's published contract (harness/github_contract.py); what breaks it is
         # kept here and fails the test when the fake exits, unless `enforce_contract` is False (tests of the checks).
         self.enforce_contract = enforce_contract
         self.contract_violations: list[Violation] = []

@@ -1,7 +1,7 @@
 // What the AI SDK's OpenAI-compatible provider makes of scripted chat streams: the ground truth the streamed-tool-calls
 // check's `ai-sdk` rebuild is held to.
 //
-//   node --require tests/support/loopback_only.cjs tests/support/ai_sdk_stream.mjs <dir holding node_modules> < streams.json
+//   node --require harness/loopback_only.cjs harness/ai_sdk_stream.mjs <dir holding node_modules> < streams.json
 //
 // stdin: {"<name>": [chunk, …], …}, each a chat stream's JSON chunks. Each is served as SSE (ending in `data: [DONE]`) by
 // a server on 127.0.0.1, and read by the provider's chat model (`doStream`). stdout: {"<name>": {"calls": [[id, name,

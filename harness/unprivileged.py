@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.commands import require_e2e
+from harness.commands import require_e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 NOBODY = 65534

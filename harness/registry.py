@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
-from tests.support.peer_gateway import free_port
+from harness.peer_gateway import free_port
 
 __all__ = ["RegistryError", "RunningRegistry", "find_registry", "start_registry"]
 

@@ -20,10 +20,10 @@ from approval.engine.suite import RunOutcome, run_suite
 from approval.record.build import build_record, validate_record
 from approval.report.render import render_markdown
 from approval.settings.build import build_settings
-from tests.conftest import as_flags
-from tests.reliability.conftest import CANARY, is_sdk_request, markdown_table, publish_table, tool_retries
-from tests.support import fault_gateway
-from tests.support.fault_gateway import FaultGateway
+from harness import fault_gateway
+from harness.fault_gateway import FaultGateway
+from harness.measured_runs import CANARY, is_sdk_request, markdown_table, publish_table, tool_retries
+from harness.mocked_gateway import as_flags
 
 RUNS = 50
 TIMEOUT_S = 10.0

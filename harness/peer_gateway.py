@@ -16,11 +16,11 @@ process group on exit::
 
 From a shell, in the foreground until Ctrl-C::
 
-    python -m tests.support.peer_gateway --config examples/litellm.yaml --port 4000
+    python -m harness.peer_gateway --config examples/litellm.yaml --port 4000
 
 Portkey's gateway (npm ``@portkey-ai/gateway``, pinned in ``requirements/portkey``; ``scripts/bootstrap`` installs it
 into ``.tools/portkey``) runs under Node. ``start_portkey()`` starts
-``node --require tests/support/loopback_only.cjs start-server.js --port=PORT --headless`` on a free port, in its own
+``node --require harness/loopback_only.cjs start-server.js --port=PORT --headless`` on a free port, in its own
 process group, with an environment of PATH and HOME alone (no proxy, Redis, cloud credentials or trusted-host
 settings reach it). Its start-up code listens on every interface and has no option to choose one; the preloaded
 ``loopback_only.cjs`` makes it listen on 127.0.0.1 and refuses any outgoing connection that is not to a loopback
@@ -74,7 +74,7 @@ __all__ = [
     "write_stub_litellm_config",
 ]
 
-REPO_ROOT: Final = Path(__file__).resolve().parents[2]
+REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 DEFAULT_READY_TIMEOUT_S: Final = 60.0
 DEFAULT_HOST: Final = "127.0.0.1"
 LIVENESS_PATH: Final = "/health/liveliness"
@@ -337,7 +337,7 @@ def start_litellm(
 
 
 def write_stub_litellm_config(path: str | Path, stub_root_url: str, models: Sequence[str], *, master_key: str = STUB_MASTER_KEY) -> Path:
-    """Write a LiteLLM config routing each stub model (see tests/support/stub_upstream.py) through LiteLLM's own
+    """Write a LiteLLM config routing each stub model (see harness/stub_upstream.py) through LiteLLM's own
     provider translation: ``openai-<model>`` to ``openai/<model>`` at ``<stub>/v1`` (chat and Responses as they are)
     and ``anthropic-<model>`` to ``anthropic/<model>`` at ``<stub>`` (LiteLLM appends ``/v1/messages``).
 
@@ -407,7 +407,7 @@ def start_portkey(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.support.peer_gateway",
+        prog="python -m harness.peer_gateway",
         description="Run a LiteLLM proxy (and optionally Portkey's gateway in front of it) on 127.0.0.1 until Ctrl-C.",
     )
     parser.add_argument("--config", default=str(REPO_ROOT / "examples" / "litellm.yaml"), help="LiteLLM config")

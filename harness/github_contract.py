@@ -67,7 +67,7 @@ __all__ = [
     "twirp_contract",
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 OPENAPI_FILE = Path("openapi/generated/api.github.com.json")
 OPENAPI_PACKAGE = Path("openapi/package.json")
 ARTIFACT_MODULE = Path("node_modules/@actions/artifact/lib/generated/results/api/v1/artifact.js")

@@ -121,7 +121,7 @@ from types import TracebackType
 from typing import Any, Final, Self, cast
 from urllib.parse import quote, unquote, urlsplit
 
-from tests.support.tls import TLSHandlerMixin, TLSServerMixin, server_context
+from harness.tls import TLSHandlerMixin, TLSServerMixin, server_context
 
 __all__ = [
     "DEFAULT_MODELS",

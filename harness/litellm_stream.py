@@ -1,7 +1,7 @@
 """What litellm's `stream_chunk_builder` makes of scripted chat streams: the ground truth the streamed-tool-calls
 check's `litellm` rebuild is held to. Run with the gateway's Python (where litellm is installed), offline:
 
-    LITELLM_LOCAL_MODEL_COST_MAP=True .venv-gateway/bin/python tests/support/litellm_stream.py < streams.json
+    LITELLM_LOCAL_MODEL_COST_MAP=True .venv-gateway/bin/python harness/litellm_stream.py < streams.json
 
 stdin: {"<name>": [chunk, …]}; stdout (the last line): {"<name>": {"calls": [[id, name, arguments], …], "finish": …}
 or {"error": "<type>: <message>"}}.

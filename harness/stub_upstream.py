@@ -103,7 +103,7 @@ joined turns. Responses reasoning items (``encrypted_content``) are not modelled
 
 From a shell, in the foreground until Ctrl-C (for the demo or the bench)::
 
-    python -m tests.support.stub_upstream --port 8900 --defect stub-model=refuse-turn-2
+    python -m harness.stub_upstream --port 8900 --defect stub-model=refuse-turn-2
 """
 
 from __future__ import annotations
@@ -1183,7 +1183,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.support.stub_upstream",
+    parser = argparse.ArgumentParser(prog="python -m harness.stub_upstream",
                                      description="Serve the stub upstream models on 127.0.0.1 until Ctrl-C.")
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument("--model", action="append", default=[], help="a model GET /v1/models lists (repeatable)")

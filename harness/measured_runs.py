@@ -1,4 +1,4 @@
-"""Shared helpers for the reliability suite: the canary key, the real `approval` command in a subprocess (exit code,
+"""Helpers of the tests that run the real CLI against the fault gateway: the canary key, the real `approval` command in a subprocess (exit code,
 output, wall time, peak RSS of exactly that child) and the measured tables printed at the end of the session."""
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.commands import approval_command
-
-ROOT = Path(__file__).resolve().parents[2]
+from harness.commands import approval_command
 
 # Deliberately not shaped like any credential the generic redaction patterns know (no `sk-`, no `Bearer`): if it
 # stays out of every output, it is the registered-secret redaction and the engine's own care that kept it out.
@@ -148,9 +146,3 @@ def publish_table(name: str, directory: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     TABLES[name] = (path, text)
     return path
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    for name, (path, text) in TABLES.items():
-        terminalreporter.section(f"{name} (written to {path})")
-        terminalreporter.write(text)

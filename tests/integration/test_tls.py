@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from approval.settings.network import CA_BUNDLE_VARIABLES
-from tests.reliability.conftest import child_env, leaks_canary, run_cli
-from tests.support.fault_gateway import FaultGateway
-from tests.support.tls import make_tls_files
+from harness.fault_gateway import FaultGateway
+from harness.measured_runs import child_env, leaks_canary, run_cli
+from harness.tls import make_tls_files
 
 ARGS = ["run", "--model", "good-model", "--samples", "1", "--timeout", "20", "--checks", "reachability,happy-path,model-echo,agent-client"]
 CA_VARIABLES = CA_BUNDLE_VARIABLES

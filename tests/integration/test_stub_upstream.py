@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.stub_upstream import (
+from harness.stub_upstream import (
     DEFECTS,
     RESULT_PREFIX,
     StubUpstream,
@@ -346,7 +346,7 @@ def test_anthropic_parallel_results_in_one_turn_accepted(stub: StubUpstream) -> 
 
 # --------------------------------------------------------------------------------------------- defects
 def test_every_defect_is_documented() -> None:
-    import tests.support.stub_upstream as module
+    import harness.stub_upstream as module
 
     assert module.__doc__ is not None
     for name in DEFECTS:
@@ -460,7 +460,7 @@ def test_requests_are_recorded_and_bounded() -> None:
 
 
 def test_command_line_refuses_an_unknown_defect(capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.support.stub_upstream import main
+    from harness.stub_upstream import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--defect", "stub-model=no-such-defect"])
@@ -495,7 +495,7 @@ def test_anthropic_turns_merged_on_request() -> None:
 
 # --------------------------------------------------------------------------------------------- valued defects
 def test_valued_defects_are_parsed_and_documented() -> None:
-    import tests.support.stub_upstream as module
+    import harness.stub_upstream as module
 
     assert parse_model("m+refuse-param=temperature+context=4000") == {"refuse-param=temperature", "context=4000"}
     for bad in ("m+context=many", "m+context=0", "m+refuse-param=", "m+nope=1"):

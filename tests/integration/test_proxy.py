@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.reliability.conftest import CANARY, child_env, is_sdk_request, run_cli
-from tests.support.fault_gateway import FaultGateway
+from harness.fault_gateway import FaultGateway
+from harness.measured_runs import CANARY, child_env, is_sdk_request, run_cli
 
 ARGS = ["run", "--model", "good-model", "--samples", "1", "--timeout", "20", "--checks", "reachability,happy-path,model-echo,agent-client"]
 

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from approval.record.build import validate_record
-from tests.reliability.conftest import CANARY, ChildRun, child_env, is_sdk_request, leaks_canary, markdown_table, publish_table, run_cli, tool_retry_note
-from tests.support.fault_gateway import FAULTS, FaultGateway
+from harness.fault_gateway import FAULTS, FaultGateway
+from harness.measured_runs import CANARY, ChildRun, child_env, is_sdk_request, leaks_canary, markdown_table, publish_table, run_cli, tool_retry_note
 
 TIMEOUT_S = 10.0
 DEADLINE_MARGIN_S = 2.0

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.reliability.conftest import CANARY, ChildRun, child_env, is_sdk_request, leaks_canary, run_cli
-from tests.support.fault_gateway import FaultGateway, RecordedRequest
+from harness.fault_gateway import FaultGateway, RecordedRequest
+from harness.measured_runs import CANARY, ChildRun, child_env, is_sdk_request, leaks_canary, run_cli
 
 MALFORMED_MODELS = (None, "approval-gate-no-such-model-7f3c9e")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,9 +20,10 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
+import approval
 from approval.common.errors import ConfigError
 from approval.engine.agent_calls import MALFORMED, AgentRun, Attempt, SDKCall
 from approval.engine.checks import BY_NAME, CATALOGUE, needed_labels
@@ -36,10 +38,13 @@ from approval.engine.suite import ModelOutcome, RunOutcome
 from approval.record.build import build_record, validate_record
 from approval.report.render import render_markdown, render_text
 from approval.settings.build import Settings, build_settings
-from tests.conftest import as_flags, chat_body, make_settings, responses_body
-from tests.reliability.conftest import CANARY
+from harness.measured_runs import CANARY
+from harness.mocked_gateway import as_flags, chat_body, make_settings, responses_body
 
-PROPERTY_SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# 120 examples per property in the full suite; `scripts/test --fast` asks for fewer (APPROVAL_PROPERTY_EXAMPLES), the
+# edit loop's trade of depth for time: the full run, CI's, always explores the 120.
+PROPERTY_EXAMPLES = int(os.environ.get("APPROVAL_PROPERTY_EXAMPLES") or 120)
+PROPERTY_SETTINGS = settings(max_examples=PROPERTY_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 DEEP = 5000  # well past Python's default recursion limit of 1000
 
 scalars = st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats() | st.text(max_size=40)
@@ -229,28 +234,44 @@ def test_random_sse_bytes_never_crash_the_parser_or_the_judges(raw: bytes, cuts:
         assert isinstance(category, Category) and (ok or reason)
 
 
-CONFIG_KEYS = ["base_url", "endpoint", "candidate_model", "candidates", "pass_policy", "baseline_model", "paths", "auth", "headers",
-               "prompt_file", "thresholds", "timeouts", "retries", "concurrency", "max_response_bytes", "checks", "required",
-               "warnings_block", "approved_models", "model_in_use", "model_aliases", "max_completion_tokens", "expect", "approved_by"]
+# Every key the config schema has, and for an object the fields it declares: read from the schema, so that a key the
+# schema gains is generated too (test_the_config_strategy_generates_every_key_the_schema_has holds this to it).
+CONFIG_SCHEMA: dict[str, Any] = json.loads((Path(approval.__file__).parent / "schemas" / "config.schema.json").read_text(encoding="utf-8"))
+CONFIG_KEYS = sorted(CONFIG_SCHEMA["properties"])
+
+
+def fields(key: str) -> st.SearchStrategy[str]:
+    """A field the schema declares for the object `key`, or one it does not."""
+    return st.sampled_from([*sorted(CONFIG_SCHEMA["properties"][key]["properties"]), "other"])
+
+
 NEAR_VALID: dict[str, st.SearchStrategy[Any]] = {
     "base_url": st.sampled_from(["http://gw.test/v1", "https://u:p@gw.test/v1", "http://gw.test/v1?k=1", "gw.test", "http://gw.test:0"]),
     "endpoint": st.sampled_from(["chat", "responses", "completions"]),
     "candidate_model": st.text(max_size=20),
     "candidates": st.lists(st.text(max_size=10), max_size=3),
-    "paths": st.dictionaries(st.sampled_from(["chat", "responses", "models", "other"]), st.text(max_size=10), max_size=3),
+    "paths": st.dictionaries(fields("paths"), st.text(max_size=10), max_size=3),
     "auth": st.fixed_dictionaries({}, optional={"scheme": st.sampled_from(["bearer", "header", "none", "basic"]),
                                                 "header": st.text(max_size=10), "prefix": st.text(max_size=5),
                                                 "api_key_env": st.sampled_from(["GATEWAY_API_KEY", "OTHER_KEY", "1X"])}),
     "headers": st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=2),
-    "thresholds": st.dictionaries(st.sampled_from(["max_latency_ms", "latency_samples", "max_time_to_first_token_ms"]), json_values, max_size=3),
-    "timeouts": st.dictionaries(st.sampled_from(["request_seconds", "total_seconds"]), json_values, max_size=2),
-    "retries": st.dictionaries(st.sampled_from(["max_attempts", "max_retry_after_seconds", "backoff_seconds"]), json_values, max_size=3),
+    "thresholds": st.dictionaries(fields("thresholds"), json_values, max_size=3),
+    "timeouts": st.dictionaries(fields("timeouts"), json_values, max_size=2),
+    "retries": st.dictionaries(fields("retries"), json_values, max_size=3),
     "checks": st.lists(st.sampled_from([*CATALOGUE.names, "vibes"]), max_size=4),
     "required": st.lists(st.sampled_from(["latency", "error-path.empty-messages", "everything"]), max_size=2),
     "expect": st.dictionaries(st.sampled_from(["contains", "regex", "is_json", "json_schema", "min_length", "max_length", "other"]),
                               json_values, max_size=3),
     "model_aliases": st.dictionaries(st.text(max_size=8), json_values, max_size=2),
+    "agent": st.dictionaries(fields("agent"), st.integers(min_value=-1, max_value=12) | st.floats(min_value=-1, max_value=700) | json_values,
+                             max_size=3),
+    "route": st.dictionaries(fields("route"), st.text(max_size=8) | st.integers(min_value=-1, max_value=3)
+                             | st.lists(st.text(max_size=8), max_size=2) | json_values, max_size=3),
+    # AGENTS.md is written beside the config by the test; the others are missing, empty or outside it
+    "approved_models_file": st.sampled_from(["AGENTS.md", "", "missing.md", "sub/AGENTS.md", "../AGENTS.md"]),
+    "approved_models": st.lists(st.text(max_size=10) | st.fixed_dictionaries({"model": st.text(max_size=10)}), max_size=3),
 }
+REGISTRY_FILE = "# Agents\n\n<!-- approved-models:start -->\n- m\n- other-model\n<!-- approved-models:end -->\n"
 
 
 @st.composite
@@ -275,6 +296,7 @@ def test_random_configs_give_settings_or_one_config_error(doc: dict[str, Any], f
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "gateway.yaml"
         path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+        (Path(directory) / "AGENTS.md").write_text(REGISTRY_FILE, encoding="utf-8")
         merged = {"base_url": "http://gw.test/v1", "models": ["m"], **flags, "config": str(path)}
         try:
             result = build_settings(as_flags(merged), {"GATEWAY_API_KEY": CANARY, "OTHER_KEY": CANARY}, CATALOGUE)
@@ -282,9 +304,24 @@ def test_random_configs_give_settings_or_one_config_error(doc: dict[str, Any], f
             line = exc.line()
             assert line and "\n" not in line and "Traceback" not in line
             return
-    assert isinstance(result, Settings)
     assert result.candidates and result.base_url.startswith(("http://", "https://"))
     assert CANARY not in repr(result)
+
+
+def test_the_config_strategy_generates_every_key_the_schema_has() -> None:
+    """The random configs above reach every key of the config schema, and every object key gets values built from the
+    fields the schema declares for it (random JSON alone almost never makes a valid object): a key the schema gains
+    fails here until the strategy generates it."""
+    schema = json.loads((Path(approval.__file__).parent / "schemas" / "config.schema.json").read_text(encoding="utf-8"))
+    keys = set(schema["properties"])
+    for key in sorted(keys):
+        def has(doc: dict[str, Any], key: str = key) -> bool:
+            return key in doc
+
+        assert key in find(config_mappings(), has, settings=settings(max_examples=2000, database=None))
+    objects = {key for key, spec in schema["properties"].items() if spec.get("type") == "object"}
+    assert objects <= set(NEAR_VALID), f"give the config strategy near-valid values for {sorted(objects - set(NEAR_VALID))}"
+    assert set(NEAR_VALID) <= keys, f"the config schema has no {sorted(set(NEAR_VALID) - keys)}"
 
 
 # -- nesting deeper than the stdlib parsers allow ---------------------------------------------------------------------
