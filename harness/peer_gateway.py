@@ -49,11 +49,18 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Final, Self
+from typing import IO, TYPE_CHECKING, Final, Self
+
+import pytest
+
+from harness.commands import require_e2e
+
+if TYPE_CHECKING:
+    from harness.stub_upstream import StubUpstream
 
 __all__ = [
     "LITELLM_ENV",
@@ -457,3 +464,21 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def need_litellm() -> None:
+    """LiteLLM must be installed: a skip, or under APPROVAL_REQUIRE_E2E=1 (CI) a failure naming the fix."""
+    if find_litellm() is None:
+        if require_e2e():
+            pytest.fail("APPROVAL_REQUIRE_E2E=1 but litellm is not installed (run scripts/bootstrap)")
+        pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
+
+
+@contextlib.contextmanager
+def litellm_in_front_of(stub: StubUpstream, models: Sequence[str]) -> Iterator[RunningLiteLLM]:
+    """A real LiteLLM translating to `stub`, every model routed as `openai-<model>` and `anthropic-<model>`
+    (write_stub_litellm_config); one a module, since a start costs ~10 s."""
+    need_litellm()
+    with tempfile.TemporaryDirectory(prefix="stub-litellm-") as tmp, \
+            start_litellm(write_stub_litellm_config(Path(tmp) / "litellm.json", stub.root_url, models)) as running:
+        yield running

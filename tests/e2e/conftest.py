@@ -10,7 +10,15 @@ import pytest
 
 from harness.action_container import BuiltImage, EngineError, build_image, engine_problem, python_base
 from harness.commands import require_e2e
-from harness.peer_gateway import RunningLiteLLM, RunningPortkey, find_litellm, find_portkey, start_litellm, start_portkey
+from harness.peer_gateway import (
+    RunningLiteLLM,
+    RunningPortkey,
+    find_portkey,
+    need_litellm,
+    start_litellm,
+    start_portkey,
+)
+from harness.stub_upstream import StubUpstream
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE_TAG = "model-approval-gate:e2e"  # the action's image as the tests build it
@@ -18,12 +26,18 @@ IMAGE_TAG = "model-approval-gate:e2e"  # the action's image as the tests build i
 
 @pytest.fixture(scope="session")
 def litellm() -> Iterator[RunningLiteLLM]:
-    if find_litellm() is None:
-        if require_e2e():
-            pytest.fail("APPROVAL_REQUIRE_E2E=1 but litellm is not installed (run scripts/bootstrap)")
-        pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
+    need_litellm()
     with start_litellm(ROOT / "examples" / "litellm.yaml") as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[StubUpstream]:
+    """Stub upstream models on 127.0.0.1 (harness/stub_upstream.py), one for the module; it must end without a
+    handler error (a request it could not read)."""
+    with StubUpstream() as upstream:
+        yield upstream
+        assert upstream.handler_errors == []
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ One LiteLLM for the module."""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,9 +15,9 @@ import pytest
 from approval.engine.results import Category, CheckResult, Status
 from approval.engine.suite import run_suite
 from approval.settings.profile import GENERIC_TOOLS, AgentProfile
-from harness.commands import approve_at, require_e2e, statuses
+from harness.commands import approve_at, statuses
 from harness.mocked_gateway import make_settings
-from harness.peer_gateway import RunningLiteLLM, find_litellm, start_litellm, write_stub_litellm_config
+from harness.peer_gateway import RunningLiteLLM, litellm_in_front_of
 from harness.stub_upstream import StubUpstream
 
 pytestmark = pytest.mark.e2e
@@ -34,20 +33,8 @@ WINDOWED = replace(GENERIC_TOOLS, name="windowed-agent", context_tokens=WINDOW)
 
 
 @pytest.fixture(scope="module")
-def stub() -> Iterator[StubUpstream]:
-    with StubUpstream() as upstream:
-        yield upstream
-        assert upstream.handler_errors == []
-
-
-@pytest.fixture(scope="module")
 def gw(stub: StubUpstream) -> Iterator[RunningLiteLLM]:
-    if find_litellm() is None:
-        if require_e2e():
-            pytest.fail("APPROVAL_REQUIRE_E2E=1 but litellm is not installed (run scripts/bootstrap)")
-        pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
-    with tempfile.TemporaryDirectory(prefix="envelope-litellm-") as tmp, \
-            start_litellm(write_stub_litellm_config(Path(tmp) / "litellm.json", stub.root_url, MODELS)) as running:
+    with litellm_in_front_of(stub, MODELS) as running:
         yield running
 
 

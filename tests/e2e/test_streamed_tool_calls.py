@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +26,7 @@ from approval.settings.build import build_settings
 from approval.settings.profile import GENERIC_TOOLS, Client
 from harness.commands import approve_at, require_e2e
 from harness.mocked_gateway import as_flags
-from harness.peer_gateway import LOOPBACK_PRELOAD, STUB_MASTER_KEY, RunningLiteLLM, find_litellm, start_litellm, write_stub_litellm_config
+from harness.peer_gateway import LOOPBACK_PRELOAD, STUB_MASTER_KEY, RunningLiteLLM, find_litellm, litellm_in_front_of
 from harness.stub_upstream import StubUpstream
 from harness.tool_call_streams import CALLS, SCRIPTED
 
@@ -41,23 +40,10 @@ MODELS = ["stub-model", "stub-model+stream-duplicate-summary", "stub-model+strea
 
 
 @pytest.fixture(scope="module")
-def stub() -> Iterator[StubUpstream]:
-    with StubUpstream() as upstream:
-        yield upstream
-        assert upstream.handler_errors == []
-
-
-@pytest.fixture(scope="module")
 def litellm_stub(stub: StubUpstream) -> Iterator[RunningLiteLLM]:
     """One LiteLLM for the module (a start costs ~10 s), every stub model routed as ``openai-<model>``."""
-    if find_litellm() is None:
-        if require_e2e():
-            pytest.fail("APPROVAL_REQUIRE_E2E=1 but litellm is not installed (run scripts/bootstrap)")
-        pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
-    with tempfile.TemporaryDirectory(prefix="stub-litellm-") as tmp:
-        config = write_stub_litellm_config(Path(tmp) / "litellm.json", stub.root_url, MODELS)
-        with start_litellm(config) as running:
-            yield running
+    with litellm_in_front_of(stub, MODELS) as running:
+        yield running
 
 
 def check_run(base_url: str, tmp_path: Path, model: str, key: str, *extra: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ LiteLLM for the module; Portkey is the session's."""
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,9 @@ import pytest
 from approval.engine.results import CheckResult, Status
 from approval.engine.suite import run_suite
 from approval.settings.profile import GENERIC_TOOLS, AgentProfile
-from harness.commands import CliRun, approve_at, require_e2e, statuses
+from harness.commands import CliRun, approve_at, statuses
 from harness.mocked_gateway import make_settings
-from harness.peer_gateway import RunningLiteLLM, RunningPortkey, find_litellm, start_litellm, write_stub_litellm_config
+from harness.peer_gateway import RunningLiteLLM, RunningPortkey, litellm_in_front_of
 from harness.stub_upstream import StubUpstream
 
 pytestmark = pytest.mark.e2e
@@ -29,22 +28,9 @@ CHECKS = "happy-path,tool-round-trip"
 
 
 @pytest.fixture(scope="module")
-def stub() -> Iterator[StubUpstream]:
-    with StubUpstream() as upstream:
-        yield upstream
-        assert upstream.handler_errors == []
-
-
-@pytest.fixture(scope="module")
 def gateway(stub: StubUpstream) -> Iterator[RunningLiteLLM]:
-    if find_litellm() is None:
-        if require_e2e():
-            pytest.fail("APPROVAL_REQUIRE_E2E=1 but litellm is not installed (run scripts/bootstrap)")
-        pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
-    with tempfile.TemporaryDirectory(prefix="round-trip-litellm-") as tmp:
-        config = write_stub_litellm_config(Path(tmp) / "litellm.json", stub.root_url, MODELS)
-        with start_litellm(config) as running:
-            yield running
+    with litellm_in_front_of(stub, MODELS) as running:
+        yield running
 
 
 def approve(gateway: RunningLiteLLM, tmp_path: Path, model: str, *extra: str) -> tuple[CliRun, dict[str, Any]]:
