@@ -32,7 +32,7 @@ from harness.commands import MASTER_KEY
 from harness.fake_github import TWIRP_PREFIX, FakeGitHub
 from harness.peer_gateway import RunningLiteLLM
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 PR_EVENT = json.loads((DATA / "pull_request_event.json").read_text(encoding="utf-8"))
 REPOSITORY: str = PR_EVENT["repository"]["full_name"]

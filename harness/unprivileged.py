@@ -15,7 +15,7 @@ import pytest
 
 from harness.commands import require_e2e
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 NOBODY = 65534
 
 
