@@ -254,8 +254,8 @@ def test_comment_refused_with_403_does_not_change_the_verdict(runner: Runner, gi
     run = runner.run("pull_request", "good-model")
     assert run.code == 0, run.log
     reason = f"could not comment on PR #{PR_NUMBER}: the token is read-only (403: Resource not accessible by integration)"
-    assert reason in run.stdout and reason in run.summary
-    assert "permissions: pull-requests: write" in run.summary
+    assert reason in run.stdout and md_cell(reason) in run.summary
+    assert md_cell("permissions: pull-requests: write") in run.summary
     assert run.outputs["result"] == "pass" and run.outputs["comment-url"] == ""
     assert run.record()["overall_result"] == "pass", "the record is written whatever GitHub said"
     assert run.outputs["artifact-id"] == github.artifacts[0].artifact_id

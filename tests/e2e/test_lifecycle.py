@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from approval.common.markdown import md_cell
 from harness.action_container import BuiltImage
 from harness.action_runs import MARKER, PR_EVENT, PR_NUMBER, REPOSITORY, SERVER_URL, Runner
 from harness.commands import run_approval
@@ -71,7 +72,7 @@ def test_a_pull_request_listing_an_unapproved_model_fails_registry_guard_and_pas
     assert by_hand.outputs["result"] == "fail"
     assert by_hand.record()["overall_result"] == "pass", "good-model's own record stays a pass"
     body = our_comment(github)
-    assert body.splitlines()[1] == "## ❌ Model approval: `good-model` approved — registry-guard failed"
+    assert body.splitlines()[1] == "## ❌ Model approval: `good-model` approved for agent profile `generic-tools` — registry-guard failed"
     assert "### ❌ registry-guard: fail (config)" in body
     assert "json-model enters the approved list without evidence" in body and "json-model is added but was not a candidate" in body
     assert "- added `json-model`: **not a candidate of this run**, **without evidence**" in body
@@ -90,8 +91,10 @@ def test_a_pull_request_listing_an_unapproved_model_fails_registry_guard_and_pas
     approver = record["approved_by"]  # "octocat via run 9000000002/approve": quoted, since it has spaces
     assert approver.startswith("octocat")
     shown = json.dumps(approver) if " " in approver else approver
+    profile = record["agent_profile"]  # the agent the approval holds for, kept beside the evidence
     line = (f"- json-model  # approved_at={record['approved_at']} approved_by={shown} "
-            f"run_url={SERVER_URL}/{REPOSITORY}/actions/runs/9000000002 record_sha256={hashlib.sha256(record_bytes).hexdigest()}")
+            f"run_url={SERVER_URL}/{REPOSITORY}/actions/runs/9000000002 record_sha256={hashlib.sha256(record_bytes).hexdigest()} "
+            f"profile={profile['name']} profile_sha256={profile['sha256']}")
     assert f"```markdown\n{line}\n```" in body
     assert "approval promote --record approval-record.json --registry AGENTS.md" in body
     assert "### ✅ registry-guard: pass" in body and "- no change" in body
@@ -108,7 +111,7 @@ def test_a_pull_request_listing_an_unapproved_model_fails_registry_guard_and_pas
     assert reviewed.code == 0, reviewed.log
     assert reviewed.outputs["result"] == "pass"
     body = our_comment(github)
-    assert body.splitlines()[1] == "## ✅ Model approval: `json-model` approved"
+    assert body.splitlines()[1] == "## ✅ Model approval: `json-model` approved for agent profile `generic-tools`"
     assert "- added `json-model`: approved in this run, with evidence" in body
     assert "To record the approval" not in body, "nothing left to add"
 
@@ -119,7 +122,7 @@ def test_model_in_use_switched_to_a_model_approved_nowhere_fails(runner: Runner,
                      checkout={"config/gateway.yaml": switched, "AGENTS.md": agents("- good-model")})
     assert run.code == 1, run.log
     body = our_comment(github)
-    assert f"model_in_use changes to slow-model, approved neither at the base commit {BASE_SHA[:12]} nor in this run" in body
+    assert md_cell(f"model_in_use changes to slow-model, approved neither at the base commit {BASE_SHA[:12]} nor in this run") in body
 
 
 # --- promote: idempotent, comments kept --------------------------------------------------------------------------------
@@ -166,7 +169,7 @@ DUPLICATE_KEY = "approved_models: [good-model]\nendpoint: chat\napproved_models:
 ])
 def test_a_hidden_second_block_or_a_duplicate_key_is_refused_by_promote_and_by_registry_guard(
         litellm: RunningLiteLLM, tmp_path: Path, registry: str, text: str, needle: str) -> None:
-    run = run_approval(["run", "--base-url", litellm.base_url, "--model", "good-model", "--checks", "reachability",
+    run = run_approval(["run", "--base-url", litellm.base_url, "--model", "good-model", "--checks", "reachability,happy-path",
                         "--record-out", "approval-record.json"], cwd=tmp_path)
     assert run.code == 0, run.all_text
     (tmp_path / registry).write_text(text, encoding="utf-8")
@@ -226,7 +229,7 @@ def test_schedule_reapproves_a_three_model_registry_and_opens_one_issue_for_the_
     artifact = next(a for a in github.artifacts if a.name == "model-approval-record-json-model")
     assert (f"- last passing record: [run #1, artifact model-approval-record-json-model]"
             f"({SERVER_URL}/{REPOSITORY}/actions/runs/9000000001/artifacts/{artifact.artifact_id})") in body
-    assert "### What changed since" in body and "- check output-quality: new, fail" in body and "- config_sha256: " in body
+    assert "### What changed since" in body and "- check output-quality: new, fail" in body and "- config\\_sha256: " in body
     assert "### Proposed revocation" in body and "Remove from `AGENTS.md`:\n\n```text\n- json-model\n```" in body
     assert "### Proposed replacement" in body and "`good-model` is approved and passed in this same run" in body
     assert ("in `config/gateway.yaml` replace\n\n```yaml\nmodel_in_use: json-model   # what the agents use today\n```\n\nwith\n\n"

@@ -143,7 +143,7 @@ def test_the_ai_sdk_rebuild_is_the_ai_sdks_own(ai_sdk: Path) -> None:
     """Every scripted class, single and parallel, read by the AI SDK's OpenAI-compatible provider itself (a server on
     127.0.0.1 serving each stream): the calls it emits, in order, and whether it reports an error, are the rebuild's."""
     streams = {f"{name}/{len(calls)}": make(calls) for name, make in SCRIPTED.items() for calls in (CALLS[:1], CALLS)}
-    run = subprocess.run(["node", "--require", str(LOOPBACK_PRELOAD), str(ROOT / "tests" / "support" / "ai_sdk_stream.mjs"), str(ai_sdk)],
+    run = subprocess.run(["node", "--require", str(LOOPBACK_PRELOAD), str(ROOT / "harness" / "ai_sdk_stream.mjs"), str(ai_sdk)],
                          input=json.dumps(streams), capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
     measured = json.loads(run.stdout)
@@ -167,7 +167,7 @@ def test_the_litellm_rebuild_is_litellms_own() -> None:
         pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
     streams = {f"{name}/{len(calls)}": make(calls) for name, make in SCRIPTED.items() for calls in (CALLS[:1], CALLS)}
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    run = subprocess.run([str(litellm_bin.with_name("python")), str(ROOT / "tests" / "support" / "litellm_stream.py")],
+    run = subprocess.run([str(litellm_bin.with_name("python")), str(ROOT / "harness" / "litellm_stream.py")],
                          input=json.dumps(streams), capture_output=True, text=True, timeout=120, check=False, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     measured = json.loads(run.stdout.strip().splitlines()[-1])

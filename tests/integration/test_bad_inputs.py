@@ -121,7 +121,7 @@ CONFIG_CASES = [
     config_case("empty baseline_model", "baseline_model: ''\n", "baseline_model"),
     config_case("empty prompt_file", "prompt_file: ''\n", "prompt_file"),
     config_case("empty approved_by", "approved_by: ''\n", "approved_by"),
-    config_case("empty approved model", "approved_models: ['']\n", "approved_models.0"),
+    config_case("empty approved model", "approved_models: ['']\n", "approved_models item 1 ('')"),
     config_case("empty alias", "model_aliases: {good-model: ['']}\n", "model_aliases.good-model.0"),
     config_case("empty expect.contains item", "expect: {contains: ['']}\n", "expect.contains.0"),
     config_case("no checks", "checks: []\n", "checks"),
@@ -145,7 +145,7 @@ CONFIG_CASES = [
     config_case("min_length over max_length", "expect: {min_length: 10, max_length: 2}\n", "min_length"),
     config_case("header value with a line break", 'headers: {X-Team: "a\\nb"}\n', "headers.X-Team contains a line break"),
     config_case("header value outside Latin-1", 'headers: {X-Team: "\\u20ac"}\n', "headers.X-Team contains characters"),
-    config_case("output-quality in the file without expectations", "checks: [output-quality]\n", "no expectations"),
+    config_case("output-quality in the file without expectations", "checks: [happy-path, output-quality]\n", "no expectations"),
     config_case("prompt_file that does not exist", "prompt_file: nowhere.md\n", "does not exist"),
 ]
 
