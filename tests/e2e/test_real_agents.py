@@ -1,0 +1,95 @@
+"""Real coding agents (tests/support/agents.py: Codex CLI, OpenCode, Qwen Code, an openai Agents SDK agent), pinned,
+run offline against LiteLLM in front of the stub upstream model, each once per route: the ground truth the gate's
+verdict must predict. A healthy route lets every agent complete the task (its file tool really ran and the file's
+secret came back, exit 0); a route that refuses the turn after a tool result, or drops tool results, breaks every one.
+
+The streamed-call defects are measured, not a contract of the gate: which of them breaks an agent depends on its
+client library, and what was measured here (the pins of requirements/agents/) is asserted, so a release of an agent
+that changes it shows up.
+
+Marked ``agents`` (about a minute in all, the agents installed): ``-m "not agents"`` keeps them out of a fast loop;
+``scripts/test`` runs them. A missing agent is installed first (as scripts/bootstrap does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.agents import AGENTS, AgentError, Outcome, Reason, install, installed, run_agent, stub_gateway
+from tests.support.commands import require_e2e
+from tests.support.peer_gateway import find_litellm
+from tests.support.stub_upstream import StubUpstream
+
+pytestmark = [pytest.mark.e2e, pytest.mark.agents]
+
+BREAKING = ["refuse-turn-2", "drop-tool-results"]
+# measured with the pins of requirements/agents/ through LiteLLM's openai provider: True = completed
+STREAMED = {
+    ("codex", "stream-duplicate-summary"): True,
+    ("codex", "stream-index-zero"): True,
+    ("opencode", "stream-duplicate-summary"): True,
+    ("opencode", "stream-index-zero"): True,
+    ("qwen-code", "stream-duplicate-summary"): True,
+    ("qwen-code", "stream-index-zero"): True,
+    ("openai-agents", "stream-duplicate-summary"): False,
+    ("openai-agents", "stream-index-zero"): True,
+}
+MODELS = ["stub-model", *(f"stub-model+{d}" for d in BREAKING), *sorted({f"stub-model+{d}" for _, d in STREAMED})]
+# the reasons a broken route may give, per defect: the agent's own guard, its exit, or the harness's bounds
+BROKE_BY = {
+    "refuse-turn-2": {Reason.API_ERROR, Reason.EXIT, Reason.TOOL_NEVER_RAN, Reason.ANSWER_MISSING},
+    "drop-tool-results": {Reason.LOOP, Reason.API_ERROR, Reason.EXIT, Reason.ANSWER_MISSING, Reason.TIMEOUT},
+}
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[tuple[StubUpstream, str, str]]:
+    """The stub upstream and one LiteLLM in front of it for the whole module (a start costs ~10 s)."""
+    if find_litellm() is None:
+        if require_e2e():
+            pytest.fail("APPROVAL_REQUIRE_E2E=1 but litellm is not installed (run scripts/bootstrap)")
+        pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
+    missing = [a.name for a in AGENTS.values() if not installed(a)]
+    if missing:
+        try:
+            install(missing)
+        except AgentError as exc:
+            if require_e2e():
+                pytest.fail(f"APPROVAL_REQUIRE_E2E=1 but the agents could not be installed: {exc}", pytrace=False)
+            pytest.skip(f"the agents could not be installed: {exc}")
+    with stub_gateway(MODELS) as running:
+        yield running
+        assert running[0].handler_errors == []
+
+
+def run(gateway: tuple[StubUpstream, str, str], agent: str, model: str) -> Outcome:
+    stub, base_url, key = gateway
+    return run_agent(AGENTS[agent], stub=stub, base_url=base_url, api_key=key, model=f"openai-{model}")
+
+
+@pytest.mark.parametrize("agent", list(AGENTS))
+def test_every_agent_completes_its_task_on_a_healthy_route(gateway: tuple[StubUpstream, str, str], agent: str) -> None:
+    outcome = run(gateway, agent, "stub-model")
+    assert outcome.completed, outcome.describe()
+    assert outcome.tool_ran and outcome.answered and outcome.exit_code == 0
+    assert 2 <= outcome.requests <= 4, outcome.describe()  # the call, the answer after its result (and a title or two)
+
+
+@pytest.mark.parametrize("defect", BREAKING)
+@pytest.mark.parametrize("agent", list(AGENTS))
+def test_every_agent_breaks_on_a_route_that_mishandles_the_turn_after_a_tool_result(gateway: tuple[StubUpstream, str, str],
+                                                                                     agent: str, defect: str) -> None:
+    outcome = run(gateway, agent, f"stub-model+{defect}")
+    assert not outcome.completed, outcome.describe()
+    assert outcome.reason in BROKE_BY[defect], outcome.describe()
+    assert outcome.seconds < 60 + 15  # bounded, whatever the agent does
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("agent", "defect"), list(STREAMED))
+def test_what_a_streamed_call_defect_does_to_each_agent_is_as_measured(gateway: tuple[StubUpstream, str, str], agent: str,
+                                                                        defect: str) -> None:
+    outcome = run(gateway, agent, f"stub-model+{defect}")
+    assert outcome.completed is STREAMED[(agent, defect)], outcome.describe()
