@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.agents import AGENTS, AgentError, Outcome, Reason, install, installed, run_agent, stub_gateway
+from tests.support.agents import AGENTS, PARALLEL_TASK, TASK, AgentError, Outcome, Reason, install, installed, run_agent, stub_gateway
 from tests.support.commands import require_e2e
 from tests.support.peer_gateway import find_litellm
 from tests.support.stub_upstream import StubUpstream
@@ -25,18 +25,15 @@ from tests.support.stub_upstream import StubUpstream
 pytestmark = [pytest.mark.e2e, pytest.mark.agents]
 
 BREAKING = ["refuse-turn-2", "drop-tool-results"]
-# measured with the pins of requirements/agents/ through LiteLLM's openai provider: True = completed
-STREAMED = {
-    ("codex", "stream-duplicate-summary"): True,
-    ("codex", "stream-index-zero"): True,
-    ("opencode", "stream-duplicate-summary"): True,
-    ("opencode", "stream-index-zero"): True,
-    ("qwen-code", "stream-duplicate-summary"): True,
-    ("qwen-code", "stream-index-zero"): True,
-    ("openai-agents", "stream-duplicate-summary"): False,
-    ("openai-agents", "stream-index-zero"): True,
+# Measured with the pins of requirements/agents/ through LiteLLM's openai provider (True: completed). "two calls":
+# PARALLEL_TASK, which the stub answers with two calls at once; its healthy row is the control (Qwen Code's second
+# parallel shell call comes back with an empty output, so it misses the answer with no defect on the route).
+MEASURED: dict[tuple[str, str], dict[str, bool]] = {
+    ("stream-duplicate-summary", "one call"): {"codex": True, "opencode": True, "qwen-code": True, "openai-agents": False},
+    ("", "two calls"): {"codex": True, "opencode": True, "qwen-code": False, "openai-agents": True},
+    ("stream-index-zero", "two calls"): {"codex": True, "opencode": True, "qwen-code": True, "openai-agents": False},
 }
-MODELS = ["stub-model", *(f"stub-model+{d}" for d in BREAKING), *sorted({f"stub-model+{d}" for _, d in STREAMED})]
+MODELS = ["stub-model", *(f"stub-model+{d}" for d in BREAKING), *sorted({f"stub-model+{d}" for d, _ in MEASURED if d})]
 # the reasons a broken route may give, per defect: the agent's own guard, its exit, or the harness's bounds
 BROKE_BY = {
     "refuse-turn-2": {Reason.API_ERROR, Reason.EXIT, Reason.TOOL_NEVER_RAN, Reason.ANSWER_MISSING},
@@ -64,9 +61,9 @@ def gateway() -> Iterator[tuple[StubUpstream, str, str]]:
         assert running[0].handler_errors == []
 
 
-def run(gateway: tuple[StubUpstream, str, str], agent: str, model: str) -> Outcome:
+def run(gateway: tuple[StubUpstream, str, str], agent: str, model: str, task: str = TASK) -> Outcome:
     stub, base_url, key = gateway
-    return run_agent(AGENTS[agent], stub=stub, base_url=base_url, api_key=key, model=f"openai-{model}")
+    return run_agent(AGENTS[agent], stub=stub, base_url=base_url, api_key=key, model=f"openai-{model}", task=task)
 
 
 @pytest.mark.parametrize("agent", list(AGENTS))
@@ -88,8 +85,9 @@ def test_every_agent_breaks_on_a_route_that_mishandles_the_turn_after_a_tool_res
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("agent", "defect"), list(STREAMED))
-def test_what_a_streamed_call_defect_does_to_each_agent_is_as_measured(gateway: tuple[StubUpstream, str, str], agent: str,
-                                                                        defect: str) -> None:
-    outcome = run(gateway, agent, f"stub-model+{defect}")
-    assert outcome.completed is STREAMED[(agent, defect)], outcome.describe()
+@pytest.mark.parametrize(("defect", "calls", "agent"), [(d, c, a) for (d, c), by_agent in MEASURED.items() for a in by_agent])
+def test_what_a_streamed_call_defect_does_to_each_agent_is_as_measured(gateway: tuple[StubUpstream, str, str], defect: str,
+                                                                        calls: str, agent: str) -> None:
+    model = f"stub-model+{defect}" if defect else "stub-model"
+    outcome = run(gateway, agent, model, PARALLEL_TASK if calls == "two calls" else TASK)
+    assert outcome.completed is MEASURED[(defect, calls)][agent], outcome.describe()

@@ -20,7 +20,8 @@ started with ``tests/support/loopback_only.cjs`` preloaded (it refuses any non-l
 driver with its own guard. The agent runs in a session of its own; past ``timeout_s`` or once the stub upstream
 recorded more than ``max_requests`` model requests of this run, the whole process group is killed.
 
-The task: "Read README.md with your file tool and tell me the secret word in it". The run **completed** when the agent
+The task (``TASK``): "Read README.md with your file tool and tell me the secret word in it" (``PARALLEL_TASK`` asks
+for README.md and NOTES.md "in parallel": the stub then makes two calls at once). The run **completed** when the agent
 exited 0, the secret word is in its output, and the stub recorded a request carrying a tool result with the secret
 (the tool really ran). Otherwise it **broke**, with one reason (``Reason``).
 """
@@ -69,6 +70,8 @@ DRIVERS: Final = Path(__file__).resolve().with_name("agent_drivers")
 IMAGE_PYTHON: Final = "3.12"
 
 TASK: Final = "Read README.md with your file tool and tell me the secret word in it."
+# the stub model answers this one with two calls at once (parallel calls, where a streamed-index defect shows)
+PARALLEL_TASK: Final = "Read README.md and NOTES.md in parallel with your file tool and tell me the secret word in them."
 DEFAULT_TIMEOUT_S: Final = 60.0
 DEFAULT_MAX_REQUESTS: Final = 12
 DEAD_PROXY: Final = "http://127.0.0.1:9"  # the discard port, closed: a client that honours the proxy variables cannot leave
@@ -225,7 +228,6 @@ def _opencode_command(s: Scratch) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------------- Qwen Code
 QWEN_JS: Final = NODE_MODULES / "@qwen-code" / "qwen-code" / "cli.js"
-QWEN_INSTRUCTION: Final = "You are a coding agent working in this repository. Read files with the `run_shell_command` tool."
 
 
 def _qwen_prepare(s: Scratch) -> dict[str, str]:
@@ -237,10 +239,8 @@ def _qwen_prepare(s: Scratch) -> dict[str, str]:
 
 
 def _qwen_command(s: Scratch) -> list[str]:
-    # Its read_file takes absolute paths only, which a stub model cannot know, and its own system prompt names
-    # read_file first: this one (in place of it) names its shell tool, which the stub then picks (`cat README.md`).
     return [_node(), str(QWEN_JS), "--approval-mode", "yolo", "--max-session-turns", str(s.max_turns), "--model", s.model,
-            "--openai-base-url", s.base_url, "--system-prompt", QWEN_INSTRUCTION, s.task]
+            "--openai-base-url", s.base_url, s.task]
 
 
 # ---------------------------------------------------------------------------------------------------- openai Agents SDK
@@ -415,8 +415,9 @@ def _model_requests(stub: StubUpstream, since: float) -> list[RecordedRequest]:
 def _scratch_repo(repo: Path, secret: str) -> None:
     repo.mkdir(parents=True)
     (repo / "README.md").write_text(f"# Scratch project\n\nThe secret word is {secret}.\n", encoding="utf-8")
+    (repo / "NOTES.md").write_text(f"Notes: the secret word is {secret}.\n", encoding="utf-8")
     git = ["git", "-c", "user.name=agent-test", "-c", "user.email=agent-test@example.invalid", "-c", "commit.gpgsign=false"]
-    for argv in (["git", "init", "-q", "-b", "main"], ["git", "add", "README.md"], [*git, "commit", "-q", "-m", "start"]):
+    for argv in (["git", "init", "-q", "-b", "main"], ["git", "add", "README.md", "NOTES.md"], [*git, "commit", "-q", "-m", "start"]):
         subprocess.run(argv, cwd=repo, check=True, timeout=30, capture_output=True,
                        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(repo.parent), "GIT_CONFIG_NOSYSTEM": "1"})
 
@@ -473,6 +474,11 @@ def run_agent(agent: Agent, *, stub: StubUpstream, base_url: str, api_key: str, 
         _scratch_repo(repo, secret)
         scratch = Scratch(home=home, repo=repo, base_url=base_url, api_key=api_key, model=model, task=task, max_turns=max_turns)
         env = agent_env(home, {"GATEWAY_API_KEY": api_key, **agent.prepare(scratch)})
+        # The stub model's calls name this run's files by absolute path, as a model that read the working directory
+        # from the agent's prompt would (Qwen Code's read_file refuses a relative one); one call reads README.md, two
+        # (asked "in parallel") README.md and NOTES.md, and both hold the secret. Runs on one stub are sequential.
+        stack.callback(setattr, stub, "paths", stub.paths)
+        stub.paths = (str(repo / "README.md"), str(repo / "NOTES.md"))
         log = root / "output.log"
         since = time.time()
         started = time.monotonic()
@@ -504,9 +510,8 @@ def run_agent(agent: Agent, *, stub: StubUpstream, base_url: str, api_key: str, 
 
 # ---------------------------------------------------------------------------------------------------- from a shell
 def stub_upstream() -> StubUpstream:
-    """The stub upstream for agent runs: it reads README.md alone, so no agent's own text that happens to say "in
-    parallel" (Qwen Code's skill list does) makes it read a second file whose error would end the answer."""
-    return StubUpstream(paths=("README.md",))
+    """The stub upstream for agent runs (``run_agent`` points its paths at each run's files)."""
+    return StubUpstream(paths=("README.md", "NOTES.md"))
 
 
 @contextlib.contextmanager
@@ -527,6 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     matrix.add_argument("--agent", action="append", choices=list(AGENTS), help="default: all")
     matrix.add_argument("--defect", action="append", default=[], help="a stub defect (repeatable); the healthy model always runs")
     matrix.add_argument("--route", choices=["openai", "anthropic"], default="openai", help="LiteLLM's provider to the stub")
+    matrix.add_argument("--parallel", action="store_true", help="ask for two files at once (the stub makes two calls)")
     matrix.add_argument("--verbose", action="store_true", help="print each run's output tail")
     args = parser.parse_args(argv)
     unknown = [n for n in getattr(args, "agent", None) or [] if n not in AGENTS]
@@ -540,7 +546,8 @@ def main(argv: list[str] | None = None) -> int:
         with stub_gateway(models) as (stub, base_url, key):
             for name in args.agent or list(AGENTS):
                 for model in models:
-                    outcome = run_agent(AGENTS[name], stub=stub, base_url=base_url, api_key=key, model=f"{args.route}-{model}")
+                    outcome = run_agent(AGENTS[name], stub=stub, base_url=base_url, api_key=key, model=f"{args.route}-{model}",
+                                        task=PARALLEL_TASK if args.parallel else TASK)
                     print(outcome.describe() if args.verbose else
                           f"{name:14} {model:36} {outcome.verdict:24} {outcome.seconds:5.1f} s {outcome.requests:3} requests", flush=True)
     except AgentError as exc:
