@@ -223,6 +223,17 @@ def register_secret(value: str | None) -> None:
             _pattern = re.compile("|".join(re.escape(s) for s in ordered))
 
 
+def holds_secret(text: str, value: str) -> bool:
+    """Whether `text` holds `value` in any form `redact` masks: verbatim, in one of its encoded forms, or with any mix
+    of its characters escaped (the same search `redact` makes, for one value, without registering it)."""
+    value = value.strip()
+    if not value or not text:
+        return False
+    if any(form in text for form in encoded_forms(value)):
+        return True
+    return bool(_escaped_secret_spans(text, re.compile(re.escape(value))))
+
+
 def registered_secrets() -> frozenset[str]:
     with _lock:
         return frozenset(_secrets)

@@ -29,6 +29,7 @@ from approval.github.inputs import get_bool_input, get_input
 from approval.lifecycle.previous import Previous, drift_section, from_file
 from approval.settings.flags import Flags
 from approval.settings.network import CA_BUNDLE_VARIABLES, PROXY_VARIABLES
+from approval.settings.profile import DEFAULT_PROFILE
 
 if TYPE_CHECKING:
     from approval.settings.build import Settings
@@ -58,6 +59,7 @@ def _flags(environ: Mapping[str, str], *, reapprove: bool) -> Flags:
         base_url=get_input(environ, "gateway-base-url"),
         models=(get_input(environ, "candidate-model-id"),),
         endpoint=get_input(environ, "endpoint-family"),
+        profile=get_input(environ, "agent-profile"),
         prompt_file=get_input(environ, "prompt-file"),
         config=get_input(environ, "config"),
         max_latency_ms=get_input(environ, "max-latency-ms"),
@@ -277,11 +279,17 @@ def _upload(records: list[tuple[Path, dict[str, Any]]], name: str, retention: in
         publication.messages.append(outcome.message)
 
 
+def comment_key(settings: Any) -> str:
+    """One comment per (workflow, models, endpoint, gateway, agent profile): matrix jobs over several gateways or
+    profiles keep theirs apart. The default profile adds nothing, so a comment written before profiles is found again."""
+    key = f"{','.join(settings.candidates)}@{settings.endpoint}@{settings.base_url}"
+    return key if settings.profile.name == DEFAULT_PROFILE else f"{key}@profile={settings.profile.name}"
+
+
 def _comment(settings: Any, markdown: str, token: str, ctx: GitHubContext, publication: Publication) -> None:
     from approval.github.comment import comment_marker, upsert_sticky_comment
 
-    # One comment per (workflow, models, endpoint, gateway): matrix jobs over several gateways keep theirs apart.
-    marker = comment_marker(ctx.workflow or "workflow", f"{','.join(settings.candidates)}@{settings.endpoint}@{settings.base_url}")
+    marker = comment_marker(ctx.workflow or "workflow", comment_key(settings))
     outcome = upsert_sticky_comment(token, ctx.api_url, ctx.repository, ctx.pr_number, marker, markdown)
     publication.comment_url = outcome.url
     message = outcome.message

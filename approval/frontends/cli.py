@@ -45,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--base-url", help="gateway base URL including /v1 (env GATEWAY_BASE_URL)")
     run.add_argument("--model", action="append", dest="models", metavar="ID",
                      help="candidate model ID; repeat or comma-separate for several (env CANDIDATE_MODEL_ID)")
-    run.add_argument("--endpoint", choices=("chat", "responses"), help="endpoint family (default chat)")
+    run.add_argument("--endpoint", choices=("chat", "responses"), help="endpoint family (default: the config's, else the profile's, else chat)")
+    run.add_argument("--profile", metavar="NAME|PATH",
+                     help="the agent the verdict holds for: a built-in profile (generic-tools, plain-chat, codex-cli, opencode, cline, aider, "
+                          "openhands, qwen-code, openai-agents) or a profile YAML file (default: the config's agent.profile, else generic-tools)")
     run.add_argument("--prompt-file", help="representative prompt (.md/.txt, or .yaml/.json with messages and expect)")
     run.add_argument("--config", help="gateway.yaml with paths, auth, thresholds, approved models, expectations")
     run.add_argument("--max-latency-ms", type=str, help="latency bound for the p50 of the samples (default 30000)")
@@ -112,6 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         base_url=args.base_url,
         models=tuple(args.models or ()),
         endpoint=args.endpoint,
+        profile=args.profile,
         prompt_file=args.prompt_file,
         config=args.config,
         max_latency_ms=args.max_latency_ms,
@@ -162,10 +166,12 @@ def _run(args: argparse.Namespace, settings: Any, base: tuple[Any, str, str] | N
     if base is not None:
         from approval.lifecycle.guard import Verification, record_hashes, registry_guard, verdicts_of
         from approval.settings.configfile import head_registry
+        from approval.settings.profile import with_file_sha
 
         registry, label, files = base
         head = head_registry(settings.config_path, settings.approved_models_file)
-        verdicts = verdicts_of([(o.model, o.result, o.checks) for o in result.run.candidates])
+        named = with_file_sha(settings.profile)
+        verdicts = verdicts_of([(o.model, o.result, o.checks) for o in result.run.candidates], named.name, named.sha256)
         verify = Verification(records=record_hashes(result.records))
         run_checks.append(registry_guard(registry, head, verdicts, registry_files=files, base_label=label, verify=verify))
         if report_out:
@@ -414,14 +420,15 @@ def cmd_promote(record_path: str, registry_path: str, config_path: str | None = 
         fail_line(f"{record_path}: not promoted: {one_line(model)} was not approved in that run ({one_line(str(data.get('notes', '')))})")
         return exitcodes.NOT_APPROVED
     kind = registry_kind(registry_path)
-    text, _ = read_user_file(registry_path, "registry", MAX_REGISTRY_BYTES, "give an existing AGENTS.md or gateway.yaml",
-                             "keep the registry file under 1 MiB")
+    text, raw_registry = read_user_file(registry_path, "registry", MAX_REGISTRY_BYTES, "give an existing AGENTS.md or gateway.yaml",
+                                        "keep the registry file under 1 MiB")
     unchecked = check_gateway(data, kind, registry_path, text, config_path)
     edit = promote_text(kind, text, model, approval_for_record(raw, data), registry_path)
     if not edit.changed(text):
         say(f"{registry_path} already lists {one_line(model)} with this record's evidence: nothing changed")
         return exitcodes.APPROVED
-    written = write_registry(registry_path, edit.text)
+    bom = "\ufeff" if raw_registry.startswith(b"\xef\xbb\xbf") else ""  # read without it, written back with it: a diff of one line
+    written = write_registry(registry_path, bom + edit.text)
     say(f"promoted {one_line(model)} in {registry_path}" + (f" (the file it links to, {written})" if written != Path(registry_path) else "") + ":")
     for line in edit.removed:
         say(f"- {one_line(line)}")

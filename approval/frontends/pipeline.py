@@ -24,6 +24,7 @@ from approval.record.build import SCHEMA_VERSION, RecordInvalid, build_record, p
 from approval.record.consistency import inconsistencies
 from approval.report.render import Promotion, render_markdown
 from approval.settings.build import Settings
+from approval.settings.profile import profile_evidence
 
 
 @dataclass
@@ -159,6 +160,7 @@ def fallback_record(settings: Settings, note: str, ci: Mapping[str, Any] | None)
         "gateway_base_url": settings.base_url,
         "candidate_model_id": settings.candidate,
         "endpoint_family": settings.endpoint,
+        "agent_profile": profile_evidence(settings.profile),
         "happy_path_status": "not_run",
         "error_path_status": "not_run",
         "latency_ms": None,

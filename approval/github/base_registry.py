@@ -19,6 +19,7 @@ from approval.github.context import GitHubContext
 from approval.github.rest import explain_failure, make_client
 from approval.lifecycle.guard import Verification, guard_unavailable, record_hashes, registry_guard, verdicts_of
 from approval.settings.configfile import head_registry, load_config_file
+from approval.settings.profile import with_file_sha
 from approval.settings.registry import NoBlock, Registry, registry_of, registry_sources
 
 if TYPE_CHECKING:
@@ -119,7 +120,8 @@ def evaluate(settings: Settings, run: RunOutcome, ctx: GitHubContext, token: str
         return guard_unavailable(f"reading the registry at {label}: {exc}")
     except Exception as exc:  # noqa: BLE001 - reported as the evidence gap it is
         return guard_unavailable(explain_failure(exc, f"read the registry at {label}", "contents: read", ctx.api_url))
-    verdicts = verdicts_of([(o.model, o.result, o.checks) for o in run.candidates])
+    named = with_file_sha(run.settings.profile)
+    verdicts = verdicts_of([(o.model, o.result, o.checks) for o in run.candidates], named.name, named.sha256)
     verify = Verification(repository_url=f"{ctx.server_url}/{ctx.repository}" if ctx.repository else None,
                           records=record_hashes(records))
     return registry_guard(base, head, verdicts, registry_files=files, base_label=label, verify=verify)

@@ -5,7 +5,10 @@ A pure function of (the registry at the base commit, the registry at the head, t
 - every model the pull request adds must have been a candidate of this run and passed it, and carry the evidence
   of its approval (`approval promote` writes it); a model entering the list without evidence is a `config` failure;
 - `model_in_use` may change only to a model approved at the base commit or in this run;
-- models removed are listed (a revocation is a reviewed change too), and so are models whose evidence was refreshed.
+- models removed are listed (a revocation is a reviewed change too), and so are models whose evidence was refreshed;
+- an approval holds for one agent profile: an entry whose profile changes (or an added entry naming a profile) needs a
+  passing run of that model under that profile in this run — else it is the environment mismatch the approval was
+  meant to catch, a `config` failure naming the model, the old and the new profile and the fix.
 
 Evidence is checked for meaning, not shape (`evidence_problems`): a record_sha256 that is the hash of no record, an
 approved_at in the future, a run URL that is not a run of this repository make an entry "without evidence". What
@@ -37,6 +40,14 @@ class Verdict:
 
     result: str  # pass | fail
     category: Category = Category.NONE  # of its first blocking check
+    profile: str = ""  # the agent profile this run used ("" when unknown)
+    profile_sha256: str = ""
+
+    def ran_under(self, approval: Approval) -> bool:
+        """This run used the profile the entry names (by name, and by sha256 when both are known)."""
+        if not approval.profile or approval.profile != self.profile:
+            return False
+        return not (approval.profile_sha256 and self.profile_sha256) or approval.profile_sha256 == self.profile_sha256
 
 
 CLOCK_SKEW = timedelta(minutes=5)  # an approved_at this far ahead of the guard's clock is still believed
@@ -99,7 +110,6 @@ def promote_command(model: str, candidates: list[str], registry_files: str) -> s
     default name (approval-record.json; approval-record.<model>.json beside it with several candidates) and the file
     the approved list is written to (the approved-models markdown file when there is one, else the gateway.yaml)."""
 
-
     models = candidates if model in candidates else [model]
     record = record_paths(Path("approval-record.json"), models)[models.index(model)]
     registry = registry_files.rsplit(", ", maxsplit=1)[-1] if registry_files != "the registry" else "AGENTS.md"
@@ -150,6 +160,7 @@ def registry_guard(base: Registry, head: Registry, outcomes: Mapping[str, Verdic
         elif outcome.result != "pass":
             findings.append(_Finding(outcome.category if outcome.category is not Category.NONE else Category.MODEL,
                                      f"{model} is added but failed in this run — fix the cause, or leave it out of the approved list"))
+    findings += _profile_findings(base, head, outcomes, added, refreshed, registry_files)
     in_use_before, in_use_after = base.model_in_use, head.model_in_use
     if in_use_after and in_use_after != in_use_before:
         approved_here = outcomes.get(in_use_after, Verdict("fail")).result == "pass"
@@ -199,16 +210,48 @@ def registry_guard(base: Registry, head: Registry, outcomes: Mapping[str, Verdic
     return RunCheck(result, tuple(lines))
 
 
+def _profile_findings(base: Registry, head: Registry, outcomes: Mapping[str, Verdict], added: Sequence[str], refreshed: Sequence[str],
+                      registry_files: str) -> list[_Finding]:
+    """The environment mismatch: an entry whose agent profile changes, or that enters naming one, without a passing
+    run of that model under that profile in this run."""
+    findings = []
+    for model in [*added, *refreshed]:
+        new_entry, old_entry = head.get(model), base.get(model)
+        new = new_entry.approval if new_entry is not None else None
+        old = old_entry.approval if old_entry is not None else None
+        if new is None:
+            continue
+        old_label = old.profile_label if old is not None else "no named profile"
+        if old is not None and (old.profile, old.profile_sha256) == (new.profile, new.profile_sha256):
+            continue
+        if not new.profile:
+            if old is not None and old.profile:
+                command = promote_command(model, list(outcomes), registry_files)
+                findings.append(_Finding(Category.CONFIG, f"{model}'s evidence drops its agent profile ({old_label}) — keep the profile "
+                                                          f"its approval holds for, or refresh the entry with `{command}`"))
+            continue
+        outcome = outcomes.get(model)
+        if outcome is not None and outcome.result == "pass" and outcome.ran_under(new):
+            continue
+        ran = (f"this run used {outcome.profile} and {'passed' if outcome.result == 'pass' else 'failed'}" if outcome is not None and outcome.profile
+               else "it was not a candidate of this run" if outcome is None else "this run did not pass it")
+        findings.append(_Finding(Category.CONFIG, f"{model}'s agent profile changes from {old_label} to {new.profile_label} without a passing "
+                                                  f"run under {new.profile} ({ran}) — run it with `--profile {new.profile}` (agent.profile: "
+                                                  f"{new.profile}) and promote that record with "
+                                                  f"`{promote_command(model, list(outcomes), registry_files)}`, or keep {old_label}"))
+    return findings
+
+
+def verdicts_of(candidates: list[tuple[str, str, list[CheckResult]]], profile: str = "", profile_sha256: str = "") -> dict[str, Verdict]:
+    """(model, result, checks) of this run's candidates, and the agent profile the run used → what the guard needs."""
+    out = {}
+    for model, result, checks in candidates:
+        blocking = next((c.category for c in checks if c.blocking), Category.NONE)
+        out[model] = Verdict(result, blocking, profile, profile_sha256)
+    return out
+
+
 def guard_unavailable(reason: str) -> RunCheck:
     """The guard could not read the registry it must compare: an evidence gap, never a pass."""
     result = CheckResult(NAME, Status.ERROR, Category.INFRASTRUCTURE, 0.0, f"could not be checked: {reason}")
     return RunCheck(result, (f"The approved list could not be compared: {md_cell(reason)}",))
-
-
-def verdicts_of(candidates: list[tuple[str, str, list[CheckResult]]]) -> dict[str, Verdict]:
-    """(model, result, checks) of this run's candidates → what the guard needs."""
-    out = {}
-    for model, result, checks in candidates:
-        blocking = next((c.category for c in checks if c.blocking), Category.NONE)
-        out[model] = Verdict(result, blocking)
-    return out

@@ -57,10 +57,14 @@ def registry_kind(path: str) -> Kind:
 
 
 def approval_for_record(raw: bytes, record: dict[str, Any]) -> Approval:
-    """The evidence a record gives: its approved_at and approved_by, the run it came from, the sha256 of its bytes."""
+    """The evidence a record gives: its approved_at and approved_by, the run it came from, the sha256 of its bytes,
+    and the agent profile it holds for (schema 3 records; older ones name none)."""
     ci = record.get("ci") if isinstance(record.get("ci"), dict) else None
     run_url = str(ci.get("run_url") or "") if ci else ""
-    return Approval(str(record["approved_at"]), str(record["approved_by"]), hashlib.sha256(raw).hexdigest(), run_url)
+    named = record.get("agent_profile")
+    profile: dict[str, Any] = named if isinstance(named, dict) else {}
+    return Approval(str(record["approved_at"]), str(record["approved_by"]), hashlib.sha256(raw).hexdigest(), run_url,
+                    str(profile.get("name") or ""), str(profile.get("sha256") or ""))
 
 
 def _newline(text: str) -> str:

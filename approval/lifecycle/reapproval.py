@@ -71,8 +71,10 @@ def issue_body(run: RunOutcome, outcome: ModelOutcome, registry: Registry, links
         lines.append(f"- last {kind}: {found.link}, approved at {md_code(str(found.record.get('approved_at')))}")
     if entry is not None and entry.approval is not None:
         run_link = f" in [the approving run]({entry.approval.run_url})" if entry.approval.run_url else ""
+        profile = (f", for agent profile {md_code(entry.approval.profile)} (sha256 {md_code(entry.approval.profile_sha256[:12])})"
+                   if entry.approval.profile else "")
         lines.append(f"- promoted into the registry on {md_code(entry.approval.approved_at)} by {md_code(entry.approval.approved_by)}{run_link} "
-                     f"(record sha256 {md_code(entry.approval.record_sha256[:16])}…)")
+                     f"(record sha256 {md_code(entry.approval.record_sha256[:16])}…){profile}")
     if found is None and (entry is None or entry.approval is None):
         lines.append("- no earlier record of this model was found (set `previous-record: auto`, or keep records with `record-store`)")
     if found is not None and record is not None:

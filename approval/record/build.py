@@ -15,9 +15,10 @@ from approval.common.names import unique_names
 from approval.common.redact import redact_data
 from approval.engine.results import BLOCKING, CheckResult, Status
 from approval.engine.suite import ModelOutcome, RunOutcome
+from approval.settings.profile import profile_evidence
 
-SCHEMA_VERSION = 2  # the version every record is written with; record.schema.json's schema_version enum ends with it
-SCHEMA_VERSIONS = (1, SCHEMA_VERSION)  # the versions validate-record, summarize, diff and promote read
+SCHEMA_VERSION = 3  # the version every record is written with; record.schema.json's schema_version enum ends with it
+SCHEMA_VERSIONS = (1, 2, SCHEMA_VERSION)  # the versions validate-record, summarize, diff and promote read
 
 
 class RecordInvalid(Exception):
@@ -94,6 +95,7 @@ def build_record(run: RunOutcome, outcome: ModelOutcome, ci: Mapping[str, Any] |
         "gateway_base_url": s.base_url,
         "candidate_model_id": outcome.model,
         "endpoint_family": s.endpoint,
+        "agent_profile": profile_evidence(s.profile),
         "happy_path_status": happy_path_status(happy),
         "error_path_status": error_path_status(outcome.check("error-path")),
         "latency_ms": _p50(outcome),

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from approval.common.redact import encoded_forms
+from approval.common.redact import holds_secret
 from approval.engine.checks import CATALOGUE
 from approval.engine.contract import model_matches
 from approval.record.build import SCHEMA_VERSIONS
@@ -106,7 +106,7 @@ def inconsistencies(record: Mapping[str, Any], api_key: str | None = None) -> li
     if api_key:
         # the values as they are, and as the file spells them (JSON-escaped, \u-escaped)
         texts = (*_strings(record), json.dumps(record, ensure_ascii=False), json.dumps(record))
-        if any(form in text for text in texts for form in encoded_forms(api_key)):
+        if any(holds_secret(text, api_key) for text in texts):
             problems.append("the record contains the API key (GATEWAY_API_KEY), verbatim or encoded")
     return problems
 

@@ -30,6 +30,14 @@ def shown(value: Any) -> str:
     return "none" if value is None else str(value)
 
 
+def _profile(record: dict[str, Any]) -> str:
+    """The record's agent profile as `name (short sha256)`; "" when it names none (schema 1 and 2)."""
+    named = record.get("agent_profile")
+    if not isinstance(named, dict):
+        return ""
+    return f"{shown(named.get('name'))} ({str(named.get('sha256', ''))[:12]})"
+
+
 def diff_records(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], bool]:
     """Lines describing each change, and whether any is material (verdict or a check's status)."""
     lines: list[str] = []
@@ -39,6 +47,9 @@ def diff_records(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], b
                      f"latency and environment)")
     if old.get("candidate_model_id") != new.get("candidate_model_id"):
         lines.append(f"model: {old.get('candidate_model_id')} → {new.get('candidate_model_id')}")
+    before_profile, after_profile = _profile(old), _profile(new)
+    if before_profile and after_profile and before_profile != after_profile:
+        lines.append(f"agent profile: {before_profile} → {after_profile} (the verdicts hold for different agents)")
     if old.get("overall_result") != new.get("overall_result"):
         lines.append(f"verdict: {old.get('overall_result')} → {new.get('overall_result')}")
         material = True

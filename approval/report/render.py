@@ -15,9 +15,16 @@ from approval.common.markdown import fence_lines, fenced, fmt_ms, html_text, md_
 from approval.common.redact import redact
 from approval.engine.results import CheckResult, RunCheck, Status
 from approval.engine.suite import ModelOutcome, RunOutcome
+from approval.settings.profile import DEFAULT_PROFILE, AgentProfile, with_file_sha
 
 ICONS = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.ERROR: "⛔", Status.SKIP: "⏭️"}
 VERDICT_WORD = {"pass": "approved", "fail": "not approved"}
+
+
+def profile_words(profile: AgentProfile) -> tuple[str, str]:
+    """The profile's name and its short sha256, as the comment and the terminal say which agent the verdict holds for."""
+    named = with_file_sha(profile)
+    return named.name, named.short_sha
 
 
 def reproduce_command(run: RunOutcome, model: str | None = None) -> str:
@@ -29,6 +36,8 @@ def reproduce_command(run: RunOutcome, model: str | None = None) -> str:
         parts += ["--config", s.config_path]
     if s.prompt.source != "built-in":
         parts += ["--prompt-file", s.prompt.source]
+    if s.profile.name != DEFAULT_PROFILE or s.config_path:  # the config may name another: the flag says which this run used
+        parts += ["--profile", s.profile.name]
     if s.checks:
         parts += ["--checks", ",".join(s.checks)]
     if not s.config_path:  # with a config, it sets them; without, the flags this run had
@@ -134,7 +143,10 @@ def _approved_line(run: RunOutcome, promotions: Mapping[str, Promotion]) -> list
             body.append(f"- {model}" if kind == "markdown" else f"  - {model}")
     lines += fenced(body, kind)
     if registry and any(m in promotions for m in new):
-        commands = [f"approval promote --record {shlex.quote(promotions[m].record_path)} --registry {shlex.quote(registry)}" for m in new if m in promotions]
+        # a markdown registry is promoted with the gateway.yaml that names it, so that promote can check the record's gateway
+        config = f" --config {shlex.quote(s.config_path)}" if s.approved_models_file and s.config_path else ""
+        commands = [f"approval promote --record {shlex.quote(promotions[m].record_path)} --registry {shlex.quote(registry)}{config}"
+                    for m in new if m in promotions]
         lines += ["", "or, with this run's record (its artifact), run:", "", *fenced(commands, "bash")]
     return lines
 
@@ -157,8 +169,11 @@ def render_markdown(run: RunOutcome, links: Mapping[str, str] | None = None, *, 
     gate = [c.result.name for c in run_checks if c.result.blocking]
     icon = "✅" if run.result == "pass" and not gate else "❌"
     models = ", ".join(md_code(o.model) for o in run.candidates)
-    lines = [f"## {icon} Model approval: {models} {VERDICT_WORD[run.result]}" + (f" — {', '.join(gate)} failed" if gate else ""), ""]
-    meta = [f"gateway {md_code(s.base_url)}", f"endpoint {md_code(s.endpoint)}", f"{len(s.checks)} checks", f"{run.elapsed_s:.1f} s"]
+    name, short = profile_words(s.profile)
+    lines = [f"## {icon} Model approval: {models} {VERDICT_WORD[run.result]} for agent profile {md_code(name)}"
+             + (f" — {', '.join(gate)} failed" if gate else ""), ""]
+    meta = [f"gateway {md_code(s.base_url)}", f"endpoint {md_code(s.endpoint)}", f"profile {md_code(name)} (sha256 {md_code(short)})",
+            f"{len(s.checks)} checks", f"{run.elapsed_s:.1f} s"]
     if links.get("commit") and links.get("commit_url"):  # what was evaluated: after a push, or on an issue_comment run
         meta.append(f"commit [{md_code(links['commit'][:12])}]({links['commit_url']})")
     if links.get("run"):
@@ -227,5 +242,7 @@ def render_text(run: RunOutcome, run_checks: Sequence[RunCheck] = ()) -> str:
         c = check.result
         lines.append(f"{one_line(c.name)}: {c.status.value.upper()}" + (f" ({c.category.value})" if c.blocking else "") + f" — {one_line(c.detail)}")
     approved = run.result == "pass" and not any(c.result.blocking for c in run_checks)
-    lines.append(f"RESULT: {VERDICT_WORD['pass' if approved else 'fail'].upper()} in {run.elapsed_s:.1f} s")
+    name, short = profile_words(run.settings.profile)
+    lines.append(f"RESULT: {VERDICT_WORD['pass' if approved else 'fail'].upper()} for agent profile {one_line(name)} (sha256 {short}) "
+                 f"in {run.elapsed_s:.1f} s")
     return redact("\n".join(lines))

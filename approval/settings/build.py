@@ -9,19 +9,19 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from approval.common.errors import ConfigError
 from approval.common.redact import header_secrets, register_secret
-from approval.settings.configfile import config_schema, load_config_file, load_registry, validate_against_schema
+from approval.settings.configfile import config_schema, load_config_file, load_registry_entries, validate_against_schema
 from approval.settings.flags import Flags
 from approval.settings.network import ca_bundle_for, proxy_credentials, proxy_for
-from approval.settings.profile import GENERIC_TOOLS, AgentProfile
+from approval.settings.profile import DEFAULT_PROFILE, GENERIC_TOOLS, AgentProfile, builtin_names, check_endpoint, load_profile
 from approval.settings.prompt import Prompt, default_prompt, load_prompt
-from approval.settings.registry import config_entries
+from approval.settings.registry import Entry, config_entries
 from approval.settings.route import OPTION_INDEX_RE, ROUTE_FIELDS, Route
 from approval.settings.selection import Catalogue
 
@@ -181,15 +181,22 @@ def build_settings(flags: Flags, environ: Mapping[str, str], catalogue: Catalogu
     base_url, proxy, ca_bundle = _gateway(_pick(flags.base_url, cfg, "base_url"), environ)
     auth, api_key = _auth(cfg.get("auth", {}), environ)
     extra_headers = _headers(cfg.get("headers", {}))
-    approved, registry_file = _approved_models(cfg, str(config_path or "gateway.yaml"))
+    entries, registry_file = _approved_entries(cfg, str(config_path or "gateway.yaml"))
+    approved = [e.model for e in entries]
     in_use = cfg.get("model_in_use")
-    candidates = _candidates(flags, cfg, environ, approved, in_use)
+    profile_spec = _pick(flags.profile, cfg, "agent", "profile")
+    reapproving = flags.reapprove and not split_models(list(flags.models))
+    profile, due, profile_notices = (reapproval_plan(entries, in_use, str(profile_spec) if _nonempty(profile_spec) else None)
+                                     if reapproving else (load_profile(str(profile_spec or DEFAULT_PROFILE)), approved, ()))
+    candidates = _candidates(flags, cfg, environ, due, in_use if in_use in due or not reapproving else None)
     baseline = _pick(flags.baseline_model, cfg, "baseline_model")
     if baseline is not None and not MODEL_ID_RE.match(str(baseline)):
         raise ConfigError(f"baseline model ID {baseline!r} is not valid", "give the ID exactly as the gateway names it")
-    endpoint = str(_pick(flags.endpoint, cfg, "endpoint") or "chat").strip().lower()
-    if endpoint not in ENDPOINTS:
+    given_endpoint = _pick(flags.endpoint, cfg, "endpoint")
+    endpoint = str(given_endpoint).strip().lower() if _nonempty(given_endpoint) else None
+    if endpoint is not None and endpoint not in ENDPOINTS:
         raise ConfigError(f"unknown endpoint family {endpoint!r}", "use chat or responses")
+    endpoint = check_endpoint(profile, endpoint)
     prompt_file = _pick(flags.prompt_file, cfg, "prompt_file")
     prompt = load_prompt(str(prompt_file)) if prompt_file else default_prompt()
     limits = _limits(flags, cfg)
@@ -240,7 +247,8 @@ def build_settings(flags: Flags, environ: Mapping[str, str], catalogue: Catalogu
         proxy=proxy,
         ca_bundle=ca_bundle,
         agent=_agent_settings(cfg.get("agent", {})),
-        notices=selection.notices,
+        profile=profile,
+        notices=selection.notices + profile_notices,
     )
 
 
@@ -294,13 +302,54 @@ def _auth(auth_cfg: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[Auth
     return auth, api_key
 
 
-def _approved_models(cfg: Mapping[str, Any], source: str) -> tuple[list[str], Any]:
-    """The registry: `approved_models`, then the models of `approved_models_file` (first mention wins), and that file."""
-    approved = [e.model for e in config_entries(cfg.get("approved_models"), source)]
+def _approved_entries(cfg: Mapping[str, Any], source: str) -> tuple[list[Entry], Any]:
+    """The registry: `approved_models`, then the entries of `approved_models_file` (first mention wins), and that file."""
+    entries = config_entries(cfg.get("approved_models"), source)
     registry_file = cfg.get("approved_models_file")
     if registry_file:
-        approved += [m for m in load_registry(str(registry_file)) if m not in approved]
-    return approved, registry_file
+        listed = {e.model for e in entries}
+        entries += [e for e in load_registry_entries(str(registry_file)) if e.model not in listed]
+    return entries, registry_file
+
+
+def reapproval_plan(entries: Sequence[Entry], in_use: Any, chosen: str | None) -> tuple[AgentProfile, list[str], tuple[str, ...]]:
+    """A re-approval runs each approved model under the agent profile its entry names; one run holds for one profile.
+    With a profile chosen (--profile, agent-profile, agent.profile): the models whose entries name it (or none), the
+    others said in a notice, for a run of their own. Without: the one profile the entries name (a built-in), else the
+    default; entries naming several profiles are refused, naming them. Returns the profile, the models due in this run
+    (and the model in use when its entry is due or it has none) and the notices."""
+    named = {e.model: e.approval.profile for e in entries if e.approval is not None and e.approval.profile}
+    names = sorted(set(named.values()))
+    if chosen is None and len(names) > 1:
+        listing = "; ".join(f"{name}: {', '.join(m for m, p in named.items() if p == name)}" for name in names)
+        raise ConfigError(f"the approved models name {len(names)} agent profiles ({listing}) and one run holds for one profile",
+                          f"re-approve each profile's models in its own run: --reapprove --profile NAME (in the action, a matrix over "
+                          f"agent-profile: {', '.join(names)})")
+    profile = load_profile(chosen) if chosen is not None else builtin_named(names[0]) if names else load_profile(DEFAULT_PROFILE)
+    due = [e.model for e in entries if named.get(e.model, profile.name) == profile.name]
+    if isinstance(in_use, str) and in_use not in named and in_use not in due:
+        due.append(in_use)
+    if not due and named:  # an empty registry is said by the front end ("the registry lists no model")
+        raise ConfigError(f"no approved model names the agent profile {profile.name!r}: nothing to re-approve under it",
+                          f"re-approve under the profiles the entries name ({', '.join(names)}), or give --model")
+    notices = []
+    if left := [m for m in named if named[m] != profile.name]:
+        notices.append(f"not re-approved in this run, their entries name another agent profile: "
+                       f"{', '.join(f'{m} ({named[m]})' for m in left)} — re-approve them with --reapprove --profile NAME")
+    changed = [e.model for e in entries if e.model in due and e.approval is not None and e.approval.profile == profile.name
+               and e.approval.profile_sha256 and e.approval.profile_sha256 != profile.sha256]
+    if changed:
+        notices.append(f"the agent profile {profile.name} changed since {', '.join(changed)} {'was' if len(changed) == 1 else 'were'} approved "
+                       f"(sha256 now {profile.short_sha}): this re-approval holds for the profile as it is now")
+    return profile, due, tuple(notices)
+
+
+def builtin_named(name: str) -> AgentProfile:
+    """The built-in profile an entry names; an entry naming a profile file cannot be re-run by its name alone."""
+    if name not in builtin_names():
+        raise ConfigError(f"the approved models name the agent profile {name!r}, which is no built-in profile",
+                          "set agent.profile in gateway.yaml (or --profile / agent-profile) to that profile's file")
+    return load_profile(name)
 
 
 def _candidates(flags: Flags, cfg: Mapping[str, Any], environ: Mapping[str, str], approved: list[str], in_use: Any) -> tuple[str, ...]:

@@ -51,7 +51,10 @@ def load_config_file(path_text: str) -> tuple[dict[str, Any], str]:
     return doc, hashlib.sha256(data).hexdigest()
 
 
-def validate_against_schema(doc: Any, schema: dict[str, Any], what: str) -> None:
+SCHEMA_FIX = "fix that value (every key is described in docs/configuration.md and examples/gateway.yaml)"
+
+
+def validate_against_schema(doc: Any, schema: dict[str, Any], what: str, fix: str = SCHEMA_FIX) -> None:
     # jsonschema (~120 ms to import) only where a schema is checked
     from jsonschema import Draft202012Validator
 
@@ -68,7 +71,7 @@ def validate_against_schema(doc: Any, schema: dict[str, Any], what: str) -> None
         raise ConfigError(f"{what}: unknown key {dotted!r}", f"allowed here: {', '.join(sorted(allowed))}")
 
     name, problem = describe(err)
-    raise ConfigError(f"{what}: `{name}` {problem}", "fix that value (every key is described in docs/configuration.md and examples/gateway.yaml)")
+    raise ConfigError(f"{what}: `{name}` {problem}", fix)
 
 
 def head_registry(config_path: str | None, block_path: str | None) -> Registry:

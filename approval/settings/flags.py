@@ -25,4 +25,5 @@ class Flags:
     concurrency: str | None = None
     approved_by: str | None = None
     include_model_output: bool = False
+    profile: str | None = None  # the agent profile: a built-in's name or a profile file's path
     reapprove: bool = False  # with no models: every approved model and the model in use are the candidates

@@ -3,7 +3,7 @@ AGENTS.md, named by `approved_models_file`). An entry may carry the evidence of 
 run, the record's sha256 — written by `approval promote`, in a form a person reads in a diff:
 
     <!-- approved-models:start -->
-    - gpt-4o-mini  # approved_at=2025-03-01T08:00:00Z approved_by=octocat run_url=https://… record_sha256=3f5c…
+    - gpt-4o-mini  # approved_at=2025-03-01T08:00:00Z approved_by=octocat run_url=https://… record_sha256=3f5c… profile=codex-cli profile_sha256=10f2…
     - claude-sonnet-4
     <!-- approved-models:end -->
 
@@ -14,6 +14,8 @@ run, the record's sha256 — written by `approval promote`, in a form a person r
         approved_by: "octocat"
         run_url: "https://github.com/o/r/actions/runs/1"
         record_sha256: "3f5c…"
+        profile: "codex-cli"                 # the agent profile the approving run used, and its file's sha256
+        profile_sha256: "10f2…"
 
 Everything here is pure: texts and parsed documents in, entries out.
 """
@@ -48,7 +50,9 @@ _HTML_COMMENT_LINE = re.compile(r"^<!--(?:(?!-->).)*-->[ \t]*$")
 _MARKER = re.compile(r"<!--\s*approved-models\s*:\s*(start|end)\s*-->", re.IGNORECASE)
 _ODD_BREAK = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-EVIDENCE_KEYS = ("approved_at", "approved_by", "run_url", "record_sha256")
+EVIDENCE_KEYS = ("approved_at", "approved_by", "run_url", "record_sha256", "profile_sha256", "profile")
+PROFILE_KEYS = ("profile", "profile_sha256")  # the agent profile of the approving run: both, or neither (entries promoted before profiles)
+_PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 EVIDENCE_TOKEN = re.compile(r"(?<![\w-])(" + "|".join(EVIDENCE_KEYS) + r')=("(?:[^"\\]|\\.)*"|[^\s"]+)')
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -67,12 +71,20 @@ class Approval:
     approved_by: str
     record_sha256: str
     run_url: str = ""
+    profile: str = ""  # the agent profile the approving run used ("" in entries promoted before profiles)
+    profile_sha256: str = ""
 
     def fields(self) -> dict[str, str]:
-        """The evidence as the registry writes it, in a fixed order; no run URL when there was no run."""
+        """The evidence as the registry writes it, in a fixed order; no run URL when there was no run, no profile when
+        the record named none."""
         data = {"approved_at": self.approved_at, "approved_by": self.approved_by, "run_url": self.run_url,
-                "record_sha256": self.record_sha256}
+                "record_sha256": self.record_sha256, "profile": self.profile, "profile_sha256": self.profile_sha256}
         return {k: v for k, v in data.items() if v}
+
+    @property
+    def profile_label(self) -> str:
+        """The profile as a person reads it in a finding: `name (short sha256)`, or "no named profile"."""
+        return f"{self.profile} ({self.profile_sha256[:12]})" if self.profile else "no named profile"
 
 
 @dataclass(frozen=True)
@@ -128,10 +140,17 @@ def approval_from_fields(fields: Mapping[str, Any]) -> tuple[Approval | None, st
         problems.append("record_sha256 is not the 64-hex sha256 of the record")
     if url is not None and (not isinstance(url, str) or not url.startswith(("https://", "http://"))):
         problems.append("run_url is not a URL")
+    profile, profile_sha = present.get("profile"), present.get("profile_sha256")
+    if (profile is None) != (profile_sha is None):
+        problems.append("profile and profile_sha256 come together (the agent profile of the approving run and its file's sha256)")
+    elif profile is not None and (not isinstance(profile, str) or not _PROFILE_NAME.match(profile)):
+        problems.append("profile is not an agent profile's name (lower-case letters, digits, . _ -)")
+    elif profile_sha is not None and (not isinstance(profile_sha, str) or not _SHA256.match(profile_sha)):
+        problems.append("profile_sha256 is not the 64-hex sha256 of the profile's file")
     if problems:
         return None, "; ".join(problems)
     assert isinstance(at, str) and isinstance(by, str) and isinstance(sha, str)
-    return Approval(at, by, sha, url if isinstance(url, str) else ""), ""
+    return Approval(at, by, sha, url if isinstance(url, str) else "", str(profile or ""), str(profile_sha or "")), ""
 
 
 # --- the markdown block ----------------------------------------------------------------------------------------------

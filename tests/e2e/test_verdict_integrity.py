@@ -308,8 +308,10 @@ def test_a_key_echoed_with_its_characters_escaped_reaches_no_output(tmp_path: Pa
 
 
 @pytest.mark.parametrize("encode", [lambda k: k, lambda k: base64.b64encode(f"Bearer {k}".encode()).decode(),
-                                    lambda k: quote(k, safe=""), lambda k: json.dumps(k).replace("/", "\\/"), lambda k: k.encode().hex()],
-                         ids=["verbatim", "base64", "percent", "json-escaped", "hex"])
+                                    lambda k: quote(k, safe=""), lambda k: json.dumps(k).replace("/", "\\/"), lambda k: k.encode().hex(),
+                                    lambda k: "".join(f"&#x{ord(c):x};" if i % 2 else c for i, c in enumerate(k)),
+                                    lambda k: "".join(f"\\u{ord(c):04x}" if i % 3 == 0 else c for i, c in enumerate(k))],
+                         ids=["verbatim", "base64", "percent", "json-escaped", "hex", "html-entities-mixed", "u-escapes-mixed"])
 def test_validate_record_rejects_a_record_holding_the_key(tmp_path: Path, encode: Any) -> None:
     with echo_gateway() as gw:
         _, record = approve(gw.base_url, tmp_path, "echo-model", "--checks", "happy-path")

@@ -15,6 +15,7 @@ START = "<!-- approved-models:start -->"
 END = "<!-- approved-models:end -->"
 EVIDENCE = ("approved_at=2025-03-01T08:00:01Z approved_by=octocat run_url=https://github.com/o/r/actions/runs/1 "
             "record_sha256=3f5c0a1e9d2b4c6f8a0e1d3c5b7a9f2e4d6c8b0a1f3e5d7c9b2a4f6e8d0c1b3a")
+PROFILE = "profile=codex-cli profile_sha256=10f2c021f82f0a1e9d2b4c6f8a0e1d3c5b7a9f2e4d6c8b0a1f3e5d7c9b2a4f6e"
 
 
 NO_MODEL = "a mapping without a string `model`"
@@ -53,6 +54,9 @@ MARKDOWN = [
     ok("empty-block", "markdown", agents("")),
     ok("blank-lines-and-comment-lines", "markdown", agents("\n- a\n\n<!-- kept for the batch jobs -->\n- b\n\n"), "a", "b"),
     ok("evidence-comment", "markdown", agents(f"- a  # {EVIDENCE}\n"), "a"),
+    ok("evidence-with-profile", "markdown", agents(f"- a  # {EVIDENCE} {PROFILE}\n- b  # {PROFILE} {EVIDENCE}\n"), "a", "b"),
+    ok("profile-without-the-rest", "markdown", agents(f"- a  # {PROFILE}\n"), "a"),
+    refused("profile-in-ticks", "markdown", agents(f"- a  # {EVIDENCE} profile=`codex-cli`\n"), "line 4: an item that is not exactly one model ID"),
     ok("free-comment", "markdown", agents("- a  # the fallback, owner: platform\n"), "a"),
     ok("inline-html-comment-then-comment", "markdown", agents("- a <!-- why --> # owner\n"), "a"),
     ok("ticked-id", "markdown", agents("- `a#b`\n- `x*y`\n"), "a#b", "x*y"),
@@ -120,6 +124,11 @@ YAML = [
     ok("quoted-ambiguous-ids", "yaml", 'approved_models: ["1e3", "yes", "0x10", "2024-01-01", "~", ".inf"]\n',
        "1e3", "yes", "0x10", "2024-01-01", "~", ".inf"),
     ok("empty-list", "yaml", "approved_models: []\n"),
+    ok("evidence-with-profile", "yaml", "approved_models:\n  - model: a\n    approved_at: \"2025-03-01T08:00:01Z\"\n    approved_by: octocat\n"
+       "    record_sha256: \"3f5c0a1e9d2b4c6f8a0e1d3c5b7a9f2e4d6c8b0a1f3e5d7c9b2a4f6e8d0c1b3a\"\n    profile: codex-cli\n"
+       "    profile_sha256: \"10f2c021f82f0a1e9d2b4c6f8a0e1d3c5b7a9f2e4d6c8b0a1f3e5d7c9b2a4f6e\"\n", "a"),
+    refused("profile-duplicated", "yaml", "approved_models:\n  - model: a\n    profile: codex-cli\n    profile: aider\n",
+            "the key 'profile' appears twice in one mapping (lines 3 and 4)"),
     ok("no-list", "yaml", "endpoint: chat\n"),
     refused("duplicate-list-key", "yaml", "approved_models: [a]\nendpoint: chat\napproved_models: [b]\n",
             "the key 'approved_models' appears twice in one mapping (lines 1 and 3)"),

@@ -82,6 +82,15 @@ finish-stop                  Tool calls answered with ``finish_reason: "stop"`` 
 ignore-tool-choice           ``tool_choice`` is ignored: with no tool named in the prompt it answers text even when a
                              call is forced. Class 10.
 empty-call-id                Tool calls carry an empty id / ``call_id``. Class 6.
+refuse-param=<field>         A request carrying ``<field>`` (a top-level field, or a dotted path such as
+                             ``stream_options.include_usage``) is refused with OpenAI's 400 ``unsupported_parameter``
+                             naming it (Anthropic's shape on ``/v1/messages``). Repeatable. Class 4.
+context=<tokens>             A context window of ``<tokens>`` (estimated as the request body's characters / 4): a request
+                             over it is refused with OpenAI's 400 ``context_length_exceeded`` (Anthropic: ``prompt is
+                             too long``). Class 8.
+truncate-context             With ``context=<tokens>``, chat only: the front of a request over the window is cut
+                             silently instead (the tools first, then the oldest messages, the last one kept), answered
+                             with a 200 as Ollama's ``num_ctx`` does. Class 8.
 ============================ ======================================================================================
 
 Every request is recorded (method, path, lower-cased headers, parsed JSON body, time) in ``.requests``, the last
@@ -138,6 +147,12 @@ DEFECTS: Final[Mapping[str, str]] = {
     "finish-stop": "tool calls answered with finish_reason stop",
     "ignore-tool-choice": "tool_choice is ignored",
     "empty-call-id": "tool calls carry an empty id",
+    "truncate-context": "with context=<tokens>, the front of a request over the window is cut silently (chat)",
+}
+# Defects with a value, written ``<name>=<value>``: what the value must be.
+VALUED_DEFECTS: Final[Mapping[str, str]] = {
+    "refuse-param": "a request field (or dotted path) refused with a 400 unsupported_parameter",
+    "context": "a context window in tokens (request characters / 4); over it a 400 context_length_exceeded",
 }
 DEFECT_SEPARATOR: Final = "+"
 DEFAULT_MODELS: Final = ("stub-model",)
@@ -347,13 +362,67 @@ def decide(turn: Turn, defects: frozenset[str] = frozenset(), paths: Sequence[st
 def parse_model(model: str, configured: Mapping[str, frozenset[str]] | None = None) -> frozenset[str]:
     """The defects of a model name: ``<name>+<defect>…`` plus those configured for the name. Raises ValueError."""
     base, *named = model.split(DEFECT_SEPARATOR)
-    unknown = [d for d in named if d not in DEFECTS]
+    unknown = [d for d in named if not known_defect(d)]
     if unknown:
-        raise ValueError(f"unknown stub defect {unknown[0]!r}; known defects: {', '.join(DEFECTS)}")
+        raise ValueError(f"unknown stub defect {unknown[0]!r}; known defects: {', '.join(DEFECTS)}, "
+                         f"{', '.join(f'{name}=<value>' for name in VALUED_DEFECTS)}")
     found = set(named)
     for name in (model, base):
         found |= (configured or {}).get(name, frozenset())
     return frozenset(found)
+
+
+def known_defect(defect: str) -> bool:
+    name, sep, value = defect.partition("=")
+    if not sep:
+        return defect in DEFECTS
+    if name == "context":
+        return value.isdigit() and int(value) > 0
+    return name in VALUED_DEFECTS and bool(value)
+
+
+def defect_values(defects: Iterable[str], name: str) -> list[str]:
+    """The values of a valued defect (``refuse-param=temperature`` → ``["temperature"]``)."""
+    return sorted(value for d in defects if (found := d.partition("="))[0] == name and found[1] for value in [found[2]])
+
+
+def _has_field(body: Mapping[str, Any], dotted: str) -> bool:
+    here: Any = body
+    for part in dotted.split("."):
+        if not isinstance(here, Mapping) or part not in here:
+            return False
+        here = here[part]
+    return True
+
+
+def envelope_violation(body: Mapping[str, Any], defects: frozenset[str], prompt_tokens: int) -> Violation | None:
+    """A refused field (``refuse-param=``), or a request over the window (``context=`` without ``truncate-context``)."""
+    for name in defect_values(defects, "refuse-param"):
+        if _has_field(body, name):
+            return Violation(f"Unsupported parameter: '{name}' is not supported with this model.", name, "unsupported_parameter")
+    window = context_window(defects)
+    if window is not None and prompt_tokens > window and "truncate-context" not in defects:
+        return Violation(f"This model's maximum context length is {window} tokens. However, your messages resulted in {prompt_tokens} "
+                         f"tokens. Please reduce the length of the messages.", "messages", "context_length_exceeded")
+    return None
+
+
+def context_window(defects: frozenset[str]) -> int | None:
+    values = defect_values(defects, "context")
+    return min(int(v) for v in values) if values else None
+
+
+def truncate_front(body: Mapping[str, Any], window: int) -> dict[str, Any]:
+    """A chat request cut from the front until its JSON fits the window: the tools first, then the oldest messages
+    (the last one is kept)."""
+    cut = dict(body)
+    cut.pop("tools", None)
+    cut.pop("tool_choice", None)
+    messages = list(cut.get("messages") or [])
+    while len(messages) > 1 and _tokens(json.dumps({**cut, "messages": messages})) > window:
+        messages.pop(0)
+    cut["messages"] = messages
+    return cut
 
 
 def _text_of(content: Any) -> str:
@@ -835,7 +904,7 @@ class StubUpstream:
         self._log = deque(maxlen=self.max_recorded)
         self._configured = {name: frozenset(found) for name, found in self.defects.items()}
         for name, found in self._configured.items():
-            unknown = sorted(found - DEFECTS.keys())
+            unknown = sorted(d for d in found if not known_defect(d))
             if unknown:
                 raise ValueError(f"unknown stub defect {unknown[0]!r} for {name!r}; known defects: {', '.join(DEFECTS)}")
 
@@ -1012,10 +1081,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------------------------------- routes
     def _chat(self, body: dict[str, Any], model: str, defects: frozenset[str], prompt_tokens: int) -> None:
-        violation = chat_violation(body, defects)
+        violation = envelope_violation(body, defects, prompt_tokens) or chat_violation(body, defects)
         if violation is not None:
             self._json(400, _chat_error(violation))
             return
+        window = context_window(defects)
+        if window is not None and prompt_tokens > window and "truncate-context" in defects:
+            body = truncate_front(body, window)
         turn = chat_turn(body, defects)
         reply = decide(turn, defects, self.stub.paths)
         if body.get("stream") is True:
@@ -1027,6 +1099,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, chat_completion(model, reply, defects, prompt_tokens, turn.seed))
 
     def _responses(self, body: dict[str, Any], model: str, defects: frozenset[str], prompt_tokens: int) -> None:
+        refused = envelope_violation(body, defects, prompt_tokens)
+        if refused is not None:
+            self._json(400, _chat_error(refused))
+            return
         previous: tuple[dict[str, Any], ...] = ()
         previous_id = body.get("previous_response_id")
         if previous_id is not None:
@@ -1057,6 +1133,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, final)
 
     def _messages(self, body: dict[str, Any], model: str, defects: frozenset[str], prompt_tokens: int) -> None:
+        refused = envelope_violation(body, defects, prompt_tokens)
+        if refused is not None:
+            too_long = f"prompt is too long: {prompt_tokens} tokens > {context_window(defects)} maximum"
+            self._refuse(400, too_long if refused.code == "context_length_exceeded" else refused.message, anthropic=True)
+            return
         violation = anthropic_violation(body, defects, merge=self.stub.anthropic_merge_turns)
         if violation is not None:
             self._refuse(400, violation, anthropic=True)
@@ -1107,7 +1188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument("--model", action="append", default=[], help="a model GET /v1/models lists (repeatable)")
     parser.add_argument("--defect", action="append", default=[], metavar="MODEL=DEFECT[,DEFECT]",
-                        help=f"give a model defects (repeatable); known: {', '.join(DEFECTS)}")
+                        help=f"give a model defects (repeatable); known: {', '.join(DEFECTS)}, "
+                             f"{', '.join(f'{name}=<value>' for name in VALUED_DEFECTS)}")
     parser.add_argument("--max-hours", type=float, default=12.0, help="stop by itself after this long")
     args = parser.parse_args(argv)
 

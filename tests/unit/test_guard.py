@@ -105,7 +105,7 @@ def test_cli_registry_base_fails_an_unproven_addition_then_passes_once_promoted(
     assert "registry-guard: FAIL (config) — cand-model enters the approved list without evidence" in out
     assert "RESULT: NOT APPROVED" in out
     report = (tmp_path / "report.md").read_text()
-    assert report.startswith("## ❌ Model approval: `cand-model` approved — registry-guard failed")
+    assert report.startswith("## ❌ Model approval: `cand-model` approved for agent profile `generic-tools` — registry-guard failed")
     assert "### ❌ registry-guard: fail (config)" in report
     assert json.loads((tmp_path / "approval-record.json").read_text())["overall_result"] == "pass", "the model's own record stays a pass"
 

@@ -117,3 +117,13 @@ def test_the_package_allows_the_sdk_release_the_image_pins():
     declared = [d for d in PYPROJECT["project"]["dependencies"] if canonical(re.split(r"[<>=!~;\[ ]", d, maxsplit=1)[0]) == "openai"]
     assert pinned and asked and pinned.group(1) == asked.group(1)
     assert declared == [f"openai=={pinned.group(1)}"], f"pyproject.toml must pin openai=={pinned.group(1)} as the image does, not {declared}"
+
+
+def test_the_built_in_profiles_and_their_schema_ship_in_the_wheel_and_the_image():
+    data = PYPROJECT["tool"]["setuptools"]["package-data"]
+    assert data["approval.profiles"] == ["*.yaml"] and data["approval.schemas"] == ["*.json"]
+    shipped = sorted(p.name for p in (ROOT / "approval" / "profiles").iterdir() if p.suffix in (".yaml", ".yml"))
+    assert shipped and all(name.endswith(".yaml") for name in shipped), "a built-in profile is NAME.yaml"
+    assert (ROOT / "approval" / "schemas" / "profile.schema.json").is_file()
+    assert "COPY approval/ approval/" in (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "!approval/" in (ROOT / ".dockerignore").read_text(encoding="utf-8")

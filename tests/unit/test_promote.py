@@ -76,12 +76,14 @@ def test_promote_into_agents_md_adds_one_line_with_the_evidence_and_is_idempoten
     text = agents.read_text()
     sha = hashlib.sha256(record.read_bytes()).hexdigest()
     approved_at = json.loads(record.read_text())["approved_at"]
+    profile = json.loads(record.read_text())["agent_profile"]
+    assert profile["name"] == "generic-tools"
     line = (f"- cand-model  # approved_at={approved_at} approved_by=octocat run_url=https://github.com/o/r/actions/runs/42 "
-            f"record_sha256={sha}")
+            f"record_sha256={sha} profile=generic-tools profile_sha256={profile['sha256']}")
     assert text == AGENTS.replace("- retired-model # until June\n", f"- retired-model # until June\n{line}\n")
     assert f"+ {line}" in out
     (entry,) = [e for e in parse_block_entries(text, "AGENTS.md") if e.model == "cand-model"]
-    assert entry.approval == Approval(approved_at, "octocat", sha, "https://github.com/o/r/actions/runs/42")
+    assert entry.approval == Approval(approved_at, "octocat", sha, "https://github.com/o/r/actions/runs/42", "generic-tools", profile["sha256"])
 
     code, out, _ = promote(record, agents, capsys)
     assert code == 0 and "nothing changed" in out
@@ -107,7 +109,8 @@ def test_promote_into_gateway_yaml_keeps_every_comment_and_the_order(tmp_path, c
     sha = hashlib.sha256(record.read_bytes()).hexdigest()
     assert text == GATEWAY_YAML.replace("  - retired-model\n", "  - retired-model\n  - model: cand-model\n"
                                         f'    approved_at: "{json.loads(record.read_text())["approved_at"]}"\n    approved_by: "octocat"\n'
-                                        f'    run_url: "https://github.com/o/r/actions/runs/42"\n    record_sha256: "{sha}"\n')
+                                        f'    run_url: "https://github.com/o/r/actions/runs/42"\n    record_sha256: "{sha}"\n'
+                                        f'    profile: "generic-tools"\n    profile_sha256: "{json.loads(record.read_text())["agent_profile"]["sha256"]}"\n')
     assert stat.S_IMODE(config.stat().st_mode) == 0o640, "the file keeps its mode"
     settings = build_settings(as_flags({"config": str(config), "models": ["x"]}), {"GATEWAY_API_KEY": CANARY_KEY}, CATALOGUE)
     assert settings.approved_models == ("old-model", "retired-model", "cand-model")
@@ -121,7 +124,7 @@ def test_promote_into_gateway_yaml_keeps_every_comment_and_the_order(tmp_path, c
     code, _, err = promote(record, config, capsys)
     assert code == 0, err
     lines = config.read_text().splitlines()
-    assert lines[4] == "  - model: cand-model  # the first one" and lines[9] == "  # the next one is kept for the batch jobs"
+    assert lines[4] == "  - model: cand-model  # the first one" and lines[11] == "  # the next one is kept for the batch jobs"
     assert config.read_text().count("cand-model") == 1
 
 
@@ -311,3 +314,14 @@ def test_the_registry_is_written_by_the_one_atomic_writer(tmp_path, capsys, monk
     code, _, err = promote(record, agents, capsys)
     assert code == 0, err
     assert written == [agents]
+
+
+def test_promote_keeps_a_byte_order_mark_the_registry_starts_with(tmp_path, capsys):
+    """Every reader accepts a leading byte-order mark; promote writes it back, so the diff is the model's line alone."""
+    record = write_record(tmp_path)
+    agents = tmp_path / "AGENTS.md"
+    agents.write_bytes(b"\xef\xbb\xbf" + AGENTS.encode("utf-8"))
+    assert main(["promote", "--record", str(record), "--registry", str(agents)]) == 0
+    written = agents.read_bytes()
+    assert written.startswith(b"\xef\xbb\xbf") and written.count(b"\xef\xbb\xbf") == 1
+    assert "cand-model" in written.decode("utf-8-sig")

@@ -87,23 +87,41 @@ def as_schema_1(record):
     old = json.loads(json.dumps(record))
     checks = {c["name"]: c["status"] for c in old["checks"]}
     old.update(schema_version=1, happy_path_status=checks.get("happy-path", "not_run"), error_path_status=checks.get("error-path", "not_run"))
-    del old["answered_calls"], old["policy"]
+    del old["answered_calls"], old["policy"], old["agent_profile"]
     return old
 
 
-def test_records_of_schema_1_stay_valid_and_compare_with_schema_2(gateway):
+def as_schema_2(record):
+    """The same run as a schema-2 record wrote it: no agent profile named."""
+    old = json.loads(json.dumps(record))
+    old["schema_version"] = 2
+    del old["agent_profile"]
+    return old
+
+
+@pytest.mark.parametrize(("older", "version"), [(as_schema_1, 1), (as_schema_2, 2)])
+def test_records_of_older_schemas_stay_valid_and_compare_with_the_current_one(gateway, older, version):
     from approval.record.consistency import inconsistencies
 
     new = make_record(gateway)
-    assert new["schema_version"] == 2 and new["happy_path_status"] == "200" and new["error_path_status"] == "400/404"
-    old = as_schema_1(new)
+    assert new["schema_version"] == 3 and new["happy_path_status"] == "200" and new["error_path_status"] == "400/404"
+    assert new["agent_profile"]["name"] == "generic-tools" and len(new["agent_profile"]["sha256"]) == 64
+    old = older(new)
     validate_record(old)
     assert inconsistencies(old) == []
     lines, material = diff_records(old, new)
-    assert not material and lines == ["record schema: 1 → 2 (compared by checks, latency and environment)"]
+    assert not material and lines[0] == f"record schema: {version} → 3 (compared by checks, latency and environment)"
 
 
-def test_a_record_of_schema_2_must_carry_the_template_values(gateway):
+def test_a_record_of_schema_3_names_the_agent_profile(gateway):
+    record = make_record(gateway)
+    for broken in ({k: v for k, v in record.items() if k != "agent_profile"}, {**record, "agent_profile": {"name": "x", "sha256": "abc", "source": ""}},
+                   {**record, "agent_profile": {"name": "x", "source": ""}}, {**record, "agent_profile": "generic-tools"}):
+        with pytest.raises(RecordInvalid):
+            validate_record(broken)
+
+
+def test_a_record_of_schema_3_must_carry_the_template_values(gateway):
     record = make_record(gateway)
     for field, value in (("happy_path_status", "pass"), ("error_path_status", "warn"), ("approved_by", "unknown")):
         with pytest.raises(RecordInvalid):

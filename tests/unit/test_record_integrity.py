@@ -320,8 +320,8 @@ def _edit(record: dict[str, Any], how: str) -> str:
     elif how == "another candidate, everything but the served model":
         data = json.loads(json.dumps(data).replace("cand-model", "evil-model"))
         next(c for c in data["checks"] if c["name"] == "model-echo")["metrics"]["served_model"] = "cand-model"
-    elif how == "schema_version 3":
-        data["schema_version"] = 3
+    elif how == "schema_version 4":
+        data["schema_version"] = 4
     elif how == "schema_version true":
         data["schema_version"] = True
     else:
@@ -350,7 +350,7 @@ NEVER_WRITTEN = {
     "another candidate": "candidate_model_id is 'evil-model' but",
     "another candidate, echo metrics kept": "model-echo checked the answers to 'cand-model'",
     "another candidate, everything but the served model": "model-echo passed on answers naming 'cand-model'",
-    "schema_version 3": "invalid record",
+    "schema_version 4": "invalid record",
     "schema_version true": "invalid record",
 }
 

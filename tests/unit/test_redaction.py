@@ -226,3 +226,15 @@ def test_cutting_a_text_never_leaves_part_of_an_escaped_secret():
             out = redact_head(text, limit)
             shown = _read_every_escape(out)
             assert not [ODD_KEY[i : i + 6] for i in range(len(ODD_KEY) - 5) if ODD_KEY[i : i + 6] in shown], (form, limit, out)
+
+
+def test_the_record_check_finds_the_key_in_every_form_redact_masks() -> None:
+    """validate-record and redact() agree: a key pasted with any mix of its characters escaped is found, as it is masked."""
+    from approval.common.redact import holds_secret
+
+    key = "sk-canary-0123456789abcdef"
+    forms = [key, key.encode().hex(), "".join(f"&#{ord(c)};" if i % 2 else c for i, c in enumerate(key)),
+             "".join(f"\\u{ord(c):04x}" for c in key), "".join(f"%{ord(c):02X}" if c.isdigit() else c for c in key)]
+    for form in forms:
+        assert holds_secret(f"notes: {form} end", key), form
+    assert not holds_secret("notes: sk-canary-0123456789abcdeX", key)

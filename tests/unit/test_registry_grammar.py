@@ -276,7 +276,9 @@ def test_the_action_checks_run_urls_against_its_own_repository_and_server_and_kn
     monkeypatch.setattr(base_registry, "make_client", lambda *_a: object())
     monkeypatch.setattr(base_registry, "read_base_registry", lambda *_a: Registry())
     settings: Any = SimpleNamespace(config_path=None, approved_models_file=str(tmp_path / "AGENTS.md"))
-    run: Any = SimpleNamespace(candidates=[SimpleNamespace(model=NEW, result="pass", checks=[])])
+    from approval.settings.profile import GENERIC_TOOLS
+
+    run: Any = SimpleNamespace(candidates=[SimpleNamespace(model=NEW, result="pass", checks=[])], settings=SimpleNamespace(profile=GENERIC_TOOLS))
     ctx = GitHubContext(event={"pull_request": {"base": {"sha": "b" * 40}}}, repository="o/r", server_url=server_url)
     check = base_registry.evaluate(settings, run, ctx, "token", tmp_path, [(record, {"candidate_model_id": "other-model"})])
     assert (check.result.status is Status.PASS) is passes, check.result.detail

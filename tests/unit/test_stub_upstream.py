@@ -491,3 +491,46 @@ def test_anthropic_turns_merged_on_request() -> None:
         assert_anthropic_error(messages_api(strict, split), "roles must alternate")
         assert messages_api(merging, split).status_code == 200
         assert_anthropic_error(messages_api(merging, missing), "toolu_b")
+
+
+# --------------------------------------------------------------------------------------------- valued defects
+def test_valued_defects_are_parsed_and_documented() -> None:
+    import tests.support.stub_upstream as module
+
+    assert parse_model("m+refuse-param=temperature+context=4000") == {"refuse-param=temperature", "context=4000"}
+    for bad in ("m+context=many", "m+context=0", "m+refuse-param=", "m+nope=1"):
+        with pytest.raises(ValueError, match="known defects"):
+            parse_model(bad)
+    assert module.__doc__ is not None and "refuse-param=<field>" in module.__doc__ and "context=<tokens>" in module.__doc__
+
+
+@pytest.mark.parametrize(("field", "extra"), [
+    ("temperature", {"temperature": 0}),
+    ("reasoning_effort", {"reasoning_effort": "high"}),
+    ("stream_options.include_usage", {"stream": True, "stream_options": {"include_usage": True}}),
+])
+def test_refuse_param_names_the_field_on_every_protocol(stub: StubUpstream, field: str, extra: dict[str, Any]) -> None:
+    user = {"role": "user", "content": "hi"}
+    refused = chat(stub, [user], model=f"m+refuse-param={field}", **extra)
+    assert_openai_error(refused, f"'{field}' is not supported")
+    assert refused.json()["error"]["param"] == field and refused.json()["error"]["code"] == "unsupported_parameter"
+    assert chat(stub, [user], model=f"m+refuse-param={field}").status_code == 200  # without the field: accepted
+    assert_openai_error(responses(stub, {"input": "hi", **extra}, model=f"m+refuse-param={field}"), f"'{field}'")
+    assert_anthropic_error(messages_api(stub, [user], model=f"m+refuse-param={field}", **extra), f"'{field}'")
+
+
+def test_context_window_refuses_or_truncates_silently(stub: StubUpstream) -> None:
+    system = {"role": "system", "content": "Always call the `list_dir` tool."}
+    filler = [{"role": "user", "content": "x" * 4000}, {"role": "assistant", "content": "Noted."}]
+    user = {"role": "user", "content": "Go on."}
+    tools = [*CHAT_TOOLS, {"type": "function", "function": {"name": "list_dir", "parameters": READ}}]
+    small = post(stub, "/v1/chat/completions", {"model": "m+context=5000", "messages": [system, *filler, user], "tools": tools})
+    assert small.status_code == 200 and small.json()["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "list_dir"
+    over = post(stub, "/v1/chat/completions", {"model": "m+context=500", "messages": [system, *filler, user], "tools": tools})
+    assert_openai_error(over, "maximum context length is 500 tokens")
+    assert over.json()["error"]["code"] == "context_length_exceeded"
+    cut = post(stub, "/v1/chat/completions", {"model": "m+context=500+truncate-context", "messages": [system, *filler, user], "tools": tools})
+    assert cut.status_code == 200
+    message = cut.json()["choices"][0]["message"]
+    assert not message.get("tool_calls") and message["content"]  # the tools and the system prompt were cut: no call
+    assert_anthropic_error(messages_api(stub, [{"role": "user", "content": "x" * 4000}], model="m+context=500"), "prompt is too long")

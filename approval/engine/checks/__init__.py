@@ -12,16 +12,20 @@ from dataclasses import dataclass
 
 from approval.engine.checks import (
     agent_client,
+    agent_envelope,
     approved_list,
+    context_window,
     error_path,
     happy_path,
     latency,
     model_echo,
     output_quality,
     reachability,
+    streamed_tool_calls,
     streaming,
     structured_output,
     tool_calling,
+    tool_round_trip,
 )
 from approval.engine.checks.base import CheckSpec, Evidence
 from approval.engine.probes import REACH, SAMPLE_1, SAMPLES, Probe, expand, plan
@@ -40,7 +44,7 @@ class Check:
 CHECKS: tuple[Check, ...] = tuple(
     Check(module.SPEC, module.evaluate)
     for module in (reachability, happy_path, model_echo, error_path, latency, agent_client, output_quality, streaming, tool_calling,
-                   structured_output, approved_list)
+                   tool_round_trip, streamed_tool_calls, structured_output, agent_envelope, context_window, approved_list)
 )
 BY_NAME: dict[str, Check] = {check.spec.name: check for check in CHECKS}
 CATALOGUE = Catalogue(
