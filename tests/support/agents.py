@@ -22,8 +22,8 @@ recorded more than ``max_requests`` model requests of this run, the whole proces
 
 The task (``TASK``): "Read README.md with your file tool and tell me the secret word in it" (``PARALLEL_TASK`` asks
 for README.md and NOTES.md "in parallel": the stub then makes two calls at once). The run **completed** when the agent
-exited 0, the secret word is in its output, and the stub recorded a request carrying a tool result with the secret
-(the tool really ran). Otherwise it **broke**, with one reason (``Reason``).
+exited 0, the secret word and the stub model's answer ("The tool returned: …", which echoes the result) are in its
+output, and the stub recorded a request carrying a tool result with the secret (the tool really ran). Otherwise it **broke**, with one reason (``Reason``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Final
 
 from tests.support.peer_gateway import LOOPBACK_PRELOAD, REPO_ROOT, start_litellm, write_stub_litellm_config
-from tests.support.stub_upstream import RecordedRequest, StubUpstream, anthropic_turn, chat_turn, responses_turn
+from tests.support.stub_upstream import RESULT_PREFIX, RecordedRequest, StubUpstream, anthropic_turn, chat_turn, responses_turn
 
 __all__ = [
     "AGENTS",
@@ -77,7 +77,8 @@ DEFAULT_MAX_REQUESTS: Final = 12
 DEAD_PROXY: Final = "http://127.0.0.1:9"  # the discard port, closed: a client that honours the proxy variables cannot leave
 LOOPBACK_NAMES: Final = "127.0.0.1,localhost,::1"
 MODEL_PATHS: Final = ("/chat/completions", "/responses", "/messages")
-API_ERROR: Final = re.compile(r"\b(?:400|BadRequest|bad request|invalid_request_error|APIError|API Error|status code 4\d\d)\b", re.IGNORECASE)
+API_ERROR: Final = re.compile(r"\b(?:400|BadRequest\w*|bad request|invalid_request_error|invalid parameter|APIError|API Error|"
+                              r"status code 4\d\d)\b", re.IGNORECASE)
 INSTALL_TIMEOUT_S: Final = 900
 
 
@@ -501,7 +502,9 @@ def run_agent(agent: Agent, *, stub: StubUpstream, base_url: str, api_key: str, 
         output = log.read_bytes().decode("utf-8", "replace")
         made = _model_requests(stub, since)
         tool_ran = any(secret in result for r in made for result in tool_results(r))
-        answered = secret in output
+        # the model's answer (the stub's "The tool returned: …") reached the user, not only the tool's output, which
+        # some agents print as it runs
+        answered = secret in output and RESULT_PREFIX in output
         exit_code = None if killed is not None else process.returncode
         reason = _classify(exit_code, killed, tool_ran, answered, output)
         return Outcome(agent=agent.name, model=model, completed=reason is None, reason=reason, exit_code=exit_code, seconds=seconds,
