@@ -213,7 +213,7 @@ def _opencode_binary() -> Path:
 
 
 def _opencode_prepare(s: Scratch) -> dict[str, str]:
-    config = {"$schema": "https://opencode.ai/config.json", "autoupdate": False, "share": "disabled",
+    config = {"autoupdate": False, "share": "disabled",
               "provider": {"gateway": {"npm": "@ai-sdk/openai-compatible", "name": "gateway",
                                        "options": {"baseURL": s.base_url, "apiKey": s.api_key},
                                        "models": {s.model: {"name": s.model, "tool_call": True}}}},
