@@ -1,6 +1,7 @@
 """Real coding agents (tests/support/agents.py: Codex CLI, OpenCode, Qwen Code, an openai Agents SDK agent), pinned,
 run offline against LiteLLM in front of the stub upstream model, each once per route: the ground truth the gate's
-verdict must predict. A healthy route lets every agent complete the task (its file tool really ran and the file's
+verdict must predict. A healthy route (LiteLLM's openai provider, or its translation to Anthropic Messages; Codex's
+Responses requests through LiteLLM's Responses bridge there) lets every agent complete the task (its file tool really ran and the file's
 secret came back, exit 0); a route that refuses the turn after a tool result, or drops tool results, breaks every one.
 
 The streamed-call defects are measured, not a contract of the gate: which of them breaks an agent depends on its
@@ -61,14 +62,15 @@ def gateway() -> Iterator[tuple[StubUpstream, str, str]]:
         assert running[0].handler_errors == []
 
 
-def run(gateway: tuple[StubUpstream, str, str], agent: str, model: str, task: str = TASK) -> Outcome:
+def run(gateway: tuple[StubUpstream, str, str], agent: str, model: str, task: str = TASK, provider: str = "openai") -> Outcome:
     stub, base_url, key = gateway
-    return run_agent(AGENTS[agent], stub=stub, base_url=base_url, api_key=key, model=f"openai-{model}", task=task)
+    return run_agent(AGENTS[agent], stub=stub, base_url=base_url, api_key=key, model=f"{provider}-{model}", task=task)
 
 
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])  # LiteLLM passing OpenAI through, or translating to Anthropic
 @pytest.mark.parametrize("agent", list(AGENTS))
-def test_every_agent_completes_its_task_on_a_healthy_route(gateway: tuple[StubUpstream, str, str], agent: str) -> None:
-    outcome = run(gateway, agent, "stub-model")
+def test_every_agent_completes_its_task_on_a_healthy_route(gateway: tuple[StubUpstream, str, str], agent: str, provider: str) -> None:
+    outcome = run(gateway, agent, "stub-model", provider=provider)
     assert outcome.completed, outcome.describe()
     assert outcome.tool_ran and outcome.answered and outcome.exit_code == 0
     assert 2 <= outcome.requests <= 4, outcome.describe()  # the call, the answer after its result (and a title or two)
