@@ -3,7 +3,7 @@
 - build without cache: `docker build --no-cache` of the Dockerfile on its base (the base is already there, as the
   runner's pull of it is not the project's cost), which is what a Dockerfile action costs in every job;
 - the project's own layers (everything above the base) and the whole image, uncompressed;
-- container start → first gateway request: `docker run` the way the runner starts the action (tests/support/
+- container start → first gateway request: `docker run` the way the runner starts the action (harness/
   action_container.py: its flags, mounts, HOME, file commands, `INPUT_` names), timed from the spawn of `docker run`
   to the first request the stub gateway sees, and the whole run's wall time;
 - the prebuilt image: scripts/release-image pushes it to Debian's docker-registry on 127.0.0.1 (the stand-in for
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from approval import __version__
-from tests.support.action_container import (
+from harness.action_container import (
     EngineError,
     RunnerJob,
     action_input_env,
@@ -48,7 +48,7 @@ from tests.support.action_container import (
     parse_output_file,
     python_base,
 )
-from tests.support.registry import RegistryError, start_registry
+from harness.registry import RegistryError, start_registry
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 BENCH_TAG: Final = "model-approval-gate:bench"

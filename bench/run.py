@@ -47,7 +47,7 @@ from approval.record.build import record_paths  # noqa: E402
 from approval.settings.build import build_settings  # noqa: E402
 from approval.settings.flags import Flags  # noqa: E402
 from bench import image  # noqa: E402
-from tests.support.peer_gateway import LiteLLMError, RunningLiteLLM, find_litellm, start_litellm  # noqa: E402
+from harness.peer_gateway import LiteLLMError, RunningLiteLLM, find_litellm, start_litellm  # noqa: E402
 
 BENCH: Final = ROOT / "bench"
 LITELLM_CONFIG: Final = BENCH / "litellm-bench.yaml"

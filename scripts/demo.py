@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.peer_gateway import LiteLLMError, start_litellm  # noqa: E402
+from harness.peer_gateway import LiteLLMError, start_litellm  # noqa: E402
 
 DEMO_KEY = "sk-some-test-key"  # the demo gateway's master key (examples/litellm.yaml); not a secret
 

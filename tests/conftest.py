@@ -1,163 +1,104 @@
-"""Shared test helpers: a canary key, settings builders and a `responses`-based fake gateway."""
+"""Fixtures every tier shares. Helpers live in the `harness` package (one copy, also used by the demo and the bench)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+import requests
 import responses
 
-from approval.engine.checks import CATALOGUE
-from approval.settings.build import Settings, build_settings
-from approval.settings.flags import Flags
+from approval.frontends.cli import main
+from harness.github_contract import Exchange, check_exchanges
+from harness.measured_runs import TABLES
+from harness.mocked_gateway import BASE, CANARY_KEY, FakeGateway
 
-CANARY_KEY = "sk-canary-DO-NOT-LEAK-7f3a9c1e5b"
-BASE = "http://gateway.test/v1"
-
-
-def chat_body(
-    model: str = "cand-model", content: Any = "def add(a, b):\n    return a + b", **extra: Any
-) -> dict[str, Any]:
-    body = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 1,
-        "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-    }
-    body.update(extra)
-    return body
-
-
-def responses_body(
-    model: str = "cand-model", text: str = "def add(a, b): return a + b", status: str = "completed"
-) -> dict[str, Any]:
-    return {
-        "id": "resp_1",
-        "object": "response",
-        "created_at": 1,
-        "model": model,
-        "status": status,
-        "error": None,
-        "incomplete_details": None,
-        "output": [
-            {
-                "type": "message",
-                "role": "assistant",
-                "content": [{"type": "output_text", "text": text, "annotations": []}],
-            }
-        ],
-    }
-
-
-def make_settings(environ: dict[str, str] | None = None, **flags: Any) -> Settings:
-    flags.setdefault("base_url", BASE)
-    flags.setdefault("models", ["cand-model"])
-    env = {"GATEWAY_API_KEY": CANARY_KEY}
-    env.update(environ or {})
-    return build_settings(as_flags(flags), env, CATALOGUE)
-
-
-def as_flags(values: dict[str, Any]) -> Flags:
-    """Flags from keyword values as a test writes them (models as a list, numbers as numbers): a name Flags does not
-    have is a TypeError, as it is for the front ends."""
-    models = values.get("models") or ()
-    given: dict[str, Any] = {k: (str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v)
-                             for k, v in values.items() if k != "models"}
-    return Flags(models=tuple(models) if isinstance(models, list | tuple) else (models,), **given)
-
-
-Handler = Callable[[dict[str, Any], Any], tuple[int, dict[str, str], str | bytes]]
-
-
-def answer_with(status: int, body: Any, headers: dict[str, str] | None = None) -> Handler:
-    """A handler for `FakeGateway.on()` that answers with this status, body (JSON unless text) and headers."""
-    text = body if isinstance(body, str | bytes) else json.dumps(body)
-    return lambda _body, _req: (status, headers or {}, text)
-
-
-class FakeGateway:
-    """A well-behaved OpenAI-compatible gateway on `responses`; override any answer with `on()`."""
-
-    def __init__(self, rsps: responses.RequestsMock, model: str = "cand-model") -> None:
-        self.rsps = rsps
-        self.model = model
-        self.calls: list[dict[str, Any]] = []
-        self.overrides: list[tuple[Callable[[dict[str, Any]], bool], Handler]] = []
-        self.models_answer: tuple[int, dict[str, str], str] = (
-            200,
-            {},
-            json.dumps({"object": "list", "data": [{"id": model}]}),
-        )
-        for path in ("/chat/completions", "/responses"):
-            rsps.add_callback(responses.POST, BASE + path, callback=self._post)
-        rsps.add_callback(responses.GET, BASE + "/models", callback=lambda req: self.models_answer)
-
-    def serve(self, path: str) -> None:
-        """Answer POST requests to another path (e.g. a configured `paths.chat`) like the standard ones."""
-        self.rsps.add_callback(responses.POST, BASE + path, callback=self._post)
-
-    def on(self, when: Callable[[dict[str, Any]], bool], handler: Handler) -> None:
-        self.overrides.append((when, handler))
-
-    def _post(self, request: Any) -> tuple[int, dict[str, str], str | bytes]:
-        body = json.loads(request.body)
-        self.calls.append({"body": body, "headers": dict(request.headers), "url": request.url})
-        for when, handler in self.overrides:
-            if when(body):
-                return handler(body, request)
-        return self.default(body, request.url)
-
-    def default(self, body: dict[str, Any], url: str) -> tuple[int, dict[str, str], str]:
-        def err(status: int, msg: str) -> tuple[int, dict[str, str], str]:
-            return status, {}, json.dumps({"error": {"message": msg, "type": "invalid_request_error", "param": None, "code": None}})
-
-        if "model" not in body:
-            return err(400, "model is required")
-        if body["model"] != self.model:
-            return err(404, f"The model {body['model']} does not exist")
-        items = body.get("messages", body.get("input"))
-        if items == []:
-            return err(400, "messages must not be empty")
-        if url.endswith("/responses"):
-            return 200, {}, json.dumps(responses_body(self.model))
-        if body.get("stream"):
-            chunks = [
-                {
-                    "object": "chat.completion.chunk",
-                    "model": self.model,
-                    "choices": [{"index": 0, "delta": {"content": w}}],
-                }
-                for w in ("Hel", "lo")
-            ]
-            chunks.append({"object": "chat.completion.chunk", "model": self.model, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-            text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
-            return 200, {"Content-Type": "text/event-stream"}, text
-        return 200, {}, json.dumps(chat_body(self.model))
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "integration", "e2e")
+GHES_API_ROOT = "/api/v3"  # the tests' API URL is GHES-shaped; the description's paths are below it
 
 
 @pytest.fixture
 def gateway() -> Iterator[FakeGateway]:
+    """A well-behaved OpenAI-compatible gateway on `responses`: nothing leaves the process."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield FakeGateway(rsps)
 
 
-def is_sdk(request: Any) -> bool:
-    """A request the openai SDK sent (the agent-client check), not one of this tool's raw probes."""
-    return str(request.headers.get("User-Agent", "")).startswith("OpenAI/")
+@pytest.fixture
+def sdk_through_responses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agent-client check's SDK calls go through `requests`, so the `responses` fake gateway (or a
+    mocked failure) answers them too; the tests of the SDK's own transport run against loopback servers instead."""
+    from approval.engine import agent_sdk
+    from harness.sdk_bridge import RequestsBridge
+
+    monkeypatch.setattr(agent_sdk, "shared_transport", lambda settings: RequestsBridge())
 
 
-def raw_calls(gateway: FakeGateway) -> list[dict[str, Any]]:
-    """The raw probes' calls the fake gateway saw (without the agent-client check's SDK calls)."""
-    def agent(headers: dict[str, str]) -> bool:
-        return any(k.lower() == "user-agent" and str(v).startswith("OpenAI/") for k, v in headers.items())
+@pytest.fixture
+def record_file(tmp_path: Path) -> Path:
+    """A record file as the action uploads it (the artifact tests)."""
+    path = tmp_path / "approval-record.json"
+    path.write_text('{"overall_result": "pass"}\n', encoding="utf-8")
+    return path
 
-    return [c for c in gateway.calls if not agent(c["headers"])]
+
+@pytest.fixture
+def passing_record(sdk_through_responses: None, gateway: FakeGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A real record of a passing run (against the `responses` fake gateway)."""
+    monkeypatch.setenv("GATEWAY_API_KEY", CANARY_KEY)
+    path = tmp_path / "seed.json"
+    assert main(["run", "--base-url", BASE, "--model", "cand-model", "--record-out", str(path), "--quiet"]) == 0
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
 
 
-def is_sample(body: dict[str, Any]) -> bool:
-    """The representative-prompt calls (not reachability, not error probes)."""
-    items = body.get("messages") or body.get("input") or []
-    return body.get("model") == "cand-model" and bool(items) and "add(a, b)" in json.dumps(items)
+def _exchange(call: responses.Call) -> Exchange:
+    request = call.request
+    parts = urlsplit(request.url or "")
+    path = unquote(parts.path)
+    if path.startswith(GHES_API_ROOT + "/"):
+        path = path[len(GHES_API_ROOT):]
+    body = request.body or b""
+    answer = call.response if isinstance(call.response, requests.Response) else None
+    return Exchange(
+        method=request.method or "",
+        path=path,
+        query=parse_qs(parts.query, keep_blank_values=True),
+        headers=dict(request.headers),
+        body=body.encode("utf-8") if isinstance(body, str) else bytes(body),
+        status=answer.status_code if answer is not None else None,
+        response_headers=dict(answer.headers) if answer is not None else {},
+        response_body=answer.content if answer is not None else b"",
+    )
+
+
+@pytest.fixture
+def api() -> Iterator[responses.RequestsMock]:
+    """Every HTTP request is answered by `responses`, or fails: nothing leaves the process. Every request the code
+    sent, and every answer the test mocked, is then held to GitHub's published contract (github_contract.py)."""
+    with responses.RequestsMock() as mock:
+        yield mock
+        calls = list(mock.calls)  # before the mock's exit, which forgets them
+    violations = check_exchanges([_exchange(call) for call in calls])
+    assert not violations, "exchanges that break GitHub's published contract:\n  " + "\n  ".join(
+        dict.fromkeys(str(v) for v in violations))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test carries the marker of its tier, its folder (`-m unit`, `-m "not e2e"`)."""
+    for item in items:
+        parts = Path(str(item.path)).resolve().relative_to(TESTS).parts
+        if parts and parts[0] in TIERS:
+            item.add_marker(parts[0])
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The measured tables the fault-gateway tests published (harness/measured_runs.py), at the end of the session."""
+    for name, (path, text) in TABLES.items():
+        terminalreporter.section(f"{name} (written to {path})")
+        terminalreporter.write(text)

@@ -3,33 +3,41 @@ command."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.support.action_container import BuiltImage, EngineError, build_image, engine_problem, python_base
-from tests.support.commands import approval_command, require_e2e
-from tests.support.peer_gateway import RunningLiteLLM, RunningPortkey, find_litellm, find_portkey, start_litellm, start_portkey
+from harness.action_container import BuiltImage, EngineError, build_image, engine_problem, python_base
+from harness.commands import require_e2e
+from harness.peer_gateway import (
+    RunningLiteLLM,
+    RunningPortkey,
+    find_portkey,
+    need_litellm,
+    start_litellm,
+    start_portkey,
+)
+from harness.stub_upstream import StubUpstream
 
 ROOT = Path(__file__).resolve().parents[2]
-MASTER_KEY = "sk-some-test-key"  # examples/litellm.yaml's master key: also the canary grepped in every output
 IMAGE_TAG = "model-approval-gate:e2e"  # the action's image as the tests build it
 
 
 @pytest.fixture(scope="session")
 def litellm() -> Iterator[RunningLiteLLM]:
-    if find_litellm() is None:
-        if require_e2e():
-            pytest.fail("APPROVAL_REQUIRE_E2E=1 but litellm is not installed (run scripts/bootstrap)")
-        pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
+    need_litellm()
     with start_litellm(ROOT / "examples" / "litellm.yaml") as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[StubUpstream]:
+    """Stub upstream models on 127.0.0.1 (harness/stub_upstream.py), one for the module; it must end without a
+    handler error (a request it could not read)."""
+    with StubUpstream() as upstream:
+        yield upstream
+        assert upstream.handler_errors == []
 
 
 @pytest.fixture(scope="session")
@@ -54,52 +62,3 @@ def image() -> BuiltImage:
         return build_image(ROOT, IMAGE_TAG, base=python_base())
     except EngineError as exc:
         pytest.fail(f"could not build the action's image: {exc}", pytrace=False)
-
-
-@dataclass
-class CliRun:
-    code: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-    @property
-    def all_text(self) -> str:
-        return self.stdout + self.stderr
-
-
-def run_approval(args: list[str], *, key: str = MASTER_KEY, timeout: float = 120, cwd: Path | None = None,
-                 env: dict[str, str] | None = None) -> CliRun:
-    import time
-
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "CANDIDATE_", "GITHUB_", "INPUT_"))}
-    full_env["GATEWAY_API_KEY"] = key
-    full_env.update(env or {})
-    started = time.monotonic()
-    proc = subprocess.run([*approval_command(), *args], capture_output=True, text=True, env=full_env, timeout=timeout,
-                          cwd=cwd or ROOT, check=False)
-    return CliRun(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
-
-
-def approve_at(base_url: str, tmp_path: Path, model: str, *extra: str, key: str = MASTER_KEY) -> tuple[CliRun, Any]:
-    """`approval run` against `base_url`; the record (validated), and the key checked absent from every output."""
-    record = tmp_path / f"{model.replace(',', '_')}.json"
-    report = tmp_path / "report.md"
-    result = run_approval(["run", "--base-url", base_url, "--model", model, "--record-out", str(record),
-                           "--report-out", str(report), "--timeout", "60", *extra], key=key)
-    texts = [result.all_text]
-    data = None
-    if record.exists():
-        texts.append(record.read_text())
-        data = json.loads(record.read_text())
-        assert run_approval(["validate-record", str(record)]).code == 0
-    if report.exists():
-        texts.append(report.read_text())
-    for text in texts:
-        assert key not in text, "the API key leaked into an output"
-    assert "Traceback" not in result.all_text
-    return result, data
-
-
-def statuses(record: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    return {c["name"]: (c["status"], c["category"]) for c in record["checks"]}

@@ -1,9 +1,9 @@
 """The action as GitHub runs it: the image `docker build` makes of the Dockerfile, run the way the runner runs it.
 
-A real container engine builds the image (tests/support/action_container.py; scripts/test starts one) and each run is
+A real container engine builds the image (harness/action_container.py; scripts/test starts one) and each run is
 a `docker run` with the runner's flags, mounts, HOME, file-command paths and hyphenated `INPUT_` names, in a workspace
-that belongs to a non-root user as a runner's checkout does (tests/e2e/action_runs.py). GitHub is an in-memory fake on
-127.0.0.1 (tests/support/fake_github.py) and the gateway a real LiteLLM proxy; the container reaches both with
+that belongs to a non-root user as a runner's checkout does (harness/action_runs.py). GitHub is an in-memory fake on
+127.0.0.1 (harness/fake_github.py) and the gateway a real LiteLLM proxy; the container reaches both with
 `--network host`. Every run is checked for leaked secrets and for files left to root in the workspace, whatever else
 its test looks at.
 """
@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 
 from approval.common.markdown import md_cell
-from tests.e2e.action_runs import (
+from harness.action_container import BuiltImage, docker, image_layers
+from harness.action_runs import (
     MARKER,
     PR_EVENT,
     PR_NUMBER,
@@ -36,11 +37,9 @@ from tests.e2e.action_runs import (
     Runner,
     github_fake,
 )
-from tests.e2e.conftest import MASTER_KEY
-from tests.support.action_container import BuiltImage, docker, image_layers
-from tests.support.commands import approval_command
-from tests.support.fake_github import TWIRP_PREFIX, FakeGitHub
-from tests.support.peer_gateway import RunningLiteLLM
+from harness.commands import MASTER_KEY, approval_command
+from harness.fake_github import TWIRP_PREFIX, FakeGitHub
+from harness.peer_gateway import RunningLiteLLM
 
 pytestmark = pytest.mark.e2e
 

@@ -1,11 +1,10 @@
 """agent-envelope and context-window through a real LiteLLM translating to the stub upstream models
-(tests/support/stub_upstream.py): the installed `approval` command for the default profile, and the suite in-process for
+(harness/stub_upstream.py): the installed `approval` command for the default profile, and the suite in-process for
 profiles the command line cannot name yet (a `developer` instruction role, the agent's parameters, a context window).
 One LiteLLM for the module."""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,11 +15,10 @@ import pytest
 from approval.engine.results import Category, CheckResult, Status
 from approval.engine.suite import run_suite
 from approval.settings.profile import GENERIC_TOOLS, AgentProfile
-from tests.conftest import make_settings
-from tests.e2e.conftest import approve_at, statuses
-from tests.support.commands import require_e2e
-from tests.support.peer_gateway import RunningLiteLLM, find_litellm, start_litellm, write_stub_litellm_config
-from tests.support.stub_upstream import StubUpstream
+from harness.commands import approve_at, statuses
+from harness.mocked_gateway import make_settings
+from harness.peer_gateway import RunningLiteLLM, litellm_in_front_of
+from harness.stub_upstream import StubUpstream
 
 pytestmark = pytest.mark.e2e
 
@@ -35,20 +33,8 @@ WINDOWED = replace(GENERIC_TOOLS, name="windowed-agent", context_tokens=WINDOW)
 
 
 @pytest.fixture(scope="module")
-def stub() -> Iterator[StubUpstream]:
-    with StubUpstream() as upstream:
-        yield upstream
-        assert upstream.handler_errors == []
-
-
-@pytest.fixture(scope="module")
 def gw(stub: StubUpstream) -> Iterator[RunningLiteLLM]:
-    if find_litellm() is None:
-        if require_e2e():
-            pytest.fail("APPROVAL_REQUIRE_E2E=1 but litellm is not installed (run scripts/bootstrap)")
-        pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
-    with tempfile.TemporaryDirectory(prefix="envelope-litellm-") as tmp, \
-            start_litellm(write_stub_litellm_config(Path(tmp) / "litellm.json", stub.root_url, MODELS)) as running:
+    with litellm_in_front_of(stub, MODELS) as running:
         yield running
 
 

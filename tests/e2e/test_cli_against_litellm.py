@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import MASTER_KEY, CliRun, approve_at, run_approval, statuses
-from tests.support.peer_gateway import RunningLiteLLM
+from harness.commands import MASTER_KEY, CliRun, approve_at, run_approval, statuses
+from harness.peer_gateway import RunningLiteLLM
 
 pytestmark = pytest.mark.e2e
 

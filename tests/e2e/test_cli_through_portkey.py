@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import MASTER_KEY, CliRun, approve_at, statuses
-from tests.support.fault_gateway import FaultGateway
-from tests.support.peer_gateway import RunningPortkey
+from harness.commands import MASTER_KEY, CliRun, approve_at, statuses
+from harness.fault_gateway import FaultGateway
+from harness.peer_gateway import RunningPortkey
 
 pytestmark = pytest.mark.e2e
 

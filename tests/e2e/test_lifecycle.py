@@ -2,8 +2,8 @@
 reviewed change; monthly re-approval of everything approved → one tracking issue per failing model, proposing the
 revocation and a replacement; records found again (`previous-record: auto`, `record-store`).
 
-Through the action as its container runs it (tests/e2e/action_runs.py's Runner), against a real LiteLLM
-and the local GitHub (tests/support/fake_github.py); `approval promote` and `approval run` as installed commands.
+Through the action as its container runs it (harness/action_runs.py's Runner), against a real LiteLLM
+and the local GitHub (harness/fake_github.py); `approval promote` and `approval run` as installed commands.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.action_runs import MARKER, PR_EVENT, PR_NUMBER, REPOSITORY, SERVER_URL, Runner
-from tests.e2e.conftest import run_approval
-from tests.support.action_container import BuiltImage
-from tests.support.fake_github import FakeGitHub
-from tests.support.peer_gateway import RunningLiteLLM
+from harness.action_container import BuiltImage
+from harness.action_runs import MARKER, PR_EVENT, PR_NUMBER, REPOSITORY, SERVER_URL, Runner
+from harness.commands import run_approval
+from harness.fake_github import FakeGitHub
+from harness.peer_gateway import RunningLiteLLM
 
 pytestmark = pytest.mark.e2e
 

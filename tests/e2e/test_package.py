@@ -24,9 +24,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from approval import __version__
-from tests.e2e.conftest import MASTER_KEY
-from tests.support.commands import require_e2e
-from tests.support.peer_gateway import RunningLiteLLM
+from harness.commands import MASTER_KEY, require_e2e
+from harness.peer_gateway import RunningLiteLLM
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

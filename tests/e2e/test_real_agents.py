@@ -1,4 +1,4 @@
-"""Real coding agents (tests/support/agents.py: Codex CLI, OpenCode, Qwen Code, an openai Agents SDK agent), pinned,
+"""Real coding agents (harness/agents.py: Codex CLI, OpenCode, Qwen Code, an openai Agents SDK agent), pinned,
 run offline against LiteLLM in front of the stub upstream model, each once per route: the ground truth the gate's
 verdict must predict. A healthy route (LiteLLM's openai provider, or its translation to Anthropic Messages; Codex's
 Responses requests through LiteLLM's Responses bridge there) lets every agent complete the task (its file tool really ran and the file's
@@ -18,10 +18,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.agents import AGENTS, PARALLEL_TASK, TASK, AgentError, Outcome, Reason, install, installed, run_agent, stub_gateway
-from tests.support.commands import require_e2e
-from tests.support.peer_gateway import find_litellm
-from tests.support.stub_upstream import StubUpstream
+from harness.agents import AGENTS, PARALLEL_TASK, TASK, AgentError, Outcome, Reason, install, installed, run_agent, stub_gateway
+from harness.commands import require_e2e
+from harness.peer_gateway import find_litellm
+from harness.stub_upstream import StubUpstream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.agents]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import run_approval
-from tests.support.echo_gateway import echo_gateway
+from harness.commands import run_approval
+from harness.echo_gateway import echo_gateway
 
 pytestmark = pytest.mark.e2e
 

@@ -1,6 +1,6 @@
 """A release, off GitHub: scripts/release-image against a registry on 127.0.0.1, then the action from what it wrote.
 
-Debian's `docker-registry` (the open-source distribution registry, tests/support/registry.py) stands in for GHCR,
+Debian's `docker-registry` (the open-source distribution registry, harness/registry.py) stands in for GHCR,
 with its storage in a private folder; the release script builds the image (on the Dockerfile's base or its stand-in),
 pushes it, resolves the digest and writes action.yml pinned to it. The action then runs from that metadata as the
 runner runs a `docker://` action: `docker pull` of the reference, never a build, then `docker run` through the same
@@ -23,12 +23,12 @@ import pytest
 import yaml
 
 from approval import __version__
-from tests.e2e.action_runs import MARKER, PR_NUMBER, Runner, github_fake
-from tests.support.action_container import EngineError, docker, engine_problem, inspect_image, python_base
-from tests.support.commands import approval_command, require_e2e
-from tests.support.fake_github import FakeGitHub
-from tests.support.peer_gateway import RunningLiteLLM
-from tests.support.registry import RegistryError, RunningRegistry, find_registry, start_registry
+from harness.action_container import EngineError, docker, engine_problem, inspect_image, python_base
+from harness.action_runs import MARKER, PR_NUMBER, Runner, github_fake
+from harness.commands import approval_command, require_e2e
+from harness.fake_github import FakeGitHub
+from harness.peer_gateway import RunningLiteLLM
+from harness.registry import RegistryError, RunningRegistry, find_registry, start_registry
 
 pytestmark = pytest.mark.e2e
 

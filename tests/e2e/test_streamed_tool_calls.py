@@ -1,5 +1,5 @@
 """streamed-tool-calls end to end: the installed `approval` command against the real LiteLLM in front of the stub
-upstream (tests/support/stub_upstream.py; LiteLLM's ``openai/`` provider, so its own stream handling is what the check
+upstream (harness/stub_upstream.py; LiteLLM's ``openai/`` provider, so its own stream handling is what the check
 judges), and against the stub directly where LiteLLM repairs a defect on the way.
 
 The agent's client is the profile's `client`; the default profile's is the openai Python SDK. Another client is judged
@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -25,12 +24,11 @@ from approval.engine.checks import streamed_tool_calls as stc
 from approval.engine.suite import run_suite
 from approval.settings.build import build_settings
 from approval.settings.profile import GENERIC_TOOLS, Client
-from tests.conftest import as_flags
-from tests.e2e.conftest import approve_at
-from tests.support.commands import require_e2e
-from tests.support.peer_gateway import LOOPBACK_PRELOAD, STUB_MASTER_KEY, RunningLiteLLM, find_litellm, start_litellm, write_stub_litellm_config
-from tests.support.stub_upstream import StubUpstream
-from tests.support.tool_call_streams import CALLS, SCRIPTED
+from harness.commands import approve_at, require_e2e
+from harness.mocked_gateway import as_flags
+from harness.peer_gateway import LOOPBACK_PRELOAD, STUB_MASTER_KEY, RunningLiteLLM, find_litellm, litellm_in_front_of
+from harness.stub_upstream import StubUpstream
+from harness.tool_call_streams import CALLS, SCRIPTED
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,23 +40,10 @@ MODELS = ["stub-model", "stub-model+stream-duplicate-summary", "stub-model+strea
 
 
 @pytest.fixture(scope="module")
-def stub() -> Iterator[StubUpstream]:
-    with StubUpstream() as upstream:
-        yield upstream
-        assert upstream.handler_errors == []
-
-
-@pytest.fixture(scope="module")
 def litellm_stub(stub: StubUpstream) -> Iterator[RunningLiteLLM]:
     """One LiteLLM for the module (a start costs ~10 s), every stub model routed as ``openai-<model>``."""
-    if find_litellm() is None:
-        if require_e2e():
-            pytest.fail("APPROVAL_REQUIRE_E2E=1 but litellm is not installed (run scripts/bootstrap)")
-        pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
-    with tempfile.TemporaryDirectory(prefix="stub-litellm-") as tmp:
-        config = write_stub_litellm_config(Path(tmp) / "litellm.json", stub.root_url, MODELS)
-        with start_litellm(config) as running:
-            yield running
+    with litellm_in_front_of(stub, MODELS) as running:
+        yield running
 
 
 def check_run(base_url: str, tmp_path: Path, model: str, key: str, *extra: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Real gateways translating to the stub upstream models (tests/support/stub_upstream.py): LiteLLM's ``openai/`` and
+"""Real gateways translating to the stub upstream models (harness/stub_upstream.py): LiteLLM's ``openai/`` and
 ``anthropic/`` providers and its ``/v1/responses`` bridge, and Portkey's ``openai`` and ``anthropic`` providers, so
 their own translation code is what a tool round trip, a streamed tool call or a defect goes through.
 
@@ -11,19 +11,16 @@ changes it shows up.
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 import requests
 
-from tests.support.commands import require_e2e
-from tests.support.peer_gateway import RunningLiteLLM, RunningPortkey, find_litellm, start_litellm, write_stub_litellm_config
-from tests.support.stub_upstream import RESULT_PREFIX, StubUpstream
+from harness.peer_gateway import RunningLiteLLM, RunningPortkey, litellm_in_front_of
+from harness.stub_upstream import RESULT_PREFIX, StubUpstream
 
 pytestmark = pytest.mark.e2e
 
@@ -58,13 +55,6 @@ class Route:
 
 
 @pytest.fixture(scope="module")
-def stub() -> Iterator[StubUpstream]:
-    with StubUpstream() as upstream:
-        yield upstream
-        assert upstream.handler_errors == []
-
-
-@pytest.fixture(scope="module")
 def merging_stub() -> Iterator[StubUpstream]:
     """A stub that joins consecutive Anthropic turns of one role, as today's API does, instead of refusing them."""
     with StubUpstream(anthropic_merge_turns=True) as upstream:
@@ -74,14 +64,8 @@ def merging_stub() -> Iterator[StubUpstream]:
 @pytest.fixture(scope="module")
 def litellm_stub(stub: StubUpstream) -> Iterator[RunningLiteLLM]:
     """One LiteLLM for the whole module (a start costs ~10 s), every stub model routed through both providers."""
-    if find_litellm() is None:
-        if require_e2e():
-            pytest.fail("APPROVAL_REQUIRE_E2E=1 but litellm is not installed (run scripts/bootstrap)")
-        pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
-    with tempfile.TemporaryDirectory(prefix="stub-litellm-") as tmp:
-        config = write_stub_litellm_config(Path(tmp) / "litellm.json", stub.root_url, MODELS)
-        with start_litellm(config) as running:
-            yield running
+    with litellm_in_front_of(stub, MODELS) as running:
+        yield running
 
 
 def litellm_route(gw: RunningLiteLLM, provider: str) -> Route:

@@ -1,4 +1,4 @@
-"""tool-round-trip through real gateways in front of the protocol-faithful stub upstream (tests/support/stub_upstream.py):
+"""tool-round-trip through real gateways in front of the protocol-faithful stub upstream (harness/stub_upstream.py):
 LiteLLM's own translation (OpenAI chat, Anthropic Messages, its /v1/responses bridge) and Portkey's (openai and
 anthropic providers with a custom host) is what the check judges, through the installed `approval` command. One
 LiteLLM for the module; Portkey is the session's."""
@@ -6,7 +6,6 @@ LiteLLM for the module; Portkey is the session's."""
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,10 @@ import pytest
 from approval.engine.results import CheckResult, Status
 from approval.engine.suite import run_suite
 from approval.settings.profile import GENERIC_TOOLS, AgentProfile
-from tests.conftest import make_settings
-from tests.e2e.conftest import CliRun, approve_at, statuses
-from tests.support.commands import require_e2e
-from tests.support.peer_gateway import RunningLiteLLM, RunningPortkey, find_litellm, start_litellm, write_stub_litellm_config
-from tests.support.stub_upstream import StubUpstream
+from harness.commands import CliRun, approve_at, statuses
+from harness.mocked_gateway import make_settings
+from harness.peer_gateway import RunningLiteLLM, RunningPortkey, litellm_in_front_of
+from harness.stub_upstream import StubUpstream
 
 pytestmark = pytest.mark.e2e
 
@@ -30,22 +28,9 @@ CHECKS = "happy-path,tool-round-trip"
 
 
 @pytest.fixture(scope="module")
-def stub() -> Iterator[StubUpstream]:
-    with StubUpstream() as upstream:
-        yield upstream
-        assert upstream.handler_errors == []
-
-
-@pytest.fixture(scope="module")
 def gateway(stub: StubUpstream) -> Iterator[RunningLiteLLM]:
-    if find_litellm() is None:
-        if require_e2e():
-            pytest.fail("APPROVAL_REQUIRE_E2E=1 but litellm is not installed (run scripts/bootstrap)")
-        pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
-    with tempfile.TemporaryDirectory(prefix="round-trip-litellm-") as tmp:
-        config = write_stub_litellm_config(Path(tmp) / "litellm.json", stub.root_url, MODELS)
-        with start_litellm(config) as running:
-            yield running
+    with litellm_in_front_of(stub, MODELS) as running:
+        yield running
 
 
 def approve(gateway: RunningLiteLLM, tmp_path: Path, model: str, *extra: str) -> tuple[CliRun, dict[str, Any]]:

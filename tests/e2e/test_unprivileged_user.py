@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CANARY_KEY
-from tests.support.echo_gateway import echo_gateway
-from tests.support.unprivileged import run_unprivileged
+from harness.echo_gateway import echo_gateway
+from harness.mocked_gateway import CANARY_KEY
+from harness.unprivileged import run_unprivileged
 from tests.unit.test_promote import AGENTS
 
 ROOT = Path(__file__).resolve().parents[2]

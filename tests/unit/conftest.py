@@ -1,18 +1,18 @@
-"""Fixtures of the unit tests that talk to a mocked GitHub (REST API, artifact service)."""
+"""The unit tier: in process only (enforced below), and the fixtures of the tests that talk to a mocked GitHub (REST
+API, artifact service)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from urllib.parse import parse_qs, unquote, urlsplit
+import os
+import platform
+import socket
+import subprocess
+from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 import pytest
-import requests
-import responses
 
 from approval.github import rest
-from tests.support.github_contract import Exchange, check_exchanges
-
-GHES_API_ROOT = "/api/v3"  # the unit tests' API URL is GHES-shaped; the description's paths are below it
 
 
 @pytest.fixture(autouse=True)
@@ -21,43 +21,63 @@ def _no_write_spacing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rest, "SECONDS_BETWEEN_WRITES", None)
 
 
-def _exchange(call: responses.Call) -> Exchange:
-    request = call.request
-    parts = urlsplit(request.url or "")
-    path = unquote(parts.path)
-    if path.startswith(GHES_API_ROOT + "/"):
-        path = path[len(GHES_API_ROOT):]
-    body = request.body or b""
-    answer = call.response if isinstance(call.response, requests.Response) else None
-    return Exchange(
-        method=request.method or "",
-        path=path,
-        query=parse_qs(parts.query, keep_blank_values=True),
-        headers=dict(request.headers),
-        body=body.encode("utf-8") if isinstance(body, str) else bytes(body),
-        status=answer.status_code if answer is not None else None,
-        response_headers=dict(answer.headers) if answer is not None else {},
-        response_body=answer.content if answer is not None else b"",
-    )
+@pytest.fixture(autouse=True)
+def _sdk_through_responses(sdk_through_responses: None) -> None:
+    """Every unit test: the agent-client check's SDK calls reach the `responses` mocks (tests/conftest.py)."""
 
 
-@pytest.fixture
-def api() -> Iterator[responses.RequestsMock]:
-    """Every HTTP request is answered by `responses`, or fails: nothing leaves the process. Every request the code
-    sent, and every answer the test mocked, is then held to GitHub's published contract (github_contract.py)."""
-    with responses.RequestsMock() as mock:
-        yield mock
-        calls = list(mock.calls)  # before the mock's exit, which forgets them
-    violations = check_exchanges([_exchange(call) for call in calls])
-    assert not violations, "exchanges that break GitHub's published contract:\n  " + "\n  ".join(
-        dict.fromkeys(str(v) for v in violations))
+# What a unit test (or a fixture of it, at any scope) tried that the tier does not allow. Recorded as well as raised:
+# code under test that catches every exception (a connection error is an expected outcome for much of it) must not
+# turn the attempt into a passing test.
+_ESCAPES: list[str] = []
+TIER_ADVICE = ("a unit test runs in process: move it to tests/integration (this project's loopback servers, the CLI "
+               "as a subprocess, git) or tests/e2e (third-party programs: LiteLLM, Portkey, Node, the container engine)")
+
+
+class OutsideUnitTier(AssertionError):
+    """A unit test reached for a socket or a subprocess."""
+
+
+def _refuse(what: str) -> Callable[..., NoReturn]:
+    def refused(*args: object, **kwargs: object) -> NoReturn:
+        detail = f"{what} {args[1:2]!r}" if args[1:2] else what
+        _ESCAPES.append(detail)
+        raise OutsideUnitTier(f"{detail}: {TIER_ADVICE}")
+    return refused
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _in_process_only() -> Iterator[None]:
+    """For the whole unit package (package scope: before any module- or session-wide fixture of a unit test runs), a
+    socket connection or bind (`responses` intercepts requests before any socket is made) and any subprocess launch
+    fail loudly."""
+    # The openai SDK names the platform in its headers: platform.processor() runs `uname -p` once per process and
+    # caches it. Asked here, before the guard, so that it is not charged to whichever unit test first builds a client.
+    platform.processor()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", _refuse("connected a socket"))
+        mp.setattr(socket.socket, "connect_ex", _refuse("connected a socket"))
+        mp.setattr(socket.socket, "bind", _refuse("bound a socket"))
+        mp.setattr(socket, "create_connection", _refuse("connected a socket"))
+        mp.setattr(subprocess.Popen, "__init__", _refuse("started a subprocess"))
+        mp.setattr(os, "posix_spawn", _refuse("started a subprocess"))
+        mp.setattr(os, "posix_spawnp", _refuse("started a subprocess"))
+        mp.setattr(os, "fork", _refuse("forked"))
+        mp.setattr(os, "system", _refuse("started a shell"))
+        yield
+
+
+def _report_escapes(when: str) -> None:
+    if _ESCAPES:
+        found = sorted(set(_ESCAPES))
+        _ESCAPES.clear()
+        pytest.fail(f"{when}: " + "; ".join(found) + f": {TIER_ADVICE}", pytrace=False)
 
 
 @pytest.fixture(autouse=True)
-def _sdk_through_responses(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The agent-client check's SDK calls go through `requests` in unit tests, so the `responses` fake gateway (or a
-    mocked failure) answers them too; the tests of the SDK's own transport run against loopback servers instead."""
-    from approval.engine import agent_sdk
-    from tests.support.sdk_bridge import RequestsBridge
-
-    monkeypatch.setattr(agent_sdk, "shared_transport", lambda settings: RequestsBridge())
+def _no_escape_goes_unnoticed(_in_process_only: None) -> Iterator[None]:
+    """Fails the test whose run (or whose module's fixtures) tried what the tier refuses, even if the code under test
+    caught the refusal."""
+    _report_escapes("a fixture of this unit test")
+    yield
+    _report_escapes("this unit test")

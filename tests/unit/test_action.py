@@ -11,7 +11,7 @@ import pytest
 
 from approval.frontends import action
 from approval.lifecycle.previous import drift_section, from_file
-from tests.conftest import BASE, CANARY_KEY, FakeGateway, answer_with
+from harness.mocked_gateway import BASE, CANARY_KEY, FakeGateway, answer_with
 
 
 def _env(workspace: Path, **inputs: str) -> dict[str, str]:

@@ -15,8 +15,8 @@ from approval.engine.checks import agent_envelope, context_window
 from approval.engine.results import Category, Status
 from approval.engine.suite import run_suite
 from approval.settings.profile import GENERIC_TOOLS, PLAIN_CHAT, AgentProfile
-from tests.conftest import FakeGateway, chat_body, is_sample, make_settings
-from tests.conftest import raw_calls as all_raw_calls
+from harness.mocked_gateway import FakeGateway, chat_body, is_sample, make_settings
+from harness.mocked_gateway import raw_calls as all_raw_calls
 
 Reply = tuple[int, dict[str, str], str]
 MARKUPS = ['<tool_call>{"name": "read_file", "arguments": {"path": "README.md"}}</tool_call>',

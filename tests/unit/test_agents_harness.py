@@ -1,4 +1,4 @@
-"""The real-agents harness (tests/support/agents.py) judges runs and configures agents as its documentation says:
+"""The real-agents harness (harness/agents.py) judges runs and configures agents as its documentation says:
 a run completes only with exit 0, the tool really run and the answer back; an agent is pointed at loopback only and
 gets nothing of this machine's environment."""
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.agents import AGENTS, DEAD_PROXY, Reason, Scratch, _classify, agent_env, tool_results
-from tests.support.stub_upstream import RecordedRequest
+from harness.agents import AGENTS, DEAD_PROXY, Reason, Scratch, _classify, agent_env, tool_results
+from harness.stub_upstream import RecordedRequest
 
 URL = re.compile(r"(?:https?|wss?)://[^\s\"'<>]+")
 LOOPBACK_URL = re.compile(r"^(?:https?|wss?)://(?:127\.\d+\.\d+\.\d+|localhost|\[::1\])(?::\d+)?(?:/|$)")

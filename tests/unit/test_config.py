@@ -9,7 +9,7 @@ import pytest
 from approval.common.errors import ConfigError
 from approval.engine.checks import CATALOGUE
 from approval.settings.build import build_settings
-from tests.conftest import BASE, CANARY_KEY, as_flags, make_settings
+from harness.mocked_gateway import BASE, CANARY_KEY, as_flags, make_settings
 
 ENV = {"GATEWAY_API_KEY": CANARY_KEY}
 

@@ -13,7 +13,7 @@ from approval.engine.contract import (
     parse_responses_object,
 )
 from approval.engine.results import Category
-from tests.conftest import chat_body, responses_body
+from harness.mocked_gateway import chat_body, responses_body
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from approval.engine.deadline import Deadline
 from approval.engine.gateway import Exchange, GatewayClient
 from approval.engine.probes import Probe, Turn, expand, is_generation, turn_label
 from approval.engine.suite import converse
-from tests.conftest import BASE, chat_body, make_settings
+from harness.mocked_gateway import BASE, chat_body, make_settings
 
 URL = f"{BASE}/chat/completions"
 

@@ -11,7 +11,7 @@ import responses
 
 from approval.engine.deadline import Deadline
 from approval.engine.gateway import GatewayClient, SSEParser, parse_retry_after, sse_is_terminal
-from tests.conftest import BASE, CANARY_KEY, chat_body, make_settings
+from harness.mocked_gateway import BASE, CANARY_KEY, chat_body, make_settings
 
 
 def client(**flags):

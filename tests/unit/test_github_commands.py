@@ -10,7 +10,7 @@ import pytest
 
 from approval.common.redact import register_secret
 from approval.github import commands
-from tests.support.action_container import parse_output_file
+from harness.action_container import parse_output_file
 
 CANARY = "canary-3f9a1c7e5b2d4a60"
 

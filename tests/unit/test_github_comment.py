@@ -21,7 +21,7 @@ from approval.github.comment import (
     fit_comment,
     upsert_sticky_comment,
 )
-from tests.support import github_shapes as shapes
+from harness import github_shapes as shapes
 
 API = "http://127.0.0.1:9/api/v3"
 COMMENTS = f"{API}/repos/acme/models/issues/3/comments"

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import io
 import json
-import subprocess
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,14 +19,13 @@ from responses import matchers
 from approval.common.errors import ConfigError
 from approval.engine.results import Category, Status
 from approval.engine.suite import RunOutcome
-from approval.frontends.cli import main
 from approval.github.base_registry import evaluate, read_base_registry
 from approval.github.context import GitHubContext
 from approval.github.last_runs import fetch_previous, records_in_zip
 from approval.github.record_store import README, latest_records, store_path, store_records, validate_branch
 from approval.github.rest import make_client
-from tests.conftest import make_settings
-from tests.support import github_shapes as shapes
+from harness import github_shapes as shapes
+from harness.mocked_gateway import make_settings
 
 API = "http://127.0.0.1:9/api/v3"
 WEB = "https://github.test"
@@ -230,23 +228,3 @@ def test_the_base_registry_is_read_at_the_base_commit_and_a_missing_commit_is_an
 # --- `approval diff` with a record kept in git -----------------------------------------------------------------------
 
 
-def test_diff_reads_a_record_from_the_record_store_branch_through_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    def git(*args: str) -> None:
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True, capture_output=True, timeout=30)
-
-    git("init", "-q", "-b", "approval-records")
-    stored = tmp_path / "llm.example.test" / "gpt-4o-mini" / "20250301T080001Z-chat-pass-0f1e2d3c.json"
-    stored.parent.mkdir(parents=True)
-    old = {**record(), "checks": [{"name": "latency", "status": "pass"}], "latency_ms": 100.0}
-    stored.write_text(json.dumps(old))
-    git("add", ".")
-    git("commit", "-q", "-m", "record")
-    stored.unlink()
-    (tmp_path / "new.json").write_text(json.dumps({**old, "overall_result": "fail", "checks": [{"name": "latency", "status": "fail"}]}))
-    monkeypatch.chdir(tmp_path)
-    code = main(["diff", "approval-records:llm.example.test/gpt-4o-mini/20250301T080001Z-chat-pass-0f1e2d3c.json", "new.json", "--exit-code"])
-    out = capsys.readouterr().out
-    assert code == 1 and "verdict: pass → fail" in out and "check latency: pass → fail" in out
-    assert main(["diff", "approval-records:nope.json", "new.json"]) == 2
-    assert "is not a file, nor in git" in capsys.readouterr().err

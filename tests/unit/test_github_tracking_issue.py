@@ -10,7 +10,7 @@ from responses import matchers
 
 from approval.common.redact import register_secret
 from approval.github.tracking_issue import RECOVERED_HEADING, sync_tracking_issue, tracking_marker
-from tests.support import github_shapes as shapes
+from harness import github_shapes as shapes
 
 API = "http://127.0.0.1:9/api/v3"
 REPO = f"{API}/repos/acme/models"

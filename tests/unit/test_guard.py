@@ -9,8 +9,8 @@ from approval.engine.results import Category, Status
 from approval.frontends.cli import main
 from approval.lifecycle.guard import Verdict, guard_unavailable, registry_guard
 from approval.settings.registry import Approval, Entry, Registry
-from tests.conftest import BASE as GATEWAY
-from tests.conftest import CANARY_KEY
+from harness.mocked_gateway import BASE as GATEWAY
+from harness.mocked_gateway import CANARY_KEY
 
 PROOF = Approval("2025-03-01T08:00:01Z", "octocat", hashlib.sha256(b"a record").hexdigest(), "https://github.com/o/r/actions/runs/7")
 BASE = Registry((Entry("old-model"), Entry("kept-model", PROOF)), model_in_use="old-model")

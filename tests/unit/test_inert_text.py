@@ -29,7 +29,7 @@ from approval.report.render import progress_line, render_markdown, render_text
 from approval.report.summary import Row, summarize
 from approval.report.summary import render_markdown as summary_markdown
 from approval.report.summary import render_text as summary_text
-from tests.conftest import make_settings
+from harness.mocked_gateway import make_settings
 
 PIECES = [
     "![x](http://e.test/i.png)", "[click here](http://e.test)", "**APPROVED**", "__x__", "*", "_", "~~", "~", "# ", "## ✅ approved",

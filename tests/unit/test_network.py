@@ -8,7 +8,7 @@ import pytest
 
 from approval.common.errors import ConfigError
 from approval.settings.network import bypasses_proxy, ca_bundle_for, proxy_credentials, proxy_for
-from tests.conftest import as_flags
+from harness.mocked_gateway import as_flags
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,21 @@ def test_no_requirements_file_names_a_machines_own_index_or_folder():
             assert "file://" not in text, f"{path.name}:{number}: {line}"
 
 
+def test_the_harness_and_the_tests_are_neither_in_the_wheel_nor_in_the_image():
+    """harness/ (the loopback peers and fakes the tests, the demo and the bench run) and tests/ stay in the repository:
+    the package discovery finds approval's packages alone, and the image's context lets in approval/ alone."""
+    from setuptools import find_namespace_packages, find_packages
+
+    include = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
+    found = set(find_packages(where=str(ROOT), include=include)) | set(find_namespace_packages(where=str(ROOT), include=include))
+    assert "approval" in found and "approval.engine" in found
+    assert {name.split(".")[0] for name in found} == {"approval"}, sorted(found)
+    allowed = [line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines() if line.startswith("!")]
+    assert "approval" in allowed and not {"harness", "tests", "bench"} & {path.split("/")[0] for path in allowed}, allowed
+    copied = re.findall(r"^COPY\s+(.+)$", (ROOT / "Dockerfile").read_text(encoding="utf-8"), re.MULTILINE)
+    assert copied and not any(word.startswith(("harness", "tests")) for line in copied for word in line.split()), copied
+
+
 def _imported_top_level_modules() -> dict[str, str]:
     """Every top-level module the package imports (any depth of the code, function bodies included): name → a file."""
     import ast

@@ -30,7 +30,7 @@ from approval.settings.profile import (
     profile_schema,
 )
 from approval.settings.registry import Approval, Entry, Registry, approval_from_fields, entry_from_line
-from tests.conftest import BASE, CANARY_KEY, make_settings
+from harness.mocked_gateway import BASE, CANARY_KEY, make_settings
 
 BUILTINS = ("aider", "cline", "codex-cli", "generic-tools", "openai-agents", "opencode", "openhands", "plain-chat", "qwen-code")
 SHA = {name: hashlib.sha256(resources.files("approval.profiles").joinpath(f"{name}.yaml").read_bytes()).hexdigest() for name in BUILTINS}

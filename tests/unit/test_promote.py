@@ -18,7 +18,7 @@ from approval.lifecycle.promote import RegistryEditError, comment_start, markdow
 from approval.record.build import build_record, write_json
 from approval.settings.build import build_settings
 from approval.settings.registry import Approval, parse_block_entries, registry_of
-from tests.conftest import BASE, CANARY_KEY, as_flags, is_sample, make_settings
+from harness.mocked_gateway import BASE, CANARY_KEY, as_flags, is_sample, make_settings
 
 AGENTS = """# Agents
 
@@ -48,7 +48,7 @@ EVIDENCE = Approval("2025-03-01T08:00:01Z", "octocat", "a" * 64, "https://github
 def write_record(tmp_path: Path, name: str = "approval-record.json", *, fail: bool = False, ci: bool = True) -> Path:
     import responses
 
-    from tests.conftest import FakeGateway, answer_with
+    from harness.mocked_gateway import FakeGateway, answer_with
 
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         gateway = FakeGateway(rsps)

@@ -11,7 +11,7 @@ from approval.engine.suite import run_suite
 from approval.lifecycle.previous import Previous, PreviousRecord
 from approval.lifecycle.reapproval import issue_body
 from approval.settings.configfile import head_registry
-from tests.conftest import BASE, CANARY_KEY, FakeGateway, answer_with, is_sample, make_settings
+from harness.mocked_gateway import BASE, CANARY_KEY, FakeGateway, answer_with, is_sample, make_settings
 
 EVIDENCE = {"approved_at": "2025-03-01T08:00:01Z", "approved_by": "octocat", "run_url": "https://github.test/o/r/actions/runs/7",
             "record_sha256": "c" * 64}

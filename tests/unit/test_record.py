@@ -9,7 +9,7 @@ import pytest
 from approval.engine.suite import run_suite
 from approval.record.build import RecordInvalid, build_record, record_paths, validate_record
 from approval.record.diff import diff_records
-from tests.conftest import is_sample, make_settings
+from harness.mocked_gateway import is_sample, make_settings
 
 TEMPLATE_FIELDS = {
     "record_type", "run_id", "gateway_base_url", "candidate_model_id", "endpoint_family", "happy_path_status", "error_path_status",

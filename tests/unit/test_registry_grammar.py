@@ -1,6 +1,6 @@
 """The registry's one grammar, through every reader of it: the reader (head registry, settings), registry-guard's
 base readers (`--registry-base`, the contents API at the base commit) and `approval promote` — all against ONE table
-(tests/support/registry_variants.py), so none of them can read a registry differently from the others."""
+(harness/registry_variants.py), so none of them can read a registry differently from the others."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from approval.lifecycle.guard import Verdict, Verification, evidence_problems, p
 from approval.lifecycle.promote import promote_text
 from approval.settings.configfile import head_registry
 from approval.settings.registry import Approval, Entry, Registry, config_entries, parse_block, registry_of
-from tests.support.registry_variants import VARIANTS, Variant
+from harness.registry_variants import VARIANTS, Variant
 
 NEW = "new-model"
 PROOF = Approval("2025-03-01T08:00:01Z", "octocat", hashlib.sha256(b"a record").hexdigest(), "https://github.com/o/r/actions/runs/1")
@@ -111,7 +111,7 @@ def test_promote_adds_to_exactly_what_the_table_lists_or_refuses_what_it_refuses
 def test_the_command_line_refuses_a_refused_registry_with_one_line_and_exit_2(variant: Variant, tmp_path: Path,
                                                                               monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     from approval.frontends.cli import main
-    from tests.conftest import BASE, CANARY_KEY
+    from harness.mocked_gateway import BASE, CANARY_KEY
 
     monkeypatch.setenv("GATEWAY_API_KEY", CANARY_KEY)
     monkeypatch.chdir(tmp_path)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from approval.engine.routing import NO_FINDING, Finding, Kind, Reading, portkey_primary, portkey_strategy, read, served_elsewhere
+from approval.engine.routing import NO_FINDING, Kind, Reading, portkey_primary, portkey_strategy, read, served_elsewhere
 from approval.settings.route import Route
 
 BODY = {"id": "chatcmpl-1", "object": "chat.completion", "model": "good-model",
@@ -227,4 +227,3 @@ def test_no_evidence_at_all():
     reading = read({}, None, "good-model")
     assert reading.findings == () and served_elsewhere(reading.findings) is None
     assert NO_FINDING.kind is Kind.NONE and not NO_FINDING.served_elsewhere
-    assert isinstance(NO_FINDING, Finding)

@@ -16,8 +16,8 @@ from approval.engine.gateway import Exchange, SSEEvent
 from approval.engine.results import Category, Status
 from approval.settings.build import Settings
 from approval.settings.profile import GENERIC_TOOLS, PLAIN_CHAT, AgentProfile
-from tests.conftest import make_settings
-from tests.support.tool_call_streams import CALLS, SCRIPTED, Chunks, chunk, pieces, streamed
+from harness.mocked_gateway import make_settings
+from harness.tool_call_streams import CALLS, SCRIPTED, Chunks, chunk, pieces, streamed
 
 
 def stream_exchange(label: str, chunks: Chunks) -> Exchange:
@@ -214,7 +214,7 @@ def test_no_call_streamed_or_not_is_inconclusive() -> None:
 
 
 def test_the_detail_is_redacted() -> None:
-    from tests.conftest import CANARY_KEY
+    from harness.mocked_gateway import CANARY_KEY
 
     leaky = [(cid, CANARY_KEY, args) for cid, _, args in CALLS]
     result = stc.evaluate(evidence(settings_for(), streamed(leaky[:1]), streamed(CALLS)))

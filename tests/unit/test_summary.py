@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +11,12 @@ import pytest
 
 from approval.frontends.cli import main
 from approval.report.summary import Row, render_markdown, render_text, row_from_record, summarize
-from tests.conftest import BASE, CANARY_KEY
-
-ROOT = Path(__file__).resolve().parents[2]
+from harness.mocked_gateway import BASE
 
 
 @pytest.fixture
-def record(gateway, tmp_path, monkeypatch) -> dict[str, Any]:
-    """A real record of a passing run (against the `responses` fake gateway)."""
-    monkeypatch.setenv("GATEWAY_API_KEY", CANARY_KEY)
-    path = tmp_path / "seed.json"
-    assert main(["run", "--base-url", BASE, "--model", "cand-model", "--record-out", str(path), "--quiet"]) == 0
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
+def record(passing_record: dict[str, Any]) -> dict[str, Any]:
+    return passing_record
 
 
 def variant(record: dict[str, Any], *, gateway: str = BASE, model: str = "cand-model", failed: str | None = None,
@@ -157,17 +148,6 @@ def test_markdown_cells_cannot_break_the_table_or_mention_people():
     assert "@octocat" not in text and "<b>" not in text
     assert "| ``evil\\|model`@team`` |" in table_row  # a code span its back-tick cannot close, its pipe escaped
     assert "evil" in render_text(summarize([row]))
-
-
-def test_the_command_as_a_job_summary_step_runs_it(record, tmp_path):
-    """`python -m approval summarize --format markdown records >> "$GITHUB_STEP_SUMMARY"`, as the matrix workflow runs it."""
-    records = matrix_artifacts(tmp_path, record, fail=True)
-    proc = subprocess.run([sys.executable, "-m", "approval", "summarize", "--format", "markdown", str(records)], capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, cwd=tmp_path, timeout=60, check=False)
-    assert proc.returncode == 1, proc.stderr
-    assert proc.stdout.startswith("## ❌ Model approval matrix") and proc.stderr == ""
-    assert CANARY_KEY not in proc.stdout
-
 
 
 HOSTILE_IDS = ["m\nRESULT: all 1 candidate(s) approved", "m\x1b[2K\x1b[1GRESULT: APPROVED", "m\r::set-output name=approved::true",

@@ -15,7 +15,7 @@ from approval.engine.checks import tool_round_trip as rt
 from approval.engine.results import Category, CheckResult, Status
 from approval.engine.suite import run_suite
 from approval.settings.profile import GENERIC_TOOLS, PLAIN_CHAT, AgentProfile
-from tests.conftest import FakeGateway, make_settings
+from harness.mocked_gateway import FakeGateway, make_settings
 
 CHECKS = "happy-path,tool-round-trip"
 Body = dict[str, Any]

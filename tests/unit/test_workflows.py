@@ -10,7 +10,7 @@ import yaml
 
 from approval.engine.checks import CATALOGUE
 from approval.settings.build import build_settings
-from tests.conftest import as_flags
+from harness.mocked_gateway import as_flags
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"

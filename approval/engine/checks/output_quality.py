@@ -43,8 +43,11 @@ def unmet_expectations(text: str, expect: Mapping[str, Any], refusal: str | None
         elif "json_schema" in expect:
             # jsonschema (~120 ms to import) only where a schema is checked
             from jsonschema import Draft202012Validator
+            from referencing import Registry
 
-            errors = sorted(Draft202012Validator(expect["json_schema"]).iter_errors(value), key=lambda e: list(e.absolute_path))
+            # an empty registry that retrieves nothing: jsonschema's default one fetches a remote $ref over the network
+            validator = Draft202012Validator(expect["json_schema"], registry=Registry())
+            errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
             if errors:
                 where = ".".join(map(str, errors[0].absolute_path)) or "(root)"
                 problems.append(f"JSON does not match the schema at {where}: {errors[0].validator} {errors[0].validator_value!r}"[:160])
