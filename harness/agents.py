@@ -13,9 +13,10 @@ script is needed) and ``requirements/agents/<name>.txt`` (each into its own venv
     python -m harness.agents matrix --defect refuse-turn-2   # start a stub and LiteLLM, run every agent
 
 ``run_agent(agent, base_url=..., api_key=..., model=...)`` runs one agent once on one task: a fresh scratch ``HOME``
-and git repository (a ``README.md`` holding a random secret word, nowhere else), the agent configured with a custom
-OpenAI-compatible provider at ``base_url`` (loopback only), no telemetry and no auto-update, every HTTP proxy
-variable pointing at a closed loopback port (``NO_PROXY`` covers loopback) so a request to anywhere else fails, Node
+and git repository (``README.md`` and ``NOTES.md`` holding a random secret word, nowhere else), the agent configured
+with a custom OpenAI-compatible provider at ``base_url`` (loopback only), no telemetry and no auto-update, every HTTP
+proxy variable pointing at a loopback proxy that forwards nothing and records where each request wanted to go
+(``ProxySink``; ``NO_PROXY`` covers loopback), so a request to anywhere else fails and shows in ``Outcome.egress``, Node
 started with ``harness/loopback_only.cjs`` preloaded (it refuses any non-loopback connection), the Python
 driver with its own guard. The agent runs in a session of its own; past ``timeout_s`` or once the stub upstream
 recorded more than ``max_requests`` model requests of this run, the whole process group is killed.
@@ -38,9 +39,11 @@ import re
 import secrets
 import shutil
 import signal
+import socketserver
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +78,7 @@ PARALLEL_TASK: Final = "Read README.md and NOTES.md in parallel with your file t
 DEFAULT_TIMEOUT_S: Final = 60.0
 DEFAULT_MAX_REQUESTS: Final = 12
 DEAD_PROXY: Final = "http://127.0.0.1:9"  # the discard port, closed: a client that honours the proxy variables cannot leave
+MAX_EGRESS_RECORDED: Final = 100
 LOOPBACK_NAMES: Final = "127.0.0.1,localhost,::1"
 MODEL_PATHS: Final = ("/chat/completions", "/responses", "/messages")
 API_ERROR: Final = re.compile(r"\b(?:400|BadRequest\w*|bad request|invalid_request_error|invalid parameter|APIError|API Error|"
@@ -111,14 +115,16 @@ class Outcome:
     tool_ran: bool
     answered: bool
     output_tail: str
+    egress: tuple[str, ...] = ()  # hosts it tried to reach through the proxy variables (refused), sorted
 
     @property
     def verdict(self) -> str:
         return "completed" if self.completed else f"broke ({self.reason})"
 
     def describe(self) -> str:
+        tried = f"; refused egress to {', '.join(self.egress)}" if self.egress else ""
         return (f"{self.agent} on {self.model}: {self.verdict}, exit {self.exit_code}, {self.requests} model requests, "
-                f"{self.seconds:.1f} s; output tail:\n{self.output_tail}")
+                f"{self.seconds:.1f} s{tried}; output tail:\n{self.output_tail}")
 
 
 @dataclass(frozen=True)
@@ -423,10 +429,56 @@ def _scratch_repo(repo: Path, secret: str) -> None:
                        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(repo.parent), "GIT_CONFIG_NOSYSTEM": "1"})
 
 
-def agent_env(home: Path, own: Mapping[str, str]) -> dict[str, str]:
-    """The whole environment of an agent: a scratch home, a locale, proxies at a closed loopback port, its own settings.
-    Nothing of this machine's environment (keys, tokens, proxies, config directories) reaches it."""
-    proxies = {name: DEAD_PROXY for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")}
+class ProxySink(socketserver.ThreadingTCPServer):
+    """An HTTP proxy on 127.0.0.1 that forwards nothing: it records where each request wanted to go (``CONNECT
+    host:port``, or an absolute URL's host), answers 403 and closes. ``with ProxySink() as sink: sink.url``."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _SinkHandler)
+        self.hosts: list[str] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="proxy-sink", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def record(self, host: str) -> None:
+        with self._lock:
+            if len(self.hosts) < MAX_EGRESS_RECORDED:
+                self.hosts.append(host)
+
+    def __enter__(self) -> ProxySink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join(timeout=5)
+
+
+class _SinkHandler(socketserver.StreamRequestHandler):
+    timeout = 5
+
+    def handle(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            line = self.rfile.readline(8192).decode("latin-1").split()
+            if len(line) >= 2:
+                target = line[1]
+                host = target.split("://", 1)[1].split("/", 1)[0] if "://" in target else target
+                if isinstance(self.server, ProxySink):
+                    self.server.record(host.rsplit(":", 1)[0] if host.count(":") == 1 else host)
+            self.wfile.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+
+def agent_env(home: Path, own: Mapping[str, str], proxy: str = DEAD_PROXY) -> dict[str, str]:
+    """The whole environment of an agent: a scratch home, a locale, proxies at a loopback port that forwards nothing,
+    its own settings. Nothing of this machine's environment (keys, tokens, proxies, config directories) reaches it."""
+    proxies = {name: proxy for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")}
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "USER": "agent", "LANG": "C.UTF-8", "TERM": "dumb",
             "NO_COLOR": "1", "CI": "1", "XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local" / "share"),
             "XDG_CACHE_HOME": str(home / ".cache"), "XDG_STATE_HOME": str(home / ".local" / "state"), "TMPDIR": str(home / "tmp"),
@@ -474,7 +526,8 @@ def run_agent(agent: Agent, *, stub: StubUpstream, base_url: str, api_key: str, 
         (home / "tmp").mkdir(parents=True)
         _scratch_repo(repo, secret)
         scratch = Scratch(home=home, repo=repo, base_url=base_url, api_key=api_key, model=model, task=task, max_turns=max_turns)
-        env = agent_env(home, {"GATEWAY_API_KEY": api_key, **agent.prepare(scratch)})
+        sink = stack.enter_context(ProxySink())
+        env = agent_env(home, {"GATEWAY_API_KEY": api_key, **agent.prepare(scratch)}, proxy=sink.url)
         # The stub model's calls name this run's files by absolute path, as a model that read the working directory
         # from the agent's prompt would (Qwen Code's read_file refuses a relative one); one call reads README.md, two
         # (asked "in parallel") README.md and NOTES.md, and both hold the secret. Runs on one stub are sequential.
@@ -508,7 +561,8 @@ def run_agent(agent: Agent, *, stub: StubUpstream, base_url: str, api_key: str, 
         exit_code = None if killed is not None else process.returncode
         reason = _classify(exit_code, killed, tool_ran, answered, output)
         return Outcome(agent=agent.name, model=model, completed=reason is None, reason=reason, exit_code=exit_code, seconds=seconds,
-                       requests=len(made), tool_ran=tool_ran, answered=answered, output_tail=output[-1500:])
+                       requests=len(made), tool_ran=tool_ran, answered=answered, output_tail=output[-1500:],
+                       egress=tuple(sorted(set(sink.hosts))))
 
 
 # ---------------------------------------------------------------------------------------------------- from a shell
@@ -552,7 +606,8 @@ def main(argv: list[str] | None = None) -> int:
                     outcome = run_agent(AGENTS[name], stub=stub, base_url=base_url, api_key=key, model=f"{args.route}-{model}",
                                         task=PARALLEL_TASK if args.parallel else TASK)
                     print(outcome.describe() if args.verbose else
-                          f"{name:14} {model:36} {outcome.verdict:24} {outcome.seconds:5.1f} s {outcome.requests:3} requests", flush=True)
+                          f"{name:14} {model:36} {outcome.verdict:24} {outcome.seconds:5.1f} s {outcome.requests:3} requests"
+                          + (f"  (refused egress: {', '.join(outcome.egress)})" if outcome.egress else ""), flush=True)
     except AgentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -35,6 +35,10 @@ MEASURED: dict[tuple[str, str], dict[str, bool]] = {
     ("stream-index-zero", "two calls"): {"codex": True, "opencode": True, "qwen-code": True, "openai-agents": False},
 }
 MODELS = ["stub-model", *(f"stub-model+{d}" for d in BREAKING), *sorted({f"stub-model+{d}" for d, _ in MEASURED if d})]
+# Hosts an agent tries to reach on its own (through the proxy variables, refused by harness/agents.py's ProxySink):
+# measured with the pins; a release that reaches for a new host fails here. A run may end before an attempt is made.
+KNOWN_EGRESS = {"codex": {"chatgpt.com", "api.github.com", "github.com"}, "opencode": set(), "qwen-code": set(),
+                "openai-agents": set()}
 # the reasons a broken route may give, per defect: the agent's own guard, its exit, or the harness's bounds
 BROKE_BY = {
     "refuse-turn-2": {Reason.API_ERROR, Reason.EXIT, Reason.TOOL_NEVER_RAN, Reason.ANSWER_MISSING},
@@ -74,6 +78,7 @@ def test_every_agent_completes_its_task_on_a_healthy_route(gateway: tuple[StubUp
     assert outcome.completed, outcome.describe()
     assert outcome.tool_ran and outcome.answered and outcome.exit_code == 0
     assert 2 <= outcome.requests <= 4, outcome.describe()  # the call, the answer after its result (and a title or two)
+    assert set(outcome.egress) <= KNOWN_EGRESS[agent], outcome.describe()
 
 
 @pytest.mark.parametrize("defect", BREAKING)
