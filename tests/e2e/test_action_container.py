@@ -211,7 +211,7 @@ def test_pull_request_run_creates_then_edits_one_sticky_comment_and_uploads_the_
     assert len(github.comments(PR_NUMBER)) == UNRELATED_COMMENTS + 1
     assert github.comment_store[ours[0].id].body == edits[0].json()["body"]
     assert second.outputs["comment-url"] == first.outputs["comment-url"]
-    assert f"updated the comment on PR #{PR_NUMBER}" in second.summary
+    assert md_cell(f"updated the comment on PR #{PR_NUMBER}") in second.summary
     assert len(github.artifacts) == 2 and second.outputs["artifact-id"] == github.artifacts[1].artifact_id
 
 
@@ -295,7 +295,7 @@ def test_schedule_opens_a_tracking_issue_on_failure_and_closes_it_on_recovery(ru
     assert (good.state, good.state_reason) == ("closed", "completed")
     assert github.comments(good.number)[-1].body.startswith("✅ **Recovered**")
     assert recovered.outputs["issue-url"] == f"{SERVER_URL}/{REPOSITORY}/issues/{good.number}"
-    assert f"closed tracking issue #{good.number} (recovered)" in recovered.summary
+    assert md_cell(f"closed tracking issue #{good.number} (recovered)") in recovered.summary
     assert broken.state == "open", "another subject's issue is left alone"
 
     before = len(github.requests)
