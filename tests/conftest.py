@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ import requests
 import responses
 
 from approval.frontends.cli import main
-from harness.github_contract import Exchange, check_exchanges
+from harness.commands import require_e2e
+from harness.github_contract import ContractUnavailable, Exchange, check_exchanges
 from harness.measured_runs import TABLES
 from harness.mocked_gateway import BASE, CANARY_KEY, FakeGateway
 
@@ -84,7 +86,15 @@ def api() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock() as mock:
         yield mock
         calls = list(mock.calls)  # before the mock's exit, which forgets them
-    violations = check_exchanges([_exchange(call) for call in calls])
+    try:
+        violations = check_exchanges([_exchange(call) for call in calls])
+    except ContractUnavailable as exc:
+        if require_e2e():  # the whole suite (CI): the contract is installed, and checked
+            raise
+        # the fast loop (scripts/test --fast, no npm): the test's own assertions held; the contract is checked by the
+        # full suite, which installs it
+        warnings.warn(f"GitHub's published contract not checked here: {exc}", stacklevel=1)
+        return
     assert not violations, "exchanges that break GitHub's published contract:\n  " + "\n  ".join(
         dict.fromkeys(str(v) for v in violations))
 

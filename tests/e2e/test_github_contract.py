@@ -193,3 +193,27 @@ def test_every_route_of_the_fake_answers_as_documented() -> None:
         assert fake.contract_checked == 2 * len(answers), "every request and every answer was checked"
     with FakeGitHub(REPO, token_user=("octocat", 583231)) as personal:
         assert _session(personal).get(f"{personal.api_url}/user", timeout=10).json()["login"] == "octocat"
+
+
+def test_operations_other_routes_use_are_matched_and_checked_too() -> None:
+    """File contents, git refs, workflow runs and artifact downloads: multi-segment paths, a 302, a raw media type."""
+    rest = rest_contract()
+    api = "/repos/o/r"
+    assert rest.match("GET", f"{api}/contents/config/gateway.yaml")[0:2] == (
+        rest.operation("GET", "/repos/{owner}/{repo}/contents/{path}"), {"owner": "o", "repo": "r", "path": "config/gateway.yaml"})
+    assert rest.match("GET", f"{api}/git/ref/heads/model-approval-records")[1]["ref"] == "heads/model-approval-records"
+    json_header = {"content-type": "application/json"}
+    put = [str(v) for v in rest.check_request("PUT", f"{api}/contents/records/a.json", {}, json_header,
+                                              json.dumps({"content": "e30=", "branch": "records"}).encode())]
+    assert put == ["repos/create-or-update-file-contents (PUT /repos/{owner}/{repo}/contents/{path}): request body: 'message' is a "
+                   "required property [#/paths/~1repos~1{owner}~1{repo}~1contents~1{path}/put/requestBody/content/application~1json/schema/required]"]
+    assert rest.check_request("POST", f"{api}/git/refs", {}, json_header, json.dumps({"ref": "refs/heads/x", "sha": "a" * 40}).encode()) == []
+    runs = rest.check_request("GET", f"{api}/actions/workflows/model-approval.yml/runs", {"status": ["success"], "per_page": ["5"]}, {}, b"")
+    assert runs == []
+    download = f"{api}/actions/artifacts/5/zip"
+    assert rest.check_response("GET", download, 302, {"Location": "https://blob.example/a.zip?sig=x"}, b"") == []
+    assert [v.message for v in rest.check_response("GET", download, 302, {}, b"")] == ["documented, not sent"]
+    assert [v.message for v in rest.check_response("GET", download, 200, {}, b"PK")] == ["200 is not a documented status of the operation (302, 410)"]
+    raw = {"content-type": "application/vnd.github.raw; charset=utf-8"}
+    assert rest.check_response("GET", f"{api}/contents/a.yaml", 200, raw, b"gateway: {}", "application/vnd.github.raw+json") == []
+    assert [v.field for v in rest.check_response("GET", f"{api}/contents/a.yaml", 200, raw, b"gateway: {}")] == ["header content-type"]
