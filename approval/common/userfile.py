@@ -188,6 +188,26 @@ _CORE_SCHEMA_NOT_STRING = re.compile(
     r"|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN")
 
 
+def yaml_document(text: str, what: str, *, smaller: str, syntax_fix: str) -> Any:
+    """`load_yaml` for a file a user wrote, every failure one ConfigError naming `what`: too many nodes, a value YAML
+    readers disagree on, a syntax error (with its line), nesting too deep. `smaller` says what such a file usually is."""
+    # PyYAML (~25 ms to import) only where a YAML file is read
+    import yaml
+
+    try:
+        return load_yaml(text)
+    except YamlTooLarge as exc:
+        raise ConfigError(f"{what} has {exc}", f"{smaller}: use fewer aliases") from None
+    except YamlAmbiguous as exc:
+        raise ConfigError(f"{what}: {exc}", exc.fix) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{what} is not valid YAML{where}", syntax_fix) from None
+    except RecursionError:
+        raise ConfigError(f"{what} is nested too deeply", smaller) from None
+
+
 def load_yaml(text: str, max_nodes: int = MAX_YAML_NODES) -> Any:
     """`yaml.safe_load` for every YAML file the tool reads (config, prompt, registry), but aliases may not expand the
     document past `max_nodes` nodes (a few hundred bytes of nested aliases, "billion laughs", would otherwise take

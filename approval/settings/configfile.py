@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from approval.common.errors import ConfigError
-from approval.common.userfile import YamlAmbiguous, YamlTooLarge, load_yaml, read_user_file
+from approval.common.userfile import read_user_file, yaml_document
 from approval.settings.registry import MAX_REGISTRY_BYTES, Entry, Registry, parse_block_entries, registry_of
 from approval.settings.schema_errors import describe
 
@@ -28,20 +28,7 @@ def load_config_file(path_text: str) -> tuple[dict[str, Any], str]:
     """Read and validate gateway.yaml; return the mapping and its sha256."""
     text, data = read_user_file(path_text, "config file", MAX_CONFIG_BYTES, "pass --config / config: the path of a readable gateway.yaml",
                                 "a gateway.yaml is a few lines")
-    import yaml  # here, not at the top: a run without a config file never pays for it
-
-    try:
-        doc = load_yaml(text)
-    except YamlTooLarge as exc:
-        raise ConfigError(f"config file {path_text!r} has {exc}", "a gateway.yaml is a few flat sections: use fewer aliases") from None
-    except YamlAmbiguous as exc:
-        raise ConfigError(f"config file {path_text!r}: {exc}", exc.fix) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config file {path_text!r} is not valid YAML{where}", "fix its syntax") from None
-    except RecursionError:
-        raise ConfigError(f"config file {path_text!r} is nested too deeply", "a gateway.yaml is a few flat sections") from None
+    doc = yaml_document(text, f"config file {path_text!r}", smaller="a gateway.yaml is a few flat sections", syntax_fix="fix its syntax")
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):

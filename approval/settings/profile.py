@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from approval.common.errors import ConfigError
-from approval.common.userfile import YamlAmbiguous, YamlTooLarge, load_yaml, read_user_file
+from approval.common.userfile import read_user_file, yaml_document
 from approval.settings.configfile import validate_against_schema
 
 Client = Literal["openai-python", "openai-node", "ai-sdk", "litellm", "tolerant"]
@@ -143,20 +143,7 @@ def builtin_profile(name: str) -> AgentProfile:
 
 def profile_from_text(text: str, data: bytes, what: str) -> AgentProfile:
     """A profile from its file's text (checked against the shipped schema) and bytes (its sha256)."""
-    import yaml  # here, not at the top: only a profile file is parsed
-
-    try:
-        doc = load_yaml(text)
-    except YamlTooLarge as exc:
-        raise ConfigError(f"{what} has {exc}", "a profile is a few tools and fields: use fewer aliases") from None
-    except YamlAmbiguous as exc:
-        raise ConfigError(f"{what}: {exc}", exc.fix) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{what} is not valid YAML{where}", "fix its syntax (docs/profiles.md shows one)") from None
-    except RecursionError:
-        raise ConfigError(f"{what} is nested too deeply", "a profile is a few tools and fields") from None
+    doc = yaml_document(text, what, smaller="a profile is a few tools and fields", syntax_fix="fix its syntax (docs/profiles.md shows one)")
     if not isinstance(doc, dict):
         raise ConfigError(f"{what} must be a mapping of keys", "start from a built-in profile (docs/profiles.md)")
     validate_against_schema(doc, profile_schema(), what, "fix that value (every field of a profile is described in docs/profiles.md)")
