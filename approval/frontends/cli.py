@@ -82,7 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the markdown file with the approved-models block (e.g. AGENTS.md), or the gateway.yaml with approved_models")
     promote.add_argument("--config", help="the gateway.yaml that names a markdown registry (approved_models_file): the record must be "
                                           "from its gateway and endpoint")
+    capture = sub.add_parser("capture", help="record an agent's request shape (never its content or key) as an agent profile, through "
+                                             "a proxy on loopback", formatter_class=argparse.RawDescriptionHelpFormatter,
+                             epilog="exit codes: 0 profile written, 2 usage error (nothing listened), 3 no model request arrived "
+                                    "(no profile written), 130 interrupted before it could write.")
+    capture.add_argument("--upstream", required=True, metavar="URL", help="the gateway's base URL the requests are forwarded to, e.g. "
+                                                                          "http://127.0.0.1:4000/v1")
+    capture.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT",
+                         help="where the proxy listens (default %(default)s: a free port on loopback)")
+    capture.add_argument("--listen-any", action="store_true", help="allow a --listen address that is not loopback")
+    capture.add_argument("--out", required=True, metavar="PATH", help="the profile YAML file to write")
+    capture.add_argument("--requests", metavar="N", help="stop after N model requests (answered)")
+    capture.add_argument("--seconds", metavar="S", help=f"stop after S seconds (default {DEFAULT_CAPTURE_SECONDS:g} when --requests is not given)")
+    capture.add_argument("--name", help="the profile's name (default: captured-<the agent's product name>)")
     return parser
+
+
+DEFAULT_CAPTURE_SECONDS = 300.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_summarize(args.paths, args.format)
         if args.command == "promote":
             return cmd_promote(args.record, args.registry, args.config)
+        if args.command == "capture":
+            return cmd_capture(args)
     except ConfigError as exc:
         fail_line(exc.line())
         return exitcodes.CONFIG_ERROR
@@ -436,6 +454,59 @@ def cmd_promote(record_path: str, registry_path: str, config_path: str | None = 
         say(f"+ {one_line(line)}")
     if unchecked:
         say(f"warning: {one_line(unchecked)}", sys.stderr)
+    return exitcodes.APPROVED
+
+
+def _capture_limits(requests: str | None, seconds: str | None) -> tuple[int | None, float | None]:
+    """--requests and --seconds as numbers (each bounded); --seconds defaults to 300 when neither is given."""
+    count = None
+    if requests is not None:
+        if not requests.strip().isdigit() or not 1 <= int(requests) <= 100_000:
+            raise ConfigError(f"--requests {requests[:40]!r} is not a whole number from 1 to 100000", "give --requests N, e.g. 4")
+        count = int(requests)
+    wait = None if count is not None else DEFAULT_CAPTURE_SECONDS
+    if seconds is not None:
+        try:
+            wait = float(seconds)
+        except ValueError:
+            wait = -1.0
+        if not 0 < wait <= 86_400:
+            raise ConfigError(f"--seconds {seconds[:40]!r} is not a number of seconds from 0 to 86400", "give --seconds S, e.g. 120")
+    return count, wait
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    """Record the agent's requests through a loopback proxy and write its profile (approval.capture)."""
+    from approval.capture.proxy import NothingCaptured, Recorder, check_out, listen, parse_listen, parse_upstream, serve, write_profile
+    from approval.settings.profile import profile_schema
+
+    upstream = parse_upstream(args.upstream)
+    host, port = parse_listen(args.listen, args.listen_any)
+    out = check_out(args.out)
+    count, seconds = _capture_limits(args.requests, args.seconds)
+    if args.name is not None and not re.fullmatch(profile_schema()["properties"]["name"]["pattern"], args.name):
+        raise ConfigError(f"--name {args.name[:80]!r} is not a profile name", "give a short lower-case name (letters, digits, . _ -), e.g. my-agent")
+    recorder = Recorder(count)
+    server = listen(host, port, upstream, recorder, lambda line: say(f"capture: {one_line(line)}"))
+    shown = f"[{host}]" if ":" in host else host
+    say(f"capture: point the agent at http://{shown}:{server.server_address[1]}{upstream.base_path}")
+    bounds = " or ".join([*([f"{count} model requests"] if count else []), *([f"{seconds:g} s"] if seconds else [])])
+    say(f"capture: forwarding to {upstream.origin}{upstream.base_path}; stops after {bounds}, or on Ctrl-C")
+    why = serve(server, recorder, seconds)
+    try:
+        captured = write_profile(out, recorder.seen, args.name)
+    except NothingCaptured:
+        waited = "before Ctrl-C" if why == "interrupt" else f"in {seconds:g} s" if why == "time" else ""
+        fail_line(f"no model request (POST to /chat/completions or /responses) arrived {waited}; no profile written — point the agent's "
+                  f"base URL at http://{shown}:{server.server_address[1]}{upstream.base_path} and give it a task")
+        return exitcodes.NO_VERDICT
+    from approval.capture.shape import summary_lines
+
+    ended = {"limit": "after the requests asked for", "time": "at the time limit", "interrupt": "on Ctrl-C"}[why]
+    say(f"capture: stopped {ended}; wrote {captured.path} (sha256 {captured.sha256[:12]}), to review before use:")
+    for line in summary_lines(captured.shape):
+        say(one_line(line))
+    say(f"capture: replay it with: approval run --profile {captured.path} --model MODEL")
     return exitcodes.APPROVED
 
 

@@ -68,6 +68,8 @@ class AgentProfile:
     context_tokens: int | None = None  # the context window it assumes; None: the context check does not apply
     client: Client = "openai-python"  # whose stream rebuilding a streamed tool call is judged by
     relies_on_finish_reason: bool = False  # a wrong finish_reason breaks it (else a finding about it is a warning)
+    role_sequence: tuple[Mapping[str, Any], ...] = ()  # a capture's longest conversation as roles and lengths, never text
+    header_names: tuple[str, ...] = ()  # the names of the headers it sends (a capture's), never their values
 
     @property
     def uses_tools(self) -> bool:
@@ -159,7 +161,9 @@ def profile_from_mapping(doc: Mapping[str, Any], sha256: str) -> AgentProfile:
             given[key] = doc[key]
     if "tools" in doc:
         given["tools"] = tuple(dict(tool) for tool in doc["tools"])
-    for key in ("tool_choice", "reasoning_fields"):
+    if "role_sequence" in doc:
+        given["role_sequence"] = tuple(dict(entry) for entry in doc["role_sequence"])
+    for key in ("tool_choice", "reasoning_fields", "header_names"):
         if key in doc:
             given[key] = tuple(str(v) for v in doc[key])
     if "parameters" in doc:
@@ -179,13 +183,17 @@ def check_endpoint(profile: AgentProfile, endpoint: str | None) -> str:
     return endpoint
 
 
+CAPTURE_ONLY = ("role_sequence", "header_names")  # left out of a made profile's sha256 when empty: older ones keep theirs
+
+
 def with_file_sha(profile: AgentProfile) -> AgentProfile:
     """The profile with its file's sha256: a built-in made in code (GENERIC_TOOLS, PLAIN_CHAT) is named by its shipped
     file's; any other profile made in code (no file) by the sha256 of its fields as canonical JSON."""
     if profile.sha256:
         return profile
     if profile.name not in builtin_names():
-        fields = {f.name: getattr(profile, f.name) for f in dataclasses.fields(profile) if f.name != "sha256"}
+        fields = {f.name: getattr(profile, f.name) for f in dataclasses.fields(profile)
+                  if f.name != "sha256" and not (f.name in CAPTURE_ONLY and not getattr(profile, f.name))}
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=list)
         return replace(profile, sha256=hashlib.sha256(canonical.encode("utf-8")).hexdigest())
     shipped = builtin_profile(profile.name)

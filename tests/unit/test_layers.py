@@ -11,7 +11,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "approval"
 # bottom first; a module may import from its own layer and the ones before it
-LAYERS = ("common", "schemas", "profiles", "settings", "engine", "record", "report", "lifecycle", "github", "frontends", "")
+LAYERS = ("common", "schemas", "profiles", "settings", "engine", "record", "report", "lifecycle", "github", "capture", "frontends", "")
 
 
 def module_name(path: Path) -> str:
