@@ -50,7 +50,7 @@ CHAT_REASONING = ("reasoning_content", "reasoning", "thinking", "reasoning_detai
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
                         "transfer-encoding", "upgrade", "proxy-connection"})
 
-_ABS_PATH = re.compile(r"(?<![\w/.:~\\-])/(?:[\w.@+~-]+/)+[\w.@+~-]*|(?<![\w])[A-Za-z]:[\\/][^\s\"'<>|,;]*")
+_ABS_PATH = re.compile(r"(?<![\w/.:~\\-])/(?:[\w.@+~-]+/)+(?:[\w.@+~-]*[\w@+~-])?|(?<![\w])[A-Za-z]:[\\/][^\s\"'<>|,;]*")
 _UUID = re.compile(r"\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b")
 _HEX_ID = re.compile(r"\b[0-9a-fA-F]{16,}\b")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
