@@ -38,11 +38,12 @@ from harness.stub_upstream import StubUpstream
 from harness.unprivileged import run_unprivileged
 
 pytestmark = [pytest.mark.e2e]
+ROOT = Path(__file__).resolve().parents[2]
 
 KEY = "sk-capture-canary-0123456789abcdefGHIJ"
 CONTENT = "CANARY-CONTENT-7f3a"  # in every message the clients send: must never reach the profile
 URL_LINE = re.compile(r"^capture: point the agent at (http://127\.0\.0\.1:\d+(/\S*)?)$")
-TOOLS = [{"type": "function", "function": {"name": "read_file", "description": "Read a file of the repository.",
+TOOLS: list[dict[str, Any]] = [{"type": "function", "function": {"name": "read_file", "description": "Read a file of the repository.",
                                             "parameters": {"type": "object", "properties": {"path": {"type": "string"}},
                                                            "required": ["path"]}}}]
 CONVERSATION_CHECKS = "reachability,happy-path,model-echo,tool-calling,tool-round-trip,agent-envelope,streaming"
@@ -221,10 +222,11 @@ def test_a_stream_is_passed_on_as_it_arrives_not_buffered(tmp_path: Path) -> Non
 
 # ----------------------------------------------------------------------------------------------- the openai Node SDK
 NODE_SCRIPT = r"""
-const OpenAI = require(process.argv[2]);
+const sdk = require(process.argv[1]);  // node -e SCRIPT ARGS: the arguments start at argv[1]
+const OpenAI = sdk.OpenAI || sdk.default || sdk;
 (async () => {
-  const client = new OpenAI({ baseURL: process.argv[3], apiKey: process.env.CAPTURE_KEY, maxRetries: 0 });
-  const tools = JSON.parse(process.argv[4]);
+  const client = new OpenAI({ baseURL: process.argv[2], apiKey: process.env.CAPTURE_KEY, maxRetries: 0 });
+  const tools = JSON.parse(process.argv[3]);
   const messages = [{ role: "developer", content: process.env.CAPTURE_CONTENT }, { role: "user", content: process.env.CAPTURE_CONTENT }];
   const first = await client.chat.completions.create({ model: "stub-model", messages, tools });
   const call = first.choices[0].message.tool_calls[0];
@@ -239,12 +241,16 @@ const OpenAI = require(process.argv[2]);
 
 
 def openai_node() -> Path:
-    folder = Path(os.environ.get("OPENAI_NODE_DIR") or NODE_MODULES) / "openai"
-    if shutil.which("node") is None or not (folder / "package.json").is_file():
+    """The openai Node SDK: in OPENAI_NODE_DIR (a node_modules) when set, else beside the agents or the AI SDK
+    (requirements/ai-sdk pins it; scripts/bootstrap installs it into .tools/ai-sdk)."""
+    given = os.environ.get("OPENAI_NODE_DIR")
+    places = [Path(given)] if given else [NODE_MODULES, Path(os.environ.get("AI_SDK_DIR") or ROOT / ".tools" / "ai-sdk") / "node_modules"]
+    found = next((p / "openai" for p in places if (p / "openai" / "package.json").is_file()), None)
+    if shutil.which("node") is None or found is None:
         if require_e2e():
-            pytest.fail(f"APPROVAL_REQUIRE_E2E=1 but node or the openai Node SDK ({folder}) is missing")
-        pytest.skip(f"node or the openai Node SDK is missing ({folder}; OPENAI_NODE_DIR names a node_modules holding it)")
-    return folder
+            pytest.fail("APPROVAL_REQUIRE_E2E=1 but node or the openai Node SDK is missing (run scripts/bootstrap)")
+        pytest.skip("node or the openai Node SDK is missing: run scripts/bootstrap (it needs npm), or set OPENAI_NODE_DIR to a node_modules")
+    return found
 
 
 def test_the_node_sdk_gets_through_the_proxy_and_is_named(stub: StubUpstream, tmp_path: Path) -> None:
