@@ -36,6 +36,7 @@ MAX_BODY_BYTES = 64 * 1024 * 1024  # a request body larger than this is refused 
 UPSTREAM_TIMEOUT_S = 600.0
 DRAIN_S = 10.0  # how long a stop waits for responses still being passed back
 CHUNK = 64 * 1024
+NOT_FORWARDED = frozenset({"host", "expect"})  # the upstream's host is set; a 100-continue was answered here already
 
 
 class NothingCaptured(Exception):
@@ -223,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send_error(413, "the request body is larger than approval capture forwards")
             return
-        headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != "host"]
+        headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() not in NOT_FORWARDED]
         seen = seen_request(self.command, self.path, headers, body)
         if not server.recorder.admit(seen):
             server.recorder.done(None)
