@@ -4,7 +4,8 @@ An approval is for a model, on a gateway, for an agent. The profile is data (YAM
 approval/schemas/profile.schema.json): the endpoint family the agent speaks, whether it streams, its tools and their
 schemas, whether it asks for parallel calls, the parameters it sends, the reasoning fields it round-trips, whether it
 chains `previous_response_id`, the role it gives its instructions, its context size, the client library that rebuilds
-its streams, and where the shape comes from. The conversation checks send what the profile says; the record, the
+its streams, and where the shape comes from; a profile written by `approval capture` also keeps the role sequence (roles
+and lengths) and header names it saw. The conversation checks send what the profile says; the record, the
 comment and the registry entry name the profile and its sha256.
 """
 
