@@ -41,8 +41,8 @@ if str(ROOT) not in sys.path:
 import yaml  # noqa: E402
 
 from approval import __version__ as APPROVAL_VERSION  # noqa: E402
-from approval.engine.checks import CATALOGUE, needed_labels  # noqa: E402
-from approval.engine.probes import Probe, plan  # noqa: E402
+from approval.engine.checks import CATALOGUE, plan_for  # noqa: E402
+from approval.engine.probes import Probe  # noqa: E402
 from approval.record.build import record_paths  # noqa: E402
 from approval.settings.build import build_settings  # noqa: E402
 from approval.settings.flags import Flags  # noqa: E402
@@ -57,6 +57,9 @@ PROMPTFOO_VERSION: Final = "0.121.20"  # the newest promptfoo whose engines stil
 PROMPTFOO_PREFIX: Final = BENCH / ".tools" / "promptfoo"  # git-ignored (.tools/)
 DEFAULT_JSON_OUT: Final = BENCH / "results" / "latest.json"  # git-ignored (bench/results/)
 MASTER_KEY: Final = "sk-some-test-key"  # bench/litellm-bench.yaml's master key; the stub accepts any key
+# The agent profile every run holds for: an agent without tools. The mocked models (LiteLLM's mock_response, the stub
+# below) answer one text to everything, so they cannot carry a tool loop; the rows measure the single-turn suite.
+PROFILE: Final = "plain-chat"
 MODEL: Final = "bench-model"
 MANY: Final = tuple(f"bench-model-{i:02d}" for i in range(1, 21))
 DEFAULT_CONCURRENCY: Final = 8
@@ -181,8 +184,9 @@ def raw_call(base_url: str, probe: Probe, timeout_s: float = 30.0) -> tuple[int,
 
 
 def planned(base_url: str, model: str, checks: str | None = None) -> list[Probe]:
-    settings = build_settings(Flags(base_url=base_url, models=(model,), checks=checks), {"GATEWAY_API_KEY": MASTER_KEY}, CATALOGUE)
-    return plan(settings, model, needed_labels(settings.checks))
+    settings = build_settings(Flags(base_url=base_url, models=(model,), checks=checks, profile=PROFILE), {"GATEWAY_API_KEY": MASTER_KEY},
+                              CATALOGUE)
+    return plan_for(settings, model, settings.checks)
 
 
 def concurrent_raw(base_url: str, probes: Sequence[Probe]) -> dict[str, float]:
@@ -349,7 +353,8 @@ def approval_run(base_url: str, models: Sequence[str], extra: Sequence[str], wor
         old.unlink()
     if stub is not None:
         stub.reset()
-    cmd = [*approval_command(), "run", "--base-url", base_url, "--model", ",".join(models), "--record-out", str(record), *extra]
+    cmd = [*approval_command(), "run", "--base-url", base_url, "--model", ",".join(models), "--record-out", str(record),
+           "--profile", PROFILE, *extra]
     m = run_measured(cmd, env=child_env({"GATEWAY_API_KEY": MASTER_KEY}), cwd=workdir)
     records = []
     for path in record_paths(record, list(models)):

@@ -12,6 +12,7 @@ import responses
 from approval.engine.checks import CATALOGUE
 from approval.settings.build import Settings, build_settings
 from approval.settings.flags import Flags
+from harness.stub_upstream import chat_answer, responses_answer
 
 CANARY_KEY = "sk-canary-DO-NOT-LEAK-7f3a9c1e5b"
 BASE = "http://gateway.test/v1"
@@ -84,6 +85,7 @@ class FakeGateway:
     def __init__(self, rsps: responses.RequestsMock, model: str = "cand-model") -> None:
         self.rsps = rsps
         self.model = model
+        self.models = {model}  # the models it serves (serve_models adds more)
         self.calls: list[dict[str, Any]] = []
         self.overrides: list[tuple[Callable[[dict[str, Any]], bool], Handler]] = []
         self.models_answer: tuple[int, dict[str, str], str] = (
@@ -98,6 +100,10 @@ class FakeGateway:
     def serve(self, path: str) -> None:
         """Answer POST requests to another path (e.g. a configured `paths.chat`) like the standard ones."""
         self.rsps.add_callback(responses.POST, BASE + path, callback=self._post)
+
+    def serve_models(self, *models: str) -> None:
+        """Serve these models too, each answering in its own name."""
+        self.models.update(models)
 
     def on(self, when: Callable[[dict[str, Any]], bool], handler: Handler) -> None:
         self.overrides.append((when, handler))
@@ -116,26 +122,52 @@ class FakeGateway:
 
         if "model" not in body:
             return err(400, "model is required")
-        if body["model"] != self.model:
-            return err(404, f"The model {body['model']} does not exist")
+        model = body["model"]
+        if model not in self.models:
+            return err(404, f"The model {model} does not exist")
         items = body.get("messages", body.get("input"))
         if items == []:
             return err(400, "messages must not be empty")
+        if in_tool_loop(body):
+            return tool_loop_answer(url, body, model)
         if url.endswith("/responses"):
-            return 200, {}, json.dumps(responses_body(self.model))
+            return 200, {}, json.dumps(responses_body(model))
         if body.get("stream"):
             chunks = [
                 {
                     "object": "chat.completion.chunk",
-                    "model": self.model,
+                    "model": model,
                     "choices": [{"index": 0, "delta": {"content": w}}],
                 }
                 for w in ("Hel", "lo")
             ]
-            chunks.append({"object": "chat.completion.chunk", "model": self.model, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            chunks.append({"object": "chat.completion.chunk", "model": model, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
             text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
             return 200, {"Content-Type": "text/event-stream"}, text
-        return 200, {}, json.dumps(chat_body(self.model))
+        return 200, {}, json.dumps(chat_body(model))
+
+
+def in_tool_loop(body: dict[str, Any]) -> bool:
+    """A request offering tools or carrying a tool turn: what a tool-using model answers differently."""
+    items = body.get("messages", body.get("input"))
+    turns = items if isinstance(items, list) else []
+    return bool(body.get("tools")) or any(isinstance(t, dict) and (t.get("role") == "tool" or t.get("tool_calls")
+                                                                    or t.get("type") in ("function_call", "function_call_output"))
+                                          for t in turns)
+
+
+def tool_loop_answer(url: str, body: dict[str, Any], model: str) -> tuple[int, dict[str, str], str]:
+    """What the stub upstream model (harness/stub_upstream.py, healthy) answers in a tool loop: a call while no result
+    is in the history, text after one, the provider's 400 for a broken pairing. Responses turns are not stored here:
+    a `previous_response_id` is refused as unknown, with OpenAI's structured 400."""
+    tokens = len(json.dumps(body)) // 4
+    if url.endswith("/responses"):
+        answer = responses_answer(body, model, frozenset(), tokens, None if body.get("previous_response_id") else (), 1)
+    else:
+        answer = chat_answer(body, model, frozenset(), tokens)
+    if answer.events is not None:
+        return 200, {"Content-Type": "text/event-stream"}, b"".join(answer.events).decode()
+    return answer.status, {}, json.dumps(answer.body)
 
 
 def is_sdk(request: Any) -> bool:

@@ -14,9 +14,12 @@ process group on exit::
     with start_litellm("examples/litellm.yaml") as gw:
         requests.post(f"{gw.base_url}/chat/completions", headers={"Authorization": f"Bearer {gw.master_key}"}, ...)
 
-From a shell, in the foreground until Ctrl-C::
+The demo gateway (``examples/litellm.yaml``) routes ``good-model`` through LiteLLM's OpenAI translation to a stub
+upstream model (harness/stub_upstream.py) whose base URL it reads from ``$APPROVAL_DEMO_UPSTREAM``:
+``start_demo_gateway()`` starts both. Without that variable the proxy gets the closed discard port, so a config naming
+it can never send a request off this machine. From a shell, in the foreground until Ctrl-C::
 
-    python -m harness.peer_gateway --config examples/litellm.yaml --port 4000
+    python -m harness.peer_gateway --port 4000
 
 Portkey's gateway (npm ``@portkey-ai/gateway``, pinned in ``requirements/portkey``; ``scripts/bootstrap`` installs it
 into ``.tools/portkey``) runs under Node. ``start_portkey()`` starts
@@ -76,6 +79,7 @@ __all__ = [
     "litellm_env",
     "main",
     "portkey_env",
+    "start_demo_gateway",
     "start_litellm",
     "start_portkey",
     "write_stub_litellm_config",
@@ -110,6 +114,11 @@ _DROPPED_ENV: Final = (
     "LITELLM_MODEL_COST_MAP_URL",
 )
 
+
+DEMO_CONFIG: Final = REPO_ROOT / "examples" / "litellm.yaml"
+DEMO_UPSTREAM_ENV: Final = "APPROVAL_DEMO_UPSTREAM"  # the stub upstream's /v1 URL, read by the demo config's api_base
+DEMO_STUB_MODELS: Final = ("good-model",)
+CLOSED_UPSTREAM: Final = "http://127.0.0.1:9/v1"  # the discard port, closed: where an unset upstream variable points
 
 STUB_MASTER_KEY: Final = "sk-stub-test-key"  # the master key of write_stub_litellm_config's configs
 
@@ -161,6 +170,7 @@ def litellm_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for the proxy: the current one, minus database/provider settings, plus ``LITELLM_ENV``."""
     env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
     env.update(LITELLM_ENV)
+    env[DEMO_UPSTREAM_ENV] = CLOSED_UPSTREAM  # never unset: LiteLLM would fall back to the provider's public URL
     env.update(extra or {})
     return env
 
@@ -343,6 +353,19 @@ def start_litellm(
     return running
 
 
+@contextlib.contextmanager
+def start_demo_gateway(config_path: str | Path = DEMO_CONFIG, port: int | None = None, log_path: str | Path | None = None,
+                       *, ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S) -> Iterator[RunningLiteLLM]:
+    """The demo gateway: a stub upstream model in this process (``DEMO_STUB_MODELS``) and LiteLLM started with
+    ``config_path``, told the stub's URL in ``$APPROVAL_DEMO_UPSTREAM``; both stop on exit."""
+    from harness.stub_upstream import StubUpstream  # here: only the demo gateway needs the stub model
+
+    with StubUpstream(models=DEMO_STUB_MODELS) as stub, \
+            start_litellm(config_path, port, log_path, ready_timeout_s=ready_timeout_s,
+                          extra_env={DEMO_UPSTREAM_ENV: stub.base_url}) as running:
+        yield running
+
+
 def write_stub_litellm_config(path: str | Path, stub_root_url: str, models: Sequence[str], *, master_key: str = STUB_MASTER_KEY) -> Path:
     """Write a LiteLLM config routing each stub model (see harness/stub_upstream.py) through LiteLLM's own
     provider translation: ``openai-<model>`` to ``openai/<model>`` at ``<stub>/v1`` (chat and Responses as they are)
@@ -417,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m harness.peer_gateway",
         description="Run a LiteLLM proxy (and optionally Portkey's gateway in front of it) on 127.0.0.1 until Ctrl-C.",
     )
-    parser.add_argument("--config", default=str(REPO_ROOT / "examples" / "litellm.yaml"), help="LiteLLM config")
+    parser.add_argument("--config", default=str(DEMO_CONFIG), help="LiteLLM config (default: the demo gateway's; the stub upstream "
+                        f"model it routes to is started too, its URL in ${DEMO_UPSTREAM_ENV})")
     parser.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     parser.add_argument("--log", default=None, help="log file (default: a new temporary file)")
     parser.add_argument("--ready-timeout", type=float, default=DEFAULT_READY_TIMEOUT_S, help="seconds to wait")
@@ -433,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, interrupt)
     with contextlib.ExitStack() as stack:
         try:
-            gateway = stack.enter_context(start_litellm(args.config, args.port, args.log, ready_timeout_s=args.ready_timeout))
+            gateway = stack.enter_context(start_demo_gateway(args.config, args.port, args.log, ready_timeout_s=args.ready_timeout))
             portkey = stack.enter_context(start_portkey()) if args.portkey else None
         except PeerError as exc:
             print(f"error: {exc}", file=sys.stderr)

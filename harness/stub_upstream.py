@@ -879,6 +879,67 @@ class _Server(ThreadingHTTPServer):
             self.stub._record_error(repr(exc))
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What the stub model answers one request: a JSON body with its status, or the events of a 200 stream; for a stored
+    Responses turn, its id and the items a ``previous_response_id`` continues from."""
+
+    status: int = 200
+    body: Any = None
+    events: list[bytes] | None = None
+    stored: tuple[str, tuple[dict[str, Any], ...]] | None = None
+
+
+def chat_answer(body: Mapping[str, Any], model: str, defects: frozenset[str], prompt_tokens: int,
+                paths: Sequence[str] = DEFAULT_PATHS) -> Answer:
+    """An OpenAI chat completion request answered as the stub model does (pure: the server and the unit tests' mocked
+    gateway both answer with it)."""
+    violation = envelope_violation(body, defects, prompt_tokens) or chat_violation(body, defects)
+    if violation is not None:
+        return Answer(400, _chat_error(violation))
+    window = context_window(defects)
+    if window is not None and prompt_tokens > window and "truncate-context" in defects:
+        body = truncate_front(body, window)
+    turn = chat_turn(body, defects)
+    reply = decide(turn, defects, paths)
+    if body.get("stream") is True:
+        options = body.get("stream_options")
+        usage = isinstance(options, dict) and options.get("include_usage") is True
+        chunks = chat_chunks(model, reply, defects, prompt_tokens, turn.seed, usage)
+        return Answer(events=[f"data: {json.dumps(c)}\n\n".encode() for c in chunks] + [b"data: [DONE]\n\n"])
+    return Answer(200, chat_completion(model, reply, defects, prompt_tokens, turn.seed))
+
+
+def responses_answer(body: Mapping[str, Any], model: str, defects: frozenset[str], prompt_tokens: int,
+                     previous: tuple[dict[str, Any], ...] | None, serial: int, paths: Sequence[str] = DEFAULT_PATHS) -> Answer:
+    """An OpenAI Responses request answered as the stub model does. ``previous``: the stored items its
+    ``previous_response_id`` continues from (None: that id is unknown); ``serial`` makes the new response's id unique."""
+    refused = envelope_violation(body, defects, prompt_tokens)
+    if refused is not None:
+        return Answer(400, _chat_error(refused))
+    previous_id = body.get("previous_response_id")
+    if previous is None:
+        return Answer(400, _chat_error(Violation(f"Previous response with id '{previous_id}' not found.", "previous_response_id",
+                                                 "previous_response_not_found")))
+    new_items = _input_items(body.get("input"))
+    if "drop-developer" in defects:
+        new_items = [i for i in new_items if i.get("role") != "developer"]
+    items = [*previous, *new_items]
+    violation = responses_violation(items, defects)
+    if violation is not None:
+        return Answer(400, _chat_error(violation))
+    turn = responses_turn(body, items, defects)
+    reply = decide(turn, defects, paths)
+    response_id = "resp_" + _digest("resp", turn.seed, model, str(serial))  # unique, as stored ids must be
+    output = responses_output(reply, defects, turn.seed)
+    final = response_object(body, model, response_id, output, "completed", prompt_tokens)
+    stored = (response_id, tuple([*items, *output])) if body.get("store") is not False else None
+    if body.get("stream") is True:
+        return Answer(events=[f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode() for kind, data in responses_events(final, defects)],
+                      stored=stored)
+    return Answer(200, final, stored=stored)
+
+
 @dataclass
 class StubUpstream:
     """Stub upstream models speaking OpenAI chat, OpenAI Responses and Anthropic Messages; see the module docstring."""
@@ -1081,56 +1142,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------------------------------- routes
     def _chat(self, body: dict[str, Any], model: str, defects: frozenset[str], prompt_tokens: int) -> None:
-        violation = envelope_violation(body, defects, prompt_tokens) or chat_violation(body, defects)
-        if violation is not None:
-            self._json(400, _chat_error(violation))
-            return
-        window = context_window(defects)
-        if window is not None and prompt_tokens > window and "truncate-context" in defects:
-            body = truncate_front(body, window)
-        turn = chat_turn(body, defects)
-        reply = decide(turn, defects, self.stub.paths)
-        if body.get("stream") is True:
-            options = body.get("stream_options")
-            usage = isinstance(options, dict) and options.get("include_usage") is True
-            chunks = chat_chunks(model, reply, defects, prompt_tokens, turn.seed, usage)
-            self._sse([f"data: {json.dumps(c)}\n\n".encode() for c in chunks] + [b"data: [DONE]\n\n"])
-            return
-        self._json(200, chat_completion(model, reply, defects, prompt_tokens, turn.seed))
+        self._send(chat_answer(body, model, defects, prompt_tokens, self.stub.paths))
 
     def _responses(self, body: dict[str, Any], model: str, defects: frozenset[str], prompt_tokens: int) -> None:
-        refused = envelope_violation(body, defects, prompt_tokens)
-        if refused is not None:
-            self._json(400, _chat_error(refused))
-            return
-        previous: tuple[dict[str, Any], ...] = ()
+        previous: tuple[dict[str, Any], ...] | None = ()
         previous_id = body.get("previous_response_id")
         if previous_id is not None:
             stored = self.stub._stored(str(previous_id))
-            if stored is None:
-                self._json(400, _chat_error(Violation(f"Previous response with id '{previous_id}' not found.", "previous_response_id",
-                                                      "previous_response_not_found")))
-                return
-            previous = stored.items
-        new_items = _input_items(body.get("input"))
-        if "drop-developer" in defects:
-            new_items = [i for i in new_items if i.get("role") != "developer"]
-        items = [*previous, *new_items]
-        violation = responses_violation(items, defects)
-        if violation is not None:
-            self._json(400, _chat_error(violation))
-            return
-        turn = responses_turn(body, items, defects)
-        reply = decide(turn, defects, self.stub.paths)
-        response_id = "resp_" + _digest("resp", turn.seed, model, str(self.stub._next_serial()))  # unique, as stored ids must be
-        output = responses_output(reply, defects, turn.seed)
-        final = response_object(body, model, response_id, output, "completed", prompt_tokens)
-        if body.get("store") is not False:
-            self.stub._store(response_id, StoredResponse(tuple([*items, *output])))
-        if body.get("stream") is True:
-            self._sse([f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode() for kind, data in responses_events(final, defects)])
-            return
-        self._json(200, final)
+            previous = stored.items if stored is not None else None
+        answer = responses_answer(body, model, defects, prompt_tokens, previous, self.stub._next_serial(), self.stub.paths)
+        if answer.stored is not None:
+            self.stub._store(answer.stored[0], StoredResponse(answer.stored[1]))
+        self._send(answer)
 
     def _messages(self, body: dict[str, Any], model: str, defects: frozenset[str], prompt_tokens: int) -> None:
         refused = envelope_violation(body, defects, prompt_tokens)
@@ -1151,6 +1174,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, message)
 
     # ------------------------------------------------------------------------------------------- writing
+    def _send(self, answer: Answer) -> None:
+        if answer.events is not None:
+            self._sse(answer.events)
+        else:
+            self._json(answer.status, answer.body)
+
     def _refuse(self, status: int, message: str, anthropic: bool, kind: str = "invalid_request_error", code: str | None = None) -> None:
         if anthropic:
             self._json(status, {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_" + _digest("req", message)})

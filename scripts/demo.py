@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -10,19 +11,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.peer_gateway import LiteLLMError, start_litellm  # noqa: E402
+from harness.peer_gateway import LiteLLMError, start_demo_gateway  # noqa: E402
 
 DEMO_KEY = "sk-some-test-key"  # the demo gateway's master key (examples/litellm.yaml); not a secret
 
 
 def main(argv: list[str]) -> int:
-    print("demo: starting the LiteLLM gateway on 127.0.0.1 (mock models, no upstream) ...", file=sys.stderr)
-    try:
-        gateway = start_litellm(ROOT / "examples" / "litellm.yaml")
-    except LiteLLMError as exc:
-        print(f"demo: error: {exc}", file=sys.stderr)
-        return 3
-    with gateway:
+    print("demo: starting the LiteLLM gateway on 127.0.0.1, in front of a stub tool-using model (no real provider) ...",
+          file=sys.stderr)
+    with contextlib.ExitStack() as stack:
+        try:
+            gateway = stack.enter_context(start_demo_gateway())
+        except LiteLLMError as exc:
+            print(f"demo: error: {exc}", file=sys.stderr)
+            return 3
         print(f"demo: gateway ready at {gateway.base_url} in {gateway.started_in_s:.1f} s", file=sys.stderr)
         command = [str(Path(sys.executable).parent / "approval"), "run", "--config", "examples/gateway.yaml", "--base-url", gateway.base_url,
                    "--record-out", "approval-record.json", "--report-out", "approval-report.md", *argv]

@@ -23,7 +23,7 @@ from approval.settings.profile import DEFAULT_PROFILE, GENERIC_TOOLS, AgentProfi
 from approval.settings.prompt import Prompt, default_prompt, load_prompt
 from approval.settings.registry import Entry, config_entries
 from approval.settings.route import OPTION_INDEX_RE, ROUTE_FIELDS, Route
-from approval.settings.selection import Catalogue
+from approval.settings.selection import Catalogue, Given
 
 ENDPOINTS = ("chat", "responses")
 MODEL_ID_RE = re.compile(r"^[^\s\x00-\x1f]{1,256}$")
@@ -201,8 +201,9 @@ def build_settings(flags: Flags, environ: Mapping[str, str], catalogue: Catalogu
     prompt = load_prompt(str(prompt_file)) if prompt_file else default_prompt()
     limits = _limits(flags, cfg)
     selection = catalogue.select(_pick(flags.checks, cfg, "checks"), cfg.get("required", []),
-                                 with_expect=bool(cfg.get("expect") or prompt.expect),
-                                 with_registry=bool(cfg.get("approved_models") or cfg.get("approved_models_file")))
+                                 Given(expect=bool(cfg.get("expect") or prompt.expect),
+                                       registry=bool(cfg.get("approved_models") or cfg.get("approved_models_file")),
+                                       tools=profile.uses_tools, streamed_tools=profile.streams))
     expect = _expectations(cfg, prompt, selection.checks)
     paths = cfg.get("paths", {})
     retries = cfg.get("retries", {})

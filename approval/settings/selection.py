@@ -14,8 +14,26 @@ from typing import Any, Literal
 from approval.common.errors import ConfigError
 
 # always: in the standard set; with-expect / with-registry: added to it when the config gives expectations / an
-# approved list; opt-in: only when named
-Default = Literal["always", "with-expect", "with-registry", "opt-in"]
+# approved list; with-tools / with-streamed-tools: added when the agent profile sends tools / streams them (the default
+# profile does: most coding agents are tool-using; `plain-chat` opts out); opt-in: only when named
+Default = Literal["always", "with-expect", "with-registry", "with-tools", "with-streamed-tools", "opt-in"]
+
+
+@dataclass(frozen=True)
+class Given:
+    """What the run was given that adds checks to the standard set (Default)."""
+
+    expect: bool = False  # output expectations (gateway.yaml's or the prompt file's `expect`)
+    registry: bool = False  # an approved list
+    tools: bool = False  # the agent profile sends tools
+    streamed_tools: bool = False  # … and streams its turns with them
+
+    @property
+    def defaults(self) -> frozenset[str]:
+        """The Default values whose checks are in the standard set."""
+        met = {"always": True, "with-expect": self.expect, "with-registry": self.registry, "with-tools": self.tools,
+               "with-streamed-tools": self.tools and self.streamed_tools}
+        return frozenset(name for name, on in met.items() if on)
 
 
 @dataclass(frozen=True)
@@ -85,26 +103,25 @@ class Catalogue:
         """The check a (possibly deprecated) name runs as."""
         return next((d.runs_as for d in self.deprecated if d.name == name), name)
 
-    def standard(self, *, with_expect: bool, with_registry: bool) -> tuple[str, ...]:
-        wanted = {"always"} | ({"with-expect"} if with_expect else set()) | ({"with-registry"} if with_registry else set())
+    def standard(self, given: Given) -> tuple[str, ...]:
+        wanted = given.defaults
         return tuple(c.name for c in self.checks if c.default in wanted)
 
-    def select(self, raw_checks: Any, raw_required: Sequence[Any], *, with_expect: bool, with_registry: bool) -> Selection:
+    def select(self, raw_checks: Any, raw_required: Sequence[Any], given: Given) -> Selection:
         """The checks to run and the findings that block, from `checks` (a comma-separated text or a list; empty: the
         standard set) and `required:`. Every name that cannot work is a ConfigError, before anything is sent."""
-        given = names_of(raw_checks) if raw_checks else []
-        unknown = [n for n in given if n not in self.known]
+        named = names_of(raw_checks) if raw_checks else []
+        unknown = [n for n in named if n not in self.known]
         if unknown:
             raise ConfigError(f"unknown check {unknown[0]!r}", f"choose among: {', '.join(self.names)}")
-        checks = tuple(dict.fromkeys(self.current(n) for n in given)) if given else self.standard(with_expect=with_expect,
-                                                                                                   with_registry=with_registry)
+        checks = tuple(dict.fromkeys(self.current(n) for n in named)) if named else self.standard(given)
         if not set(checks) & set(self.grounding):
             either = " or ".join(self.grounding)
             raise ConfigError(f"the selected checks ({', '.join(checks)}) judge no answer of the model's own ({either}), so they cannot "
                               "approve it", f"add {either} to checks (or --checks), or leave checks empty for the standard set")
         required_given = [str(r) for r in raw_required]
         required = frozenset(self.current(r) for r in required_given)
-        notices = tuple(d.notice() for d in self.deprecated if d.name in required_given or d.name in given)
+        notices = tuple(d.notice() for d in self.deprecated if d.name in required_given or d.name in named)
         unknown_required = sorted(r for r in required if r not in self.names and r not in self.requirable_findings)
         if unknown_required:
             raise ConfigError(f"required: unknown name {unknown_required[0]!r}",

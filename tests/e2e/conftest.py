@@ -15,7 +15,7 @@ from harness.peer_gateway import (
     RunningPortkey,
     find_portkey,
     need_litellm,
-    start_litellm,
+    start_demo_gateway,
     start_portkey,
 )
 from harness.stub_upstream import StubUpstream
@@ -27,7 +27,7 @@ IMAGE_TAG = "model-approval-gate:e2e"  # the action's image as the tests build i
 @pytest.fixture(scope="session")
 def litellm() -> Iterator[RunningLiteLLM]:
     need_litellm()
-    with start_litellm(ROOT / "examples" / "litellm.yaml") as running:
+    with start_demo_gateway() as running:
         yield running
 
 

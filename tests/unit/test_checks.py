@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
+from approval.engine.checks import CATALOGUE
 from approval.engine.results import Category, Status
 from approval.engine.suite import RunOutcome, run_suite
+from approval.settings.selection import Given
 from harness.mocked_gateway import answer_with as answer
-from harness.mocked_gateway import chat_body, is_sample, is_sdk, make_settings, raw_calls, responses_body
+from harness.mocked_gateway import chat_body, in_tool_loop, is_sample, is_sdk, make_settings, raw_calls, responses_body
 
 
 def run(**flags: Any) -> RunOutcome:
@@ -27,8 +29,12 @@ def check(outcome: RunOutcome, name: str):
 def test_a_well_behaved_gateway_passes_every_default_check(gateway):
     outcome = run()
     assert outcome.result == "pass"
-    assert [c.status for c in outcome.candidates[0].checks] == [Status.PASS] * 6
-    assert len(raw_calls(gateway)) == 3 + 1 + 3  # 3 samples, 1 reachability, 3 error probes (+ GET /models)
+    ran = outcome.candidates[0].checks
+    assert [c.name for c in ran] == list(CATALOGUE.standard(Given(tools=True, streamed_tools=True)))  # the default profile's
+    assert [c.status for c in ran] == [Status.PASS] * len(ran), [(c.name, c.detail) for c in ran if c.status is not Status.PASS]
+    assert {"tool-round-trip", "streamed-tool-calls", "agent-envelope"} <= {c.name for c in ran}
+    plain = [c for c in raw_calls(gateway) if not in_tool_loop(c["body"])]
+    assert len(plain) == 3 + 1 + 3 + 1  # 3 samples, 1 reachability, 3 error probes, the envelope's plain call (+ GET /models)
     assert len(gateway.calls) - len(raw_calls(gateway)) == 1 + 3  # the SDK: the prompt, then the 3 malformed requests
 
 
@@ -447,8 +453,7 @@ def test_approved_list(gateway, tmp_path):
 
 
 def test_several_candidates_and_a_baseline(gateway):
-    gateway.on(lambda b: b.get("model") == "second", answer(200, chat_body(model="second")))
-    gateway.on(lambda b: b.get("model") == "baseline-m", answer(200, chat_body(model="baseline-m")))
+    gateway.serve_models("second", "baseline-m")
     outcome = run(models=["cand-model", "second"], baseline_model="baseline-m")
     assert [o.model for o in outcome.candidates] == ["cand-model", "second"]
     assert outcome.baseline is not None and outcome.baseline.model == "baseline-m"

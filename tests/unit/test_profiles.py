@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from approval.common.errors import ConfigError
+from approval.engine.checks import CATALOGUE
 from approval.engine.results import Category, Status
 from approval.frontends.cli import main
 from approval.lifecycle.guard import Verdict, registry_guard
@@ -25,11 +26,13 @@ from approval.settings.profile import (
     PLAIN_CHAT,
     AgentProfile,
     builtin_names,
+    builtin_profile,
     check_endpoint,
     load_profile,
     profile_schema,
 )
 from approval.settings.registry import Approval, Entry, Registry, approval_from_fields, entry_from_line
+from approval.settings.selection import Given
 from harness.mocked_gateway import BASE, CANARY_KEY, make_settings
 
 BUILTINS = ("aider", "cline", "codex-cli", "generic-tools", "openai-agents", "opencode", "openhands", "plain-chat", "qwen-code")
@@ -368,3 +371,35 @@ def test_a_profile_made_in_code_is_still_named_by_a_sha256_in_a_valid_record(gat
     settings = replace(make_settings(checks="reachability,happy-path"), profile=made)
     outcome = run_suite(settings)
     validate_record(build_record(outcome, outcome.candidates[0]))
+
+
+# --------------------------------------------------------------------------- the standard set follows the profile
+CONVERSATION = ("tool-round-trip", "streamed-tool-calls", "agent-envelope")
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_the_standard_set_holds_the_conversation_checks_the_profile_needs(name: str) -> None:
+    profile = builtin_profile(name)
+    checks = make_settings(profile=name).checks
+    assert ("tool-round-trip" in checks) is profile.uses_tools, checks
+    assert ("streamed-tool-calls" in checks) is (profile.uses_tools and profile.streams), checks
+    assert "agent-envelope" in checks and "happy-path" in checks  # the agent's parameters matter with or without tools
+    assert "context-window" not in checks  # it fills most of the window: only when named
+
+
+def test_the_default_profile_runs_the_conversation_checks_and_plain_chat_opts_out() -> None:
+    assert set(CONVERSATION) <= set(make_settings().checks)
+    assert not {"tool-round-trip", "streamed-tool-calls"} & set(make_settings(profile="plain-chat").checks)
+    assert make_settings(profile="plain-chat", checks="happy-path,tool-round-trip").checks == ("happy-path", "tool-round-trip")
+
+
+@pytest.mark.parametrize(("given", "added"), [
+    (Given(), set()),
+    (Given(tools=True), {"tool-round-trip"}),
+    (Given(streamed_tools=True), set()),  # streaming without tools: no streamed tool call to judge
+    (Given(tools=True, streamed_tools=True), {"tool-round-trip", "streamed-tool-calls"}),
+    (Given(expect=True, registry=True), {"output-quality", "approved-list"}),
+])
+def test_what_the_run_was_given_adds_to_the_standard_set(given: Given, added: set[str]) -> None:
+    base = set(CATALOGUE.standard(Given()))
+    assert set(CATALOGUE.standard(given)) - base == added

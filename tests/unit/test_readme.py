@@ -51,7 +51,8 @@ def test_readme_commands_are_the_ones_ci_runs():
 
 
 DEFAULT_WORDS = {"always": "yes", "with-expect": "when `expect` is given", "with-registry": "when `approved_models` is given",
-                 "opt-in": "opt-in"}
+                 "with-tools": "when the agent profile sends tools (the default one does)",
+                 "with-streamed-tools": "when the agent profile streams tools (the default one does)", "opt-in": "opt-in"}
 
 
 def checks_table() -> str:
@@ -85,5 +86,8 @@ def test_the_schema_and_the_action_name_the_checks_as_they_declare_themselves():
     schema = json.loads((ROOT / "approval" / "schemas" / "config.schema.json").read_text(encoding="utf-8"))
     assert schema["$defs"]["check_name"]["enum"] == [*CATALOGUE.names, *(d.name for d in CATALOGUE.deprecated)]
     described = " ".join(yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))["inputs"]["checks"]["description"].split())
-    standard = ", ".join(CATALOGUE.standard(with_expect=False, with_registry=False))
-    assert f"Empty: {standard}" in described, "action.yml's `checks` input must name the standard set"
+    from approval.settings.profile import GENERIC_TOOLS
+    from approval.settings.selection import Given
+
+    standard = ", ".join(CATALOGUE.standard(Given(tools=GENERIC_TOOLS.uses_tools, streamed_tools=GENERIC_TOOLS.streams)))
+    assert f"Empty: {standard}" in described, "action.yml's `checks` input must name the standard set (of the default profile)"

@@ -68,7 +68,7 @@ def every_label() -> tuple[str, ...]:
 
 SPEC = CheckSpec(
     NAME,
-    default="opt-in",
+    default="always",
     findings=("developer-role",),
     summary="the agent's own parameters, tool_choice values and developer role are accepted or refused with a structured 4xx "
             "naming them; forced calls come back structured, not as text",

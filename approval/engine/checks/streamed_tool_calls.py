@@ -71,7 +71,7 @@ def chosen_tool(tools: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
 
 SPEC = CheckSpec(
     NAME,
-    default="opt-in",
+    default="with-streamed-tools",
     findings=("finish-reason", "duplicate-calls"),
     summary="a streamed tool call, single and parallel, rebuilt as the agent's client rebuilds it, gives the calls of its "
             "non-streamed twin",

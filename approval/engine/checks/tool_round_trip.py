@@ -70,7 +70,7 @@ STRUCTURED_4XX_EXCLUDED = (401, 403, 404, 405, 407, 408, 429)
 
 SPEC = CheckSpec(
     NAME,
-    default="opt-in",
+    default="with-tools",
     findings=("stripped-replay", "previous-response-id"),
     summary=("the turn after a tool call works as the agent profile sends it: its assistant turn replayed exactly (and "
              "stripped) with the result, a parallel history, Responses `call_id` and `previous_response_id`; never the same call again"),
