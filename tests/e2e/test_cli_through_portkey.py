@@ -51,14 +51,29 @@ def through(portkey: RunningPortkey, tmp_path: Path, config: str, *extra: str, m
     return approve_at(portkey.base_url, tmp_path, model, "--config", config, *extra)
 
 
+@pytest.fixture
+def unstreamed_tools(tmp_path: Path) -> str:
+    """A profile file: the default agent's tools, turns not streamed. Portkey 1.15.2 answers every streamed call routed
+    to an openai custom host with 500 (test_a_streaming_agent_is_not_approved_through_portkey), so the other tests hold
+    for an agent that does not stream."""
+    from importlib import resources
+
+    profile = yaml.safe_load(resources.files("approval.profiles").joinpath("generic-tools.yaml").read_text("utf-8"))
+    path = tmp_path / "unstreamed-tools.yaml"
+    path.write_text(yaml.safe_dump({**profile, "name": "unstreamed-tools", "streams": False}, sort_keys=False), encoding="utf-8")
+    return str(path)
+
+
 def check(record: dict[str, Any], name: str) -> dict[str, Any]:
     return next(c for c in record["checks"] if c["name"] == name)
 
 
 @pytest.mark.parametrize("endpoint", ["chat", "responses"])
-def test_approved_through_portkey_in_front_of_litellm(portkey, litellm, tmp_path, endpoint):
-    result, record = through(portkey, tmp_path, config_file(tmp_path, routed_to(litellm.base_url)), "--endpoint", endpoint)
+def test_approved_through_portkey_in_front_of_litellm(portkey, litellm, tmp_path, endpoint, unstreamed_tools):
+    result, record = through(portkey, tmp_path, config_file(tmp_path, routed_to(litellm.base_url)), "--endpoint", endpoint,
+                             "--profile", unstreamed_tools)
     assert result.code == 0, result.all_text
+    assert statuses(record)["tool-round-trip"] == ("pass", "none")  # the tool loop through both gateways' translation
     assert record["overall_result"] == "pass" and record["endpoint_family"] == endpoint
     checks = statuses(record)
     assert checks["model-echo"] == ("pass", "none") and checks["happy-path"] == ("pass", "none")
@@ -70,7 +85,9 @@ def test_approved_through_portkey_in_front_of_litellm(portkey, litellm, tmp_path
 
 @pytest.mark.parametrize("endpoint", ["chat", "responses"])
 def test_approved_through_portkey_in_front_of_the_fault_gateway(portkey, fault, tmp_path, endpoint):
-    result, record = through(portkey, tmp_path, config_file(tmp_path, routed_to(fault.base_url)), "--endpoint", endpoint)
+    # the fault gateway answers one text to everything: an agent without tools
+    result, record = through(portkey, tmp_path, config_file(tmp_path, routed_to(fault.base_url)), "--endpoint", endpoint,
+                             "--profile", "plain-chat")
     assert result.code == 0, result.all_text
     assert statuses(record)["model-echo"] == ("pass", "none")
     sent = [r for r in fault.requests if r.method == "POST"]
@@ -96,10 +113,19 @@ def test_the_error_path_says_portkey_filled_in_a_model_for_the_request_without_o
     assert result.code == 1 and statuses(record)["error-path"] == ("fail", "gateway")
 
 
-def test_a_fallback_to_a_later_target_under_the_same_model_name_fails_model_echo(portkey, litellm, tmp_path):
+def test_a_streaming_agent_is_not_approved_through_portkey(portkey, litellm, tmp_path):
+    # Portkey 1.15.2 answers a streamed call routed to an openai custom host with 500: the default agent, which streams
+    # its tool calls, could not work through it, and the verdict says so as what it is (infrastructure), not the model
+    result, record = through(portkey, tmp_path, config_file(tmp_path, routed_to(litellm.base_url)))
+    assert result.code == 1, result.all_text
+    assert statuses(record)["streamed-tool-calls"] == ("error", "infrastructure")
+    assert "HTTP 500" in check(record, "streamed-tool-calls")["detail"] and record["failure_categories"] == ["infrastructure"]
+
+
+def test_a_fallback_to_a_later_target_under_the_same_model_name_fails_model_echo(portkey, litellm, tmp_path, unstreamed_tools):
     with FaultGateway(models=("other-model",)) as rejecting:  # answers 404 model_not_found for good-model
         fallback = {"strategy": {"mode": "fallback"}, "targets": [target(rejecting.base_url), target(litellm.base_url)]}
-        result, record = through(portkey, tmp_path, config_file(tmp_path, {"x-portkey-config": fallback}))
+        result, record = through(portkey, tmp_path, config_file(tmp_path, {"x-portkey-config": fallback}), "--profile", unstreamed_tools)
         assert any(r.model == "good-model" for r in rejecting.requests)  # the first target was asked, and refused
     assert result.code == 1, result.all_text
     checks = statuses(record)

@@ -31,6 +31,7 @@ BASE_SHA: str = PR_EVENT["pull_request"]["base"]["sha"]
 CONFIG = """# The gateway this repository gates; its approved list lives in AGENTS.md.
 approved_models_file: AGENTS.md
 model_in_use: good-model   # what the agents use today
+agent: {profile: plain-chat}   # json-model and slow-model are LiteLLM mocks answering one text: no tool loop to carry
 """
 BLOCK = "# Agents\n\nOnly these models.\n\n<!-- approved-models:start -->\n{}<!-- approved-models:end -->\n"
 
@@ -72,7 +73,7 @@ def test_a_pull_request_listing_an_unapproved_model_fails_registry_guard_and_pas
     assert by_hand.outputs["result"] == "fail"
     assert by_hand.record()["overall_result"] == "pass", "good-model's own record stays a pass"
     body = our_comment(github)
-    assert body.splitlines()[1] == "## ❌ Model approval: `good-model` approved for agent profile `generic-tools` — registry-guard failed"
+    assert body.splitlines()[1] == "## ❌ Model approval: `good-model` approved for agent profile `plain-chat` — registry-guard failed"
     assert "### ❌ registry-guard: fail (config)" in body
     assert "json-model enters the approved list without evidence" in body and "json-model is added but was not a candidate" in body
     assert "- added `json-model`: **not a candidate of this run**, **without evidence**" in body
@@ -111,7 +112,7 @@ def test_a_pull_request_listing_an_unapproved_model_fails_registry_guard_and_pas
     assert reviewed.code == 0, reviewed.log
     assert reviewed.outputs["result"] == "pass"
     body = our_comment(github)
-    assert body.splitlines()[1] == "## ✅ Model approval: `json-model` approved for agent profile `generic-tools`"
+    assert body.splitlines()[1] == "## ✅ Model approval: `json-model` approved for agent profile `plain-chat`"
     assert "- added `json-model`: approved in this run, with evidence" in body
     assert "To record the approval" not in body, "nothing left to add"
 

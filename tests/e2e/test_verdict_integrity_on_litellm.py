@@ -75,9 +75,9 @@ def test_a_wrong_key_on_litellm_leaves_the_error_path_unproven(litellm: RunningL
 
 def test_warnings_that_block_say_so(litellm: RunningLiteLLM, tmp_path: Path) -> None:
     cfg = config(tmp_path, "warnings_block: true\n")
-    result, record = approve(litellm.base_url, tmp_path, "good-model", "--config", cfg, "--checks", "happy-path,reachability,error-path",
+    result, record = approve(litellm.base_url, tmp_path, "slow-model", "--config", cfg, "--checks", "happy-path,reachability,error-path",
                              key=MASTER_KEY)
     assert result.code == 1 and record is not None
-    assert statuses(record)["error-path"][0] == "warn"  # LiteLLM's mock accepts empty messages
+    assert statuses(record)["error-path"][0] == "warn"  # LiteLLM's mock_response accepts empty messages
     assert "warnings block approval (warnings_block: true)" in result.stdout
     assert "warnings block approval" in record["notes"]

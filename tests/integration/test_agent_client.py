@@ -73,7 +73,7 @@ def test_a_hanging_call_is_cut_at_max_wait_and_the_run_does_not_wait_longer(tmp_
 def test_a_call_cut_by_the_runs_deadline_is_an_evidence_gap(tmp_path: Path) -> None:
     with FaultGateway(max_stall_s=30) as gw:
         gw.set_fault("hang", model="good-model")
-        run, record, check = approve(gw, tmp_path, "--timeout", "4", "--concurrency", "16")
+        run, record, check = approve(gw, tmp_path, "--timeout", "4", "--concurrency", "16", "--profile", "plain-chat")
     assert run.code == 1 and run.seconds < 4 + 2
     assert (check["status"], check["category"]) == ("error", "infrastructure"), check
     assert "cut by the run's deadline of 4 s after 1 attempt (unfinished)" in check["detail"]

@@ -29,7 +29,7 @@ RUNS = 50
 TIMEOUT_S = 10.0
 MARGIN_S = 2.0
 QUICK_S = TIMEOUT_S / 2  # a run on a healthy path finishes well before the deadline, whatever the others do
-PROBES = 2 + 1 + 3  # reach + models, one sample, three error-path probes
+PROBES = 2 + 1 + 3 + 1  # reach + models, one sample, three error-path probes, agent-envelope's plain call
 MAX_ATTEMPTS = 3
 SDK_CALLS = 1 + 3  # agent-client: the prompt, the three malformed requests
 SDK_ATTEMPTS = 3  # the SDK's own max_retries (2) + 1
@@ -74,7 +74,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Run],
         fault = MIX[i % len(MIX)][0]
         tag = f"run-{i:02d}-tag"
         config = directory / f"gateway-{i:02d}.yaml"
-        config.write_text(f"headers: {{X-Approval-Run: {tag}}}\n", encoding="utf-8")
+        # an agent without tools: the fault gateway answers one text to everything, it is no tool-using model
+        config.write_text(f"headers: {{X-Approval-Run: {tag}}}\nagent: {{profile: plain-chat}}\n", encoding="utf-8")
         runs.append(Run(i, _model(i), f"key-{i:02d}-{CANARY}", tag, fault, hashlib.sha256(config.read_bytes()).hexdigest()))
     # 50 runs open about 300 connections at once; the stdlib listen backlog of 5 would make the loopback server itself
     # drop some (resets, which the client rightly retries). A real gateway has a real backlog: give this one too.
