@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import yaml
 
+from approval.common.names import safe_name
 from approval.common.redact import credential_name, credential_shaped, header_secrets, holds_secret
 
 REDACTED = "<redacted>"
@@ -341,7 +342,7 @@ def profile_name(given: str | None, product: str) -> str:
     """`--name`, else `captured-<product>` in the profile's name alphabet."""
     if given:
         return given
-    stem = re.sub(r"[^a-z0-9._-]+", "-", product.split("/", 1)[0].lower()).strip("-._")
+    stem = safe_name(product.split("/", 1)[0].lower()).strip("-._")
     return f"captured-{stem}"[:64] if stem and product != "an unnamed client" else "captured-agent"
 
 
