@@ -43,11 +43,13 @@ import yaml  # noqa: E402
 from approval import __version__ as APPROVAL_VERSION  # noqa: E402
 from approval.engine.checks import CATALOGUE, plan_for  # noqa: E402
 from approval.engine.probes import Probe  # noqa: E402
+from approval.engine.suite import run_suite  # noqa: E402
 from approval.record.build import record_paths  # noqa: E402
 from approval.settings.build import build_settings  # noqa: E402
 from approval.settings.flags import Flags  # noqa: E402
 from bench import image  # noqa: E402
-from harness.peer_gateway import LiteLLMError, RunningLiteLLM, find_litellm, start_litellm  # noqa: E402
+from harness.peer_gateway import LiteLLMError, RunningLiteLLM, find_litellm, start_litellm, write_stub_litellm_config  # noqa: E402
+from harness.stub_upstream import StubUpstream  # noqa: E402
 
 BENCH: Final = ROOT / "bench"
 LITELLM_CONFIG: Final = BENCH / "litellm-bench.yaml"
@@ -187,6 +189,36 @@ def planned(base_url: str, model: str, checks: str | None = None) -> list[Probe]
     settings = build_settings(Flags(base_url=base_url, models=(model,), checks=checks, profile=PROFILE), {"GATEWAY_API_KEY": MASTER_KEY},
                               CATALOGUE)
     return plan_for(settings, model, settings.checks)
+
+
+@dataclass(frozen=True)
+class ToolLoopCalls:
+    answered: int  # requests the stub model answered in one run (each carries its latency)
+    longest_chain: int  # turns of the longest conversation: made one after the other, whatever the concurrency
+
+
+def tool_loop_calls(base_url: str, model: str, stub: StubUpstream) -> ToolLoopCalls:
+    """One in-process run of the default profile's standard set: how many requests reached the model and how many turns
+    the longest conversation took (the suite's `converse`, observed), which together give the run's floor."""
+    from approval.engine import suite
+
+    chains: list[int] = []
+    original = suite.converse
+
+    def observed(client: Any, probe: Probe) -> list[Any]:
+        turns = original(client, probe)
+        chains.append(len(turns))
+        return turns
+
+    settings = build_settings(Flags(base_url=base_url, models=(model,), profile="generic-tools"), {"GATEWAY_API_KEY": MASTER_KEY}, CATALOGUE)
+    started = time.time()
+    suite.converse = observed
+    try:
+        run_suite(settings)
+    finally:
+        suite.converse = original
+    answered = sum(1 for r in stub.requests if r.method == "POST" and r.time >= started)
+    return ToolLoopCalls(answered, max(chains, default=1))
 
 
 def concurrent_raw(base_url: str, probes: Sequence[Probe]) -> dict[str, float]:
@@ -702,6 +734,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             s = Scenario("stub_promptfoo", "promptfoo on the stub, 3 samples", 3, 3, DEFAULT_CONCURRENCY, floor_s(3, DEFAULT_CONCURRENCY, latency))
             scenarios["stub_promptfoo"] = repeat(s, runs, lambda: promptfoo_run(stub.base_url, scratch, stub))
 
+        say(f"bench: the default agent profile's tool loop: LiteLLM's translation to the stub tool-using model ({latency * 1000:.0f} ms per answer)")
+        tool_stub = stack.enter_context(StubUpstream(models=(MODEL,), latency_s=latency))
+        tool_config = write_stub_litellm_config(scratch / "litellm-tools.json", tool_stub.root_url, [MODEL], master_key=MASTER_KEY)
+        tool_gateway = stack.enter_context(start_litellm(tool_config, log_path=scratch / "litellm-tools.log"))
+        tool_model = f"openai-{MODEL}"
+        loop = tool_loop_calls(tool_gateway.base_url, tool_model, tool_stub)
+        say(f"bench: one candidate under generic-tools = {loop.answered} answered by the model; longest conversation {loop.longest_chain} turns")
+        s = Scenario("tools_one", "approval, generic-tools (tool loop, LiteLLM → stub)", loop.answered, loop.answered, DEFAULT_CONCURRENCY,
+                     max(floor_s(loop.answered, DEFAULT_CONCURRENCY, latency), loop.longest_chain * latency), latency_s=latency)
+        tool_args = ["--profile", "generic-tools"]
+        approval_run(tool_gateway.base_url, [tool_model], tool_args, scratch)  # warm-up
+        scenarios["tools_one"] = repeat(s, runs, lambda: approval_run(tool_gateway.base_url, [tool_model], tool_args, scratch))
+
         say("bench: start-up")
         version_cmd = [*approval_command(), "--version"]
         command_run(version_cmd, scratch)
@@ -722,7 +767,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     say()
     say(f"approval {APPROVAL_VERSION} · Python {platform.python_version()} · LiteLLM {litellm_version} · injected latency {latency * 1000:.0f} ms · "
         f"median of {runs} run(s) · {os.cpu_count()} CPU(s)")
-    say("calls = calls made (of which carry the injected latency); floor = ceil(latency-bearing calls / concurrency) × latency")
+    say("calls = calls made (of which carry the injected latency); floor = ceil(latency-bearing calls / concurrency) × latency; "
+        "for the tool loop at least its longest conversation's turns, one after the other")
     print_table(list(sc.values()))
 
     one, seq, three, many, wide = (sc[k].wall for k in ("one", "one_seq", "one_3calls", "many", "many_wide"))
@@ -753,7 +799,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rss = max((v for v in (sc["one"].med("max_rss_mb"), sc["many"].med("max_rss_mb")) if v is not None), default=None)
     cap_seen = max((r.max_in_flight or 0 for r in sc["stub_many"].runs), default=0)
     targets = [wall_target(sc[k]) for k in ("one", "one_raw", "one_seq", "one_3calls", "many", "many_wide", "stub_one", "stub_many",
-                                            "stub_many_wide")]
+                                            "stub_many_wide", "tools_one")]
     # The same bound with the floor taken from what the gateway itself needs under the same load (a bare client's
     # p50): separates the tool's overhead from the proxy's own (LiteLLM adds tens of ms to each of 8 concurrent calls).
     # With agent-client the floor also holds the SDK's import, measured in the same runs (as in wall_target).

@@ -952,6 +952,7 @@ class StubUpstream:
     host: str = "127.0.0.1"
     port_wanted: int = 0  # 0: a free port
     anthropic_merge_turns: bool = False  # True: join consecutive same-role turns as today's Anthropic API does
+    latency_s: float = 0.0  # every POST is answered this long after it arrived (a model's time to answer; the benchmark's)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _log: deque[RecordedRequest] = field(init=False, repr=False)
     _errors: list[str] = field(default_factory=list, init=False, repr=False)
@@ -1092,6 +1093,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         path = urlsplit(self.path).path.rstrip("/")
+        if self.command == "POST" and self.stub.latency_s > 0:
+            time.sleep(self.stub.latency_s)
         self.stub._record(RecordedRequest(self.command, path, {k.lower(): v for k, v in self.headers.items()}, body, time.time()))
         anthropic = "/messages" in path  # errors in Anthropic's shape on its paths
         try:
