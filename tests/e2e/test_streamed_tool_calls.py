@@ -73,7 +73,7 @@ def _catalogue() -> Any:
 
 
 @pytest.mark.parametrize(("defect", "status", "said"), [
-    ("", "pass", "match their non-streamed twins (1/2 call(s))"),
+    ("", "pass", "match their non-streamed twins (single: 1 call, parallel: 2 calls)"),
     # LiteLLM passes an OpenAI upstream's chunks through as they are: the SDK's helper merges the summary into the call
     ("+stream-duplicate-summary", "fail", "read_file call would arrive as 'read_fileread_file' with arguments that are not JSON"),
     ("+stream-index-zero", "fail", "parallel calls share one `index`"),

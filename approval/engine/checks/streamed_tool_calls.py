@@ -817,8 +817,9 @@ def evaluate(ev: Evidence) -> CheckResult:
     status = worst([f.status for f in findings])
     category = Category.NONE
     if not findings:
-        counts = "/".join(str(metrics[f"{w}_calls"]) for w in ("single", "parallel") if f"{w}_calls" in metrics)
-        detail = f"streamed calls rebuilt as {CLIENT_WORDS[profile.client]} does match their non-streamed twins ({counts} call(s))"
+        made = {w: metrics[f"{w}_calls"] for w in ("single", "parallel") if f"{w}_calls" in metrics}
+        counts = ", ".join(f"{w}: {n} call{'' if n == 1 else 's'}" for w, n in made.items())
+        detail = f"streamed calls rebuilt as {CLIENT_WORDS[profile.client]} does match their non-streamed twins ({counts})"
     else:
         ordered = sorted(findings, key=lambda f: [Status.ERROR, Status.FAIL, Status.WARN].index(f.status))
         detail = "; ".join(f.text for f in ordered)
