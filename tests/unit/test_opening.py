@@ -23,6 +23,14 @@ CODEX = [{"type": "message", "role": "developer", "chars": 16979}, {"type": "mes
          {"type": "function_call", "chars": 57}, {"type": "function_call_output", "chars": 160}]
 
 
+def sent(probe: Any) -> list[dict[str, Any]]:
+    """The messages (chat) or input items (Responses) a probe's payload carries."""
+    payload = probe.payload or {}
+    items = payload.get("input", payload.get("messages"))
+    assert isinstance(items, list)
+    return items
+
+
 def shape(op: Opening) -> list[tuple[str, int]]:
     return [(str(m["role"]), len(str(m["content"]))) for m in op.messages]
 
@@ -104,14 +112,14 @@ def test_ahead_puts_the_opening_first_and_keeps_the_payload_s_own_instructions()
 def test_the_round_trip_and_the_envelope_send_codex_s_developer_messages_ahead_of_their_own_turns() -> None:
     settings = make_settings(profile="codex-cli", checks="happy-path,tool-round-trip,agent-envelope")
     round_trip = {p.label: p for p in tool_round_trip.own_probes(settings, "cand-model")}
-    first = round_trip[tool_round_trip.ROUND_TRIP].payload["input"]
+    first = sent(round_trip[tool_round_trip.ROUND_TRIP])
     assert [m["role"] for m in first] == ["developer", "developer", "user", "user"]
     assert first[-1]["content"].startswith("Read README.md") and len(first[0]["content"]) == 16979
-    parallel = round_trip[tool_round_trip.PARALLEL].payload["input"]
+    parallel = sent(round_trip[tool_round_trip.PARALLEL])
     assert [m.get("role") for m in parallel[:3]] == ["developer", "developer", "user"]
     envelope = {p.label: p for p in agent_envelope.probes_for(settings, "cand-model")}
-    assert [m["role"] for m in envelope[agent_envelope.BASE].payload["input"]] == ["developer", "developer", "user", "user"]
-    compared = envelope[agent_envelope.role_label("developer", 1)].payload["input"]
+    assert [m["role"] for m in sent(envelope[agent_envelope.BASE])] == ["developer", "developer", "user", "user"]
+    compared = sent(envelope[agent_envelope.role_label("developer", 1)])
     assert [m["role"] for m in compared] == ["developer", "user"], "the system/developer comparison sends its own instruction only"
 
 
@@ -119,7 +127,7 @@ def test_a_profile_without_a_recorded_sequence_sends_what_it_sent_before() -> No
     settings = make_settings(checks="happy-path,tool-round-trip,agent-envelope")
     assert settings.profile.role_sequence == () and load_profile("generic-tools").role_sequence == ()
     first = next(p for p in tool_round_trip.own_probes(settings, "cand-model") if p.label == tool_round_trip.ROUND_TRIP)
-    assert [m["role"] for m in first.payload["messages"]] == ["user"]
+    assert [m["role"] for m in sent(first)] == ["user"]
     with_one = dataclasses.replace(settings, profile=dataclasses.replace(GENERIC_TOOLS, role_sequence=tuple(CHAT)))
     first = next(p for p in tool_round_trip.own_probes(with_one, "cand-model") if p.label == tool_round_trip.ROUND_TRIP)
-    assert [m["role"] for m in first.payload["messages"]] == ["system", "user"]
+    assert [m["role"] for m in sent(first)] == ["system", "user"]
