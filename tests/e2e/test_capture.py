@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from approval.common.redact import holds_secret
+from approval.engine.opening import FILLER
 from approval.settings.profile import load_profile
 from harness.agents import AGENTS, NODE_MODULES, AgentError, install, installed, run_agent, stub_gateway
 from harness.commands import approval_command, require_e2e, run_approval
@@ -323,10 +324,13 @@ def test_a_real_agent_completes_through_the_proxy_and_its_profile_replays(gatewa
     # profile's): a Responses profile is replayed through the checks that send its tools and parameters as they are
     checks = CONVERSATION_CHECKS if agent.protocol == "chat" else "reachability,happy-path,tool-calling,agent-envelope"
     record = tmp_path / "record.json"
+    since = time.time()
     run = run_approval(["run", "--base-url", base_url, "--model", "openai-stub-model", "--profile", str(out), "--checks",
                         checks, "--record-out", str(record), "--timeout", "90"], key=key, cwd=tmp_path)
     assert run.code == 0, run.all_text[-3000:]
     assert f"for agent profile captured-{name}" in run.stdout
+    # the agent's own first messages (its recorded role sequence, as filler of their lengths) reached the model
+    assert any(FILLER[:60] in json.dumps(r.body) for r in stub.requests if r.time >= since), "the opening was not replayed"
     assert json.loads(record.read_text())["agent_profile"]["name"] == f"captured-{name}"
 
 

@@ -4,7 +4,8 @@ as a structured call, not as call markup in the text; a `developer` message is n
 
 One call per parameter, so a refusal names what the agent cannot send. A parameter accepted (200: used, translated or
 dropped) passes; refused with a structured 4xx, or failing with a 5xx or an unstructured body, is a finding for that
-agent: it sends it on every request.
+agent: it sends it on every request. Each call but the system/developer comparison (whose instruction is its own)
+starts with the opening of the profile's recorded role sequence (approval.engine.opening), as the agent's requests do.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from approval.engine.checks.streaming import judge_chat_stream, judge_responses_
 from approval.engine.classify import describe_failure, failure_status, generation
 from approval.engine.contract import parse_error_body, show_repr
 from approval.engine.gateway import Exchange, sse_json
+from approval.engine.opening import ahead, opening
 from approval.engine.probes import CONVERSATION_PREFIX, Probe, messages_payload
 from approval.engine.results import Category, CheckResult, Status
 from approval.settings.build import Settings
@@ -124,9 +126,12 @@ def probes_for(settings: Settings, model: str) -> list[Probe]:
     endpoint = profile.endpoint or settings.endpoint
     path = settings.path_for(endpoint)
     tools = tool_entries(endpoint, profile.tools)
+    first = opening(profile.role_sequence, endpoint)
 
-    def call(label: str, messages: list[dict[str, str]], **fields: Any) -> Probe:
+    def call(label: str, messages: list[dict[str, str]], own_opening: bool = True, **fields: Any) -> Probe:
         payload = messages_payload(settings, endpoint, model, messages)
+        if own_opening:
+            payload = ahead(first, payload, endpoint)
         for name, value in fields.items():
             payload = with_field(payload, name, value)
         return Probe(label, "POST", path, payload, stream=payload.get("stream") is True)
@@ -145,7 +150,7 @@ def probes_for(settings: Settings, model: str) -> list[Probe]:
         with_ack = tool_entries(endpoint, [ACK, *profile.tools])
         for role in ("system", "developer"):
             messages = [{"role": role, "content": ACK_INSTRUCTION}, *user]
-            probes += [call(role_label(role, i), messages, tools=with_ack, tool_choice="auto") for i in range(1, DEVELOPER_TRIES + 1)]
+            probes += [call(role_label(role, i), messages, False, tools=with_ack, tool_choice="auto") for i in range(1, DEVELOPER_TRIES + 1)]
     return probes
 
 

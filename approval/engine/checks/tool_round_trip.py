@@ -24,7 +24,9 @@ fields and not this one (the agent drops it) it fails; with no reasoning fields 
 (`required: [tool-round-trip.stripped-replay]` makes it block). A chained turn refused with a structured 4xx warns
 (`tool-round-trip.previous-response-id`). Only what the loop needs is sent (tools, tool_choice, the token cap): the
 agent's other parameters are judged by their own check. Replays are not streamed; a Responses first turn is, when the
-profile streams, and its events are held to one response id and a non-empty `call_id` on every function call.
+profile streams, and its events are held to one response id and a non-empty `call_id` on every function call. Every
+conversation starts with the opening of the profile's recorded role sequence (approval.engine.opening: its instruction
+and context messages as filler of the recorded lengths), as the agent's own requests do.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from approval.engine.checks.base import CheckSpec, Evidence, duration_of, not_fi
 from approval.engine.classify import describe_failure, failure_status, generation
 from approval.engine.contract import Generation, parse_error_body, parse_responses_object, show_repr
 from approval.engine.gateway import Exchange, sse_json
+from approval.engine.opening import NONE, Opening, ahead, opening
 from approval.engine.probes import Probe, Turn, messages_payload
 from approval.engine.results import Category, CheckResult, Status
 from approval.settings.build import Settings
@@ -56,6 +59,7 @@ PROMPT = "Read README.md with the {tool} tool, then tell me in one sentence what
 PARALLEL_PROMPT = "Read README.md and CHANGELOG.md with the {tool} tool."
 FOLLOW_UP = "Thanks. Now say in one sentence what both files are about."
 READING_WORDS = frozenset({"read", "view", "cat", "open"})
+NOT_TEXT_WORDS = frozenset({"image", "notebook"})  # `view_image` reads no text file: not the file reader
 COMMAND_KEYS = ("command", "cmd")
 PATH_KEYS = ("path", "file_path", "filePath", "filepath", "file", "filename", "target_file", "absolute_path")
 REASONING_WORDS = ("reasoning", "thinking", "thought_signature", "signature", "encrypted_content")
@@ -87,15 +91,17 @@ def endpoint_of(settings: Settings) -> str:
 
 
 def reading_tool(profile: AgentProfile) -> Mapping[str, Any]:
-    """The profile's first file-reading tool (by name, else by a path-like parameter), else its first tool."""
+    """The profile's first file-reading tool (by name, else by a path-like parameter), else its first tool; a tool
+    for images or notebooks is never taken for the file reader."""
     tools = profile.tools
-    for tool in tools:
+    texts = [t for t in tools if not NOT_TEXT_WORDS & set(name_words(str(t.get("name", ""))))]
+    for tool in texts:
         if READING_WORDS & set(name_words(str(tool.get("name", "")))):
             return tool
-    for tool in tools:
+    for tool in texts:
         if any(key in properties(tool) for key in PATH_KEYS):
             return tool
-    return tools[0]
+    return (texts or tools)[0]
 
 
 def name_words(name: str) -> list[str]:
@@ -152,9 +158,10 @@ class Loop:
     user: Mapping[str, Any]
     first_streams: bool
     replays: int
+    opening: Opening = NONE  # the agent's own first messages (its role_sequence's), ahead of the check's turns
 
     def first(self, choice: Any) -> dict[str, Any]:
-        payload = {**self.base, self.key: [dict(self.user)], "tool_choice": choice}
+        payload = ahead(self.opening, {**self.base, self.key: [dict(self.user)], "tool_choice": choice}, self.endpoint)
         if self.first_streams:
             payload["stream"] = True
         return payload
@@ -164,7 +171,7 @@ class Loop:
         return "input" if self.endpoint == "responses" else "messages"
 
     def follow(self, history: list[Any]) -> dict[str, Any]:
-        return {**self.base, self.key: [dict(self.user), *history], "tool_choice": "auto"}
+        return ahead(self.opening, {**self.base, self.key: [dict(self.user), *history], "tool_choice": "auto"}, self.endpoint)
 
 
 def loop_for(settings: Settings, model: str) -> Loop:
@@ -179,7 +186,8 @@ def loop_for(settings: Settings, model: str) -> Loop:
         base["store"] = False
         base["include"] = ["reasoning.encrypted_content"]
     return Loop(endpoint, tool, base, {"role": "user", "content": PROMPT.format(tool=tool)},
-                endpoint == "responses" and settings.profile.streams, REPLAYS_STATELESS if stateless else 1)
+                endpoint == "responses" and settings.profile.streams, REPLAYS_STATELESS if stateless else 1,
+                opening(settings.profile.role_sequence, endpoint))
 
 
 def refused_structured(ex: Exchange, *, not_found: bool = False) -> bool:
@@ -336,7 +344,7 @@ def synthetic_parallel(settings: Settings, model: str, endpoint: str, *, follow_
     payload = messages_payload(settings, endpoint, model, messages)
     payload["tools"] = tools_payload(settings.profile, endpoint)
     payload["tool_choice"] = "auto"
-    return payload
+    return ahead(opening(settings.profile.role_sequence, endpoint), payload, endpoint)
 
 
 def chained_next(loop: Loop, answers: list[Exchange]) -> Turn | None:
@@ -347,6 +355,8 @@ def chained_next(loop: Loop, answers: list[Exchange]) -> Turn | None:
     if not final or not isinstance(final.get("id"), str) or not final["id"] or not calls:
         return None
     payload = {k: v for k, v in loop.base.items() if k not in ("store", "include")}
+    if loop.opening.instructions is not None:  # sent on every request, as the agent sends them
+        payload["instructions"] = loop.opening.instructions
     return Turn({**payload, "previous_response_id": final["id"], "input": results_for(calls, loop.endpoint), "tool_choice": "auto"})
 
 
@@ -366,7 +376,8 @@ def own_probes(settings: Settings, model: str) -> list[Probe]:
               Probe(PARALLEL, "POST", path, synthetic_parallel(settings, model, endpoint, follow_up=False)),
               Probe(PARALLEL_USER, "POST", path, synthetic_parallel(settings, model, endpoint, follow_up=True))]
     if endpoint == "responses" and settings.profile.previous_response_id:
-        chain = Loop(loop.endpoint, loop.tool, {k: v for k, v in loop.base.items() if k not in ("store", "include")}, loop.user, False, 1)
+        chain = Loop(loop.endpoint, loop.tool, {k: v for k, v in loop.base.items() if k not in ("store", "include")}, loop.user, False, 1,
+                     loop.opening)
         probes.append(Probe(CHAINED, "POST", path, chain.first(forced(endpoint, loop.tool)),
                             next_turn=lambda answers: chained_next(chain, answers), max_turns=2))
     return probes
