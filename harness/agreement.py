@@ -14,8 +14,8 @@ Everything here but ``run_gate`` / ``run_cell`` / ``run_matrix`` is pure: the JS
 (``summary``) and the README's compatibility table (``readme_table``) come from the rows or the JSON alone, so the
 README's table is checked against the committed JSON without running anything. From a shell (``bash bench/agents``)::
 
-    python -m harness.agreement                      # every agent x every defect; prints the matrix, writes the JSON
-    python -m harness.agreement --agent aider --defect refuse-turn-2 --out /dev/null
+    python -m harness.agreement --readme          # every agent x every defect: the JSON and the README's table
+    python -m harness.agreement --agent aider --defect refuse-turn-2   # a part of it: printed only
 """
 
 from __future__ import annotations
@@ -176,9 +176,10 @@ def stub_model(defect: str) -> str:
 
 
 def run_cell(agent: str, defect: str, task: str, *, stub: StubUpstream, base_url: str, api_key: str,
-             gate_runs: dict[tuple[str, str], GateRun]) -> Row:
-    """One cell: the agent, then the gate (one gate run per profile and model, shared by the healthy model's two tasks)."""
-    model = f"{ROUTE}-{stub_model(defect)}"
+             gate_runs: dict[tuple[str, str], GateRun], route: str = ROUTE) -> Row:
+    """One cell: the agent, then the gate (one gate run per profile and model, shared by the healthy model's two tasks).
+    ``route``: LiteLLM's provider to the stub, ``openai`` or ``anthropic`` (its translation to Anthropic Messages)."""
+    model = f"{route}-{stub_model(defect)}"
     outcome = run_agent(AGENTS[agent], stub=stub, base_url=base_url, api_key=api_key, model=model,
                         task=PARALLEL_TASK if task == TWO else TASK)
     key = (PROFILES[agent], model)
@@ -293,7 +294,7 @@ def readme_table(data: Mapping[str, Any]) -> str:
 
 def write_readme(table: str, readme: Path = README) -> None:
     text = readme.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(TABLE_START) + r"\n.*?\n" + re.escape(TABLE_END), re.DOTALL)
+    pattern = re.compile(re.escape(TABLE_START) + r"\n.*?" + re.escape(TABLE_END), re.DOTALL)
     if not pattern.search(text):
         raise AgentError(f"{readme.name} lacks the {TABLE_START} ... {TABLE_END} block")
     readme.write_text(pattern.sub(lambda _: f"{TABLE_START}\n{table}\n{TABLE_END}", text), encoding="utf-8")
@@ -303,10 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.agreement", description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--agent", action="append", choices=list(PROFILES), help="default: every agent")
     parser.add_argument("--defect", action="append", choices=list(DEFECTS), help="default: every defect")
-    parser.add_argument("--out", type=Path, default=RESULTS, help=f"the JSON written (default {RESULTS.relative_to(REPO_ROOT)})")
-    parser.add_argument("--readme", action="store_true", help="also write the README's compatibility table from it")
+    parser.add_argument("--out", type=Path, help=f"the JSON written (default: {RESULTS.relative_to(REPO_ROOT)} for the whole "
+                                                 "matrix, none for a part of it)")
+    parser.add_argument("--readme", action="store_true", help="also write the README's table from the whole matrix")
     args = parser.parse_args(argv)
     agents = args.agent or list(PROFILES)
+    whole = args.agent is None and args.defect is None
+    out = args.out or (RESULTS if whole else None)
     started = time.monotonic()
     try:
         rows = run_matrix(agents, args.defect or list(DEFECTS))
@@ -314,8 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     previous: dict[str, Any] = {}
-    with contextlib.suppress(OSError, ValueError):
-        previous = json.loads(args.out.read_text(encoding="utf-8"))
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        previous = json.loads(Path(out or RESULTS).read_text(encoding="utf-8"))
     data = to_json(rows, agents, datetime.datetime.now(datetime.UTC).date().isoformat(), previous.get("notes"))
     s = data["summary"]
     print(f"\nagreement {s['agreeing']}/{s['cells']} ({s['agreement_rate']:.0%}); false approvals: {len(s['false_approvals'])}"
@@ -324,10 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     for agent, spent in s["wall_time"].items():
         print(f"{agent:14} agent {spent['agent_seconds']:6.1f} s   gate {spent['gate_seconds']:6.1f} s")
     print(f"in all {time.monotonic() - started:.0f} s")
-    if str(args.out) != os.devnull:
-        args.out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {args.out}")
-    if args.readme:
+    if out is not None and str(out) != os.devnull:
+        out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {out}")
+    if args.readme and whole:
         write_readme(readme_table(data))
         print(f"wrote the table of {README.name}")
     return 1 if s["false_approvals"] else 0
