@@ -112,7 +112,7 @@ class Reason(enum.StrEnum):
     EXIT = "non-zero-exit"  # it exited non-zero otherwise
     LOOP = "loop"  # killed: more model requests than the bound
     TIMEOUT = "timeout"  # killed: not done within the time bound
-    TOOL_NEVER_RAN = "tool-never-ran"  # exit 0, but no request carried the file's content in a tool result
+    TOOL_NEVER_RAN = "tool-never-ran"  # exit 0, but no request carried the file's content in a tool result (Aider: at all)
     ANSWER_MISSING = "answer-missing"  # exit 0 and the tool ran, but the secret is not in its output
 
 
@@ -127,7 +127,7 @@ class Outcome:
     exit_code: int | None  # None when it was killed
     seconds: float
     requests: int
-    tool_ran: bool
+    tool_ran: bool  # the file's content reached the model: in a tool result (Aider: in its prompt)
     answered: bool
     output_tail: str
     egress: tuple[str, ...] = ()  # hosts it tried to reach through the proxy variables (refused), sorted
