@@ -59,7 +59,7 @@ __all__ = [
 PROFILES: Final[Mapping[str, str]] = {"codex": "codex-cli", "opencode": "opencode", "qwen-code": "qwen-code",
                                       "openai-agents": "openai-agents", "aider": "aider"}
 DEFECTS: Final = ("refuse-turn-2", "drop-tool-results", "stream-duplicate-summary", "stream-index-zero", "text-tool-calls",
-                  "finish-stop", "ignore-tool-choice", "empty-call-id")
+                  "finish-stop", "ignore-tool-choice", "empty-call-id", "require-reasoning-roundtrip", "drop-developer")
 TWO_CALLS: Final = frozenset({"stream-index-zero"})  # shows only with two calls at once
 ONE_CALL: Final = "one call"
 TWO: Final = "two calls"

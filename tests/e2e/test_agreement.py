@@ -23,6 +23,7 @@ from harness.stub_upstream import StubUpstream
 pytestmark = [pytest.mark.e2e, pytest.mark.agents]
 
 BREAKING = "refuse-turn-2"
+REASONING = "require-reasoning-roundtrip"  # the model refuses the turn after a tool call without its reasoning_content
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def gateway() -> Iterator[tuple[StubUpstream, str, str]]:
             if require_e2e():
                 pytest.fail(f"APPROVAL_REQUIRE_E2E=1 but the agents could not be installed: {exc}", pytrace=False)
             pytest.skip(f"the agents could not be installed: {exc}")
-    with stub_gateway([stub_model(""), stub_model(BREAKING)]) as running:
+    with stub_gateway([stub_model(""), stub_model(BREAKING), stub_model(REASONING)]) as running:
         yield running
         assert running[0].handler_errors == []
 
@@ -74,3 +75,14 @@ def test_the_gate_refuses_the_route_an_agent_breaks_on_and_never_approves_one_it
         assert any(f.startswith("tool-round-trip:") for f in row.failed_checks), explain(row)
     else:  # Aider never sends a tool result: the refused turn is one it never takes
         assert row.completed and row.gate is Verdict.APPROVED, explain(row)
+
+
+def test_an_agent_that_drops_the_models_reasoning_is_not_approved_for_a_model_that_requires_it_back(
+        gateway: tuple[StubUpstream, str, str]) -> None:
+    """Found by the matrix: the openai Agents SDK replays reasoning_content only to a model named like DeepSeek, so it
+    broke on this model while the gate (no reasoning fields declared: a warning) approved it. Its profile now says it
+    drops reasoning (`drops_reasoning: true`), and tool-round-trip fails instead."""
+    row = cell(gateway, "openai-agents", REASONING)
+    assert not row.completed and row.reason == "api-error", explain(row)
+    assert row.gate is Verdict.NOT_APPROVED and "tool-round-trip:gateway" in row.failed_checks, explain(row)
+    assert "does not send it back" in row.gate_details["tool-round-trip"], explain(row)
