@@ -2,8 +2,9 @@
 on whether each completed its task: the ground truth the gate's verdict has to predict.
 
 Agents (``AGENTS``): Codex CLI (npm ``@openai/codex``, Responses API), OpenCode (npm ``opencode-ai``, the Vercel AI
-SDK's openai-compatible provider), Qwen Code (npm ``@qwen-code/qwen-code``, the openai Node SDK) and an agent on the
-openai Agents SDK (PyPI ``openai-agents``, streamed chat completions; harness/agent_drivers/). The pins live in
+SDK's openai-compatible provider), Qwen Code (npm ``@qwen-code/qwen-code``, the openai Node SDK), an agent on the
+openai Agents SDK (PyPI ``openai-agents``, streamed chat completions; harness/agent_drivers/) and Aider (PyPI
+``aider-chat``, through its own litellm, edits as text with no function calling). The pins live in
 files Dependabot updates: ``requirements/agents/package.json`` + ``package-lock.json`` (installed with ``npm ci
 --ignore-scripts`` into ``.tools/agents/node``; each native binary is run from its platform package, so no install
 script is needed) and ``requirements/agents/<name>.txt`` (each into its own venv, ``.tools/agents/<name>``).
@@ -18,13 +19,19 @@ with a custom OpenAI-compatible provider at ``base_url`` (loopback only), no tel
 proxy variable pointing at a loopback proxy that forwards nothing and records where each request wanted to go
 (``ProxySink``; ``NO_PROXY`` covers loopback), so a request to anywhere else fails and shows in ``Outcome.egress``, Node
 started with ``harness/loopback_only.cjs`` preloaded (it refuses any non-loopback connection), the Python
-driver with its own guard. The agent runs in a session of its own; past ``timeout_s`` or once the stub upstream
-recorded more than ``max_requests`` model requests of this run, the whole process group is killed.
+drivers with theirs (harness/agent_drivers/loopback_guard.py). Aider runs with ``--no-auto-commits --no-gitignore
+--yes-always --no-check-update --analytics-disable`` and ``LITELLM_LOCAL_MODEL_COST_MAP=True``; it still fetches
+litellm's model prices from GitHub on its own, which the sink refuses and ``Outcome.egress`` shows. The agent runs
+in a session of its own; past ``timeout_s`` or once the stub upstream recorded more than ``max_requests`` model
+requests of this run, the whole process group is killed.
 
 The task (``TASK``): "Read README.md with your file tool and tell me the secret word in it" (``PARALLEL_TASK`` asks
 for README.md and NOTES.md "in parallel": the stub then makes two calls at once). The run **completed** when the agent
 exited 0, the secret word and the stub model's answer ("The tool returned: …", which echoes the result) are in its
 output, and the stub recorded a request carrying a tool result with the secret (the tool really ran). Otherwise it **broke**, with one reason (``Reason``).
+Aider calls no tool: README.md is given read-only (``--read README.md``), so it is in every prompt, and the stub model
+answers a tool-less request by quoting the line that says the secret word ("The prompt says: …"); it completed when it
+exited 0, a request carried the secret and that answer is in its output.
 """
 
 from __future__ import annotations
@@ -51,7 +58,15 @@ from pathlib import Path
 from typing import Final
 
 from harness.peer_gateway import LOOPBACK_PRELOAD, REPO_ROOT, start_litellm, write_stub_litellm_config
-from harness.stub_upstream import RESULT_PREFIX, RecordedRequest, StubUpstream, anthropic_turn, chat_turn, responses_turn
+from harness.stub_upstream import (
+    QUOTE_PREFIX,
+    RESULT_PREFIX,
+    RecordedRequest,
+    StubUpstream,
+    anthropic_turn,
+    chat_turn,
+    responses_turn,
+)
 
 __all__ = [
     "AGENTS",
@@ -97,7 +112,7 @@ class Reason(enum.StrEnum):
     EXIT = "non-zero-exit"  # it exited non-zero otherwise
     LOOP = "loop"  # killed: more model requests than the bound
     TIMEOUT = "timeout"  # killed: not done within the time bound
-    TOOL_NEVER_RAN = "tool-never-ran"  # exit 0, but no request carried the file's content in a tool result
+    TOOL_NEVER_RAN = "tool-never-ran"  # exit 0, but no request carried the file's content in a tool result (Aider: at all)
     ANSWER_MISSING = "answer-missing"  # exit 0 and the tool ran, but the secret is not in its output
 
 
@@ -112,7 +127,7 @@ class Outcome:
     exit_code: int | None  # None when it was killed
     seconds: float
     requests: int
-    tool_ran: bool
+    tool_ran: bool  # the file's content reached the model: in a tool result (Aider: in its prompt)
     answered: bool
     output_tail: str
     egress: tuple[str, ...] = ()  # hosts it tried to reach through the proxy variables (refused), sorted
@@ -151,6 +166,14 @@ class Agent:
     entry: Path  # the file that must exist once installed
     command: Callable[[Scratch], list[str]] = field(repr=False)
     prepare: Callable[[Scratch], dict[str, str]] = field(repr=False)  # writes its config; returns its own environment
+    # True: it reads the file with a tool of its own (the file's secret must come back in a tool result); False (Aider):
+    # the file is in its prompt (``--read``), and the model's answer quotes it
+    tools: bool = True
+
+    @property
+    def answer_prefix(self) -> str:
+        """How the stub model's answer starts: it echoes a tool result, or quotes the prompt when no tool was offered."""
+        return RESULT_PREFIX if self.tools else QUOTE_PREFIX
 
     @property
     def venv(self) -> Path:
@@ -264,16 +287,40 @@ def _openai_agents_command(s: Scratch) -> list[str]:
             str(s.max_turns), s.task]
 
 
+# ---------------------------------------------------------------------------------------------------- Aider
+AIDER_DRIVER: Final = DRIVERS / "aider_driver.py"
+AIDER_FLAGS: Final = (
+    "--no-auto-commits", "--no-dirty-commits", "--no-gitignore", "--yes-always", "--no-check-update", "--analytics-disable",
+    "--no-show-model-warnings", "--no-show-release-notes", "--no-pretty", "--no-fancy-input", "--no-detect-urls",
+    "--no-suggest-shell-commands", "--no-auto-lint", "--map-tokens", "0", "--encoding", "utf-8",
+)
+
+
+def _aider_prepare(s: Scratch) -> dict[str, str]:
+    return {"OPENAI_API_BASE": s.base_url, "OPENAI_API_KEY": s.api_key,
+            # litellm's model prices from its package, not fetched from GitHub at import; no telemetry of its own
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False",
+            "AIDER_ANALYTICS_DISABLE": "true", "AIDER_CHECK_UPDATE": "false", "PYTHONIOENCODING": "utf-8"}
+
+
+def _aider_command(s: Scratch) -> list[str]:
+    # The file is given read-only in its prompt (Aider sends it with every message); its edit formats are text, so
+    # the model answers from the prompt, with no tool call.
+    python = TOOLS_DIR / "aider" / "bin" / "python"
+    return [str(python), "-I", str(AIDER_DRIVER), "--model", f"openai/{s.model}", *AIDER_FLAGS, "--read", "README.md",
+            "--message", s.task]
+
+
 def _npm_version(package: str) -> str:
     lock = json.loads((REQUIREMENTS / "package-lock.json").read_text(encoding="utf-8"))
     return str(lock["packages"][f"node_modules/{package}"]["version"])
 
 
-def _pip_version(name: str) -> str:
-    text = (REQUIREMENTS / f"{name}.txt").read_text(encoding="utf-8")
+def _pip_version(name: str, file: str | None = None) -> str:
+    text = (REQUIREMENTS / f"{file or name}.txt").read_text(encoding="utf-8")
     match = re.search(rf"^{re.escape(name)}==(\S+)", text, re.MULTILINE)
     if match is None:
-        raise AgentError(f"requirements/agents/{name}.txt must pin {name}==VERSION")
+        raise AgentError(f"requirements/agents/{file or name}.txt must pin {name}==VERSION")
     return match.group(1)
 
 
@@ -284,6 +331,8 @@ def _agents() -> dict[str, Agent]:
         Agent("qwen-code", _npm_version("@qwen-code/qwen-code"), "npm", "chat", QWEN_JS, _qwen_command, _qwen_prepare),
         Agent("openai-agents", _pip_version("openai-agents"), "pip", "chat", TOOLS_DIR / "openai-agents" / "bin" / "python",
               _openai_agents_command, _openai_agents_prepare),
+        Agent("aider", _pip_version("aider-chat", "aider"), "pip", "chat", TOOLS_DIR / "aider" / "bin" / "python", _aider_command,
+              _aider_prepare, tools=False),
     )}
 
 
@@ -386,7 +435,8 @@ def check_runs(agent: Agent) -> str:
     """What the agent prints for its version (the SDK: its import), run as a run would run it; AgentError if it fails."""
     argv = {"codex": [_node(), str(CODEX_JS), "--version"], "opencode": [str(_opencode_binary()), "--version"],
             "qwen-code": [_node(), str(QWEN_JS), "--version"],
-            "openai-agents": [str(agent.entry), "-I", "-c", "import agents, importlib.metadata as m; print(m.version('openai-agents'))"]}
+            "openai-agents": [str(agent.entry), "-I", "-c", "import agents, importlib.metadata as m; print(m.version('openai-agents'))"],
+            "aider": [str(agent.entry), "-I", str(AIDER_DRIVER), "--version"]}
     with tempfile.TemporaryDirectory(prefix="agent-version-") as home:
         try:
             done = subprocess.run(argv[agent.name], capture_output=True, text=True, timeout=60, check=False, cwd=home,
@@ -554,10 +604,11 @@ def run_agent(agent: Agent, *, stub: StubUpstream, base_url: str, api_key: str, 
         seconds = time.monotonic() - started
         output = log.read_bytes().decode("utf-8", "replace")
         made = _model_requests(stub, since)
-        tool_ran = any(secret in result for r in made for result in tool_results(r))
-        # the model's answer (the stub's "The tool returned: …") reached the user, not only the tool's output, which
-        # some agents print as it runs
-        answered = secret in output and RESULT_PREFIX in output
+        tool_ran = any(secret in result for r in made for result in tool_results(r)) if agent.tools else \
+            any(secret in json.dumps(r.body) for r in made)  # Aider: the file reached the model in its prompt
+        # the model's answer (the stub's "The tool returned: …", or "The prompt says: …" for Aider) reached the user, not
+        # only the tool's output, which some agents print as it runs
+        answered = secret in output and agent.answer_prefix in output
         exit_code = None if killed is not None else process.returncode
         reason = _classify(exit_code, killed, tool_ran, answered, output)
         return Outcome(agent=agent.name, model=model, completed=reason is None, reason=reason, exit_code=exit_code, seconds=seconds,

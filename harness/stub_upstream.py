@@ -34,7 +34,10 @@ It behaves like a tool-using model, deterministically (same request, same answer
   ``disable_parallel_tool_use`` not true): two calls of that tool, one per path;
 - tool results in the history: a text answer echoing the last result (``The tool returned: …``), so an agent's
   success is observable (a call still forced then reads the next path: a different call, never the same one again);
-  no tools (or ``tool_choice: none``): a short text.
+  no tools (or ``tool_choice: none``) and no result: a short text, or, when a line of the conversation's system and user
+  texts says what the secret word is (``the secret word is …``, as a file an agent put in its prompt does), that line
+  quoted (``The prompt says: …``): how a model answers "tell me the secret word" about a file it was shown, so a
+  tool-less agent's success (Aider's, its file given with ``--read``) is observable too.
 
 It enforces each provider's documented rules and answers a violation with that provider's 400:
 
@@ -159,6 +162,8 @@ DEFAULT_MODELS: Final = ("stub-model",)
 DEFAULT_PATHS: Final = ("README.md", "CHANGELOG.md")
 NO_TOOLS_TEXT: Final = "Hello from the stub model."
 RESULT_PREFIX: Final = "The tool returned: "
+QUOTE_PREFIX: Final = "The prompt says: "
+SECRET_LINE: Final = re.compile(r"^.*\bthe secret word is\b.*$", re.IGNORECASE | re.MULTILINE)
 MAX_REQUEST_BODY: Final = 16 * 1024 * 1024
 CREATED: Final = 1_760_000_000  # a fixed timestamp: answers are deterministic
 
@@ -216,6 +221,7 @@ class Turn:
     prompt: str = ""  # the last user text
     instructions: str = ""  # system and developer texts
     results: tuple[str, ...] = ()  # tool results, oldest first
+    context: str = ""  # every system and user text, oldest first (what a model was shown besides tool results)
     seed: str = ""  # what ids are derived from
 
 
@@ -334,6 +340,13 @@ def choose_tool(turn: Turn) -> Tool:
     return tools[0]
 
 
+def answer_without_tools(context: str) -> str:
+    """The text answer when no call is wanted and no result came back: the first line of the context saying what the
+    secret word is, quoted (``The prompt says: …``), or a short greeting."""
+    line = SECRET_LINE.search(context)
+    return QUOTE_PREFIX + line.group(0).strip() if line else NO_TOOLS_TEXT
+
+
 def decide(turn: Turn, defects: frozenset[str] = frozenset(), paths: Sequence[str] = DEFAULT_PATHS) -> Reply:
     """What the model answers: a call while no tool result is in the history (or when forced), text otherwise."""
     results = () if "drop-tool-results" in defects else turn.results
@@ -344,7 +357,7 @@ def decide(turn: Turn, defects: frozenset[str] = frozenset(), paths: Sequence[st
         wants_call = _mentioned(turn.prompt, turn.tools) is not None
     reasoning = "require-reasoning-roundtrip" in defects
     if not wants_call:
-        text = RESULT_PREFIX + results[-1] if results else NO_TOOLS_TEXT
+        text = RESULT_PREFIX + results[-1] if results else answer_without_tools(turn.context)
         return Reply(text=text, reasoning="Answering from the tool result." if reasoning and results else
                      ("Answering briefly." if reasoning else None))
     tool = choose_tool(replace(turn, forced=forced))
@@ -523,7 +536,8 @@ def chat_turn(body: Mapping[str, Any], defects: frozenset[str]) -> Turn:
     choice = body.get("tool_choice")
     return Turn(tools=_chat_tools(body), forced=_forced(choice), choice_none=choice == "none",
                 parallel=body.get("parallel_tool_calls") is not False, prompt=_text_of(users[-1].get("content")) if users else "",
-                instructions=instructions, results=results, seed=json.dumps(messages, sort_keys=True))
+                instructions=instructions, results=results, seed=json.dumps(messages, sort_keys=True),
+                context="\n".join(_text_of(m.get("content")) for m in messages if m.get("role") in {"system", "developer", "user"} - dropped))
 
 
 def _chat_tool_calls(calls: Sequence[Call]) -> list[dict[str, Any]]:
@@ -636,7 +650,9 @@ def responses_turn(body: Mapping[str, Any], items: Sequence[Mapping[str, Any]], 
     choice = body.get("tool_choice")
     return Turn(tools=_responses_tools(body), forced=_forced(choice), choice_none=choice == "none",
                 parallel=body.get("parallel_tool_calls") is not False, prompt=_text_of(users[-1].get("content")) if users else "",
-                instructions=instructions, results=results, seed=json.dumps(list(items), sort_keys=True))
+                instructions=instructions, results=results, seed=json.dumps(list(items), sort_keys=True),
+                context="\n".join([_text_of(body.get("instructions")), *(_text_of(m.get("content")) for m in messages
+                                                                         if m.get("role") in {"system", "developer", "user"} - dropped)]))
 
 
 def responses_output(reply: Reply, defects: frozenset[str], seed: str) -> list[dict[str, Any]]:
@@ -779,6 +795,7 @@ def anthropic_turn(body: Mapping[str, Any]) -> Turn:
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
     results: list[str] = []
     prompt = ""
+    texts = [_text_of(body.get("system"))]
     for message in messages:
         if message.get("role") != "user":
             continue
@@ -787,6 +804,7 @@ def anthropic_turn(body: Mapping[str, Any]) -> Turn:
         text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
         if text:
             prompt = text
+            texts.append(text)
     tools = tuple(Tool(t["name"], t.get("input_schema") or {}) for t in body.get("tools") or []
                   if isinstance(t, dict) and isinstance(t.get("name"), str))
     raw_choice = body.get("tool_choice")
@@ -794,7 +812,8 @@ def anthropic_turn(body: Mapping[str, Any]) -> Turn:
     kind = choice.get("type")
     return Turn(tools=tools, forced=choice.get("name") if kind == "tool" else "required" if kind == "any" else None,
                 choice_none=kind == "none", parallel=not choice.get("disable_parallel_tool_use"), prompt=prompt,
-                instructions=_text_of(body.get("system")), results=tuple(results), seed=json.dumps(messages, sort_keys=True))
+                instructions=_text_of(body.get("system")), results=tuple(results), seed=json.dumps(messages, sort_keys=True),
+                context="\n".join(texts))
 
 
 def anthropic_content(reply: Reply, defects: frozenset[str]) -> list[dict[str, Any]]:

@@ -65,6 +65,7 @@ class AgentProfile:
     parameters: Mapping[str, Any] = field(default_factory=dict)  # the other request fields it sends, with their values
     instruction_role: Literal["system", "developer"] = "system"
     reasoning_fields: tuple[str, ...] = ()  # fields it replays in the assistant turn (reasoning_content, thinking, …)
+    drops_reasoning: bool = False  # it replays none (read in its source): a model that requires reasoning back breaks it
     previous_response_id: bool = False  # Responses: it chains turns by previous_response_id (else it replays the input)
     context_tokens: int | None = None  # the context window it assumes; None: the context check does not apply
     client: Client = "openai-python"  # whose stream rebuilding a streamed tool call is judged by
@@ -157,7 +158,7 @@ def profile_from_mapping(doc: Mapping[str, Any], sha256: str) -> AgentProfile:
     """The dataclass from a schema-valid mapping; what the file leaves out keeps the dataclass's default."""
     given: dict[str, Any] = {"name": str(doc["name"]), "sha256": sha256}
     for key in ("source", "date", "endpoint", "streams", "parallel_tool_calls", "instruction_role", "previous_response_id",
-                "context_tokens", "client", "relies_on_finish_reason"):
+                "context_tokens", "client", "relies_on_finish_reason", "drops_reasoning"):
         if key in doc:
             given[key] = doc[key]
     if "tools" in doc:
@@ -184,7 +185,8 @@ def check_endpoint(profile: AgentProfile, endpoint: str | None) -> str:
     return endpoint
 
 
-CAPTURE_ONLY = ("role_sequence", "header_names")  # left out of a made profile's sha256 when empty: older ones keep theirs
+# left out of a made profile's sha256 when empty (or false): profiles made before them keep theirs
+LEFT_OUT_WHEN_EMPTY = ("role_sequence", "header_names", "drops_reasoning")
 
 
 def with_file_sha(profile: AgentProfile) -> AgentProfile:
@@ -194,7 +196,7 @@ def with_file_sha(profile: AgentProfile) -> AgentProfile:
         return profile
     if profile.name not in builtin_names():
         fields = {f.name: getattr(profile, f.name) for f in dataclasses.fields(profile)
-                  if f.name != "sha256" and not (f.name in CAPTURE_ONLY and not getattr(profile, f.name))}
+                  if f.name != "sha256" and not (f.name in LEFT_OUT_WHEN_EMPTY and not getattr(profile, f.name))}
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=list)
         return replace(profile, sha256=hashlib.sha256(canonical.encode("utf-8")).hexdigest())
     shipped = builtin_profile(profile.name)

@@ -13,29 +13,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import os
-import socket
 import sys
 from pathlib import Path
-from typing import Any
 
-_connect = socket.socket.connect
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import loopback_guard
 
-
-def _loopback_only(self: socket.socket, address: Any) -> Any:
-    if self.family in (socket.AF_INET, socket.AF_INET6):
-        host = address[0]
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = host == "localhost"
-        if not loopback:
-            raise ConnectionRefusedError(f"connection to {host} refused: this agent may only reach loopback addresses")
-    return _connect(self, address)
-
-
-socket.socket.connect = _loopback_only  # type: ignore[method-assign,assignment]
+loopback_guard.install()
+del sys.path[0]
 
 from agents import (  # noqa: E402  (after the guard: nothing may connect before it is in place)
     Agent,

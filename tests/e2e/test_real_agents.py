@@ -1,8 +1,10 @@
-"""Real coding agents (harness/agents.py: Codex CLI, OpenCode, Qwen Code, an openai Agents SDK agent), pinned,
+"""Real coding agents (harness/agents.py: Codex CLI, OpenCode, Qwen Code, an openai Agents SDK agent, Aider), pinned,
 run offline against LiteLLM in front of the stub upstream model, each once per route: the ground truth the gate's
 verdict must predict. A healthy route (LiteLLM's openai provider, or its translation to Anthropic Messages; Codex's
 Responses requests through LiteLLM's Responses bridge there) lets every agent complete the task (its file tool really ran and the file's
-secret came back, exit 0); a route that refuses the turn after a tool result, or drops tool results, breaks every one.
+secret came back, exit 0; Aider, which edits through text and calls no tool, sends the file in its prompt and prints the
+model's answer quoting it); a route that refuses the turn after a tool result, or drops tool results, breaks every
+tool-using one.
 
 The streamed-call defects are measured, not a contract of the gate: which of them breaks an agent depends on its
 client library, and what was measured here (the pins of requirements/agents/) is asserted, so a release of an agent
@@ -26,6 +28,7 @@ from harness.stub_upstream import StubUpstream
 pytestmark = [pytest.mark.e2e, pytest.mark.agents]
 
 BREAKING = ["refuse-turn-2", "drop-tool-results"]
+TOOL_AGENTS = [name for name, agent in AGENTS.items() if agent.tools]
 # Measured with the pins of requirements/agents/ through LiteLLM's openai provider (True: completed). "two calls":
 # PARALLEL_TASK, which the stub answers with two calls at once (the index defect needs two); its healthy row is the
 # control that the agent handles two calls at all.
@@ -38,7 +41,7 @@ MODELS = ["stub-model", *(f"stub-model+{d}" for d in BREAKING), *sorted({f"stub-
 # Hosts an agent tries to reach on its own (through the proxy variables, refused by harness/agents.py's ProxySink):
 # measured with the pins; a release that reaches for a new host fails here. A run may end before an attempt is made.
 KNOWN_EGRESS = {"codex": {"chatgpt.com", "api.github.com", "github.com"}, "opencode": set(), "qwen-code": set(),
-                "openai-agents": set()}
+                "openai-agents": set(), "aider": {"raw.githubusercontent.com"}}  # aider: litellm's model prices
 # the reasons a broken route may give, per defect: the agent's own guard, its exit, or the harness's bounds
 BROKE_BY = {
     "refuse-turn-2": {Reason.API_ERROR, Reason.EXIT, Reason.TOOL_NEVER_RAN, Reason.ANSWER_MISSING},
@@ -77,12 +80,15 @@ def test_every_agent_completes_its_task_on_a_healthy_route(gateway: tuple[StubUp
     outcome = run(gateway, agent, "stub-model", provider=provider)
     assert outcome.completed, outcome.describe()
     assert outcome.tool_ran and outcome.answered and outcome.exit_code == 0
-    assert 2 <= outcome.requests <= 4, outcome.describe()  # the call, the answer after its result (and a title or two)
+    if AGENTS[agent].tools:
+        assert 2 <= outcome.requests <= 4, outcome.describe()  # the call, the answer after its result (and a title or two)
+    else:
+        assert outcome.requests == 1, outcome.describe()  # the file in the prompt, the answer
     assert set(outcome.egress) <= KNOWN_EGRESS[agent], outcome.describe()
 
 
 @pytest.mark.parametrize("defect", BREAKING)
-@pytest.mark.parametrize("agent", list(AGENTS))
+@pytest.mark.parametrize("agent", TOOL_AGENTS)
 def test_every_agent_breaks_on_a_route_that_mishandles_the_turn_after_a_tool_result(gateway: tuple[StubUpstream, str, str],
                                                                                      agent: str, defect: str) -> None:
     outcome = run(gateway, agent, f"stub-model+{defect}")

@@ -12,10 +12,14 @@ import requests
 
 from harness.stub_upstream import (
     DEFECTS,
+    NO_TOOLS_TEXT,
+    QUOTE_PREFIX,
     RESULT_PREFIX,
     StubUpstream,
     Tool,
     Turn,
+    anthropic_turn,
+    chat_turn,
     decide,
     fill_arguments,
     parse_model,
@@ -150,6 +154,24 @@ def test_deterministic_and_text_after_a_result() -> None:
     assert decide(Turn(tools=turn.tools, choice_none=True)).calls == ()
     forced_again = decide(Turn(tools=turn.tools, results=("done",), forced="read_file", seed="y")).calls  # forced: a call after a result,
     assert [json.loads(c.arguments) for c in forced_again] == [{"path": "CHANGELOG.md"}]  # but a different one
+
+
+SHOWN_FILE = "README.md\n```\n# Scratch project\n\nThe secret word is word-1a2b.\n```"  # a file an agent put in its prompt
+ASKED = "Tell me the secret word in README.md."
+
+
+def test_without_tools_it_quotes_the_line_of_the_prompt_that_says_the_secret_word() -> None:
+    chat = {"messages": [{"role": "system", "content": "You edit code."}, {"role": "user", "content": SHOWN_FILE},
+                         {"role": "assistant", "content": "Ok."}, {"role": "user", "content": ASKED}]}
+    anthropic = {"system": "You edit code.", "messages": [{"role": "user", "content": [{"type": "text", "text": SHOWN_FILE}]},
+                                                          {"role": "assistant", "content": "Ok."},
+                                                          {"role": "user", "content": [{"type": "text", "text": ASKED}]}]}
+    for turn in (chat_turn(chat, frozenset()), anthropic_turn(anthropic)):
+        assert decide(turn) == decide(turn)
+        assert decide(turn).text == QUOTE_PREFIX + "The secret word is word-1a2b." and decide(turn).calls == ()
+    assert decide(Turn(prompt=ASKED, context=ASKED)).text == NO_TOOLS_TEXT  # asked, never shown: nothing to quote
+    # with tools offered it still calls one first: the quote is only the tool-less answer
+    assert decide(Turn(tools=(Tool("read_file", READ),), prompt=ASKED, context=SHOWN_FILE)).calls
 
 
 def test_model_names_carry_defects() -> None:

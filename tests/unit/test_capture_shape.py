@@ -308,14 +308,16 @@ def test_out_must_be_in_an_existing_writable_folder(tmp_path: Path) -> None:
 
 
 def test_a_profile_made_in_code_keeps_its_sha256_without_the_capture_fields() -> None:
-    """role_sequence and header_names are new: a profile made in code without them is hashed as before they existed."""
+    """role_sequence, header_names and drops_reasoning are new: a profile made in code without them is hashed as before
+    they existed."""
     import dataclasses
     import hashlib
 
     from approval.settings.profile import AgentProfile, with_file_sha
 
     made = AgentProfile(name="made-in-code", tools=(), parallel_tool_calls=None)
-    before = {f.name: getattr(made, f.name) for f in dataclasses.fields(made) if f.name not in ("sha256", "role_sequence", "header_names")}
+    before = {f.name: getattr(made, f.name) for f in dataclasses.fields(made) if f.name not in ("sha256", "role_sequence", "header_names",
+                                                                                              "drops_reasoning")}
     expected = hashlib.sha256(json.dumps(before, sort_keys=True, separators=(",", ":"), default=list).encode()).hexdigest()
     assert with_file_sha(made).sha256 == expected
     with_sequence = dataclasses.replace(made, role_sequence=({"role": "user", "chars": 3},))

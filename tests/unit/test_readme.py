@@ -91,3 +91,14 @@ def test_the_schema_and_the_action_name_the_checks_as_they_declare_themselves():
 
     standard = ", ".join(CATALOGUE.standard(Given(tools=GENERIC_TOOLS.uses_tools, streamed_tools=GENERIC_TOOLS.streams)))
     assert f"Empty: {standard}" in described, "action.yml's `checks` input must name the standard set (of the default profile)"
+
+
+def test_the_agent_compatibility_table_is_the_committed_matrix() -> None:
+    """The table of real agents x defects (agent outcome / gate verdict) is generated from bench/agents-matrix.json."""
+    import json
+
+    from harness.agreement import RESULTS, TABLE_END, TABLE_START, readme_table
+
+    data = json.loads(RESULTS.read_text(encoding="utf-8"))
+    assert _between(TABLE_START, TABLE_END) == readme_table(data), "regenerate with bash bench/agents (or harness.agreement.write_readme)"
+    assert data["summary"]["false_approvals"] == [], "the committed matrix shows a false approval"

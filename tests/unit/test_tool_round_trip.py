@@ -146,6 +146,7 @@ def reasoning_required(body: Body) -> tuple[int, dict[str, str], str]:
     (GENERIC_TOOLS, (), Status.WARN),  # no reasoning fields declared: many agents drop it
     (GENERIC_TOOLS, ("tool-round-trip.stripped-replay",), Status.FAIL),
     (dataclasses.replace(GENERIC_TOOLS, reasoning_fields=("thinking_blocks",)), (), Status.FAIL),  # it round-trips others only
+    (dataclasses.replace(GENERIC_TOOLS, drops_reasoning=True), (), Status.FAIL),  # it replays none (the openai Agents SDK)
     (dataclasses.replace(GENERIC_TOOLS, reasoning_fields=("reasoning_content",)), (), Status.PASS),  # the agent sends it back
 ])
 def test_a_stripped_replay_refused_names_the_field_the_agent_must_round_trip(gateway: FakeGateway, profile: AgentProfile,

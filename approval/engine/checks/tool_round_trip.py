@@ -20,7 +20,8 @@ wrongly, reasoning state not carried back, parallel results not grouped, Respons
   call again) means the gateway ignored it.
 
 A stripped replay refused for a field the profile says the agent round-trips passes; when the profile lists reasoning
-fields and not this one (the agent drops it) it fails; with no reasoning fields declared it warns
+fields and not this one, or says it replays none (`drops_reasoning`), the agent drops it and it fails; with no
+reasoning fields declared it warns
 (`required: [tool-round-trip.stripped-replay]` makes it block). A chained turn refused with a structured 4xx warns
 (`tool-round-trip.previous-response-id`). Only what the loop needs is sent (tools, tool_choice, the token cap): the
 agent's other parameters are judged by their own check. Replays are not streamed; a Responses first turn is, when the
@@ -550,7 +551,7 @@ def judge_stripped(settings: Settings, ex: Exchange, endpoint: str, turn: list[d
     replays = settings.profile.reasoning_fields
     if field and field in replays:
         return passed(f"stripped replay refused, and the profile round-trips {field!r}")
-    if replays:
+    if replays or settings.profile.drops_reasoning:
         return Part(Status.FAIL, Category.GATEWAY, f"the profile {settings.profile.name!r} does not send it back; {line}")
     required = f"{NAME}.stripped-replay" in settings.required
     return Part(Status.FAIL if required else Status.WARN, Category.GATEWAY, line)
