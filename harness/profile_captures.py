@@ -37,14 +37,13 @@ from typing import Any, Final
 
 import yaml
 
+from approval.settings.profile import profile_schema
 from harness.peer_gateway import REPO_ROOT
 
 PROFILES: Final = REPO_ROOT / "approval" / "profiles"
 OVERLAYS: Final = Path(__file__).resolve().with_name("data") / "profile_overlays.yaml"
 # The fields of a profile in the order the schema lists them: the order they are written in.
-FIELD_ORDER: Final = ("name", "source", "date", "endpoint", "tools", "streams", "parallel_tool_calls", "tool_choice", "parameters",
-                      "instruction_role", "reasoning_fields", "previous_response_id", "context_tokens", "client",
-                      "relies_on_finish_reason", "role_sequence", "header_names")
+FIELD_ORDER: Final = tuple(profile_schema()["properties"])
 PROSE: Final = ("source", "date")  # the overlay's prose and the date: the only fields --check does not compare
 OVERLAY_SET: Final = frozenset(FIELD_ORDER) - {"name", "source", "date"}
 CHARS_SLACK: Final = 160  # characters a recorded length may move by and keep the shipped one (the scratch path, a date)

@@ -81,11 +81,12 @@ def test_codex_cli_is_the_measured_responses_shape() -> None:
 
 @pytest.mark.parametrize(("name", "client", "uses_tools"), [("opencode", "ai-sdk", True), ("aider", "litellm", False), ("plain-chat", "openai-python", False),
                                                            ("openhands", "litellm", True), ("cline", "openai-node", True),
-                                                           ("qwen-code", "openai-node", True), ("openai-agents", "openai-python", True)])
+                                                           ("qwen-code", "tolerant", True), ("openai-agents", "openai-python", True)])
 def test_each_agent_s_client_and_tools(name: str, client: str, uses_tools: bool) -> None:
     profile = load_profile(name)
     assert profile.client == client and profile.uses_tools is uses_tools
-    assert profile.relies_on_finish_reason is (name == "opencode")
+    assert profile.relies_on_finish_reason is False  # opencode 1.18.33 completed on finish_reason "stop" (bench/agents-matrix.json)
+    assert profile.drops_reasoning is (name == "openai-agents")
 
 
 # --- a profile file --------------------------------------------------------------------------------------------------
