@@ -172,8 +172,12 @@ def render(doc: Mapping[str, Any], comment: str) -> str:
 
 
 def shape_of(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """What --check compares: every field but the prose and the date."""
-    return {k: v for k, v in ordered(doc).items() if k not in PROSE}
+    """What --check compares: every field but the prose and the date, and the agent's product without its version (a
+    bump alone changes no request shape; the next regeneration writes it)."""
+    shape = {k: v for k, v in ordered(doc).items() if k not in PROSE}
+    if isinstance(shape.get("user_agent"), str):
+        shape["user_agent"] = shape["user_agent"].split("/", 1)[0]
+    return shape
 
 
 def shape_diff(shipped: Mapping[str, Any] | None, captured: Mapping[str, Any], name: str) -> str:

@@ -24,7 +24,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import yaml
 
@@ -58,6 +58,7 @@ _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _WORD = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 _HEADER_NAME = re.compile(r"^[a-z0-9!#$%&'*+.^_`|~-]{1,64}$")
+UNNAMED: Final = "an unnamed client"  # the stand-in for a User-Agent that is missing or identifying
 _PRODUCT = re.compile(r"^[A-Za-z0-9._+-]{1,64}(?:/[A-Za-z0-9._+-]{1,64})?$")
 
 
@@ -335,7 +336,7 @@ def client_of(requests: Sequence[Seen]) -> tuple[str, str | None]:
 def product_token(user_agent: str) -> str:
     """The first product token of a User-Agent (`QwenCode/0.24.4`), or a stand-in when it is missing or identifying."""
     first = user_agent.strip().split(" ", 1)[0] if user_agent.strip() else ""
-    return first if first and _PRODUCT.match(first) and not identifying_text(first) else "an unnamed client"
+    return first if first and _PRODUCT.match(first) and not identifying_text(first) else UNNAMED
 
 
 def profile_name(given: str | None, product: str) -> str:
@@ -343,7 +344,7 @@ def profile_name(given: str | None, product: str) -> str:
     if given:
         return given
     stem = safe_name(product.split("/", 1)[0].lower()).strip("-._")
-    return f"captured-{stem}"[:64] if stem and product != "an unnamed client" else "captured-agent"
+    return f"captured-{stem}"[:64] if stem and product != UNNAMED else "captured-agent"
 
 
 def _most_common(values: Sequence[Any]) -> Any:
@@ -433,6 +434,8 @@ def profile_shape(requests: Sequence[Seen], *, today: str, name: str | None = No
         "role_sequence": sequence[:MAX_ROLE_SEQUENCE],
         "header_names": header_names[:MAX_HEADER_NAMES],
     }
+    if product != UNNAMED:
+        doc["user_agent"] = product  # gateways branch on it: the replay presents it
     return Shape(doc=_without_secrets(doc, secrets), requests=len(requests), redacted=tuple(dict.fromkeys(redacted)),
                  notes=tuple(notes), secrets=secrets)
 

@@ -38,6 +38,13 @@ TRUNCATED_KEEP = 4096  # bytes of an over-cap body kept for the evidence excerpt
 EXCERPT_CHARS = 2048  # characters of a body looked at for an evidence excerpt
 
 
+def user_agent(agent: str = "") -> str:
+    """The User-Agent of the gate's requests: its own product token, after the agent's when the profile names one
+    (gateways branch on a client's identity by its first token: LiteLLM drops unsupported parameters for Codex)."""
+    own = f"model-approval-gate/{__version__}"
+    return f"{agent} {own}" if agent else own
+
+
 @dataclass(frozen=True)
 class SSEEvent:
     event: str | None  # the `event:` name, if any
@@ -156,7 +163,7 @@ class GatewayClient:
 
     def _headers(self, auth: bool, stream: bool) -> dict[str, str]:
         headers = {
-            "User-Agent": f"model-approval-gate/{__version__}",
+            "User-Agent": user_agent(self.settings.profile.user_agent),
             "Accept": "text/event-stream" if stream else "application/json",
             "Content-Type": "application/json",
         }

@@ -72,6 +72,7 @@ class AgentProfile:
     relies_on_finish_reason: bool = False  # a wrong finish_reason breaks it (else a finding about it is a warning)
     role_sequence: tuple[Mapping[str, Any], ...] = ()  # a capture's longest conversation as roles and lengths, never text
     header_names: tuple[str, ...] = ()  # the names of the headers it sends (a capture's), never their values
+    user_agent: str = ""  # the first product token of its User-Agent (gateways branch on it); "": the gate's own
 
     @property
     def uses_tools(self) -> bool:
@@ -158,7 +159,7 @@ def profile_from_mapping(doc: Mapping[str, Any], sha256: str) -> AgentProfile:
     """The dataclass from a schema-valid mapping; what the file leaves out keeps the dataclass's default."""
     given: dict[str, Any] = {"name": str(doc["name"]), "sha256": sha256}
     for key in ("source", "date", "endpoint", "streams", "parallel_tool_calls", "instruction_role", "previous_response_id",
-                "context_tokens", "client", "relies_on_finish_reason", "drops_reasoning"):
+                "context_tokens", "client", "relies_on_finish_reason", "drops_reasoning", "user_agent"):
         if key in doc:
             given[key] = doc[key]
     if "tools" in doc:
@@ -186,7 +187,7 @@ def check_endpoint(profile: AgentProfile, endpoint: str | None) -> str:
 
 
 # left out of a made profile's sha256 when empty (or false): profiles made before them keep theirs
-LEFT_OUT_WHEN_EMPTY = ("role_sequence", "header_names", "drops_reasoning")
+LEFT_OUT_WHEN_EMPTY = ("role_sequence", "header_names", "drops_reasoning", "user_agent")
 
 
 def with_file_sha(profile: AgentProfile) -> AgentProfile:

@@ -11,13 +11,15 @@ Marked ``agents`` like tests/e2e/test_real_agents.py (about a minute and a half;
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.agents import AGENTS, AgentError, install, installed, stub_gateway
-from harness.agreement import ONE_CALL, PROFILES, GateRun, Row, Verdict, run_cell, stub_model
+from harness.agreement import ONE_CALL, PROFILES, GateRun, Row, Verdict, run_cell, run_gate, stub_model
 from harness.commands import require_e2e
-from harness.peer_gateway import find_litellm
+from harness.peer_gateway import REPO_ROOT, find_litellm
 from harness.stub_upstream import StubUpstream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.agents]
@@ -86,3 +88,22 @@ def test_an_agent_that_drops_the_models_reasoning_is_not_approved_for_a_model_th
     assert not row.completed and row.reason == "api-error", explain(row)
     assert row.gate is Verdict.NOT_APPROVED and "tool-round-trip:gateway" in row.failed_checks, explain(row)
     assert "does not send it back" in row.gate_details["tool-round-trip"], explain(row)
+
+
+def test_the_gate_presents_the_agents_product_as_gateways_branch_on_it(gateway: tuple[StubUpstream, str, str],
+                                                                       tmp_path: Path) -> None:
+    """Found by the matrix: LiteLLM drops the parameters a provider does not support for a client whose User-Agent
+    names Codex (or Claude Code), so Codex, which sends prompt_cache_key, completes through LiteLLM's Anthropic route
+    while a request without Codex's product token is refused naming it. The codex-cli profile carries the product token
+    its capture saw (`user_agent`) and the gate's requests present it: the verdict is the one Codex meets."""
+    stub, base_url, key = gateway
+    row = run_cell("codex", "", ONE_CALL, stub=stub, base_url=base_url, api_key=key, gate_runs={}, route="anthropic")
+    assert row.completed and row.gate is Verdict.APPROVED, explain(row)
+
+    anonymous = yaml.safe_load((REPO_ROOT / "approval" / "profiles" / "codex-cli.yaml").read_text(encoding="utf-8"))
+    assert str(anonymous.pop("user_agent")).startswith("codex")
+    path = tmp_path / "codex-cli-anonymous.yaml"
+    path.write_text(yaml.safe_dump(anonymous, sort_keys=False), encoding="utf-8")
+    gate = run_gate(base_url, key, "anthropic-stub-model", str(path), upstream="stub-model")
+    assert gate.verdict is Verdict.NOT_APPROVED and gate.failed == ("agent-envelope:gateway",), gate
+    assert "prompt_cache_key" in gate.details["agent-envelope"], gate.details

@@ -215,11 +215,12 @@ def test_non_function_tools_are_named_in_the_notes_not_the_profile(tmp_path: Pat
 
 def test_the_name_comes_from_the_user_agent_or_the_flag(tmp_path: Path) -> None:
     requests, _ = VARIANTS["responses, Codex-style"]
-    assert written(requests, tmp_path)[1].doc["name"] == "captured-codex_exec"
+    codex = written(requests, tmp_path)[1].doc
+    assert codex["name"] == "captured-codex_exec" and str(codex["user_agent"]).startswith("codex_exec")  # replayed as sent
     assert written(requests, tmp_path, name="our-agent")[1].doc["name"] == "our-agent"
     anonymous = seen("/v1/chat/completions", {"model": "m", "messages": []}, [("User-Agent", IDS[1])])
     shape = written([anonymous], tmp_path)[1]
-    assert shape.doc["name"] == "captured-agent" and IDS[1] not in shape.doc["source"]
+    assert shape.doc["name"] == "captured-agent" and IDS[1] not in shape.doc["source"] and "user_agent" not in shape.doc
     assert any("client library is not named" in note for note in shape.notes)
 
 
@@ -308,8 +309,8 @@ def test_out_must_be_in_an_existing_writable_folder(tmp_path: Path) -> None:
 
 
 def test_a_profile_made_in_code_keeps_its_sha256_without_the_capture_fields() -> None:
-    """role_sequence, header_names and drops_reasoning are new: a profile made in code without them is hashed as before
-    they existed."""
+    """role_sequence, header_names, drops_reasoning and user_agent are new: a profile made in code without them is hashed
+    as before they existed."""
     import dataclasses
     import hashlib
 
@@ -317,7 +318,7 @@ def test_a_profile_made_in_code_keeps_its_sha256_without_the_capture_fields() ->
 
     made = AgentProfile(name="made-in-code", tools=(), parallel_tool_calls=None)
     before = {f.name: getattr(made, f.name) for f in dataclasses.fields(made) if f.name not in ("sha256", "role_sequence", "header_names",
-                                                                                              "drops_reasoning")}
+                                                                                              "drops_reasoning", "user_agent")}
     expected = hashlib.sha256(json.dumps(before, sort_keys=True, separators=(",", ":"), default=list).encode()).hexdigest()
     assert with_file_sha(made).sha256 == expected
     with_sequence = dataclasses.replace(made, role_sequence=({"role": "user", "chars": 3},))

@@ -41,6 +41,19 @@ def test_custom_header_auth_and_extra_headers(tmp_path):
 
 
 @responses.activate
+@pytest.mark.parametrize(("profile", "first"), [("generic-tools", "model-approval-gate/"), ("codex-cli", "codex_exec/"),
+                                                 ("opencode", "opencode/")])
+def test_the_user_agent_names_the_agent_a_profile_captured_ahead_of_this_tool(profile, first):
+    """Gateways branch on the client's product token (LiteLLM drops unsupported parameters for Codex): the requests
+    present the agent's, as the agent's would, and still name this tool after it."""
+    responses.add(responses.POST, BASE + "/chat/completions", json=chat_body())
+    client(profile=profile, endpoint=None).post("x", "/chat/completions", {"model": "m"})
+    agent = responses.calls[0].request.headers["User-Agent"]
+    assert agent.startswith(first) and agent.split(" ")[-1].startswith("model-approval-gate/"), agent
+    assert len(agent.split(" ")) == (1 if profile == "generic-tools" else 2), agent
+
+
+@responses.activate
 def test_auth_none_sends_no_credentials(tmp_path):
     cfg = tmp_path / "g.yaml"
     cfg.write_text("auth: {scheme: none}\n")
