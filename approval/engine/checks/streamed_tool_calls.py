@@ -53,7 +53,7 @@ def probes_for(settings: Settings, model: str) -> list[Probe]:
         payload["tools"] = [({"type": "function", **t} if endpoint == "responses" else {"type": "function", "function": dict(t)})
                             for t in profile.tools]
         payload["tool_choice"] = "required"
-        if parallel:
+        if parallel and profile.parallel_tool_calls:  # an agent that never sends the field is asked without it
             payload["parallel_tool_calls"] = True
         probes.append(Probe(label, "POST", path, {**payload, "stream": True}, stream=True))
         probes.append(Probe(label + TWIN, "POST", path, payload))
