@@ -59,7 +59,9 @@ __all__ = [
 PROFILES: Final[Mapping[str, str]] = {"codex": "codex-cli", "opencode": "opencode", "qwen-code": "qwen-code",
                                       "openai-agents": "openai-agents", "aider": "aider"}
 DEFECTS: Final = ("refuse-turn-2", "drop-tool-results", "stream-duplicate-summary", "stream-index-zero", "text-tool-calls",
-                  "finish-stop", "ignore-tool-choice", "empty-call-id", "require-reasoning-roundtrip", "drop-developer")
+                  "finish-stop", "ignore-tool-choice", "empty-call-id", "require-reasoning-roundtrip", "drop-developer",
+                  # a route that refuses a request field the agent may send: which agents break depends on their envelope
+                  "refuse-param=stream_options", "refuse-param=parallel_tool_calls", "refuse-param=max_tokens")
 TWO_CALLS: Final = frozenset({"stream-index-zero"})  # shows only with two calls at once
 ONE_CALL: Final = "one call"
 TWO: Final = "two calls"

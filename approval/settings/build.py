@@ -203,7 +203,7 @@ def build_settings(flags: Flags, environ: Mapping[str, str], catalogue: Catalogu
     selection = catalogue.select(_pick(flags.checks, cfg, "checks"), cfg.get("required", []),
                                  Given(expect=bool(cfg.get("expect") or prompt.expect),
                                        registry=bool(cfg.get("approved_models") or cfg.get("approved_models_file")),
-                                       tools=profile.uses_tools, streamed_tools=profile.streams))
+                                       tools=profile.uses_tools, streams=profile.streams))
     expect = _expectations(cfg, prompt, selection.checks)
     paths = cfg.get("paths", {})
     retries = cfg.get("retries", {})

@@ -90,8 +90,8 @@ class AgentProfile:
 
 
 GENERIC_TOOLS = AgentProfile(name="generic-tools", source="built in: what most coding agents send (chat, streaming, function tools)")
-PLAIN_CHAT = AgentProfile(name="plain-chat", source="built in: an agent without tools", tools=(), parallel_tool_calls=None,
-                          tool_choice=())
+PLAIN_CHAT = AgentProfile(name="plain-chat", source="built in: an agent without tools", tools=(), streams=False,
+                          parallel_tool_calls=None, tool_choice=())
 
 
 # --- loading ---------------------------------------------------------------------------------------------------------

@@ -15,8 +15,9 @@ from approval.common.errors import ConfigError
 
 # always: in the standard set; with-expect / with-registry: added to it when the config gives expectations / an
 # approved list; with-tools / with-streamed-tools: added when the agent profile sends tools / streams them (the default
-# profile does: most coding agents are tool-using; `plain-chat` opts out); opt-in: only when named
-Default = Literal["always", "with-expect", "with-registry", "with-tools", "with-streamed-tools", "opt-in"]
+# profile does: most coding agents are tool-using; `plain-chat` opts out); with-streamed-text: added when the profile
+# streams its turns and sends no tools (Aider), whose streamed answers no tool check exercises; opt-in: only when named
+Default = Literal["always", "with-expect", "with-registry", "with-tools", "with-streamed-tools", "with-streamed-text", "opt-in"]
 
 
 @dataclass(frozen=True)
@@ -26,13 +27,13 @@ class Given:
     expect: bool = False  # output expectations (gateway.yaml's or the prompt file's `expect`)
     registry: bool = False  # an approved list
     tools: bool = False  # the agent profile sends tools
-    streamed_tools: bool = False  # … and streams its turns with them
+    streams: bool = False  # the agent profile streams its turns (with its tools, when it sends any)
 
     @property
     def defaults(self) -> frozenset[str]:
         """The Default values whose checks are in the standard set."""
         met = {"always": True, "with-expect": self.expect, "with-registry": self.registry, "with-tools": self.tools,
-               "with-streamed-tools": self.tools and self.streamed_tools}
+               "with-streamed-tools": self.tools and self.streams, "with-streamed-text": self.streams and not self.tools}
         return frozenset(name for name, on in met.items() if on)
 
 

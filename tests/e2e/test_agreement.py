@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.agents]
 
 BREAKING = "refuse-turn-2"
 REASONING = "require-reasoning-roundtrip"  # the model refuses the turn after a tool call without its reasoning_content
+STREAM_OPTIONS = "refuse-param=stream_options"  # a route that refuses stream_options (LiteLLM adds it to every stream)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def gateway() -> Iterator[tuple[StubUpstream, str, str]]:
             if require_e2e():
                 pytest.fail(f"APPROVAL_REQUIRE_E2E=1 but the agents could not be installed: {exc}", pytrace=False)
             pytest.skip(f"the agents could not be installed: {exc}")
-    with stub_gateway([stub_model(""), stub_model(BREAKING), stub_model(REASONING)]) as running:
+    with stub_gateway([stub_model(""), stub_model(BREAKING), stub_model(REASONING), stub_model(STREAM_OPTIONS)]) as running:
         yield running
         assert running[0].handler_errors == []
 
@@ -107,3 +108,13 @@ def test_the_gate_presents_the_agents_product_as_gateways_branch_on_it(gateway: 
     gate = run_gate(base_url, key, "anthropic-stub-model", str(path), upstream="stub-model")
     assert gate.verdict is Verdict.NOT_APPROVED and gate.failed == ("agent-envelope:gateway",), gate
     assert "prompt_cache_key" in gate.details["agent-envelope"], gate.details
+
+
+def test_an_agent_that_streams_text_is_not_approved_for_a_route_that_breaks_its_streams(gateway: tuple[StubUpstream, str, str]) -> None:
+    """Found by the matrix: Aider streams its answers and sends no tools, so no tool check streamed for it, and the
+    gate approved a route whose streamed answers are refused (LiteLLM adds stream_options to every streamed request
+    it forwards; the upstream refuses it) while Aider got no answer. A profile that streams without tools now runs
+    `streaming` in its standard set."""
+    row = cell(gateway, "aider", STREAM_OPTIONS)
+    assert not row.completed and row.gate is Verdict.NOT_APPROVED, explain(row)
+    assert "streaming:model" in row.failed_checks or "streaming:gateway" in row.failed_checks, explain(row)

@@ -30,7 +30,7 @@ def test_a_well_behaved_gateway_passes_every_default_check(gateway):
     outcome = run()
     assert outcome.result == "pass"
     ran = outcome.candidates[0].checks
-    assert [c.name for c in ran] == list(CATALOGUE.standard(Given(tools=True, streamed_tools=True)))  # the default profile's
+    assert [c.name for c in ran] == list(CATALOGUE.standard(Given(tools=True, streams=True)))  # the default profile's
     assert [c.status for c in ran] == [Status.PASS] * len(ran), [(c.name, c.detail) for c in ran if c.status is not Status.PASS]
     assert {"tool-round-trip", "streamed-tool-calls", "agent-envelope"} <= {c.name for c in ran}
     plain = [c for c in raw_calls(gateway) if not in_tool_loop(c["body"])]

@@ -397,8 +397,8 @@ def test_the_default_profile_runs_the_conversation_checks_and_plain_chat_opts_ou
 @pytest.mark.parametrize(("given", "added"), [
     (Given(), set()),
     (Given(tools=True), {"tool-round-trip"}),
-    (Given(streamed_tools=True), set()),  # streaming without tools: no streamed tool call to judge
-    (Given(tools=True, streamed_tools=True), {"tool-round-trip", "streamed-tool-calls"}),
+    (Given(streams=True), {"streaming"}),  # streaming without tools: its streamed answers, no streamed tool call to judge
+    (Given(tools=True, streams=True), {"tool-round-trip", "streamed-tool-calls"}),  # streamed-tool-calls streams
     (Given(expect=True, registry=True), {"output-quality", "approved-list"}),
 ])
 def test_what_the_run_was_given_adds_to_the_standard_set(given: Given, added: set[str]) -> None:

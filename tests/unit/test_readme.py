@@ -52,7 +52,8 @@ def test_readme_commands_are_the_ones_ci_runs():
 
 DEFAULT_WORDS = {"always": "yes", "with-expect": "when `expect` is given", "with-registry": "when `approved_models` is given",
                  "with-tools": "when the agent profile sends tools (the default one does)",
-                 "with-streamed-tools": "when the agent profile streams tools (the default one does)", "opt-in": "opt-in"}
+                 "with-streamed-tools": "when the agent profile streams tools (the default one does)",
+                 "with-streamed-text": "when the agent profile streams and sends no tools", "opt-in": "opt-in"}
 
 
 def checks_table() -> str:
@@ -89,7 +90,7 @@ def test_the_schema_and_the_action_name_the_checks_as_they_declare_themselves():
     from approval.settings.profile import GENERIC_TOOLS
     from approval.settings.selection import Given
 
-    standard = ", ".join(CATALOGUE.standard(Given(tools=GENERIC_TOOLS.uses_tools, streamed_tools=GENERIC_TOOLS.streams)))
+    standard = ", ".join(CATALOGUE.standard(Given(tools=GENERIC_TOOLS.uses_tools, streams=GENERIC_TOOLS.streams)))
     assert f"Empty: {standard}" in described, "action.yml's `checks` input must name the standard set (of the default profile)"
 
 

@@ -16,7 +16,7 @@ from approval.engine.results import Category, CheckResult, Status
 NAME = "streaming"
 SPEC = CheckSpec(
     NAME,
-    default="opt-in",
+    default="with-streamed-text",  # an agent streaming text meets the gateway's streamed answers on every turn
     summary="a well-formed chat SSE or Responses event stream that ends properly; reports time to first token",
     needs=(STREAM,),
     reads=(STREAM,),
