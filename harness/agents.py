@@ -57,7 +57,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from harness.peer_gateway import LOOPBACK_PRELOAD, REPO_ROOT, start_litellm, write_stub_litellm_config
+import pytest
+
+from harness.commands import require_e2e
+from harness.peer_gateway import LOOPBACK_PRELOAD, REPO_ROOT, need_litellm, start_litellm, write_stub_litellm_config
 from harness.stub_upstream import (
     QUOTE_PREFIX,
     RESULT_PREFIX,
@@ -76,6 +79,7 @@ __all__ = [
     "Reason",
     "install",
     "installed",
+    "need_agents",
     "run_agent",
     "tool_results",
 ]
@@ -429,6 +433,21 @@ def install(names: Sequence[str] | None = None, say: Callable[[str], None] = pri
         if took:  # after an install: each one starts here (Codex and OpenCode are native binaries in their packages)
             say(f"  {agent.name} {agent.version}: {check_runs(agent)}")
     return took
+
+
+def need_agents(names: Sequence[str] | None = None) -> None:
+    """For a test: LiteLLM and the agents ``names`` (default: all) installed, a missing agent installed first (as
+    scripts/bootstrap does); what cannot be is a skip, or under APPROVAL_REQUIRE_E2E=1 (CI) a failure naming why."""
+    need_litellm()
+    missing = [n for n in names or list(AGENTS) if not installed(AGENTS[n])]
+    if not missing:
+        return
+    try:
+        install(missing)
+    except AgentError as exc:
+        if require_e2e():
+            pytest.fail(f"APPROVAL_REQUIRE_E2E=1 but {', '.join(missing)} could not be installed: {exc}", pytrace=False)
+        pytest.skip(f"{', '.join(missing)} could not be installed: {exc}")
 
 
 def check_runs(agent: Agent) -> str:

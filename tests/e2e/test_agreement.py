@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.agents import AGENTS, AgentError, install, installed, stub_gateway
+from harness.agents import AGENTS, need_agents, stub_gateway
 from harness.agreement import ONE_CALL, PROFILES, GateRun, Row, Verdict, run_cell, run_gate, stub_model
-from harness.commands import require_e2e
-from harness.peer_gateway import REPO_ROOT, find_litellm
+from harness.peer_gateway import REPO_ROOT
 from harness.stub_upstream import StubUpstream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.agents]
@@ -31,18 +30,7 @@ STREAM_OPTIONS = "refuse-param=stream_options"  # a route that refuses stream_op
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[tuple[StubUpstream, str, str]]:
-    if find_litellm() is None:
-        if require_e2e():
-            pytest.fail("APPROVAL_REQUIRE_E2E=1 but litellm is not installed (run scripts/bootstrap)")
-        pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
-    missing = [a.name for a in AGENTS.values() if not installed(a)]
-    if missing:
-        try:
-            install(missing)
-        except AgentError as exc:
-            if require_e2e():
-                pytest.fail(f"APPROVAL_REQUIRE_E2E=1 but the agents could not be installed: {exc}", pytrace=False)
-            pytest.skip(f"the agents could not be installed: {exc}")
+    need_agents()
     with stub_gateway([stub_model(""), stub_model(BREAKING), stub_model(REASONING), stub_model(STREAM_OPTIONS)]) as running:
         yield running
         assert running[0].handler_errors == []

@@ -32,9 +32,9 @@ import pytest
 from approval.common.redact import holds_secret
 from approval.engine.opening import FILLER
 from approval.settings.profile import load_profile
-from harness.agents import AGENTS, NODE_MODULES, AgentError, install, installed, run_agent, stub_gateway
+from harness.agents import AGENTS, NODE_MODULES, need_agents, run_agent, stub_gateway
 from harness.commands import approval_command, require_e2e, run_approval
-from harness.peer_gateway import LOOPBACK_PRELOAD, find_litellm
+from harness.peer_gateway import LOOPBACK_PRELOAD, need_litellm
 from harness.stub_upstream import StubUpstream
 from harness.unprivileged import run_unprivileged
 
@@ -280,24 +280,14 @@ def test_the_node_sdk_gets_through_the_proxy_and_is_named(stub: StubUpstream, tm
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[tuple[StubUpstream, str, str]]:
     """The stub upstream and LiteLLM in front of it (harness/agents.py's stub_gateway), for the module."""
-    if find_litellm() is None:
-        if require_e2e():
-            pytest.fail("APPROVAL_REQUIRE_E2E=1 but litellm is not installed (run scripts/bootstrap)")
-        pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
+    need_litellm()
     with stub_gateway(["stub-model"]) as running:
         yield running
 
 
 def agent_named(name: str) -> Any:
-    agent = AGENTS[name]
-    if not installed(agent):
-        try:
-            install([name])
-        except AgentError as exc:
-            if require_e2e():
-                pytest.fail(f"APPROVAL_REQUIRE_E2E=1 but {name} could not be installed: {exc}", pytrace=False)
-            pytest.skip(f"{name} could not be installed: {exc}")
-    return agent
+    need_agents([name])
+    return AGENTS[name]
 
 
 # the agent, and tools its profile must name

@@ -20,9 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.agents import AGENTS, PARALLEL_TASK, TASK, AgentError, Outcome, Reason, install, installed, run_agent, stub_gateway
-from harness.commands import require_e2e
-from harness.peer_gateway import find_litellm
+from harness.agents import AGENTS, PARALLEL_TASK, TASK, Outcome, Reason, need_agents, run_agent, stub_gateway
 from harness.stub_upstream import StubUpstream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.agents]
@@ -52,18 +50,7 @@ BROKE_BY = {
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[tuple[StubUpstream, str, str]]:
     """The stub upstream and one LiteLLM in front of it for the whole module (a start costs ~10 s)."""
-    if find_litellm() is None:
-        if require_e2e():
-            pytest.fail("APPROVAL_REQUIRE_E2E=1 but litellm is not installed (run scripts/bootstrap)")
-        pytest.skip("litellm is not installed: run scripts/bootstrap, or set LITELLM_BIN")
-    missing = [a.name for a in AGENTS.values() if not installed(a)]
-    if missing:
-        try:
-            install(missing)
-        except AgentError as exc:
-            if require_e2e():
-                pytest.fail(f"APPROVAL_REQUIRE_E2E=1 but the agents could not be installed: {exc}", pytrace=False)
-            pytest.skip(f"the agents could not be installed: {exc}")
+    need_agents()
     with stub_gateway(MODELS) as running:
         yield running
         assert running[0].handler_errors == []
