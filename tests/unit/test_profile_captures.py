@@ -26,7 +26,7 @@ from harness.profile_captures import (
     shape_diff,
 )
 
-CAPTURED = ("codex-cli", "opencode", "qwen-code", "openai-agents")
+CAPTURED = ("codex-cli", "opencode", "qwen-code", "openai-agents", "aider")
 OVERLAY = Overlay("demo-agent", "opencode", "openai-stub-model", "Demo Agent", "npm demo-agent", "A demo agent.",
                   "Relies on finish_reason: documented.", {"client": "ai-sdk", "relies_on_finish_reason": True,
                                                            "parameters": {"prompt_cache_key": "stand-in"}})
