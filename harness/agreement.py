@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from harness.agents import AGENTS, PARALLEL_TASK, TASK, AgentError, install, installed, run_agent, stub_gateway
+from harness.commands import run_env
 from harness.peer_gateway import REPO_ROOT
 from harness.stub_upstream import StubUpstream
 
@@ -139,8 +140,7 @@ def run_gate(base_url: str, api_key: str, model: str, profile: str, *, upstream:
     this checkout (``python -m approval``), in a scratch directory, with nothing of this machine's gateway settings.
     ``upstream``: the name the answers may carry for ``model`` (a config of ``model_aliases`` alone): LiteLLM passes
     Responses answers through with the upstream's own model name."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "CANDIDATE_", "GITHUB_", "INPUT_"))}
-    env.update({"GATEWAY_API_KEY": api_key, "PYTHONPATH": str(REPO_ROOT)})
+    env = {**run_env(), "GATEWAY_API_KEY": api_key, "PYTHONPATH": str(REPO_ROOT)}
     with tempfile.TemporaryDirectory(prefix="agreement-gate-") as tmp:
         record_path = Path(tmp) / "record.json"
         argv = [sys.executable, "-m", "approval", "run", "--base-url", base_url, "--model", model, "--profile", profile,

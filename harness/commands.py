@@ -17,6 +17,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MASTER_KEY = "sk-some-test-key"  # examples/litellm.yaml's master key: also the canary grepped in every output
+RUN_SETTINGS = ("GATEWAY_", "CANDIDATE_", "GITHUB_", "INPUT_")  # the variables a run reads its settings from
+
+
+def run_env(*also: str) -> dict[str, str]:
+    """This process's environment without the variables a run would take settings from (RUN_SETTINGS, and the
+    prefixes `also` names): a child run gets only what it is given."""
+    return {k: v for k, v in os.environ.items() if not k.startswith((*RUN_SETTINGS, *also))}
 
 
 def require_e2e() -> bool:
@@ -50,7 +57,7 @@ class CliRun:
 
 def run_approval(args: list[str], *, key: str = MASTER_KEY, timeout: float = 120, cwd: Path | None = None,
                  env: dict[str, str] | None = None) -> CliRun:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "CANDIDATE_", "GITHUB_", "INPUT_"))}
+    full_env = run_env()
     full_env["GATEWAY_API_KEY"] = key
     full_env.update(env or {})
     started = time.monotonic()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.commands import approval_command
+from harness.commands import approval_command, run_env
 
 # Deliberately not shaped like any credential the generic redaction patterns know (no `sk-`, no `Bearer`): if it
 # stays out of every output, it is the registered-secret redaction and the engine's own care that kept it out.
@@ -62,7 +62,7 @@ POLL_S = 0.02
 
 def child_env(key: str | None = CANARY, **extra: str) -> dict[str, str]:
     """The parent's environment without any gateway, model, GitHub or action variable; the canary as the key."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "CANDIDATE_", "GITHUB_", "INPUT_", "RUNNER_"))}
+    env = run_env("RUNNER_")
     env.pop("USER", None)
     if key is not None:
         env["GATEWAY_API_KEY"] = key

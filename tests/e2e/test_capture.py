@@ -33,7 +33,7 @@ from approval.common.redact import holds_secret
 from approval.engine.opening import FILLER
 from approval.settings.profile import load_profile
 from harness.agents import AGENTS, NODE_MODULES, need_agents, run_agent, stub_gateway
-from harness.commands import approval_command, require_e2e, run_approval
+from harness.commands import approval_command, require_e2e, run_approval, run_env
 from harness.peer_gateway import LOOPBACK_PRELOAD, need_litellm
 from harness.stub_upstream import StubUpstream
 from harness.unprivileged import run_unprivileged
@@ -75,7 +75,7 @@ class Capture:
 
 
 def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "CANDIDATE_", "GITHUB_", "INPUT_", "OPENAI_"))}
+    return run_env("OPENAI_")
 
 
 @contextlib.contextmanager

@@ -4,7 +4,6 @@ candidate, records that agree with themselves, bounded reads, one schema version
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -29,10 +28,9 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    from harness.commands import approval_command
+    from harness.commands import approval_command, run_env
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "CANDIDATE_", "GITHUB_", "INPUT_"))}
-    return subprocess.run([*approval_command(), *args], capture_output=True, text=True, timeout=30, cwd=cwd, env=env, check=False)
+    return subprocess.run([*approval_command(), *args], capture_output=True, text=True, timeout=30, cwd=cwd, env=run_env(), check=False)
 
 
 @pytest.mark.parametrize("kind", BAD)
