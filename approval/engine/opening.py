@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from approval.engine.probes import messages_key
+
 MAX_CHARS = 32_000  # in all, instructions included
 MAX_MESSAGES = 16
 FILLER = ("Background notes for this conversation, kept for reference; none of them asks for anything or needs an answer. ")
@@ -103,7 +105,7 @@ def ahead(opening_: Opening, payload: Mapping[str, Any], endpoint: str) -> dict[
     if not opening_:
         return dict(payload)
     out = dict(payload)
-    key = "input" if endpoint == "responses" else "messages"
+    key = messages_key(endpoint)
     own = out.get(key)
     out[key] = [*(dict(m) for m in opening_.messages), *(own if isinstance(own, list) else [])]
     if endpoint == "responses" and opening_.instructions is not None and "instructions" not in out:

@@ -94,6 +94,11 @@ class Turn:
     stream: bool = False
 
 
+def messages_key(endpoint: str) -> str:
+    """Where a request carries its conversation: Responses' `input`, chat's `messages`."""
+    return "input" if endpoint == "responses" else "messages"
+
+
 def messages_payload(settings: Settings, endpoint: str, model: str | None, messages: list[dict[str, str]]) -> dict[str, Any]:
     payload: dict[str, Any] = {}
     if model is not None:

@@ -17,7 +17,7 @@ from approval.engine.checks.base import CheckSpec, Evidence, duration_of, missin
 from approval.engine.classify import describe_failure, failure_status, generation
 from approval.engine.contract import parse_error_body
 from approval.engine.gateway import Exchange
-from approval.engine.probes import CONVERSATION_PREFIX, Probe, messages_payload
+from approval.engine.probes import CONVERSATION_PREFIX, Probe, messages_key, messages_payload
 from approval.engine.results import Category, CheckResult, Status
 from approval.settings.build import Settings
 
@@ -79,7 +79,7 @@ def sized_payload(settings: Settings, model: str, target_chars: int) -> dict[str
         size = min(room - pair, FILLER_MESSAGE_CHARS)
         history += [{"role": "user", "content": filler(size)}, {"role": "assistant", "content": "Noted."}]
         room -= size + pair
-    key = "input" if endpoint == "responses" else "messages"
+    key = messages_key(endpoint)
     frame[key] = [frame[key][0], *history, frame[key][-1]]
     return frame
 

@@ -44,7 +44,7 @@ from approval.engine.classify import describe_failure, failure_status, generatio
 from approval.engine.contract import Generation, parse_error_body, parse_responses_object, show_repr
 from approval.engine.gateway import Exchange, sse_json
 from approval.engine.opening import NONE, Opening, ahead, opening
-from approval.engine.probes import Probe, Turn, messages_payload
+from approval.engine.probes import Probe, Turn, messages_key, messages_payload
 from approval.engine.results import Category, CheckResult, Status
 from approval.settings.build import Settings
 from approval.settings.profile import AgentProfile
@@ -169,7 +169,7 @@ class Loop:
 
     @property
     def key(self) -> str:
-        return "input" if self.endpoint == "responses" else "messages"
+        return messages_key(self.endpoint)
 
     def follow(self, history: list[Any]) -> dict[str, Any]:
         return ahead(self.opening, {**self.base, self.key: [dict(self.user), *history], "tool_choice": "auto"}, self.endpoint)
@@ -327,7 +327,7 @@ def step_after(loop: Loop, answers: list[Exchange], roles: list[str]) -> tuple[s
     return None
 
 
-def synthetic_parallel(settings: Settings, model: str, endpoint: str, *, follow_up: bool) -> dict[str, Any]:
+def synthetic_parallel(settings: Settings, model: str, endpoint: str, first: Opening, *, follow_up: bool) -> dict[str, Any]:
     tool = reading_tool(settings.profile)
     name = str(tool.get("name"))
     calls = [{"id": f"call_rtparallel{i}", "name": name, "arguments": arguments_for(tool, path)}
@@ -345,7 +345,7 @@ def synthetic_parallel(settings: Settings, model: str, endpoint: str, *, follow_
     payload = messages_payload(settings, endpoint, model, messages)
     payload["tools"] = tools_payload(settings.profile, endpoint)
     payload["tool_choice"] = "auto"
-    return ahead(opening(settings.profile.role_sequence, endpoint), payload, endpoint)
+    return ahead(first, payload, endpoint)
 
 
 def chained_next(loop: Loop, answers: list[Exchange]) -> Turn | None:
@@ -374,8 +374,8 @@ def own_probes(settings: Settings, model: str) -> list[Probe]:
 
     first = loop.first(forced(endpoint, loop.tool))
     probes = [Probe(ROUND_TRIP, "POST", path, first, stream=loop.first_streams, next_turn=follow, max_turns=2 + loop.replays + 1),
-              Probe(PARALLEL, "POST", path, synthetic_parallel(settings, model, endpoint, follow_up=False)),
-              Probe(PARALLEL_USER, "POST", path, synthetic_parallel(settings, model, endpoint, follow_up=True))]
+              Probe(PARALLEL, "POST", path, synthetic_parallel(settings, model, endpoint, loop.opening, follow_up=False)),
+              Probe(PARALLEL_USER, "POST", path, synthetic_parallel(settings, model, endpoint, loop.opening, follow_up=True))]
     if endpoint == "responses" and settings.profile.previous_response_id:
         chain = Loop(loop.endpoint, loop.tool, {k: v for k, v in loop.base.items() if k not in ("store", "include")}, loop.user, False, 1,
                      loop.opening)
